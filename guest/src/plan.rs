@@ -1,0 +1,342 @@
+//! The sync plan: the one place that decides what a sync copies and deletes.
+//!
+//! Given the source and target listings of one configured path, `plan` returns
+//! the actions that make the target equal to the source. Invariants:
+//! - every path in the input is checked (`paths::check`) before anything is
+//!   planned, so a hostile listing cannot steer the host outside its root;
+//! - a missing source, an empty source or a source that could not be read in
+//!   full never causes a deletion;
+//! - deletions that must happen before a copy can land (a file standing where
+//!   the source has a folder, or the reverse) are in `make_room`; every other
+//!   deletion is in `delete`, which the host runs only after every copy
+//!   succeeded.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::paths;
+
+/// Which way data flows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Local folder to remote.
+    Up,
+    /// Remote to local folder.
+    Down,
+}
+
+/// One regular file as one side sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Relative, `/`-separated path.
+    pub path: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time in nanoseconds since the Unix epoch.
+    pub mtime_ns: i64,
+    /// Permission bits, when the side keeps them.
+    pub mode: Option<u32>,
+}
+
+/// The facts for one configured path.
+#[derive(Debug, Clone)]
+pub struct Input {
+    /// Which way data flows.
+    pub direction: Direction,
+    /// True when the source folder or prefix does not exist at all.
+    pub source_missing: bool,
+    /// Every regular file of the source.
+    pub source: Vec<Entry>,
+    /// False when some source entries could not be read.
+    pub source_complete: bool,
+    /// Every regular file of the target.
+    pub target: Vec<Entry>,
+    /// Modification times closer than this are equal.
+    pub mtime_window_ns: u64,
+}
+
+/// Why deletions were held back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Withheld {
+    /// The source is missing.
+    SourceMissing,
+    /// The source is empty.
+    SourceEmpty,
+    /// The source could not be read in full.
+    SourceIncomplete,
+}
+
+/// The plan for one configured path, in the phases the host runs in order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Plan {
+    /// Target paths in the way of a copy, removed first.
+    pub make_room: Vec<String>,
+    /// Source files to copy to the target.
+    pub copy: Vec<Entry>,
+    /// Unchanged files whose permission bits differ.
+    pub set_mode: Vec<Entry>,
+    /// Target paths the source no longer has; run only after every copy succeeded.
+    pub delete: Vec<String>,
+    /// Files equal on both sides.
+    pub unchanged: u64,
+    /// Deletions left out, and why.
+    pub withheld_deletions: u64,
+    /// Set when `withheld_deletions` is not zero.
+    pub withheld_reason: Option<Withheld>,
+}
+
+/// Why no plan could be made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlanError {
+    /// A listing holds a path that is unsafe, duplicated or contradictory.
+    InvalidInput(String),
+}
+
+/// Computes the plan that makes the target equal to the source.
+pub fn plan(input: Input) -> Result<Plan, PlanError> {
+    let (source_side, target_side) = match input.direction {
+        Direction::Up => ("local file", "remote object"),
+        Direction::Down => ("remote object", "local file"),
+    };
+    let source = index(input.source, source_side)?;
+    let target = index(input.target, target_side)?;
+    check_tree(&source, source_side)?;
+
+    let mut plan = Plan::default();
+    for (path, src) in &source {
+        match target.get(path) {
+            Some(dst) if same_content(src, dst, input.mtime_window_ns) => {
+                if src.mode.is_some() && dst.mode.is_some() && src.mode != dst.mode {
+                    plan.set_mode.push(src.clone());
+                } else {
+                    plan.unchanged += 1;
+                }
+            }
+            _ => plan.copy.push(src.clone()),
+        }
+    }
+
+    // Folders the source needs, so that target files standing in their way go first.
+    let source_dirs: BTreeSet<&str> = source.keys().flat_map(|p| paths::ancestors(p)).collect();
+    for path in target.keys().filter(|p| !source.contains_key(*p)) {
+        let blocks = source_dirs.contains(path.as_str())
+            || paths::ancestors(path).any(|dir| source.contains_key(dir));
+        if blocks {
+            plan.make_room.push(path.clone());
+        } else {
+            plan.delete.push(path.clone());
+        }
+    }
+
+    let withheld = if input.source_missing {
+        Some(Withheld::SourceMissing)
+    } else if source.is_empty() {
+        Some(Withheld::SourceEmpty)
+    } else if !input.source_complete {
+        Some(Withheld::SourceIncomplete)
+    } else {
+        None
+    };
+    let deletions = plan.make_room.len() + plan.delete.len();
+    if let (Some(reason), true) = (withheld, deletions > 0) {
+        plan.withheld_deletions = deletions as u64;
+        plan.withheld_reason = Some(reason);
+        plan.make_room.clear();
+        plan.delete.clear();
+    }
+    Ok(plan)
+}
+
+/// True when size matches and the times differ by no more than the window.
+fn same_content(a: &Entry, b: &Entry, window_ns: u64) -> bool {
+    a.size == b.size && a.mtime_ns.abs_diff(b.mtime_ns) <= window_ns
+}
+
+/// Checks every path and indexes the listing by path, refusing duplicates.
+fn index(entries: Vec<Entry>, side: &str) -> Result<BTreeMap<String, Entry>, PlanError> {
+    let mut map = BTreeMap::new();
+    for e in entries {
+        if let Err(why) = paths::check(&e.path) {
+            return Err(PlanError::InvalidInput(format!(
+                "{side} {:?} is not a safe relative path: {why}",
+                e.path
+            )));
+        }
+        if let Some(prev) = map.insert(e.path.clone(), e) {
+            return Err(PlanError::InvalidInput(format!(
+                "{side} {:?} is listed twice",
+                prev.path
+            )));
+        }
+    }
+    Ok(map)
+}
+
+/// Refuses a source where one path is both a file and a folder (`a` and `a/b`):
+/// such a tree cannot be written to a file system.
+fn check_tree(source: &BTreeMap<String, Entry>, side: &str) -> Result<(), PlanError> {
+    for path in source.keys() {
+        if let Some(dir) = paths::ancestors(path).find(|d| source.contains_key(*d)) {
+            return Err(PlanError::InvalidInput(format!(
+                "{side} {dir:?} is both a file and the folder of {path:?}; rename one of them at the source"
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn e(path: &str, size: u64, mtime: i64) -> Entry {
+        Entry {
+            path: path.into(),
+            size,
+            mtime_ns: mtime,
+            mode: Some(0o644),
+        }
+    }
+
+    fn input(source: Vec<Entry>, target: Vec<Entry>) -> Input {
+        Input {
+            direction: Direction::Up,
+            source_missing: false,
+            source,
+            source_complete: true,
+            target,
+            mtime_window_ns: 1,
+        }
+    }
+
+    #[test]
+    fn copies_new_and_changed_deletes_extras_skips_equal() {
+        let p = plan(input(
+            vec![
+                e("new", 1, 10),
+                e("same", 2, 20),
+                e("changed", 3, 30),
+                e("touched", 4, 40),
+            ],
+            vec![
+                e("same", 2, 20),
+                e("changed", 5, 30),
+                e("touched", 4, 99),
+                e("gone", 1, 1),
+            ],
+        ))
+        .unwrap();
+        assert_eq!(
+            p.copy,
+            vec![e("changed", 3, 30), e("new", 1, 10), e("touched", 4, 40)]
+        );
+        assert_eq!(p.delete, ["gone"]);
+        assert!(p.make_room.is_empty() && p.set_mode.is_empty());
+        assert_eq!(p.unchanged, 1);
+        assert_eq!(p.withheld_reason, None);
+    }
+
+    #[test]
+    fn times_within_the_window_are_equal() {
+        let mut i = input(
+            vec![e("a", 1, 1_000_000_000)],
+            vec![e("a", 1, 1_000_000_999)],
+        );
+        i.mtime_window_ns = 1_000;
+        assert_eq!(plan(i.clone()).unwrap().unchanged, 1);
+        i.mtime_window_ns = 998;
+        assert_eq!(plan(i).unwrap().copy.len(), 1);
+    }
+
+    #[test]
+    fn mode_change_alone_sets_mode() {
+        let mut src = e("a", 1, 1);
+        src.mode = Some(0o600);
+        let p = plan(input(vec![src.clone()], vec![e("a", 1, 1)])).unwrap();
+        assert_eq!(p.set_mode, vec![src]);
+        assert!(p.copy.is_empty());
+        // A side that keeps no mode never triggers a change.
+        let mut dst = e("a", 1, 1);
+        dst.mode = None;
+        assert_eq!(
+            plan(input(vec![e("a", 1, 1)], vec![dst]))
+                .unwrap()
+                .unchanged,
+            1
+        );
+    }
+
+    #[test]
+    fn missing_source_never_deletes() {
+        let mut i = input(vec![], vec![e("a", 1, 1), e("b", 1, 1)]);
+        i.source_missing = true;
+        let p = plan(i).unwrap();
+        assert_eq!(
+            p,
+            Plan {
+                withheld_deletions: 2,
+                withheld_reason: p.withheld_reason,
+                ..Plan::default()
+            }
+        );
+        assert_eq!(p.withheld_deletions, 2);
+        assert_eq!(p.withheld_reason, Some(Withheld::SourceMissing));
+    }
+
+    #[test]
+    fn empty_source_never_deletes() {
+        let p = plan(input(vec![], vec![e("a", 1, 1)])).unwrap();
+        assert!(p.delete.is_empty() && p.copy.is_empty());
+        assert_eq!(p.withheld_reason, Some(Withheld::SourceEmpty));
+    }
+
+    #[test]
+    fn incomplete_source_copies_but_never_deletes() {
+        let mut i = input(vec![e("a", 1, 1)], vec![e("b", 1, 1)]);
+        i.source_complete = false;
+        let p = plan(i).unwrap();
+        assert_eq!(p.copy, vec![e("a", 1, 1)]);
+        assert!(p.delete.is_empty());
+        assert_eq!(p.withheld_reason, Some(Withheld::SourceIncomplete));
+        assert_eq!(p.withheld_deletions, 1);
+    }
+
+    #[test]
+    fn deletions_in_the_way_of_a_copy_come_first() {
+        // The target has a file `d` where the source now has a folder `d`,
+        // and a folder `f` where the source now has a file `f`.
+        let p = plan(input(
+            vec![e("d/x", 1, 1), e("f", 1, 1), e("keep", 1, 1)],
+            vec![
+                e("d", 1, 1),
+                e("f/y", 1, 1),
+                e("keep", 1, 1),
+                e("old", 1, 1),
+            ],
+        ))
+        .unwrap();
+        assert_eq!(p.make_room, ["d", "f/y"]);
+        assert_eq!(p.copy, vec![e("d/x", 1, 1), e("f", 1, 1)]);
+        assert_eq!(p.delete, ["old"]);
+    }
+
+    #[test]
+    fn unsafe_remote_keys_are_refused_by_name() {
+        let mut i = input(vec![e("../../etc/passwd", 1, 1)], vec![]);
+        i.direction = Direction::Down;
+        let PlanError::InvalidInput(msg) = plan(i).unwrap_err();
+        assert!(msg.contains("remote object \"../../etc/passwd\""), "{msg}");
+        let i = input(vec![e("ok", 1, 1)], vec![e("/abs", 1, 1)]);
+        let PlanError::InvalidInput(msg) = plan(i).unwrap_err();
+        assert!(msg.contains("remote object \"/abs\""), "{msg}");
+    }
+
+    #[test]
+    fn duplicates_and_file_folder_clashes_are_refused() {
+        let PlanError::InvalidInput(msg) =
+            plan(input(vec![e("a", 1, 1), e("a", 2, 2)], vec![])).unwrap_err();
+        assert!(msg.contains("listed twice"), "{msg}");
+        let PlanError::InvalidInput(msg) =
+            plan(input(vec![e("a", 1, 1), e("a/b", 2, 2)], vec![])).unwrap_err();
+        assert!(msg.contains("both a file and the folder"), "{msg}");
+    }
+}

@@ -1,0 +1,121 @@
+//! The command line, as clap definitions. It is turned into a validated
+//! config by the command modules before any I/O; the man page and shell
+//! completions are generated from these same definitions.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// poof: snapshot backups of a few folders, with a sandboxed, auditable core.
+///
+/// poof makes a remote copy of each configured folder equal to the folder
+/// (new, changed and deleted files alike), and restores it the same way.
+/// Where snapshots go is set in poof.conf: a local folder
+/// (file:///media/usb/poof).
+#[derive(Debug, Parser)]
+#[command(name = "poof", version, propagate_version = true, max_term_width = 100)]
+#[command(after_help = "Exit codes: 0 success, 1 some files or paths failed, \
+2 configuration or usage error, 3 refused by a safety rule.")]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// poof's config folder [default: ~/.config/poof, or $XDG_CONFIG_HOME/poof].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub confdir: Option<PathBuf>,
+
+    /// The poof.conf file to use [default: CONFDIR/poof.conf].
+    #[arg(long, global = true, value_name = "FILE")]
+    pub poofconf: Option<PathBuf>,
+
+    /// Say what each action did.
+    #[arg(short, long, global = true, conflicts_with = "quiet")]
+    pub verbose: bool,
+
+    /// Print only warnings and errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+/// poof's commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Make the remote copy of every configured folder equal to the folder.
+    ///
+    /// New and changed files are copied, with their modification time and
+    /// permissions; files deleted locally are deleted remotely. Local files
+    /// are never touched. A folder that does not exist is skipped with a
+    /// warning and its remote copy is kept.
+    #[command(
+        after_help = "Example:\n  poof backup --dry-run    # show what would change\n  poof backup"
+    )]
+    Backup(SyncArgs),
+
+    /// Make every configured folder equal to its remote copy (destructive).
+    ///
+    /// Files missing locally are restored, changed ones are replaced, and
+    /// local files that the remote copy does not have are DELETED. Each file
+    /// is written under a temporary name and renamed into place, and nothing
+    /// is deleted on a path after any error on it.
+    #[command(
+        after_help = "Example:\n  poof download --dry-run  # show what would change\n  poof download"
+    )]
+    Download(SyncArgs),
+
+    /// Print poof's version, build target and the SHA-256 of its guest.
+    #[command(after_help = "Example:\n  poof version")]
+    Version,
+
+    /// For auditors: inspect the embedded guest component.
+    #[command(subcommand)]
+    Guest(GuestCommand),
+}
+
+/// Flags shared by the commands that sync.
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Print the plan and change nothing.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+}
+
+/// `poof guest` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum GuestCommand {
+    /// Print the SHA-256 of the embedded guest component.
+    #[command(after_help = "Example:\n  poof guest hash")]
+    Hash,
+    /// Write the exact embedded guest component to FILE.
+    #[command(
+        after_help = "Example:\n  poof guest export poof-guest.wasm && sha256sum poof-guest.wasm"
+    )]
+    Export {
+        /// Where to write the component; an existing file is not overwritten.
+        file: PathBuf,
+    },
+    /// Print the WIT contract between host and guest.
+    #[command(after_help = "Example:\n  poof guest wit")]
+    Wit,
+    /// Let the guest try to read a file, read the environment and open a
+    /// socket, and show that every attempt fails.
+    #[command(after_help = "Example:\n  poof guest probe")]
+    Probe {
+        /// A file the guest tries to read.
+        #[arg(long, default_value = "/etc/passwd")]
+        read: String,
+        /// An address the guest tries to connect to.
+        #[arg(long, default_value = "127.0.0.1:22")]
+        connect: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definitions_are_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,20 @@
+//! One module per subcommand; each turns its arguments into actions.
+
+pub mod backup;
+pub mod download;
+pub mod guest;
+pub mod version;
+
+use crate::config::Locations;
+use crate::engine::Guest;
+use crate::output::Output;
+
+/// What every command gets: the embedded guest, poof's locations and the output.
+pub struct Context {
+    /// The embedded guest component.
+    pub guest: &'static Guest,
+    /// poof's config folder and file.
+    pub locations: Locations,
+    /// Where messages go.
+    pub out: Output,
+}

@@ -1,0 +1,65 @@
+//! `poof guest`: what an auditor needs to check the embedded guest: its hash,
+//! its exact bytes, the contract it implements, and a live sandbox probe.
+
+use std::io::Write;
+
+use anyhow::{Context as _, Result, bail};
+
+use super::Context;
+use crate::cli::GuestCommand;
+use crate::exit::{ConfigError, Exit};
+
+/// The WIT contract, exactly as both sides compiled it.
+pub const WIT: &[(&str, &str)] = &[
+    ("world.wit", include_str!("../../../wit/world.wit")),
+    ("types.wit", include_str!("../../../wit/types.wit")),
+    ("audit.wit", include_str!("../../../wit/audit.wit")),
+    ("sync.wit", include_str!("../../../wit/sync.wit")),
+];
+
+/// Runs `poof guest ...`.
+pub fn run(ctx: &mut Context, cmd: &GuestCommand) -> Result<Exit> {
+    match cmd {
+        GuestCommand::Hash => println!("{}", ctx.guest.sha256()),
+        GuestCommand::Export { file } => {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(file)
+                .map_err(|e| {
+                    ConfigError(format!(
+                        "{}: cannot create it ({e}); choose a new file name",
+                        file.display()
+                    ))
+                })?;
+            f.write_all(ctx.guest.wasm())
+                .and_then(|()| f.sync_all())
+                .with_context(|| format!("writing {}", file.display()))?;
+            ctx.out.line(&format!(
+                "wrote {} bytes, sha256:{}",
+                ctx.guest.wasm().len(),
+                ctx.guest.sha256()
+            ));
+        }
+        GuestCommand::Wit => {
+            for (name, text) in WIT {
+                println!("// wit/{name}\n{text}");
+            }
+        }
+        GuestCommand::Probe { read, connect } => {
+            let probes = ctx.guest.instantiate()?.probe_sandbox(read, connect)?;
+            let mut escaped = false;
+            for p in &probes {
+                let verdict = if p.reached { "REACHED" } else { "denied" };
+                escaped |= p.reached;
+                println!("{verdict:8} {}: {}", p.attempt, p.detail);
+            }
+            if escaped {
+                bail!("the guest reached outside its sandbox; report this as a security bug");
+            }
+            ctx.out
+                .line("the guest could reach nothing outside its sandbox");
+        }
+    }
+    Ok(Exit::Success)
+}

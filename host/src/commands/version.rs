@@ -1,0 +1,29 @@
+//! `poof version`: the version, the build target and the embedded guest's
+//! identity. It instantiates the guest, so it also proves the guest loads.
+
+use anyhow::Result;
+
+use super::Context;
+use crate::exit::Exit;
+
+/// The platform this binary was built for, e.g. `x86_64-linux-gnu`.
+pub fn build_target() -> String {
+    let env = if cfg!(target_env = "musl") {
+        "-musl"
+    } else if cfg!(target_env = "gnu") {
+        "-gnu"
+    } else {
+        ""
+    };
+    format!("{}-{}{env}", std::env::consts::ARCH, std::env::consts::OS)
+}
+
+/// Runs `poof version`.
+pub fn run(ctx: &mut Context) -> Result<Exit> {
+    let info = ctx.guest.instantiate()?.info()?;
+    println!("poof {}", env!("CARGO_PKG_VERSION"));
+    println!("target:   {}", build_target());
+    println!("guest:    sha256:{}", ctx.guest.sha256());
+    println!("contract: {} (guest {})", info.contract, info.version);
+    Ok(Exit::Success)
+}

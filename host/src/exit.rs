@@ -1,0 +1,46 @@
+//! poof's exit codes, in one place. They are part of the interface: scripts
+//! and schedulers act on them, and the man page lists them.
+
+use std::process::ExitCode;
+
+/// How a poof run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Everything asked for was done.
+    Success = 0,
+    /// The run went through, but some files or paths failed; details were printed.
+    Partial = 1,
+    /// The command line or a config file is wrong; nothing was changed.
+    Config = 2,
+    /// A safety rule refused the run; nothing was changed.
+    Refused = 3,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> ExitCode {
+        ExitCode::from(e as u8)
+    }
+}
+
+/// An error in the user's configuration or command line (exit code 2).
+///
+/// The message names the file or flag and says what to do.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// A run refused by a safety rule (exit code 3).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
+/// Maps an error to its exit code by looking for the two typed causes.
+pub fn classify(err: &anyhow::Error) -> Exit {
+    if err.chain().any(|e| e.is::<ConfigError>()) {
+        Exit::Config
+    } else if err.chain().any(|e| e.is::<Refused>()) {
+        Exit::Refused
+    } else {
+        Exit::Partial
+    }
+}

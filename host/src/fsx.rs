@@ -1,0 +1,287 @@
+//! Careful local file writes and removals, shared by downloads and the
+//! local-folder remote.
+//!
+//! Invariants:
+//! - nothing is ever written or removed through a symbolic link inside the
+//!   root: `safe_join` refuses a path whose folders include a link;
+//! - a file appears under its final name only once it is complete: content
+//!   goes to a temporary name in the same folder, gets its permissions and
+//!   modification time, is flushed to disk, and is then renamed;
+//! - a source file that changes while it is read is reported, not copied.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use filetime::FileTime;
+
+use crate::engine::sync::Entry;
+
+/// Prefix of the temporary files poof writes before renaming them into place.
+pub const TEMP_PREFIX: &str = ".poof-tmp-";
+
+/// Joins a checked relative path to `root`, refusing any folder on the way
+/// that is a symbolic link or not a folder. Missing folders are fine.
+pub fn safe_join(root: &Path, rel: &str) -> io::Result<PathBuf> {
+    if let Err(why) = poof_guest::paths::check(rel) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{rel:?} is not a safe relative path: {why}"),
+        ));
+    }
+    let mut path = root.to_path_buf();
+    let mut segments = rel.split('/').peekable();
+    while let Some(seg) = segments.next() {
+        path.push(seg);
+        if segments.peek().is_some() {
+            match fs::symlink_metadata(&path) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!(
+                            "{} is a symbolic link; poof does not write through links",
+                            path.display()
+                        ),
+                    ));
+                }
+                Ok(m) if !m.is_dir() => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!("{} is in the way: it is not a folder", path.display()),
+                    ));
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(path)
+}
+
+/// Copies `src` to `root/rel` atomically, with the entry's modification time
+/// and (when known) permission bits. Fails if `src` does not match `entry`
+/// (size or modification time), before or after it was read.
+pub fn copy_into(src: &Path, root: &Path, entry: &Entry) -> io::Result<()> {
+    // Checked before opening: opening a named pipe would block.
+    if !fs::metadata(src)?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} is not a regular file", src.display()),
+        ));
+    }
+    let mut input = File::open(src)?;
+    check_unchanged(src, &input.metadata()?, entry)?;
+    let written = write_atomically(root, entry, |out| io::copy(&mut input, out))?;
+    if written != entry.size {
+        return Err(changed(src));
+    }
+    check_unchanged(src, &input.metadata()?, entry)
+}
+
+/// Writes a file at `root/rel` from whatever `fill` writes into it, then
+/// gives it the entry's metadata and renames it into place. Returns what
+/// `fill` returned. On any error the temporary file is removed.
+pub fn write_atomically<T>(
+    root: &Path,
+    entry: &Entry,
+    fill: impl FnOnce(&mut File) -> io::Result<T>,
+) -> io::Result<T> {
+    let dest = safe_join(root, &entry.path)?;
+    let parent = dest.parent().expect("a joined path has a parent");
+    fs::create_dir_all(parent)?;
+    // Not derived from the final name, which may already be as long as a
+    // name can be.
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let tmp = parent.join(format!(
+        "{TEMP_PREFIX}{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let result = (|| {
+        let mut out = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        let value = fill(&mut out)?;
+        out.flush()?;
+        if let Some(mode) = entry.mode {
+            out.set_permissions(fs::Permissions::from_mode(mode & 0o777))?;
+        } else {
+            out.set_permissions(fs::Permissions::from_mode(0o644))?;
+        }
+        filetime::set_file_handle_times(&out, None, Some(file_time(entry.mtime_ns)))?;
+        out.sync_all()?;
+        if fs::symlink_metadata(&dest).is_ok_and(|m| m.is_dir()) {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} is a folder in the way", dest.display()),
+            ));
+        }
+        fs::rename(&tmp, &dest)?;
+        Ok(value)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Sets the permission bits of `root/rel`, never following a link.
+pub fn set_mode(root: &Path, entry: &Entry) -> io::Result<()> {
+    let path = safe_join(root, &entry.path)?;
+    let meta = fs::symlink_metadata(&path)?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} is not a regular file", path.display()),
+        ));
+    }
+    let mode = entry.mode.unwrap_or(0o644) & 0o777;
+    fs::set_permissions(&path, fs::Permissions::from_mode(mode))
+}
+
+/// Removes `root/rel` (a link itself, never its target), then every folder
+/// above it that this left empty, up to but not including `root`. A folder
+/// in the place of `rel` is removed with everything in it.
+pub fn remove(root: &Path, rel: &str) -> io::Result<()> {
+    let path = safe_join(root, rel)?;
+    match fs::symlink_metadata(&path) {
+        Ok(m) if m.is_dir() => fs::remove_dir_all(&path)?,
+        Ok(_) => fs::remove_file(&path)?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let mut dir = path.parent();
+    while let Some(d) = dir {
+        if d == root || !d.starts_with(root) || fs::remove_dir(d).is_err() {
+            break;
+        }
+        dir = d.parent();
+    }
+    Ok(())
+}
+
+/// Reads up to `buf.len()` bytes, retrying short reads; returns how many.
+pub fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+fn check_unchanged(src: &Path, meta: &fs::Metadata, entry: &Entry) -> io::Result<()> {
+    let mtime = meta.mtime() * 1_000_000_000 + meta.mtime_nsec();
+    if meta.len() != entry.size || mtime != entry.mtime_ns {
+        return Err(changed(src));
+    }
+    Ok(())
+}
+
+fn changed(src: &Path) -> io::Error {
+    io::Error::other(format!(
+        "{} changed while poof was copying it; it was not copied, run poof again",
+        src.display()
+    ))
+}
+
+/// Converts nanoseconds since the epoch to a `FileTime`.
+pub fn file_time(ns: i64) -> FileTime {
+    FileTime::from_unix_time(
+        ns.div_euclid(1_000_000_000),
+        ns.rem_euclid(1_000_000_000) as u32,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn entry(path: &str, size: u64) -> Entry {
+        Entry {
+            path: path.into(),
+            size,
+            mtime_ns: 1_600_000_000_123_456_789,
+            mode: Some(0o640),
+        }
+    }
+
+    #[test]
+    fn copy_keeps_content_time_and_mode() {
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("src");
+        fs::write(&src, "hello").unwrap();
+        let e = entry("x", 5);
+        filetime::set_file_mtime(&src, file_time(e.mtime_ns)).unwrap();
+        let root = d.path().join("root");
+        copy_into(
+            &src,
+            &root,
+            &Entry {
+                path: "a/b/c".into(),
+                ..e.clone()
+            },
+        )
+        .unwrap();
+        let out = root.join("a/b/c");
+        assert_eq!(fs::read(&out).unwrap(), b"hello");
+        let m = fs::metadata(&out).unwrap();
+        assert_eq!(m.mode() & 0o777, 0o640);
+        assert_eq!(m.mtime() * 1_000_000_000 + m.mtime_nsec(), e.mtime_ns);
+        // No temporary file is left behind.
+        assert_eq!(fs::read_dir(root.join("a/b")).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_source_that_changed_is_not_copied() {
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("src");
+        fs::write(&src, "hello, longer now").unwrap();
+        let root = d.path().join("root");
+        let err = copy_into(&src, &root, &entry("x", 5)).unwrap_err();
+        assert!(
+            err.to_string().contains("changed while poof was copying"),
+            "{err}"
+        );
+        assert!(!root.join("x").exists());
+    }
+
+    #[test]
+    fn never_writes_through_a_link() {
+        let d = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let root = d.path().join("root");
+        fs::create_dir(&root).unwrap();
+        symlink(outside.path(), root.join("link")).unwrap();
+        let err = write_atomically(&root, &entry("link/f", 0), |_| Ok(())).unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert_eq!(fs::read_dir(outside.path()).unwrap().count(), 0);
+        assert!(safe_join(&root, "../x").is_err());
+        // Removing the link removes the link, not what it points to.
+        fs::write(outside.path().join("keep"), "k").unwrap();
+        remove(&root, "link").unwrap();
+        assert!(outside.path().join("keep").exists());
+        assert!(!root.join("link").exists());
+    }
+
+    #[test]
+    fn remove_prunes_emptied_folders_but_not_the_root() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("root");
+        fs::create_dir_all(root.join("a/b")).unwrap();
+        fs::write(root.join("a/b/f"), "x").unwrap();
+        fs::write(root.join("g"), "x").unwrap();
+        remove(&root, "a/b/f").unwrap();
+        assert!(!root.join("a").exists());
+        remove(&root, "g").unwrap();
+        assert!(root.is_dir());
+    }
+}

@@ -1,0 +1,55 @@
+//! poof's host: every side effect (command line, files, remotes), none of the
+//! decisions. What to copy, delete or refuse is decided by the guest
+//! (`engine`), and carried out here.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod engine;
+pub mod exit;
+pub mod fsx;
+pub mod output;
+pub mod remote;
+pub mod sync;
+pub mod walk;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::commands::Context;
+use crate::config::Locations;
+use crate::engine::Guest;
+use crate::output::Output;
+
+/// Runs poof with the process's arguments and the embedded guest.
+pub fn main(guest: &'static Guest) -> ExitCode {
+    let cli = Cli::parse();
+    let mut out = Output {
+        verbose: cli.verbose,
+        quiet: cli.quiet,
+    };
+    let result = Locations::resolve(cli.confdir.clone(), cli.poofconf.clone())
+        .map_err(anyhow::Error::from)
+        .and_then(|locations| {
+            let mut ctx = Context {
+                guest,
+                locations,
+                out,
+            };
+            match &cli.command {
+                Command::Backup(args) => commands::backup::run(&mut ctx, args),
+                Command::Download(args) => commands::download::run(&mut ctx, args),
+                Command::Version => commands::version::run(&mut ctx),
+                Command::Guest(cmd) => commands::guest::run(&mut ctx, cmd),
+            }
+        });
+    match result {
+        Ok(code) => code.into(),
+        Err(e) => {
+            out.error(&format!("{e:#}"));
+            exit::classify(&e).into()
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! The `poof` binary: the host library plus the embedded guest component.
+//!
+//! This crate is kept tiny on purpose: changing the guest recompiles only it.
+
+use std::process::ExitCode;
+
+/// The guest component, built by `cargo xtask build` before this crate.
+static GUEST: poof::engine::Guest = poof::engine::Guest::new(include_bytes!(env!(
+    "POOF_GUEST_WASM",
+    "build poof with `cargo xtask build`: it builds the guest first"
+)));
+
+fn main() -> ExitCode {
+    poof::main(&GUEST)
+}

@@ -1,0 +1,257 @@
+//! Lists the regular files under a local folder, as facts for the guest.
+//!
+//! Invariants: paths come out relative, `/`-separated and sorted; a name that
+//! is not UTF-8, a folder that cannot be read or a symlink loop is reported as
+//! a problem (which makes the listing incomplete, so nothing gets deleted on
+//! its account), never silently dropped.
+
+use std::collections::HashSet;
+use std::fs::{self, Metadata};
+use std::io;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use crate::engine::sync::Entry;
+
+/// How symlinks are treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Links {
+    /// Follow them, as poof 1.x did on backup; loops are reported.
+    Follow,
+    /// Skip them with a warning (a store poof reads from holds no links).
+    Skip,
+    /// List links and special files as entries of their own, without
+    /// following them, so that a sync can replace or remove them (a target).
+    AsEntries,
+}
+
+/// What a walk found.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// False when the root folder does not exist.
+    pub exists: bool,
+    /// Regular files (and, with `Links::AsEntries`, links and special files), sorted by path.
+    pub entries: Vec<Entry>,
+    /// Entries that could not be listed; the listing is incomplete when this is not empty.
+    pub problems: Vec<String>,
+    /// Entries skipped on purpose (sockets, FIFOs, devices; links with `Links::Skip`).
+    pub skipped: Vec<String>,
+}
+
+/// Why a walk could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum WalkError {
+    /// The root exists but is not a folder.
+    #[error("{0} is not a folder")]
+    NotAFolder(PathBuf),
+    /// The root could not be examined.
+    #[error("cannot read {path}: {source}")]
+    Root {
+        /// The root folder.
+        path: PathBuf,
+        /// What the system said.
+        source: io::Error,
+    },
+}
+
+/// Lists everything under `root`.
+pub fn walk(root: &Path, links: Links) -> Result<Listing, WalkError> {
+    let meta = match fs::metadata(root) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Listing::default()),
+        Err(source) => {
+            return Err(WalkError::Root {
+                path: root.to_owned(),
+                source,
+            });
+        }
+    };
+    if !meta.is_dir() {
+        return Err(WalkError::NotAFolder(root.to_owned()));
+    }
+    let mut listing = Listing {
+        exists: true,
+        ..Listing::default()
+    };
+    let mut chain = HashSet::from([(meta.dev(), meta.ino())]);
+    walk_dir(root, "", links, &mut chain, &mut listing);
+    listing.entries.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(listing)
+}
+
+fn walk_dir(
+    dir: &Path,
+    prefix: &str,
+    links: Links,
+    chain: &mut HashSet<(u64, u64)>,
+    out: &mut Listing,
+) {
+    let read = match fs::read_dir(dir) {
+        Ok(r) => r,
+        Err(e) => {
+            out.problems
+                .push(format!("cannot read folder {}: {e}", dir.display()));
+            return;
+        }
+    };
+    for item in read {
+        let item = match item {
+            Ok(i) => i,
+            Err(e) => {
+                out.problems
+                    .push(format!("cannot read folder {}: {e}", dir.display()));
+                continue;
+            }
+        };
+        let path = item.path();
+        let Some(name) = item.file_name().to_str().map(str::to_owned) else {
+            out.problems.push(format!(
+                "{} has a name that is not valid UTF-8; rename it to back it up",
+                path.display()
+            ));
+            continue;
+        };
+        let rel = if prefix.is_empty() {
+            name
+        } else {
+            format!("{prefix}/{name}")
+        };
+        let lmeta = match fs::symlink_metadata(&path) {
+            Ok(m) => m,
+            Err(e) => {
+                out.problems
+                    .push(format!("cannot examine {}: {e}", path.display()));
+                continue;
+            }
+        };
+        let meta = if lmeta.file_type().is_symlink() {
+            match links {
+                Links::AsEntries => {
+                    out.entries.push(entry(rel, &lmeta));
+                    continue;
+                }
+                Links::Skip => {
+                    out.skipped
+                        .push(format!("{} is a symbolic link", path.display()));
+                    continue;
+                }
+                Links::Follow => match fs::metadata(&path) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        out.problems.push(format!(
+                            "cannot follow symbolic link {}: {e}",
+                            path.display()
+                        ));
+                        continue;
+                    }
+                },
+            }
+        } else {
+            lmeta
+        };
+        let ft = meta.file_type();
+        if ft.is_dir() {
+            let id = (meta.dev(), meta.ino());
+            if !chain.insert(id) {
+                out.problems.push(format!(
+                    "{} leads back to a folder above it (a symbolic link loop); it was not followed",
+                    path.display()
+                ));
+                continue;
+            }
+            walk_dir(&path, &rel, links, chain, out);
+            chain.remove(&id);
+        } else if ft.is_file() || links == Links::AsEntries {
+            out.entries.push(entry(rel, &meta));
+        } else {
+            let kind = if ft.is_socket() {
+                "a socket"
+            } else if ft.is_fifo() {
+                "a named pipe"
+            } else {
+                "a device"
+            };
+            out.skipped.push(format!("{} is {kind}", path.display()));
+        }
+    }
+}
+
+fn entry(path: String, meta: &Metadata) -> Entry {
+    Entry {
+        path,
+        size: meta.len(),
+        mtime_ns: mtime_ns(meta),
+        mode: Some(meta.mode() & 0o777),
+    }
+}
+
+/// Modification time in nanoseconds since the Unix epoch (negative before 1970).
+pub fn mtime_ns(meta: &Metadata) -> i64 {
+    meta.mtime()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(meta.mtime_nsec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn lists_files_sorted_with_relative_paths() {
+        let d = tempfile::tempdir().unwrap();
+        fs::create_dir_all(d.path().join("b/c")).unwrap();
+        fs::write(d.path().join("b/c/z"), "zz").unwrap();
+        fs::write(d.path().join("a"), "a").unwrap();
+        let l = walk(d.path(), Links::Follow).unwrap();
+        assert!(l.exists && l.problems.is_empty());
+        let paths: Vec<_> = l
+            .entries
+            .iter()
+            .map(|e| (e.path.as_str(), e.size))
+            .collect();
+        assert_eq!(paths, [("a", 1), ("b/c/z", 2)]);
+    }
+
+    #[test]
+    fn missing_root_is_not_an_error() {
+        let d = tempfile::tempdir().unwrap();
+        let l = walk(&d.path().join("nope"), Links::Follow).unwrap();
+        assert!(!l.exists && l.entries.is_empty());
+    }
+
+    #[test]
+    fn follows_links_and_reports_loops() {
+        let d = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("f"), "x").unwrap();
+        symlink(outside.path(), d.path().join("out")).unwrap();
+        symlink(d.path(), d.path().join("loop")).unwrap();
+        let l = walk(d.path(), Links::Follow).unwrap();
+        assert_eq!(l.entries.len(), 1);
+        assert_eq!(l.entries[0].path, "out/f");
+        assert_eq!(l.problems.len(), 1, "{:?}", l.problems);
+        assert!(l.problems[0].contains("loop"));
+        // As a target, links are entries of their own and never followed.
+        let t = walk(d.path(), Links::AsEntries).unwrap();
+        let paths: Vec<_> = t.entries.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["loop", "out"]);
+    }
+
+    #[test]
+    fn skips_fifos_with_a_warning() {
+        let d = tempfile::tempdir().unwrap();
+        let fifo = d.path().join("pipe");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let l = walk(d.path(), Links::Follow).unwrap();
+        assert!(l.entries.is_empty());
+        assert_eq!(l.skipped.len(), 1);
+        assert!(l.skipped[0].contains("named pipe"));
+    }
+}
