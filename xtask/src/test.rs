@@ -1,0 +1,74 @@
+//! `cargo xtask test`: the whole test suite, the same on a laptop and in CI.
+//!
+//! In order: formatting, clippy with warnings denied (host, tests, xtask and
+//! the guest for its real target), the guest logic's native unit tests, the
+//! build of poof, then the host's unit tests and the integration tests, with
+//! a real S3 server (Garage, on loopback) started for them and stopped after.
+//!
+//! Invariant: every step builds with the same profile as `cargo xtask build
+//! --release`, so nothing is compiled twice.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context, Result};
+
+use crate::build::{self, GUEST_TARGET};
+use crate::{cargo, exec, root};
+
+/// Runs the suite.
+pub fn run() -> Result<()> {
+    build::ensure_wasm_target()?;
+    exec(cargo().args(["fmt", "--all", "--check"])).context("run `cargo fmt --all` to fix the formatting")?;
+    let guest = build::workspace_guest()?;
+    exec(
+        cargo()
+            .args(["clippy", "--release", "--locked", "--workspace", "--all-targets"])
+            .args(["--", "-D", "warnings"])
+            .env("POOF_GUEST_WASM", &guest),
+    )?;
+    exec(
+        cargo()
+            .args(["clippy", "--locked", "--package", "poof-guest", "--profile", "guest"])
+            .args(["--target", GUEST_TARGET, "--", "-D", "warnings"]),
+    )?;
+    exec(cargo().args(["test", "--locked", "--package", "poof-guest"]))?;
+    let poof = build::run(true)?;
+
+    let server = tempfile::Builder::new().prefix("poof-garage-").tempdir()?;
+    let env = start_garage(server.path())?;
+    let result = exec(
+        cargo()
+            .args(["test", "--release", "--locked", "--package", "poof", "--package", "poof-tests"])
+            .env("POOF_GUEST_WASM", &guest)
+            .env("POOF_BIN", &poof)
+            .envs(&env),
+    );
+    stop_garage(server.path());
+    result
+}
+
+/// Installs Garage if missing, starts one node on loopback in `dir`, and
+/// returns the variables that tell the tests how to reach it.
+fn start_garage(dir: &Path) -> Result<BTreeMap<String, String>> {
+    let script = root().join("tests/garage.sh");
+    if !script.exists() {
+        return Ok(BTreeMap::new());
+    }
+    exec(Command::new("bash").arg(&script).arg("install"))?;
+    exec(Command::new("bash").arg(&script).arg("start").arg(dir))?;
+    let text = std::fs::read_to_string(dir.join("env")).context("reading Garage's env file")?;
+    Ok(text
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect())
+}
+
+fn stop_garage(dir: &Path) {
+    let script = root().join("tests/garage.sh");
+    if script.exists() {
+        let _ = exec(Command::new("bash").arg(&script).arg("stop").arg(dir));
+    }
+}
