@@ -131,7 +131,7 @@ fn sync_path(
 
     let arrow = if up { "->" } else { "<-" };
     out.line(&format!(
-        "{} {arrow} {} {}",
+        "{} {arrow} {}/{}",
         path.local.display(),
         remote.describe(),
         path.cloud

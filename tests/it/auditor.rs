@@ -79,3 +79,29 @@ fn guest_code_cannot_read_files_list_folders_or_open_sockets() {
     // And it created nothing in the folder it was started from.
     assert!(!w.path("poof-probe").exists());
 }
+
+#[test]
+fn poof_writes_no_cache_or_other_file_of_its_own() {
+    let w = World::new();
+    w.file("src/a", b"a", 1_600_000_000, 0o644);
+    w.conf(&[("src", "Docs")]);
+    for d in ["home", "tmp", "cache", "xdg-config"] {
+        std::fs::create_dir(w.path(d)).unwrap();
+    }
+    let before = crate::common::listing(w.dir.path());
+    for args in [&["version"][..], &["guest", "probe"], &["backup", "--dry-run"]] {
+        let out = std::process::Command::new(crate::common::poof_bin())
+            .arg("--confdir")
+            .arg(w.path("conf"))
+            .args(args)
+            .current_dir(w.path("home"))
+            .env("HOME", w.path("home"))
+            .env("TMPDIR", w.path("tmp"))
+            .env("XDG_CACHE_HOME", w.path("cache"))
+            .env("XDG_CONFIG_HOME", w.path("xdg-config"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert_eq!(crate::common::listing(w.dir.path()), before, "poof wrote something");
+}
