@@ -13,27 +13,55 @@ fn version_names_target_and_guest_hash() {
     let w = World::new();
     let run = w.poof(&["version"]).expect(0);
     assert!(run.stdout.starts_with("poof "), "{}", run.stdout);
-    assert!(run.stdout.contains("target:   x86_64-linux") || run.stdout.contains("target:   aarch64-linux"));
-    assert!(run.stdout.contains("contract: poof:core@0.1.0"), "{}", run.stdout);
-    let hash = w.poof(&["guest", "hash"]).expect(0).stdout.trim().to_string();
+    assert!(
+        run.stdout.contains("target:   x86_64-linux")
+            || run.stdout.contains("target:   aarch64-linux")
+    );
+    assert!(
+        run.stdout.contains("contract: poof:core@0.1.0"),
+        "{}",
+        run.stdout
+    );
+    let hash = w
+        .poof(&["guest", "hash"])
+        .expect(0)
+        .stdout
+        .trim()
+        .to_string();
     assert_eq!(hash.len(), 64);
-    assert!(run.stdout.contains(&format!("guest:    sha256:{hash}")), "{}", run.stdout);
+    assert!(
+        run.stdout.contains(&format!("guest:    sha256:{hash}")),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
 fn export_writes_the_exact_embedded_bytes_and_never_overwrites() {
     let w = World::new();
     let file = w.path("guest.wasm");
-    w.poof(&["guest", "export", file.to_str().unwrap()]).expect(0);
+    w.poof(&["guest", "export", file.to_str().unwrap()])
+        .expect(0);
     let bytes = std::fs::read(&file).unwrap();
     assert_eq!(&bytes[..4], b"\0asm", "a wasm binary");
-    let hash = w.poof(&["guest", "hash"]).expect(0).stdout.trim().to_string();
+    let hash = w
+        .poof(&["guest", "hash"])
+        .expect(0)
+        .stdout
+        .trim()
+        .to_string();
     assert_eq!(hex::encode(Sha256::digest(&bytes)), hash);
     // The file is a component (layer 1), not a core module.
     assert_eq!(&bytes[4..8], &[0x0d, 0x00, 0x01, 0x00]);
 
-    let again = w.poof(&["guest", "export", file.to_str().unwrap()]).expect(2);
-    assert!(again.stderr.contains("cannot create it"), "{}", again.stderr);
+    let again = w
+        .poof(&["guest", "export", file.to_str().unwrap()])
+        .expect(2);
+    assert!(
+        again.stderr.contains("cannot create it"),
+        "{}",
+        again.stderr
+    );
     assert_eq!(std::fs::read(&file).unwrap(), bytes);
 }
 
@@ -42,7 +70,10 @@ fn wit_prints_the_contract() {
     let w = World::new();
     let run = w.poof(&["guest", "wit"]).expect(0);
     assert!(run.stdout.contains("package poof:core@0.1.0;"));
-    assert!(run.stdout.contains("plan-sync: func(input: plan-input) -> result<plan, error>;"));
+    assert!(
+        run.stdout
+            .contains("plan-sync: func(input: plan-input) -> result<plan, error>;")
+    );
 }
 
 #[test]
@@ -55,15 +86,37 @@ fn guest_code_cannot_read_files_list_folders_or_open_sockets() {
     let addr = listener.local_addr().unwrap().to_string();
 
     let run = w
-        .poof(&["guest", "probe", "--read", secret.to_str().unwrap(), "--connect", &addr])
+        .poof(&[
+            "guest",
+            "probe",
+            "--read",
+            secret.to_str().unwrap(),
+            "--connect",
+            &addr,
+        ])
         .expect(0);
-    let lines: Vec<&str> = run.stdout.lines().filter(|l| !l.starts_with("the guest")).collect();
+    let lines: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| !l.starts_with("the guest"))
+        .collect();
     assert!(lines.len() >= 8, "{}", run.stdout);
     for line in &lines {
         assert!(line.starts_with("denied"), "the guest reached out: {line}");
     }
-    for attempt in ["read file", "list folder /", "create file", "environment", "arguments", "connect to"] {
-        assert!(run.stdout.contains(attempt), "missing probe {attempt}: {}", run.stdout);
+    for attempt in [
+        "read file",
+        "list folder /",
+        "create file",
+        "environment",
+        "arguments",
+        "connect to",
+    ] {
+        assert!(
+            run.stdout.contains(attempt),
+            "missing probe {attempt}: {}",
+            run.stdout
+        );
     }
     assert!(run.stdout.contains("0 variables visible"));
     assert!(!run.stdout.contains("the guest must never see this"));
@@ -89,7 +142,11 @@ fn poof_writes_no_cache_or_other_file_of_its_own() {
         std::fs::create_dir(w.path(d)).unwrap();
     }
     let before = crate::common::listing(w.dir.path());
-    for args in [&["version"][..], &["guest", "probe"], &["backup", "--dry-run"]] {
+    for args in [
+        &["version"][..],
+        &["guest", "probe"],
+        &["backup", "--dry-run"],
+    ] {
         let out = std::process::Command::new(crate::common::poof_bin())
             .arg("--confdir")
             .arg(w.path("conf"))
@@ -101,7 +158,15 @@ fn poof_writes_no_cache_or_other_file_of_its_own() {
             .env("XDG_CONFIG_HOME", w.path("xdg-config"))
             .output()
             .unwrap();
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
-    assert_eq!(crate::common::listing(w.dir.path()), before, "poof wrote something");
+    assert_eq!(
+        crate::common::listing(w.dir.path()),
+        before,
+        "poof wrote something"
+    );
 }

@@ -16,8 +16,12 @@ pub fn poof_bin() -> PathBuf {
         Some(p) => PathBuf::from(p),
         None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/poof"),
     };
-    path.canonicalize()
-        .unwrap_or_else(|e| panic!("{}: {e}; build poof with `cargo xtask build --release`", path.display()))
+    path.canonicalize().unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; build poof with `cargo xtask build --release`",
+            path.display()
+        )
+    })
 }
 
 /// One test's world: a temporary home with a config folder, a source folder
@@ -61,7 +65,10 @@ impl Run {
 impl World {
     /// A fresh world with an empty `src` folder and an empty `remote` folder.
     pub fn new() -> Self {
-        let dir = tempfile::Builder::new().prefix("poof-it-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("poof-it-")
+            .tempdir()
+            .unwrap();
         for d in ["conf", "src", "remote"] {
             std::fs::create_dir(dir.path().join(d)).unwrap();
         }
@@ -116,7 +123,8 @@ impl World {
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(&p, content).unwrap();
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
-        filetime::set_file_mtime(&p, filetime::FileTime::from_unix_time(mtime_s, 123_456_789)).unwrap();
+        filetime::set_file_mtime(&p, filetime::FileTime::from_unix_time(mtime_s, 123_456_789))
+            .unwrap();
     }
 }
 
@@ -141,7 +149,11 @@ pub fn snapshot(root: &Path) -> BTreeMap<String, FileFacts> {
                 let hash = hex::encode(Sha256::digest(std::fs::read(&path).unwrap_or_default()));
                 out.insert(
                     rel,
-                    (hash, meta.mtime() * 1_000_000_000 + meta.mtime_nsec(), meta.mode() & 0o777),
+                    (
+                        hash,
+                        meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+                        meta.mode() & 0o777,
+                    ),
                 );
             }
         }
@@ -154,7 +166,9 @@ pub fn listing(root: &Path) -> Vec<String> {
     let mut out = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        let Ok(read) = std::fs::read_dir(&dir) else { continue };
+        let Ok(read) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for entry in read {
             let path = entry.unwrap().path();
             let meta = std::fs::symlink_metadata(&path).unwrap();

@@ -9,7 +9,11 @@ fn refused(w: &World, conf: &str, want: &str) {
     for cmd in ["backup", "download"] {
         let run = w.poof(&[cmd]).expect(2);
         let file = w.path("conf/poof.conf").display().to_string();
-        assert!(run.stderr.contains(&file), "{cmd}: names the file: {}", run.stderr);
+        assert!(
+            run.stderr.contains(&file),
+            "{cmd}: names the file: {}",
+            run.stderr
+        );
         assert!(run.stderr.contains(want), "{cmd}: {want}: {}", run.stderr);
         assert_eq!(run.stderr.lines().count(), 1, "one message: {}", run.stderr);
         assert!(run.stdout.is_empty(), "{}", run.stdout);
@@ -32,7 +36,11 @@ fn no_paths() {
 #[test]
 fn a_relative_path() {
     let w = World::new();
-    refused(&w, r#"{"paths": {"Documents": "Docs"}, "remote": "file:///tmp/x"}"#, "path \"Documents\" is relative");
+    refused(
+        &w,
+        r#"{"paths": {"Documents": "Docs"}, "remote": "file:///tmp/x"}"#,
+        "path \"Documents\" is relative",
+    );
 }
 
 #[test]
@@ -62,7 +70,11 @@ fn a_local_path_that_is_a_file() {
 fn a_missing_config_file() {
     let w = World::new();
     let run = w.poof(&["backup"]).expect(2);
-    assert!(run.stderr.contains("poof.conf: no such file"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("poof.conf: no such file"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

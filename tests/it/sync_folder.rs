@@ -22,7 +22,12 @@ fn backup_copies_everything_with_times_and_modes() {
     assert_eq!(snapshot(&w.path("remote/Docs")), snapshot(&w.path("src")));
     // A second run finds nothing to do.
     let run = w.poof(&["backup"]).expect(0);
-    assert!(run.stdout.contains("0 copied (0 B), 0 deleted, 4 unchanged"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("0 copied (0 B), 0 deleted, 4 unchanged"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -39,7 +44,11 @@ fn backup_follows_new_changed_and_deleted_files() {
     let run = w.poof(&["backup"]).expect(0);
     assert!(run.stdout.contains("2 copied"), "{}", run.stdout);
     assert!(run.stdout.contains("1 deleted"), "{}", run.stdout);
-    assert!(run.stdout.contains("1 permissions updated"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("1 permissions updated"),
+        "{}",
+        run.stdout
+    );
     assert_eq!(snapshot(&w.path("remote/Docs")), snapshot(&w.path("src")));
     // The emptied folder went too.
     assert!(!w.path("remote/Docs/sub/b.bin").exists());
@@ -72,9 +81,17 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
 
     let run = w.poof(&["backup", "--dry-run"]).expect(0);
     assert!(run.stdout.contains("dry run: nothing will be changed"));
-    assert!(run.stdout.contains("copy    new.txt  (3 B)"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("copy    new.txt  (3 B)"),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("delete  a.txt"), "{}", run.stdout);
-    assert!(run.stdout.contains("would copy 1 (3 B), delete 1"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("would copy 1 (3 B), delete 1"),
+        "{}",
+        run.stdout
+    );
     assert_eq!(listing(w.dir.path()), before);
 
     std::fs::remove_dir_all(w.path("src")).unwrap();
@@ -96,7 +113,12 @@ fn a_missing_source_folder_is_skipped_and_its_copy_kept() {
     std::fs::remove_dir_all(w.path("src")).unwrap();
     w.file("other/more.txt", b"m", 1_600_000_000, 0o644);
     let run = w.poof(&["backup"]).expect(0);
-    assert!(run.stderr.contains("does not exist; skipped, and nothing was deleted"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("does not exist; skipped, and nothing was deleted"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(snapshot(&w.path("remote/Docs")), stored);
     // The other path was backed up as usual.
     assert!(w.path("remote/Other/more.txt").exists());
@@ -112,7 +134,11 @@ fn an_empty_source_never_wipes_its_copy() {
     std::fs::remove_dir_all(w.path("src")).unwrap();
     std::fs::create_dir(w.path("src")).unwrap();
     let run = w.poof(&["backup"]).expect(0);
-    assert!(run.stderr.contains("an empty source never wipes its copy"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("an empty source never wipes its copy"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(snapshot(&w.path("remote/Docs")), stored);
 }
 
@@ -147,7 +173,11 @@ fn download_is_destructive_replacing_and_deleting_local_files() {
     // The link was removed, not followed.
     assert!(std::path::Path::new("/etc/passwd").exists());
     // No temporary files are left anywhere.
-    assert!(!listing(&w.path("src")).iter().any(|l| l.contains(".poof-tmp-")));
+    assert!(
+        !listing(&w.path("src"))
+            .iter()
+            .any(|l| l.contains(".poof-tmp-"))
+    );
 }
 
 #[test]
@@ -161,8 +191,18 @@ fn download_never_writes_through_a_local_link() {
     std::fs::create_dir(w.path("elsewhere")).unwrap();
     std::os::unix::fs::symlink(w.path("elsewhere"), w.path("src/dir")).unwrap();
     w.poof(&["download"]).expect(0);
-    assert!(std::fs::read_dir(w.path("elsewhere")).unwrap().next().is_none(), "nothing written through the link");
-    assert!(std::fs::symlink_metadata(w.path("src/dir")).unwrap().is_dir());
+    assert!(
+        std::fs::read_dir(w.path("elsewhere"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "nothing written through the link"
+    );
+    assert!(
+        std::fs::symlink_metadata(w.path("src/dir"))
+            .unwrap()
+            .is_dir()
+    );
     assert_eq!(std::fs::read(w.path("src/dir/f")).unwrap(), b"data");
 }
 
@@ -173,7 +213,11 @@ fn a_remote_with_no_copy_never_wipes_the_local_folder() {
     w.conf(&[("src", "Docs")]);
     let before = snapshot(&w.path("src"));
     let run = w.poof(&["download"]).expect(0);
-    assert!(run.stderr.contains("holds no copy of Docs"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("holds no copy of Docs"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(snapshot(&w.path("src")), before);
 }
 
@@ -184,7 +228,12 @@ fn a_missing_remote_folder_is_reported_and_nothing_is_created() {
     w.conf(&[("src", "Docs")]);
     std::fs::remove_dir(w.path("remote")).unwrap();
     let run = w.poof(&["backup"]).expect(1);
-    assert!(run.stderr.contains("does not exist; mount the disk or create the folder"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("does not exist; mount the disk or create the folder"),
+        "{}",
+        run.stderr
+    );
     assert!(!w.path("remote").exists());
 }
 
@@ -201,8 +250,16 @@ fn an_unreadable_source_file_stops_deletions_but_not_the_other_files() {
     std::fs::write(w.path("src").join(bad), "x").unwrap();
     let run = w.poof(&["backup"]).expect(0);
     assert!(run.stderr.contains("not valid UTF-8"), "{}", run.stderr);
-    assert!(run.stderr.contains("deletions held back because some source files could not be read"), "{}", run.stderr);
-    assert!(w.path("remote/Docs/new.txt").exists(), "other files are still copied");
+    assert!(
+        run.stderr
+            .contains("deletions held back because some source files could not be read"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        w.path("remote/Docs/new.txt").exists(),
+        "other files are still copied"
+    );
     assert!(w.path("remote/Docs/a.txt").exists(), "nothing is deleted");
 }
 
@@ -228,10 +285,24 @@ fn a_failed_download_deletes_nothing_and_leaves_no_partial_file() {
     w.file("src/local-only", b"keep me", 1_700_000_000, 0o644);
     let run = w.poof(&["download"]);
     let after = listing(&w.path("src"));
-    let _ = std::process::Command::new("umount").arg(w.path("src")).status();
+    let _ = std::process::Command::new("umount")
+        .arg(w.path("src"))
+        .status();
     let run = run.expect(1);
-    assert!(run.stderr.contains("big"), "the error names the file: {}", run.stderr);
+    assert!(
+        run.stderr.contains("big"),
+        "the error names the file: {}",
+        run.stderr
+    );
     assert!(run.stderr.contains("deletions not run"), "{}", run.stderr);
-    assert!(after.iter().any(|l| l.starts_with("local-only ")), "nothing deleted: {after:?}");
-    assert!(!after.iter().any(|l| l.starts_with("big ") || l.contains(".poof-tmp-")), "{after:?}");
+    assert!(
+        after.iter().any(|l| l.starts_with("local-only ")),
+        "nothing deleted: {after:?}"
+    );
+    assert!(
+        !after
+            .iter()
+            .any(|l| l.starts_with("big ") || l.contains(".poof-tmp-")),
+        "{after:?}"
+    );
 }

@@ -25,7 +25,10 @@ pub fn run() -> Result<()> {
     std::fs::create_dir_all(docs.join("taxes/2026"))?;
     std::fs::create_dir_all(&remote)?;
     std::fs::write(docs.join("notes.txt"), "poof keeps this safe\n")?;
-    std::fs::write(docs.join("taxes/2026/return.csv"), "item,amount\nrent,1200\n")?;
+    std::fs::write(
+        docs.join("taxes/2026/return.csv"),
+        "item,amount\nrent,1200\n",
+    )?;
     let blob: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
     std::fs::write(docs.join("photo.raw"), blob)?;
     std::fs::write(docs.join("run.sh"), "#!/bin/sh\necho hi\n")?;
@@ -41,7 +44,11 @@ pub fn run() -> Result<()> {
             remote.display()
         ),
     )?;
-    println!("\n== poof.conf ({})\n{}", conf.display(), std::fs::read_to_string(&conf)?);
+    println!(
+        "\n== poof.conf ({})\n{}",
+        conf.display(),
+        std::fs::read_to_string(&conf)?
+    );
 
     let poof_cmd = |args: &[&str]| {
         let mut c = Command::new(&poof);
@@ -61,9 +68,14 @@ pub fn run() -> Result<()> {
 
     let after = snapshot(&docs)?;
     if after != before {
-        bail!("the restored files differ from the originals:\nbefore: {before:#?}\nafter: {after:#?}");
+        bail!(
+            "the restored files differ from the originals:\nbefore: {before:#?}\nafter: {after:#?}"
+        );
     }
-    println!("\n== restored {} files; content, modification time and permissions all match:", after.len());
+    println!(
+        "\n== restored {} files; content, modification time and permissions all match:",
+        after.len()
+    );
     for (path, (hash, mtime, mode)) in &after {
         println!("  {mode:04o}  {mtime}  {}  {path}", &hash[..16]);
     }
@@ -76,7 +88,9 @@ fn snapshot(root: &Path) -> Result<BTreeMap<String, (String, i64, u32)>> {
     let mut out = BTreeMap::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+        for entry in
+            std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?
+        {
             let path = entry?.path();
             let meta = std::fs::symlink_metadata(&path)?;
             if meta.is_dir() {

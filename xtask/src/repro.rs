@@ -12,11 +12,13 @@ use crate::{build, capture, root};
 /// Runs the check.
 pub fn run() -> Result<()> {
     let scratch = tempfile::Builder::new().prefix("poof-repro-").tempdir()?;
-    let files = capture(
-        std::process::Command::new("git")
-            .current_dir(root())
-            .args(["ls-files", "-z", "--cached", "--others", "--exclude-standard"]),
-    )
+    let files = capture(std::process::Command::new("git").current_dir(root()).args([
+        "ls-files",
+        "-z",
+        "--cached",
+        "--others",
+        "--exclude-standard",
+    ]))
     .context("listing the sources with git")?;
     let mut hashes = Vec::new();
     for name in ["first/poof", "second/elsewhere/poof-src"] {
@@ -40,7 +42,10 @@ pub fn run() -> Result<()> {
             .args(["guest", "export"])
             .arg(&exported),
     )?;
-    hashes.push((format!("{} (embedded)", embedded.display()), sha256_file(&exported)?));
+    hashes.push((
+        format!("{} (embedded)", embedded.display()),
+        sha256_file(&exported)?,
+    ));
 
     for (where_, hash) in &hashes {
         println!("{hash}  {where_}");
@@ -48,7 +53,10 @@ pub fn run() -> Result<()> {
     if hashes.iter().any(|(_, h)| h != &hashes[0].1) {
         bail!("the guest builds are not identical; see the hashes above");
     }
-    println!("reproducible: every build of the guest is sha256:{}", hashes[0].1);
+    println!(
+        "reproducible: every build of the guest is sha256:{}",
+        hashes[0].1
+    );
     Ok(())
 }
 

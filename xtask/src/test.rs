@@ -20,17 +20,31 @@ use crate::{cargo, exec, root};
 /// Runs the suite.
 pub fn run() -> Result<()> {
     build::ensure_wasm_target()?;
-    exec(cargo().args(["fmt", "--all", "--check"])).context("run `cargo fmt --all` to fix the formatting")?;
+    exec(cargo().args(["fmt", "--all", "--check"]))
+        .context("run `cargo fmt --all` to fix the formatting")?;
     let guest = build::workspace_guest()?;
     exec(
         cargo()
-            .args(["clippy", "--release", "--locked", "--workspace", "--all-targets"])
+            .args([
+                "clippy",
+                "--release",
+                "--locked",
+                "--workspace",
+                "--all-targets",
+            ])
             .args(["--", "-D", "warnings"])
             .env("POOF_GUEST_WASM", &guest),
     )?;
     exec(
         cargo()
-            .args(["clippy", "--locked", "--package", "poof-guest", "--profile", "guest"])
+            .args([
+                "clippy",
+                "--locked",
+                "--package",
+                "poof-guest",
+                "--profile",
+                "guest",
+            ])
             .args(["--target", GUEST_TARGET, "--", "-D", "warnings"]),
     )?;
     exec(cargo().args(["test", "--locked", "--package", "poof-guest"]))?;
@@ -40,7 +54,15 @@ pub fn run() -> Result<()> {
     let env = start_garage(server.path())?;
     let result = exec(
         cargo()
-            .args(["test", "--release", "--locked", "--package", "poof", "--package", "poof-tests"])
+            .args([
+                "test",
+                "--release",
+                "--locked",
+                "--package",
+                "poof",
+                "--package",
+                "poof-tests",
+            ])
             .env("POOF_GUEST_WASM", &guest)
             .env("POOF_BIN", &poof)
             .envs(&env),
