@@ -64,6 +64,11 @@ mod component {
                 source_complete: input.source_complete,
                 target: input.target.into_iter().map(entry_in).collect(),
                 mtime_window_ns: input.mtime_window_ns,
+                max_delete: input.max_delete.map(|l| match l {
+                    sync::DeleteLimit::Count(n) => plan::DeleteLimit::Count(n),
+                    sync::DeleteLimit::Percent(p) => plan::DeleteLimit::Percent(p),
+                }),
+                confirmed: input.confirmed,
             };
             let out = plan::plan(input).map_err(|e| match e {
                 plan::PlanError::InvalidInput(m) => Error::InvalidInput(m),
@@ -79,6 +84,12 @@ mod component {
                     plan::Withheld::SourceMissing => sync::Withheld::SourceMissing,
                     plan::Withheld::SourceEmpty => sync::Withheld::SourceEmpty,
                     plan::Withheld::SourceIncomplete => sync::Withheld::SourceIncomplete,
+                }),
+                guard: out.guard.map(|g| sync::GuardTrip {
+                    deletions: g.deletions,
+                    target_files: g.target_files,
+                    limit: g.limit,
+                    reason: g.reason,
                 }),
             })
         }

@@ -6,6 +6,9 @@
 //!   planned, so a hostile listing cannot steer the host outside its root;
 //! - a missing source, an empty source or a source that could not be read in
 //!   full never causes a deletion;
+//! - a plan that deletes more than the user's limit (by default: more than
+//!   half of the target's files, or all of them) carries a `guard` trip, and
+//!   the host runs none of it;
 //! - deletions that must happen before a copy can land (a file standing where
 //!   the source has a folder, or the reverse) are in `make_room`; every other
 //!   deletion is in `delete`, which the host runs only after every copy
@@ -52,6 +55,32 @@ pub struct Input {
     pub target: Vec<Entry>,
     /// Modification times closer than this are equal.
     pub mtime_window_ns: u64,
+    /// The user's limit on deletions; `None` for the default rule.
+    pub max_delete: Option<DeleteLimit>,
+    /// The user confirmed destructive runs: lifts the default rule only.
+    pub confirmed: bool,
+}
+
+/// A limit on the deletions of one path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteLimit {
+    /// At most this many files.
+    Count(u64),
+    /// At most this percentage of the target's files.
+    Percent(u8),
+}
+
+/// Why the mass-delete guard stopped a plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuardTrip {
+    /// Deletions the plan holds.
+    pub deletions: u64,
+    /// Files the target holds.
+    pub target_files: u64,
+    /// The most deletions allowed.
+    pub limit: u64,
+    /// Which rule tripped and how to go on, in words.
+    pub reason: String,
 }
 
 /// Why deletions were held back.
@@ -82,6 +111,8 @@ pub struct Plan {
     pub withheld_deletions: u64,
     /// Set when `withheld_deletions` is not zero.
     pub withheld_reason: Option<Withheld>,
+    /// Set when the mass-delete guard tripped; the plan must not be run.
+    pub guard: Option<GuardTrip>,
 }
 
 /// Why no plan could be made.
@@ -143,7 +174,51 @@ pub fn plan(input: Input) -> Result<Plan, PlanError> {
         plan.make_room.clear();
         plan.delete.clear();
     }
+    plan.guard = guard(
+        (plan.make_room.len() + plan.delete.len()) as u64,
+        target.len() as u64,
+        input.max_delete,
+        input.confirmed,
+    );
     Ok(plan)
+}
+
+/// The mass-delete guard: `None` when `deletions` out of `target_files` is allowed.
+fn guard(
+    deletions: u64,
+    target_files: u64,
+    max_delete: Option<DeleteLimit>,
+    confirmed: bool,
+) -> Option<GuardTrip> {
+    if deletions == 0 {
+        return None;
+    }
+    let (limit, rule) = match max_delete {
+        Some(DeleteLimit::Count(n)) => (n, format!("--max-delete {n}")),
+        Some(DeleteLimit::Percent(p)) => (
+            target_files * u64::from(p.min(100)) / 100,
+            format!("--max-delete {p}%"),
+        ),
+        None if confirmed => return None,
+        None if deletions == target_files => (
+            target_files - 1,
+            "the default rule: never delete every file without --yes".to_string(),
+        ),
+        None => (
+            target_files / 2,
+            "the default rule: never delete more than half of the files without --yes".to_string(),
+        ),
+    };
+    (deletions > limit).then(|| GuardTrip {
+        deletions,
+        target_files,
+        limit,
+        reason: format!(
+            "the plan deletes {deletions} of {target_files} files, more than {rule} allows; \
+             check that the source is the right one (a missing disk, a wrong folder), then \
+             run again with --yes or a larger --max-delete if the deletions are wanted"
+        ),
+    })
 }
 
 /// True when size matches and the times differ by no more than the window.
@@ -205,6 +280,8 @@ mod tests {
             source_complete: true,
             target,
             mtime_window_ns: 1,
+            max_delete: None,
+            confirmed: false,
         }
     }
 
@@ -338,5 +415,56 @@ mod tests {
         let PlanError::InvalidInput(msg) =
             plan(input(vec![e("a", 1, 1), e("a/b", 2, 2)], vec![])).unwrap_err();
         assert!(msg.contains("both a file and the folder"), "{msg}");
+    }
+
+    fn deleting(n_target: usize, n_keep: usize) -> Input {
+        let target: Vec<Entry> = (0..n_target).map(|i| e(&format!("f{i}"), 1, 1)).collect();
+        input(target[..n_keep].to_vec(), target)
+    }
+
+    #[test]
+    fn the_default_guard_stops_deleting_more_than_half() {
+        // 10 files, keep 5: deleting half is allowed.
+        assert_eq!(plan(deleting(10, 5)).unwrap().guard, None);
+        // Keep 4: deleting 6 of 10 trips.
+        let p = plan(deleting(10, 4)).unwrap();
+        let trip = p.guard.expect("guard trips");
+        assert_eq!((trip.deletions, trip.target_files, trip.limit), (6, 10, 5));
+        assert!(trip.reason.contains("more than half"), "{}", trip.reason);
+        assert!(trip.reason.contains("--yes"), "{}", trip.reason);
+        // The plan is still shown in full, for a dry run.
+        assert_eq!(p.delete.len(), 6);
+        // --yes lifts the default rule.
+        let mut i = deleting(10, 4);
+        i.confirmed = true;
+        assert_eq!(plan(i).unwrap().guard, None);
+    }
+
+    #[test]
+    fn the_default_guard_never_deletes_every_file() {
+        // The source has one unrelated file; every target file would go.
+        let mut i = deleting(2, 0);
+        i.source = vec![e("other", 1, 1)];
+        let trip = plan(i).unwrap().guard.expect("guard trips");
+        assert!(
+            trip.reason.contains("never delete every file"),
+            "{}",
+            trip.reason
+        );
+    }
+
+    #[test]
+    fn an_explicit_limit_holds_even_with_yes() {
+        let mut i = deleting(100, 90);
+        i.max_delete = Some(DeleteLimit::Count(5));
+        i.confirmed = true;
+        let trip = plan(i.clone()).unwrap().guard.expect("10 > 5");
+        assert!(trip.reason.contains("--max-delete 5"), "{}", trip.reason);
+        i.max_delete = Some(DeleteLimit::Count(10));
+        assert_eq!(plan(i.clone()).unwrap().guard, None);
+        i.max_delete = Some(DeleteLimit::Percent(9));
+        assert!(plan(i.clone()).unwrap().guard.is_some());
+        i.max_delete = Some(DeleteLimit::Percent(10));
+        assert_eq!(plan(i).unwrap().guard, None);
     }
 }

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::engine::sync::DeleteLimit;
+
 /// poof: snapshot backups of a few folders, with a sandboxed, auditable core.
 ///
 /// poof makes a remote copy of each configured folder equal to the folder
@@ -36,6 +38,10 @@ pub struct Cli {
     /// Print only warnings and errors.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+
+    /// Print one JSON object per line on stdout (plan, progress, result) instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
 }
 
 /// poof's commands.
@@ -78,6 +84,36 @@ pub struct SyncArgs {
     /// Print the plan and change nothing.
     #[arg(short = 'n', long)]
     pub dry_run: bool,
+
+    /// Go ahead even when a path's plan deletes more than half of its copy's
+    /// files, or all of them (the default guard). Does not lift --max-delete.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+
+    /// Refuse a path whose plan deletes more than N files, or more than N% of
+    /// them (e.g. 100 or 10%). Replaces the default guard.
+    #[arg(long, value_name = "N|N%", value_parser = parse_delete_limit)]
+    pub max_delete: Option<DeleteLimit>,
+
+    /// How many files to transfer at once.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub transfers: u16,
+}
+
+/// Parses `--max-delete`: a count (`100`) or a percentage (`10%`).
+fn parse_delete_limit(s: &str) -> Result<DeleteLimit, String> {
+    let bad = || format!("{s:?} is not a count (like 100) or a percentage (like 10%)");
+    match s.strip_suffix('%') {
+        Some(p) => match p.trim().parse::<u8>() {
+            Ok(p) if p <= 100 => Ok(DeleteLimit::Percent(p)),
+            _ => Err(bad()),
+        },
+        None => s
+            .trim()
+            .parse::<u64>()
+            .map(DeleteLimit::Count)
+            .map_err(|_| bad()),
+    }
 }
 
 /// `poof guest` subcommands.
@@ -117,5 +153,25 @@ mod tests {
     #[test]
     fn clap_definitions_are_consistent() {
         super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn max_delete_takes_counts_and_percentages() {
+        use super::{DeleteLimit, parse_delete_limit};
+        assert!(matches!(
+            parse_delete_limit("100"),
+            Ok(DeleteLimit::Count(100))
+        ));
+        assert!(matches!(
+            parse_delete_limit("10%"),
+            Ok(DeleteLimit::Percent(10))
+        ));
+        for bad in ["", "-1", "101%", "ten", "5.5%"] {
+            let err = parse_delete_limit(bad).unwrap_err();
+            assert!(
+                err.contains("is not a count (like 100) or a percentage (like 10%)"),
+                "{err}"
+            );
+        }
     }
 }

@@ -8,6 +8,7 @@ pub mod config;
 pub mod engine;
 pub mod exit;
 pub mod fsx;
+pub mod lock;
 pub mod output;
 pub mod remote;
 pub mod sync;
@@ -26,9 +27,10 @@ use crate::output::Output;
 /// Runs poof with the process's arguments and the embedded guest.
 pub fn main(guest: &'static Guest) -> ExitCode {
     let cli = Cli::parse();
-    let mut out = Output {
+    let out = Output {
         verbose: cli.verbose,
         quiet: cli.quiet,
+        json: cli.json,
     };
     let result = Locations::resolve(cli.confdir.clone(), cli.poofconf.clone())
         .map_err(anyhow::Error::from)

@@ -1,5 +1,13 @@
 //! What poof tells the user, and where: results on stdout, warnings and
-//! errors on stderr, each prefixed so that logs read well.
+//! errors on stderr, each prefixed so that logs read well; with `--json`,
+//! one JSON object per line on stdout instead of the text results.
+//!
+//! Invariant: with `--json`, stdout carries nothing but JSON lines.
+
+use std::io::IsTerminal;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::Value;
 
 /// The user-facing output of one run.
 #[derive(Debug, Clone, Copy)]
@@ -8,31 +16,62 @@ pub struct Output {
     pub verbose: bool,
     /// Print only warnings and errors.
     pub quiet: bool,
+    /// Print JSON lines instead of text results.
+    pub json: bool,
 }
 
 impl Output {
-    /// A line of the main result (the plan, a summary); hidden by `--quiet`.
-    pub fn line(&mut self, s: &str) {
-        if !self.quiet {
+    /// A line of the main result (the plan, a summary); hidden by `--quiet` and `--json`.
+    pub fn line(&self, s: &str) {
+        if !self.quiet && !self.json {
             println!("{s}");
         }
     }
 
     /// A line shown only with `--verbose`.
-    pub fn verbose(&mut self, s: &str) {
-        if self.verbose && !self.quiet {
-            println!("{s}");
+    pub fn verbose(&self, s: &str) {
+        if self.verbose {
+            self.line(s);
         }
     }
 
-    /// Something the user should know; always shown.
-    pub fn warn(&mut self, s: &str) {
+    /// Something the user should know; always shown on stderr (and as an event with `--json`).
+    pub fn warn(&self, s: &str) {
         eprintln!("poof: warning: {s}");
+        self.event(serde_json::json!({"event": "warning", "message": s}));
     }
 
-    /// Something failed; always shown.
-    pub fn error(&mut self, s: &str) {
+    /// Something failed; always shown on stderr (and as an event with `--json`).
+    pub fn error(&self, s: &str) {
         eprintln!("poof: error: {s}");
+        self.event(serde_json::json!({"event": "error", "message": s}));
+    }
+
+    /// One JSON event, printed only with `--json`.
+    pub fn event(&self, v: Value) {
+        if self.json {
+            println!("{v}");
+        }
+    }
+
+    /// A progress bar over `bytes` and `files`, drawn on stderr only when it
+    /// is a terminal and neither `--quiet` nor `--json` was given.
+    pub fn progress(&self, bytes: u64, files: u64) -> ProgressBar {
+        let draw = !self.quiet && !self.json && std::io::stderr().is_terminal();
+        let target = if draw {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        };
+        let bar = ProgressBar::with_draw_target(Some(bytes), target);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "  {msg} files  {bytes}/{total_bytes}  {binary_bytes_per_sec}  ETA {eta}  {wide_bar}",
+            )
+            .expect("the template is valid"),
+        );
+        bar.set_message(format!("0/{files}"));
+        bar
     }
 }
 

@@ -1,21 +1,25 @@
 //! Carries out the guest's sync plan for every configured path.
 //!
-//! The host lists both sides, hands the facts to the guest, prints the plan,
-//! and (unless it is a dry run) runs it phase by phase. Invariants:
+//! The host lists both sides, hands the facts to the guest, shows the plan,
+//! and (unless it is a dry run) runs it phase by phase, transfers in
+//! parallel. Invariants:
 //! - the host adds no decision of its own about what to copy or delete;
+//! - a plan on which the guest's mass-delete guard tripped is not run at all;
 //! - the `delete` phase of a path runs only when every earlier action of that
 //!   path succeeded: after any error, nothing more is deleted;
 //! - one path's failure does not stop the others, and makes the run partial.
 
-use std::fmt::Write as _;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 use std::time::Instant;
 
 use anyhow::{Context as _, Result};
+use serde_json::json;
 
 use crate::config::{PoofConf, SyncPath};
 use crate::engine::Instance;
-use crate::engine::sync::{Direction, Entry, Plan, PlanInput, SourceState, Withheld};
+use crate::engine::sync::{DeleteLimit, Direction, Entry, Plan, PlanInput, SourceState, Withheld};
 use crate::exit::Exit;
 use crate::fsx;
 use crate::output::{Output, human_bytes};
@@ -29,6 +33,12 @@ pub struct Options {
     pub direction: Direction,
     /// Print the plan and change nothing.
     pub dry_run: bool,
+    /// The user's limit on deletions per path.
+    pub max_delete: Option<DeleteLimit>,
+    /// `--yes`: lifts the default mass-delete rule.
+    pub confirmed: bool,
+    /// Files transferred at once.
+    pub transfers: usize,
 }
 
 /// What happened to one path.
@@ -38,7 +48,9 @@ struct Tally {
     copied_bytes: u64,
     modes_set: u64,
     deleted: u64,
+    unchanged: u64,
     failures: Vec<String>,
+    refused: bool,
 }
 
 /// Syncs every configured path in the given direction.
@@ -47,40 +59,71 @@ pub fn run(
     remote: &dyn Remote,
     guest: &mut Instance,
     opts: Options,
-    out: &mut Output,
+    out: &Output,
 ) -> Result<Exit> {
     remote.check_ready()?;
     if opts.dry_run {
         out.line("dry run: nothing will be changed");
     }
     let started = Instant::now();
-    let mut failed_paths = 0;
+    let mut total = Tally::default();
+    let (mut failed_paths, mut refused_paths) = (0, 0);
     for path in &conf.paths {
-        match sync_path(path, remote, guest, opts, out) {
-            Ok(tally) if tally.failures.is_empty() => {}
-            Ok(tally) => {
-                failed_paths += 1;
-                for f in &tally.failures {
-                    out.error(f);
-                }
-            }
-            Err(e) => {
-                failed_paths += 1;
-                out.error(&format!("{}: {e:#}", path.local.display()));
-            }
+        let tally = sync_path(path, remote, guest, opts, out).unwrap_or_else(|e| Tally {
+            failures: vec![format!("{}: {e:#}", path.local.display())],
+            ..Tally::default()
+        });
+        for f in &tally.failures {
+            out.error(f);
         }
+        failed_paths += usize::from(!tally.failures.is_empty());
+        refused_paths += usize::from(tally.refused);
+        total.copied += tally.copied;
+        total.copied_bytes += tally.copied_bytes;
+        total.modes_set += tally.modes_set;
+        total.deleted += tally.deleted;
+        total.unchanged += tally.unchanged;
     }
+
+    let secs = started.elapsed().as_secs_f64();
+    let exit = if refused_paths > 0 {
+        Exit::Refused
+    } else if failed_paths > 0 {
+        Exit::Partial
+    } else {
+        Exit::Success
+    };
+    out.event(json!({
+        "event": "summary",
+        "dry_run": opts.dry_run,
+        "paths": conf.paths.len(),
+        "failed_paths": failed_paths,
+        "refused_paths": refused_paths,
+        "copied": total.copied,
+        "copied_bytes": total.copied_bytes,
+        "permissions_updated": total.modes_set,
+        "deleted": total.deleted,
+        "unchanged": total.unchanged,
+        "seconds": secs,
+        "exit_code": exit as u8,
+    }));
     if failed_paths > 0 {
         out.error(&format!(
-            "{failed_paths} of {} paths had errors (see above); nothing was deleted on those paths. Fix the cause and run poof again",
+            "{failed_paths} of {} paths had errors (see above); nothing was deleted on those paths after the error. Fix the cause and run poof again",
             conf.paths.len()
         ));
-        return Ok(Exit::Partial);
     }
     if !opts.dry_run {
-        out.line(&format!("done in {:.1} s", started.elapsed().as_secs_f64()));
+        out.line(&format!(
+            "done: {} copied ({}), {} deleted, {} unchanged in {secs:.1} s ({}/s)",
+            total.copied,
+            human_bytes(total.copied_bytes),
+            total.deleted,
+            total.unchanged,
+            human_bytes((total.copied_bytes as f64 / secs.max(1e-3)) as u64)
+        ));
     }
-    Ok(Exit::Success)
+    Ok(exit)
 }
 
 fn sync_path(
@@ -88,7 +131,7 @@ fn sync_path(
     remote: &dyn Remote,
     guest: &mut Instance,
     opts: Options,
-    out: &mut Output,
+    out: &Output,
 ) -> Result<Tally> {
     let up = opts.direction == Direction::Up;
     let local_links = if up { Links::Follow } else { Links::AsEntries };
@@ -124,6 +167,8 @@ fn sync_path(
         source_complete: source_problems.is_empty(),
         target,
         mtime_window_ns: remote.mtime_window_ns(),
+        max_delete: opts.max_delete,
+        confirmed: opts.confirmed,
     };
     let plan = guest
         .plan_sync(&input)?
@@ -136,6 +181,19 @@ fn sync_path(
         remote.describe(),
         path.cloud
     ));
+    out.event(json!({
+        "event": "plan",
+        "path": path.local,
+        "cloud": path.cloud,
+        "direction": if up { "up" } else { "down" },
+        "copy": plan.copy.len(),
+        "copy_bytes": plan.copy.iter().map(|e| e.size).sum::<u64>(),
+        "set_mode": plan.set_mode.len(),
+        "delete": plan.make_room.len() + plan.delete.len(),
+        "unchanged": plan.unchanged,
+        "withheld_deletions": plan.withheld_deletions,
+        "guard": plan.guard.as_ref().map(|g| &g.reason),
+    }));
     if !source_exists {
         let what = if up {
             format!("local folder {} does not exist", path.local.display())
@@ -158,30 +216,58 @@ fn sync_path(
             plan.withheld_deletions
         ));
     }
-
-    if opts.dry_run {
+    if opts.dry_run || out.verbose {
         print_plan(&plan, out);
+    }
+    if let Some(trip) = &plan.guard {
+        let what = if opts.dry_run {
+            "would be refused"
+        } else {
+            "refused"
+        };
+        out.error(&format!(
+            "{}: {what}: {}",
+            path.local.display(),
+            trip.reason
+        ));
+        return Ok(Tally {
+            refused: true,
+            ..Tally::default()
+        });
+    }
+    if opts.dry_run {
         return Ok(Tally::default());
     }
+
     let tally = execute(path, remote, &plan, opts, out);
     let mut line = format!(
         "  {} copied ({}), {} deleted, {} unchanged",
         tally.copied,
         human_bytes(tally.copied_bytes),
         tally.deleted,
-        plan.unchanged
+        tally.unchanged
     );
     if tally.modes_set > 0 {
-        let _ = write!(line, ", {} permissions updated", tally.modes_set);
+        line += &format!(", {} permissions updated", tally.modes_set);
     }
     if !tally.failures.is_empty() {
-        let _ = write!(line, ", {} failed", tally.failures.len());
+        line += &format!(", {} failed", tally.failures.len());
     }
     out.line(&line);
+    out.event(json!({
+        "event": "result",
+        "path": path.local,
+        "copied": tally.copied,
+        "copied_bytes": tally.copied_bytes,
+        "permissions_updated": tally.modes_set,
+        "deleted": tally.deleted,
+        "unchanged": tally.unchanged,
+        "failed": tally.failures.len(),
+    }));
     Ok(tally)
 }
 
-fn print_plan(plan: &Plan, out: &mut Output) {
+fn print_plan(plan: &Plan, out: &Output) {
     for p in &plan.make_room {
         out.line(&format!("  delete  {p}  (in the way)"));
     }
@@ -214,12 +300,15 @@ fn execute(
     remote: &dyn Remote,
     plan: &Plan,
     opts: Options,
-    out: &mut Output,
+    out: &Output,
 ) -> Tally {
     let up = opts.direction == Direction::Up;
     let local = path.local.as_path();
-    let mut t = Tally::default();
-    let delete = |rel: &str| -> Result<()> {
+    let mut t = Tally {
+        unchanged: plan.unchanged,
+        ..Tally::default()
+    };
+    let delete = |rel: &String| -> Result<()> {
         if up {
             remote.delete(&path.cloud, rel)
         } else {
@@ -227,32 +316,54 @@ fn execute(
                 .with_context(|| format!("removing {}", local.join(rel).display()))
         }
     };
+    let record_delete = |t: &mut Tally, rel: &String, r: Result<()>| match r {
+        Ok(()) => {
+            t.deleted += 1;
+            out.verbose(&format!("  deleted {rel}"));
+            out.event(json!({"event": "deleted", "path": local, "file": rel}));
+        }
+        Err(e) => t.failures.push(format!("{rel}: {e:#}")),
+    };
 
-    for rel in &plan.make_room {
-        match delete(rel) {
-            Ok(()) => t.deleted += 1,
-            Err(e) => t.failures.push(format!("{rel}: {e:#}")),
-        }
+    parallel(&plan.make_room, opts.transfers, delete, |rel, r| {
+        record_delete(&mut t, rel, r)
+    });
+    if !up
+        && !plan.copy.is_empty()
+        && let Err(e) = std::fs::create_dir_all(local)
+    {
+        t.failures
+            .push(format!("cannot create {}: {e}", local.display()));
+        return t;
     }
-    if !up && !plan.copy.is_empty() {
-        if let Err(e) = std::fs::create_dir_all(local) {
-            t.failures
-                .push(format!("cannot create {}: {e}", local.display()));
-            return t;
-        }
-    }
-    for entry in &plan.copy {
-        match copy(path, remote, entry, up) {
+
+    let bytes: u64 = plan.copy.iter().map(|e| e.size).sum();
+    let bar = out.progress(bytes, plan.copy.len() as u64);
+    let files = plan.copy.len();
+    parallel(
+        &plan.copy,
+        opts.transfers,
+        |entry| copy(path, remote, entry, up),
+        |entry, r| match r {
             Ok(()) => {
                 t.copied += 1;
                 t.copied_bytes += entry.size;
+                bar.inc(entry.size);
+                bar.set_message(format!("{}/{files}", t.copied));
                 out.verbose(&format!("  copied  {}", entry.path));
+                out.event(json!({
+                    "event": "copied", "path": local, "file": entry.path, "bytes": entry.size,
+                    "done_files": t.copied, "done_bytes": t.copied_bytes,
+                    "total_files": files, "total_bytes": bytes,
+                }));
             }
             Err(e) => t
                 .failures
                 .push(format!("{}: {e:#}", describe(local, entry, up))),
-        }
-    }
+        },
+    );
+    bar.finish_and_clear();
+
     for entry in &plan.set_mode {
         let r = if up {
             remote.set_mode(&path.cloud, entry)
@@ -276,16 +387,41 @@ fn execute(
         }
         return t;
     }
-    for rel in &plan.delete {
-        match delete(rel) {
-            Ok(()) => {
-                t.deleted += 1;
-                out.verbose(&format!("  deleted {rel}"));
-            }
-            Err(e) => t.failures.push(format!("{rel}: {e:#}")),
-        }
-    }
+    parallel(&plan.delete, opts.transfers, delete, |rel, r| {
+        record_delete(&mut t, rel, r)
+    });
     t
+}
+
+/// Runs `work` on every item with up to `workers` threads, and hands each
+/// result to `done` on the calling thread, in completion order.
+fn parallel<T: Sync>(
+    items: &[T],
+    workers: usize,
+    work: impl Fn(&T) -> Result<()> + Sync,
+    mut done: impl FnMut(&T, Result<()>),
+) {
+    let next = AtomicUsize::new(0);
+    let (tx, rx) = mpsc::channel();
+    std::thread::scope(|s| {
+        for _ in 0..workers.clamp(1, items.len().max(1)) {
+            let tx = tx.clone();
+            let (next, work) = (&next, &work);
+            s.spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(item) = items.get(i) else { break };
+                    if tx.send((i, work(item))).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        for (i, r) in rx {
+            done(&items[i], r);
+        }
+    });
 }
 
 fn copy(path: &SyncPath, remote: &dyn Remote, entry: &Entry, up: bool) -> Result<()> {

@@ -6,4 +6,5 @@ mod common;
 
 mod auditor;
 mod config_errors;
+mod guards;
 mod sync_folder;

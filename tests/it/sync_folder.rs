@@ -65,7 +65,9 @@ fn a_file_replaced_by_a_folder_and_back() {
     std::fs::remove_dir_all(w.path("src/y")).unwrap();
     w.file("src/x/now-a-folder", b"f", 1_600_000_000, 0o644);
     w.file("src/y", b"now a file", 1_600_000_000, 0o644);
-    w.poof(&["backup"]).expect(0);
+    // Both old files go: the mass-delete guard wants a confirmation.
+    w.poof(&["backup"]).expect(3);
+    w.poof(&["backup", "--yes"]).expect(0);
     assert_eq!(snapshot(&w.path("remote/Docs")), snapshot(&w.path("src")));
 }
 
@@ -190,7 +192,7 @@ fn download_never_writes_through_a_local_link() {
     std::fs::remove_dir_all(w.path("src/dir")).unwrap();
     std::fs::create_dir(w.path("elsewhere")).unwrap();
     std::os::unix::fs::symlink(w.path("elsewhere"), w.path("src/dir")).unwrap();
-    w.poof(&["download"]).expect(0);
+    w.poof(&["download", "--yes"]).expect(0);
     assert!(
         std::fs::read_dir(w.path("elsewhere"))
             .unwrap()
@@ -283,7 +285,7 @@ fn a_failed_download_deletes_nothing_and_leaves_no_partial_file() {
         return;
     }
     w.file("src/local-only", b"keep me", 1_700_000_000, 0o644);
-    let run = w.poof(&["download"]);
+    let run = w.poof(&["download", "--yes"]);
     let after = listing(&w.path("src"));
     let _ = std::process::Command::new("umount")
         .arg(w.path("src"))
