@@ -130,6 +130,16 @@ pub enum GuestCommand {
         /// Where to write the component; an existing file is not overwritten.
         file: PathBuf,
     },
+    /// Compile the embedded guest here and check that the precompiled copy
+    /// embedded beside it is byte-identical, so that what runs is what was audited.
+    #[command(after_help = "Example:\n  poof guest verify")]
+    Verify,
+    /// Write the embedded guest compiled for this machine (used by the build).
+    #[command(hide = true)]
+    Precompile {
+        /// Where to write it.
+        file: PathBuf,
+    },
     /// Print the WIT contract between host and guest.
     #[command(after_help = "Example:\n  poof guest wit")]
     Wit,

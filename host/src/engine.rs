@@ -3,6 +3,12 @@
 //! Invariants:
 //! - the guest is compiled at most once per process (`Guest::runtime`), and
 //!   nothing is written to disk for it: wasmtime's cache is not compiled in;
+//! - the binary also embeds the guest precompiled at build time for the build
+//!   machine's CPU, tagged with the SHA-256 of the component it came from. It
+//!   is used only when that tag matches the embedded component and wasmtime
+//!   accepts it for this CPU; otherwise the guest is compiled at start-up.
+//!   `poof guest verify` recompiles the guest and checks that the precompiled
+//!   copy is byte-identical, so auditing the component audits what runs;
 //! - every instance gets a WASI context with no preopened folder, no
 //!   environment, no arguments, no sockets, no name lookup, closed standard
 //!   streams, and clocks frozen at the Unix epoch, so the guest can only
@@ -33,14 +39,28 @@ pub use bindings::poof::core::types::Error as GuestError;
 /// The guest component's bytes as embedded in the binary, plus its compiled form once needed.
 pub struct Guest {
     wasm: &'static [u8],
+    precompiled: &'static [u8],
     runtime: OnceLock<Result<Runtime, String>>,
+}
+
+/// How the running guest got its machine code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compiled {
+    /// From the copy precompiled at build time.
+    Precompiled,
+    /// Compiled at start-up, because there was no usable precompiled copy.
+    AtStartup,
 }
 
 /// A compiled guest, ready to be instantiated any number of times.
 struct Runtime {
     engine: Engine,
     pre: bindings::GuestPre<Sandbox>,
+    compiled: Compiled,
 }
+
+/// Length of the tag before a precompiled guest: the SHA-256 of its component.
+const TAG_LEN: usize = 32;
 
 /// The per-instance state wasmtime keeps for the guest: an empty WASI context.
 struct Sandbox {
@@ -79,10 +99,12 @@ impl HostMonotonicClock for FrozenClock {
 }
 
 impl Guest {
-    /// Wraps the embedded component bytes; nothing is compiled yet.
-    pub const fn new(wasm: &'static [u8]) -> Self {
+    /// Wraps the embedded component and its precompiled form (tagged, see
+    /// `precompile`; empty when there is none). Nothing is compiled yet.
+    pub const fn new(wasm: &'static [u8], precompiled: &'static [u8]) -> Self {
         Guest {
             wasm,
+            precompiled,
             runtime: OnceLock::new(),
         }
     }
@@ -99,9 +121,31 @@ impl Guest {
 
     fn runtime(&self) -> Result<&Runtime> {
         self.runtime
-            .get_or_init(|| Runtime::compile(self.wasm).map_err(|e| format!("{e:#}")))
+            .get_or_init(|| {
+                Runtime::load(self.wasm, self.precompiled).map_err(|e| format!("{e:#}"))
+            })
             .as_ref()
             .map_err(|e| anyhow::anyhow!("the embedded guest could not be loaded: {e}"))
+    }
+
+    /// How the guest's machine code was obtained in this process.
+    pub fn compiled(&self) -> Result<Compiled> {
+        Ok(self.runtime()?.compiled)
+    }
+
+    /// Compiles the embedded component for this machine and returns it
+    /// tagged with the component's SHA-256, as the build embeds it.
+    pub fn precompile(&self) -> Result<Vec<u8>> {
+        let engine = Engine::new(&config())?;
+        let code = engine.precompile_component(self.wasm)?;
+        let mut out = Sha256::digest(self.wasm).to_vec();
+        out.extend_from_slice(&code);
+        Ok(out)
+    }
+
+    /// The embedded precompiled guest, tag included (empty when there is none).
+    pub fn precompiled(&self) -> &'static [u8] {
+        self.precompiled
     }
 
     /// Creates a fresh instance in its own sandbox. Instances are cheap once
@@ -118,21 +162,51 @@ impl Guest {
     }
 }
 
+/// The one wasmtime configuration, for running and for precompiling.
+fn config() -> Config {
+    // `Config::new()` enables no cache and writes no file (checked with
+    // strace under an empty $HOME); poof must leave no traces.
+    Config::new()
+}
+
 impl Runtime {
-    fn compile(wasm: &[u8]) -> Result<Runtime> {
-        // `Config::new()` enables no cache and writes no file (checked with
-        // strace under an empty $HOME); poof must leave no traces.
-        let config = Config::new();
-        let engine = Engine::new(&config)?;
-        let component = Component::new(&engine, wasm)
-            .map_err(anyhow::Error::from)
-            .context("compiling the guest")?;
+    fn load(wasm: &[u8], precompiled: &[u8]) -> Result<Runtime> {
+        let engine = Engine::new(&config())?;
+        let tagged =
+            precompiled.len() > TAG_LEN && precompiled[..TAG_LEN] == Sha256::digest(wasm)[..];
+        let loaded = if tagged {
+            // SAFETY: `deserialize` trusts its input to be machine code that
+            // wasmtime produced. These bytes are not input: they are embedded
+            // in this binary by its own build (`cargo xtask build`), produced
+            // by `Engine::precompile_component` of this same wasmtime with
+            // this same `config()`, and tagged with the hash of the embedded
+            // component, checked just above. wasmtime still checks the
+            // version, configuration and CPU features, and refuses a mismatch.
+            #[allow(unsafe_code)]
+            let c = unsafe { Component::deserialize(&engine, &precompiled[TAG_LEN..]) };
+            c.ok()
+        } else {
+            None
+        };
+        let (component, compiled) = match loaded {
+            Some(c) => (c, Compiled::Precompiled),
+            None => (
+                Component::new(&engine, wasm)
+                    .map_err(anyhow::Error::from)
+                    .context("compiling the guest")?,
+                Compiled::AtStartup,
+            ),
+        };
         let mut linker = Linker::<Sandbox>::new(&engine);
         // The std-built guest imports wasi:cli and wasi:io; link them all, and
         // let the empty context answer "no" to everything.
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         let pre = bindings::GuestPre::new(linker.instantiate_pre(&component)?)?;
-        Ok(Runtime { engine, pre })
+        Ok(Runtime {
+            engine,
+            pre,
+            compiled,
+        })
     }
 }
 

@@ -3,6 +3,7 @@
 //! (`engine`), and carried out here.
 
 pub mod cli;
+pub mod cloudconf;
 pub mod commands;
 pub mod config;
 pub mod engine;

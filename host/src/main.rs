@@ -4,11 +4,18 @@
 
 use std::process::ExitCode;
 
-/// The guest component, built by `cargo xtask build` before this crate.
-static GUEST: poof::engine::Guest = poof::engine::Guest::new(include_bytes!(env!(
-    "POOF_GUEST_WASM",
-    "build poof with `cargo xtask build`: it builds the guest first"
-)));
+/// The guest component, built by `cargo xtask build` before this crate, and
+/// its precompiled form (see `poof::engine`).
+static GUEST: poof::engine::Guest = poof::engine::Guest::new(
+    include_bytes!(env!(
+        "POOF_GUEST_WASM",
+        "build poof with `cargo xtask build`: it builds the guest first"
+    )),
+    include_bytes!(env!(
+        "POOF_GUEST_PRECOMPILED",
+        "build poof with `cargo xtask build`: it precompiles the guest"
+    )),
+);
 
 fn main() -> ExitCode {
     poof::main(&GUEST)

@@ -22,6 +22,7 @@ fn version_names_target_and_guest_hash() {
         "{}",
         run.stdout
     );
+    assert!(run.stdout.contains("(precompiled)"), "{}", run.stdout);
     let hash = w
         .poof(&["guest", "hash"])
         .expect(0)
@@ -168,5 +169,17 @@ fn poof_writes_no_cache_or_other_file_of_its_own() {
         crate::common::listing(w.dir.path()),
         before,
         "poof wrote something"
+    );
+}
+
+#[test]
+fn the_precompiled_guest_is_the_embedded_component_compiled() {
+    let w = World::new();
+    let run = w.poof(&["guest", "verify"]).expect(0);
+    assert!(
+        run.stdout
+            .contains("is exactly the embedded component sha256:"),
+        "{}",
+        run.stdout
     );
 }

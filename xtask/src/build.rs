@@ -5,6 +5,7 @@
 //! lock file and the toolchain; `repro` checks that.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use anyhow::{Context, Result};
 
@@ -16,12 +17,12 @@ pub const GUEST_TARGET: &str = "wasm32-wasip2";
 /// Installs the wasm target when the toolchain lacks it (a fresh clone needs
 /// only rustup and the toolchain).
 pub fn ensure_wasm_target() -> Result<()> {
-    let sysroot = capture(std::process::Command::new("rustc").args(["--print", "sysroot"]))?;
+    let sysroot = capture(Command::new("rustc").args(["--print", "sysroot"]))?;
     let lib = Path::new(sysroot.trim()).join(format!("lib/rustlib/{GUEST_TARGET}"));
     if lib.is_dir() {
         return Ok(());
     }
-    exec(std::process::Command::new("rustup").args(["target", "add", GUEST_TARGET]))
+    exec(Command::new("rustup").args(["target", "add", GUEST_TARGET]))
         .context("installing the wasm32-wasip2 target with rustup")
 }
 
@@ -73,25 +74,61 @@ pub fn build_guest(source_root: &Path, target_dir: &Path) -> Result<PathBuf> {
     Ok(target_dir.join(format!("{GUEST_TARGET}/guest/poof_guest.wasm")))
 }
 
-/// The guest built in the workspace's own target folder.
-pub fn workspace_guest() -> Result<PathBuf> {
-    build_guest(&root(), &root().join("target"))
+/// The guest built in the workspace's own target folder, and the path of its
+/// precompiled form (an empty file until the first host build fills it).
+pub struct WorkspaceGuest {
+    /// The component.
+    pub wasm: PathBuf,
+    /// The precompiled guest, tagged with the component's hash.
+    pub precompiled: PathBuf,
 }
 
-/// Builds the guest, then the host embedding it; returns the `poof` binary's path.
+impl WorkspaceGuest {
+    /// Sets the variables the host crate reads to embed the guest.
+    pub fn env<'c>(&self, cmd: &'c mut Command) -> &'c mut Command {
+        cmd.env("POOF_GUEST_WASM", &self.wasm)
+            .env("POOF_GUEST_PRECOMPILED", &self.precompiled)
+    }
+}
+
+/// Builds the guest in the workspace's own target folder.
+pub fn workspace_guest() -> Result<WorkspaceGuest> {
+    let wasm = build_guest(&root(), &root().join("target"))?;
+    let precompiled = wasm.with_extension("cwasm");
+    if !precompiled.exists() {
+        std::fs::write(&precompiled, b"")?;
+    }
+    Ok(WorkspaceGuest { wasm, precompiled })
+}
+
+/// Builds the guest, then the host embedding it and the guest precompiled by
+/// that same host; returns the `poof` binary's path.
+///
+/// The host is built, asked to precompile its guest, and rebuilt only when
+/// the precompiled bytes changed: then only the tiny binary crate recompiles.
 pub fn run(release: bool) -> Result<PathBuf> {
     let guest = workspace_guest()?;
-    let mut cmd = cargo();
-    cmd.args(["build", "--locked", "--package", "poof"])
-        .env("POOF_GUEST_WASM", &guest);
-    if release {
-        cmd.arg("--release");
-    }
-    exec(&mut cmd)?;
+    let build_host = || {
+        let mut cmd = cargo();
+        cmd.args(["build", "--locked", "--package", "poof"]);
+        if release {
+            cmd.arg("--release");
+        }
+        exec(guest.env(&mut cmd))
+    };
+    build_host()?;
     let bin = root()
         .join("target")
         .join(if release { "release" } else { "debug" })
         .join("poof");
+    let fresh = guest.precompiled.with_extension("cwasm.new");
+    exec(Command::new(&bin).args(["guest", "precompile"]).arg(&fresh))?;
+    if std::fs::read(&fresh)? != std::fs::read(&guest.precompiled)? {
+        std::fs::rename(&fresh, &guest.precompiled).context("replacing the precompiled guest")?;
+        build_host()?;
+    } else {
+        std::fs::remove_file(&fresh)?;
+    }
     eprintln!("xtask: built {}", bin.display());
     Ok(bin)
 }

@@ -23,18 +23,16 @@ pub fn run() -> Result<()> {
     exec(cargo().args(["fmt", "--all", "--check"]))
         .context("run `cargo fmt --all` to fix the formatting")?;
     let guest = build::workspace_guest()?;
-    exec(
-        cargo()
-            .args([
-                "clippy",
-                "--release",
-                "--locked",
-                "--workspace",
-                "--all-targets",
-            ])
-            .args(["--", "-D", "warnings"])
-            .env("POOF_GUEST_WASM", &guest),
-    )?;
+    exec(guest.env(&mut cargo()).args([
+        "clippy",
+        "--release",
+        "--locked",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     exec(
         cargo()
             .args([
@@ -53,7 +51,8 @@ pub fn run() -> Result<()> {
     let server = tempfile::Builder::new().prefix("poof-garage-").tempdir()?;
     let env = start_garage(server.path())?;
     let result = exec(
-        cargo()
+        guest
+            .env(&mut cargo())
             .args([
                 "test",
                 "--release",
@@ -63,7 +62,6 @@ pub fn run() -> Result<()> {
                 "--package",
                 "poof-tests",
             ])
-            .env("POOF_GUEST_WASM", &guest)
             .env("POOF_BIN", &poof)
             .envs(&env),
     );

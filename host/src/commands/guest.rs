@@ -41,6 +41,31 @@ pub fn run(ctx: &mut Context, cmd: &GuestCommand) -> Result<Exit> {
                 ctx.guest.sha256()
             ));
         }
+        GuestCommand::Verify => {
+            let fresh = ctx.guest.precompile()?;
+            let embedded = ctx.guest.precompiled();
+            if embedded.is_empty() {
+                bail!("this binary embeds no precompiled guest; it compiles the guest at start-up");
+            }
+            if fresh != embedded {
+                bail!(
+                    "the precompiled guest embedded in this binary differs from the embedded \
+                     component compiled here ({} bytes against {}); do not trust this binary, \
+                     rebuild it from source",
+                    embedded.len(),
+                    fresh.len()
+                );
+            }
+            ctx.out.line(&format!(
+                "the precompiled guest ({} bytes) is exactly the embedded component sha256:{} compiled here",
+                embedded.len(),
+                ctx.guest.sha256()
+            ));
+        }
+        GuestCommand::Precompile { file } => {
+            std::fs::write(file, ctx.guest.precompile()?)
+                .with_context(|| format!("writing {}", file.display()))?;
+        }
         GuestCommand::Wit => {
             for (name, text) in WIT {
                 println!("// wit/{name}\n{text}");

@@ -4,6 +4,7 @@
 use anyhow::Result;
 
 use super::Context;
+use crate::engine::Compiled;
 use crate::exit::Exit;
 
 /// The platform this binary was built for, e.g. `x86_64-linux-gnu`.
@@ -23,7 +24,11 @@ pub fn run(ctx: &mut Context) -> Result<Exit> {
     let info = ctx.guest.instantiate()?.info()?;
     println!("poof {}", env!("CARGO_PKG_VERSION"));
     println!("target:   {}", build_target());
-    println!("guest:    sha256:{}", ctx.guest.sha256());
+    let how = match ctx.guest.compiled()? {
+        Compiled::Precompiled => "precompiled",
+        Compiled::AtStartup => "compiled at start-up",
+    };
+    println!("guest:    sha256:{} ({how})", ctx.guest.sha256());
     println!("contract: {} (guest {})", info.contract, info.version);
     Ok(Exit::Success)
 }
