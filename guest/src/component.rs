@@ -1,0 +1,102 @@
+//! The WIT bindings and their conversions to and from the plain-Rust types.
+//!
+//! Invariant: no logic lives here, only conversions; each exported interface
+//! is implemented on `Guest` by delegating to a plain-Rust module.
+
+#![allow(missing_docs)] // Generated bindings carry the WIT's own docs.
+
+use crate::plan;
+
+wit_bindgen::generate!({
+    world: "guest",
+    path: "../wit",
+});
+
+use exports::poof::core::audit;
+use exports::poof::core::sync;
+use poof::core::types::Error;
+
+struct Guest;
+
+impl audit::Guest for Guest {
+    fn info() -> audit::GuestInfo {
+        audit::GuestInfo {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            contract: crate::CONTRACT.to_string(),
+        }
+    }
+
+    fn probe_sandbox(read_path: String, connect_to: String) -> Vec<audit::Probe> {
+        crate::probe::run(&read_path, &connect_to)
+            .into_iter()
+            .map(|p| audit::Probe {
+                attempt: p.attempt,
+                reached: p.reached,
+                detail: p.detail,
+            })
+            .collect()
+    }
+}
+
+impl sync::Guest for Guest {
+    fn plan_sync(input: sync::PlanInput) -> Result<sync::Plan, Error> {
+        let input = plan::Input {
+            direction: match input.direction {
+                sync::Direction::Up => plan::Direction::Up,
+                sync::Direction::Down => plan::Direction::Down,
+            },
+            source_missing: matches!(input.source_state, sync::SourceState::Missing),
+            source: input.source.into_iter().map(entry_in).collect(),
+            source_complete: input.source_complete,
+            target: input.target.into_iter().map(entry_in).collect(),
+            mtime_window_ns: input.mtime_window_ns,
+            max_delete: input.max_delete.map(|l| match l {
+                sync::DeleteLimit::Count(n) => plan::DeleteLimit::Count(n),
+                sync::DeleteLimit::Percent(p) => plan::DeleteLimit::Percent(p),
+            }),
+            confirmed: input.confirmed,
+        };
+        let out = plan::plan(input).map_err(|e| match e {
+            plan::PlanError::InvalidInput(m) => Error::InvalidInput(m),
+        })?;
+        Ok(sync::Plan {
+            make_room: out.make_room,
+            copy: out.copy.into_iter().map(entry_out).collect(),
+            set_mode: out.set_mode.into_iter().map(entry_out).collect(),
+            delete: out.delete,
+            unchanged: out.unchanged,
+            withheld_deletions: out.withheld_deletions,
+            withheld_reason: out.withheld_reason.map(|w| match w {
+                plan::Withheld::SourceMissing => sync::Withheld::SourceMissing,
+                plan::Withheld::SourceEmpty => sync::Withheld::SourceEmpty,
+                plan::Withheld::SourceIncomplete => sync::Withheld::SourceIncomplete,
+            }),
+            guard: out.guard.map(|g| sync::GuardTrip {
+                deletions: g.deletions,
+                target_files: g.target_files,
+                limit: g.limit,
+                reason: g.reason,
+            }),
+        })
+    }
+}
+
+fn entry_in(e: sync::Entry) -> plan::Entry {
+    plan::Entry {
+        path: e.path,
+        size: e.size,
+        mtime_ns: e.mtime_ns,
+        mode: e.mode,
+    }
+}
+
+fn entry_out(e: plan::Entry) -> sync::Entry {
+    sync::Entry {
+        path: e.path,
+        size: e.size,
+        mtime_ns: e.mtime_ns,
+        mode: e.mode,
+    }
+}
+
+export!(Guest);
