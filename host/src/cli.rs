@@ -31,6 +31,10 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "FILE")]
     pub poofconf: Option<PathBuf>,
 
+    /// The cloud config file (poof 1.x's rclone-poof.conf) [default: CONFDIR/rclone-poof.conf].
+    #[arg(long, global = true, value_name = "FILE", visible_alias = "rcloneconf")]
+    pub cloudconf: Option<PathBuf>,
+
     /// Say what each action did.
     #[arg(short, long, global = true, conflicts_with = "quiet")]
     pub verbose: bool,
@@ -69,6 +73,46 @@ pub enum Command {
     )]
     Download(SyncArgs),
 
+    /// Create poof.conf from a scaffold if it is missing, and print it.
+    ///
+    /// The scaffold has a unique bucket name (poofbackup-USER-xxxxxxxxxxxx),
+    /// the remote poof-backup (a section of the cloud config file), and poof's
+    /// own config folder as its one path; edit it before the first backup.
+    #[command(after_help = "Example:\n  poof config")]
+    Config(ShowArgs),
+
+    /// Create the cloud config file (rclone-poof.conf) from a scaffold if it
+    /// is missing, and print it with secrets redacted.
+    ///
+    /// The scaffold has one S3 section, poof-backup, with placeholder
+    /// credentials (BOGUS-...) that poof refuses until you fill them in.
+    #[command(after_help = "Example:\n  poof cconfig\n  poof cconfig --show-secrets")]
+    Cconfig(ShowArgs),
+
+    /// Check the configuration, the credentials and the remote, and say what is wrong.
+    ///
+    /// Changes nothing. Exit code 0 when poof is ready, 2 when a config file
+    /// is wrong, 1 when the remote cannot be reached.
+    #[command(after_help = "Example:\n  poof verify")]
+    Verify,
+
+    /// Print every file and folder poof may create on this machine.
+    #[command(after_help = "Example:\n  poof paths")]
+    Paths,
+
+    /// Print shell completions for bash, zsh or fish.
+    #[command(
+        after_help = "Example:\n  poof completions bash > ~/.local/share/bash-completion/completions/poof"
+    )]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+
+    /// Print the man page, poof(1), in roff.
+    #[command(after_help = "Example:\n  poof man | man -l -")]
+    Man,
+
     /// Print poof's version, build target and the SHA-256 of its guest.
     #[command(after_help = "Example:\n  poof version")]
     Version,
@@ -76,6 +120,14 @@ pub enum Command {
     /// For auditors: inspect the embedded guest component.
     #[command(subcommand)]
     Guest(GuestCommand),
+}
+
+/// Flags of the commands that print a config file.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Print secrets too, instead of `<redacted>`.
+    #[arg(long)]
+    pub show_secrets: bool,
 }
 
 /// Flags shared by the commands that sync.

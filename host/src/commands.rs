@@ -1,8 +1,12 @@
 //! One module per subcommand; each turns its arguments into actions.
 
 pub mod backup;
+pub mod config;
+pub mod docs;
 pub mod download;
 pub mod guest;
+pub mod paths;
+pub mod verify;
 pub mod version;
 
 use crate::config::Locations;

@@ -29,6 +29,12 @@ pub struct Locations {
     pub confdir: PathBuf,
     /// The `poof.conf` file.
     pub poofconf: PathBuf,
+    /// The cloud config file (poof 1.x's `rclone-poof.conf`), as given by
+    /// `--cloudconf` or found in the config folder. A `confFile` key in
+    /// `poof.conf` names it too; the flag wins over it.
+    pub cloudconf: PathBuf,
+    /// True when `--cloudconf` was given.
+    pub cloudconf_from_flag: bool,
 }
 
 impl Locations {
@@ -38,6 +44,7 @@ impl Locations {
     pub fn resolve(
         confdir: Option<PathBuf>,
         poofconf: Option<PathBuf>,
+        cloudconf: Option<PathBuf>,
     ) -> Result<Self, ConfigError> {
         let confdir = match confdir {
             Some(d) => d,
@@ -51,7 +58,14 @@ impl Locations {
                 .join("poof"),
         };
         let poofconf = poofconf.unwrap_or_else(|| confdir.join("poof.conf"));
-        Ok(Locations { confdir, poofconf })
+        let cloudconf_from_flag = cloudconf.is_some();
+        let cloudconf = cloudconf.unwrap_or_else(|| confdir.join("rclone-poof.conf"));
+        Ok(Locations {
+            confdir,
+            poofconf,
+            cloudconf,
+            cloudconf_from_flag,
+        })
     }
 }
 
@@ -69,6 +83,16 @@ pub struct SyncPath {
 pub enum RemoteSpec {
     /// A local folder (`file:///media/usb/poof`): a USB disk, a NAS mount.
     Folder(PathBuf),
+    /// An S3 bucket (`s3://BUCKET[/PREFIX]`).
+    S3 {
+        /// The bucket.
+        bucket: String,
+        /// Keys start with `PREFIX/` when it is not empty.
+        prefix: String,
+    },
+    /// poof 1.x's style: `remote` names a section of the cloud config file
+    /// (`rclone-poof.conf`), and `bucket` names the bucket.
+    Named(String),
 }
 
 /// A loaded and validated `poof.conf`.
@@ -199,20 +223,33 @@ impl PoofConf {
             }
             Some(r) => parse_remote(&r).map_err(|why| bad(format!("remote {r:?}: {why}")))?,
         };
-        let RemoteSpec::Folder(root) = &remote;
-        for p in &sync_paths {
-            if root.starts_with(&p.local) || p.local.starts_with(root) {
-                return Err(bad(format!(
-                    "remote folder {} and path {} overlap; keep the snapshots outside the folders being backed up",
-                    root.display(),
-                    p.local.display()
-                )));
+        if let RemoteSpec::Folder(root) = &remote {
+            for p in &sync_paths {
+                if root.starts_with(&p.local) || p.local.starts_with(root) {
+                    return Err(bad(format!(
+                        "remote folder {} and path {} overlap; keep the snapshots outside the folders being backed up",
+                        root.display(),
+                        p.local.display()
+                    )));
+                }
+            }
+        }
+        let bucket = string("bucket")?;
+        if let RemoteSpec::Named(section) = &remote {
+            match bucket.as_deref() {
+                None | Some("") => {
+                    return Err(bad(format!(
+                        "remote {section:?} names a section of the cloud config file, so `bucket` must name the bucket; \
+                         add \"bucket\": \"...\" or write the remote as s3://BUCKET"
+                    )));
+                }
+                Some(b) => check_bucket(b).map_err(|why| bad(format!("bucket {b:?}: {why}")))?,
             }
         }
 
         Ok(PoofConf {
             file: file.to_owned(),
-            bucket: string("bucket")?,
+            bucket,
             conf_file: string("confFile")?.map(PathBuf::from),
             paths: sync_paths,
             remote,
@@ -237,15 +274,58 @@ fn parse_remote(remote: &str) -> Result<RemoteSpec, String> {
             }
             Ok(RemoteSpec::Folder(path))
         }
+        Some(("s3", rest)) => {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            check_bucket(bucket)?;
+            let prefix = prefix.trim_matches('/');
+            if !prefix.is_empty() {
+                poof_guest::paths::check(prefix).map_err(|why| {
+                    format!(
+                        "the prefix {prefix:?} is not usable: {why}; write s3://BUCKET/some/prefix"
+                    )
+                })?;
+            }
+            Ok(RemoteSpec::S3 {
+                bucket: bucket.into(),
+                prefix: prefix.into(),
+            })
+        }
         Some((scheme, _)) => Err(format!(
-            "unknown remote scheme `{scheme}://`; poof supports file:///path/to/folder"
+            "unknown remote scheme `{scheme}://`; poof supports s3://BUCKET[/PREFIX], \
+             file:///path/to/folder, or the name of a section of the cloud config file"
         )),
-        None => Err(
-            "names a section of the cloud config file; this build of poof supports only \
-             folder remotes (file:///path/to/folder)"
-                .into(),
-        ),
+        None => {
+            // rclone writes remotes as `name:`; poof 1.x stored the bare name.
+            let name = remote.trim().trim_end_matches(':');
+            if name.is_empty() || name.contains(['[', ']', '/', ':']) {
+                return Err(
+                    "is not a remote; write s3://BUCKET[/PREFIX], file:///path/to/folder, or the \
+                     name of a section of the cloud config file"
+                        .into(),
+                );
+            }
+            Ok(RemoteSpec::Named(name.into()))
+        }
     }
+}
+
+/// Checks a bucket name loosely: S3's length limits and characters, with
+/// upper case and `_` allowed for older stores.
+fn check_bucket(bucket: &str) -> Result<(), String> {
+    if !(3..=63).contains(&bucket.len()) {
+        return Err(format!(
+            "bucket name {bucket:?} must have 3 to 63 characters"
+        ));
+    }
+    if !bucket
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+    {
+        return Err(format!(
+            "bucket name {bucket:?} may hold only letters, digits, `.`, `-` and `_`"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -269,6 +349,39 @@ mod tests {
         assert_eq!(c.remote, RemoteSpec::Folder("/media/usb/poof".into()));
         let clouds: Vec<_> = c.paths.iter().map(|p| p.cloud.as_str()).collect();
         assert_eq!(clouds, ["A", "B"]);
+    }
+
+    #[test]
+    fn reads_s3_and_named_remotes() {
+        let with = |remote: &str, bucket: &str| {
+            parse(&format!(
+                r#"{{"bucket": "{bucket}", "paths": {{"/a": "X"}}, "remote": "{remote}"}}"#
+            ))
+            .unwrap()
+            .remote
+        };
+        assert_eq!(
+            with("s3://my-bucket", ""),
+            RemoteSpec::S3 {
+                bucket: "my-bucket".into(),
+                prefix: "".into()
+            }
+        );
+        assert_eq!(
+            with("s3://my-bucket/backups/laptop/", ""),
+            RemoteSpec::S3 {
+                bucket: "my-bucket".into(),
+                prefix: "backups/laptop".into()
+            }
+        );
+        assert_eq!(
+            with("poofremote", "poofbackup-u-123"),
+            RemoteSpec::Named("poofremote".into())
+        );
+        assert_eq!(
+            with("poofremote:", "poofbackup-u-123"),
+            RemoteSpec::Named("poofremote".into())
+        );
     }
 
     #[test]
@@ -319,6 +432,26 @@ mod tests {
             (
                 r#"{"paths": {"/a": "X"}, "remote": 7}"#,
                 "`remote` must be a string",
+            ),
+            (
+                r#"{"paths": {"/a": "X"}, "remote": "s3://ab"}"#,
+                "must have 3 to 63 characters",
+            ),
+            (
+                r#"{"paths": {"/a": "X"}, "remote": "s3://a b c"}"#,
+                "may hold only letters",
+            ),
+            (
+                r#"{"paths": {"/a": "X"}, "remote": "s3://bkt/../x"}"#,
+                "the prefix \"../x\" is not usable",
+            ),
+            (
+                r#"{"paths": {"/a": "X"}, "remote": "poofremote"}"#,
+                "`bucket` must name the bucket",
+            ),
+            (
+                r#"{"paths": {"/a": "X"}, "remote": "[x]"}"#,
+                "is not a remote",
             ),
         ];
         for (text, want) in cases {

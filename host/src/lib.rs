@@ -12,6 +12,7 @@ pub mod fsx;
 pub mod lock;
 pub mod output;
 pub mod remote;
+pub mod s3;
 pub mod sync;
 pub mod walk;
 
@@ -33,21 +34,31 @@ pub fn main(guest: &'static Guest) -> ExitCode {
         quiet: cli.quiet,
         json: cli.json,
     };
-    let result = Locations::resolve(cli.confdir.clone(), cli.poofconf.clone())
-        .map_err(anyhow::Error::from)
-        .and_then(|locations| {
-            let mut ctx = Context {
-                guest,
-                locations,
-                out,
-            };
-            match &cli.command {
-                Command::Backup(args) => commands::backup::run(&mut ctx, args),
-                Command::Download(args) => commands::download::run(&mut ctx, args),
-                Command::Version => commands::version::run(&mut ctx),
-                Command::Guest(cmd) => commands::guest::run(&mut ctx, cmd),
-            }
-        });
+    let result = Locations::resolve(
+        cli.confdir.clone(),
+        cli.poofconf.clone(),
+        cli.cloudconf.clone(),
+    )
+    .map_err(anyhow::Error::from)
+    .and_then(|locations| {
+        let mut ctx = Context {
+            guest,
+            locations,
+            out,
+        };
+        match &cli.command {
+            Command::Backup(args) => commands::backup::run(&mut ctx, args),
+            Command::Download(args) => commands::download::run(&mut ctx, args),
+            Command::Config(args) => commands::config::run_config(&mut ctx, args.show_secrets),
+            Command::Cconfig(args) => commands::config::run_cconfig(&mut ctx, args.show_secrets),
+            Command::Paths => commands::paths::run(&mut ctx),
+            Command::Verify => commands::verify::run(&mut ctx),
+            Command::Completions { shell } => commands::docs::completions(*shell),
+            Command::Man => commands::docs::man(),
+            Command::Version => commands::version::run(&mut ctx),
+            Command::Guest(cmd) => commands::guest::run(&mut ctx, cmd),
+        }
+    });
     match result {
         Ok(code) => code.into(),
         Err(e) => {

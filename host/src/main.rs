@@ -4,6 +4,12 @@
 
 use std::process::ExitCode;
 
+// musl's allocator is several times slower for poof's large buffers; the
+// static build uses mimalloc (see shared/MEASURED.md).
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The guest component, built by `cargo xtask build` before this crate, and
 /// its precompiled form (see `poof::engine`).
 static GUEST: poof::engine::Guest = poof::engine::Guest::new(

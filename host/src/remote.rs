@@ -6,12 +6,14 @@
 //! cloud folder it is given, and only paths the guest's plan named.
 
 pub mod folder;
+pub mod s3;
 
 use std::path::Path;
 
 use anyhow::Result;
 
-use crate::config::RemoteSpec;
+use crate::cloudconf::{self, Env, Lookup};
+use crate::config::{Locations, PoofConf, RemoteSpec};
 use crate::engine::sync::Entry;
 
 /// What a remote holds under one cloud folder.
@@ -53,11 +55,45 @@ pub trait Remote: Send + Sync {
 
     /// Removes `dir/path`.
     fn delete(&self, dir: &str, path: &str) -> Result<()>;
+
+    /// Checks that the remote can be used, as `poof verify` does; returns
+    /// what it found, in words, or an error saying what is wrong.
+    fn verify(&self) -> Result<Vec<String>> {
+        self.check_ready()?;
+        Ok(vec![format!("{} is reachable", self.describe())])
+    }
 }
 
-/// Opens the remote a config names.
-pub fn open(spec: &RemoteSpec) -> Box<dyn Remote> {
-    match spec {
-        RemoteSpec::Folder(root) => Box::new(folder::FolderRemote::new(root.clone())),
+/// Opens the remote a config names. An S3 remote's credentials come from
+/// the cloud config file (`--cloudconf`, else `confFile`, else
+/// `CONFDIR/rclone-poof.conf`), the environment or `~/.aws` (see
+/// `cloudconf`); nothing is sent yet.
+pub fn open(conf: &PoofConf, locations: &Locations) -> Result<Box<dyn Remote>> {
+    let s3 = |bucket: &str, prefix: &str, section: Option<&str>| -> Result<Box<dyn Remote>> {
+        // `--cloudconf` wins, then poof.conf's `confFile`, then the config folder's file.
+        let file = match (&conf.conf_file, locations.cloudconf_from_flag) {
+            (Some(f), false) => f.clone(),
+            _ => locations.cloudconf.clone(),
+        };
+        let env = Env::from_process();
+        let home = dirs::home_dir();
+        let settings = cloudconf::resolve(&Lookup {
+            file: &file,
+            section,
+            env: &env,
+            home: home.as_deref(),
+        })?;
+        Ok(Box::new(s3::S3Remote::from_settings(
+            bucket, prefix, &settings,
+        )?))
+    };
+    match &conf.remote {
+        RemoteSpec::Folder(root) => Ok(Box::new(folder::FolderRemote::new(root.clone()))),
+        RemoteSpec::S3 { bucket, prefix } => s3(bucket, prefix, None),
+        RemoteSpec::Named(section) => {
+            // `PoofConf::parse` refuses a named remote without a bucket.
+            let bucket = conf.bucket.as_deref().unwrap_or_default();
+            s3(bucket, "", Some(section))
+        }
     }
 }

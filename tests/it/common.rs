@@ -24,11 +24,88 @@ pub fn poof_bin() -> PathBuf {
     })
 }
 
+/// Which kind of remote a test runs against.
+#[derive(Debug, Clone)]
+pub enum Kind {
+    /// A local folder (`file://`), the world's `remote` folder.
+    Folder,
+    /// A real S3 server on loopback (Garage, started by `cargo xtask test`).
+    S3(S3Server),
+}
+
+/// How to reach the test S3 server, from the variables `tests/garage.sh` writes.
+#[derive(Debug, Clone)]
+pub struct S3Server {
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+    /// The region the server wants.
+    pub region: String,
+    /// Access key id.
+    pub key: String,
+    /// Secret key.
+    pub secret: String,
+    /// The `garage` binary and its config file, to create buckets.
+    pub garage: (String, String),
+}
+
+impl Kind {
+    /// The S3 kind, or `None` (with a notice) when no test server was started.
+    pub fn s3() -> Option<Kind> {
+        let var = |k: &str| std::env::var(k).ok();
+        match (
+            var("POOF_TEST_S3_ENDPOINT"),
+            var("POOF_TEST_S3_REGION"),
+            var("POOF_TEST_S3_ACCESS_KEY"),
+            var("POOF_TEST_S3_SECRET_KEY"),
+            var("POOF_TEST_GARAGE"),
+            var("POOF_TEST_GARAGE_CONFIG"),
+        ) {
+            (Some(endpoint), Some(region), Some(key), Some(secret), Some(g), Some(c)) => {
+                assert!(
+                    endpoint.starts_with("http://127.") || endpoint.starts_with("http://[::1]"),
+                    "tests only talk to loopback, not {endpoint}"
+                );
+                Some(Kind::S3(S3Server {
+                    endpoint,
+                    region,
+                    key,
+                    secret,
+                    garage: (g, c),
+                }))
+            }
+            _ => {
+                eprintln!("skipped: no test S3 server (run the suite with `cargo xtask test`)");
+                None
+            }
+        }
+    }
+}
+
+/// Generates, for each named scenario `fn(Kind)`, one test per remote kind:
+/// `folder::NAME` and `s3::NAME`.
+#[macro_export]
+macro_rules! on_both_remotes {
+    ($($name:ident),* $(,)?) => {
+        mod folder {
+            $( #[test] fn $name() { super::$name($crate::common::Kind::Folder) } )*
+        }
+        mod s3 {
+            $( #[test] fn $name() {
+                if let Some(kind) = $crate::common::Kind::s3() { super::$name(kind) }
+            } )*
+        }
+    };
+}
+
 /// One test's world: a temporary home with a config folder, a source folder
-/// and a remote folder.
+/// and a remote (a folder, or a fresh bucket of its own on the S3 server).
 pub struct World {
     /// Keeps the folder alive for the test's duration.
     pub dir: tempfile::TempDir,
+    /// The remote kind.
+    pub kind: Kind,
+    /// The world's bucket, on S3.
+    pub bucket: String,
 }
 
 /// The result of one poof run.
@@ -65,6 +142,11 @@ impl Run {
 impl World {
     /// A fresh world with an empty `src` folder and an empty `remote` folder.
     pub fn new() -> Self {
+        Self::on(Kind::Folder)
+    }
+
+    /// A fresh world on the given kind of remote; on S3 it gets a new bucket.
+    pub fn on(kind: Kind) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("poof-it-")
             .tempdir()
@@ -72,7 +154,31 @@ impl World {
         for d in ["conf", "src", "remote"] {
             std::fs::create_dir(dir.path().join(d)).unwrap();
         }
-        World { dir }
+        let suffix = dir.path().file_name().unwrap().to_string_lossy();
+        let bucket = format!(
+            "poof-it-{}",
+            suffix.trim_start_matches("poof-it-").to_lowercase()
+        );
+        if let Kind::S3(s3) = &kind {
+            let garage = |args: &[&str]| {
+                let out = Command::new(&s3.garage.0)
+                    .arg("-c")
+                    .arg(&s3.garage.1)
+                    .args(args)
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "garage {args:?}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            };
+            garage(&["bucket", "create", &bucket]);
+            garage(&[
+                "bucket", "allow", "--read", "--write", "--owner", &bucket, "--key", &s3.key,
+            ]);
+        }
+        World { dir, kind, bucket }
     }
 
     /// A path inside the world.
@@ -96,22 +202,88 @@ impl World {
                 )
             })
             .collect();
-        let conf = serde_json::json!({
-            "bucket": "poofbackup-test-000000000000",
-            "paths": paths,
-            "remote": format!("file://{}", self.path("remote").display()),
-        });
+        let conf = match &self.kind {
+            Kind::Folder => serde_json::json!({
+                "bucket": "poofbackup-test-000000000000",
+                "paths": paths,
+                "remote": format!("file://{}", self.path("remote").display()),
+            }),
+            // poof 1.x's shape: the remote names a section of the cloud config file.
+            Kind::S3(s3) => {
+                std::fs::write(self.path("conf/rclone-poof.conf"), self.cloud_conf(s3)).unwrap();
+                serde_json::json!({
+                    "bucket": self.bucket,
+                    "confFile": self.path("conf/rclone-poof.conf"),
+                    "paths": paths,
+                    "remote": "poof-backup",
+                })
+            }
+        };
         self.write_conf(&serde_json::to_string_pretty(&conf).unwrap());
+    }
+
+    /// The cloud config file for the test server, as poof 1.x and rclone read it.
+    pub fn cloud_conf(&self, s3: &S3Server) -> String {
+        format!(
+            "[poof-backup]\ntype = s3\nprovider = Other\naccess_key_id = {}\nsecret_access_key = {}\nregion = {}\nendpoint = {}\n",
+            s3.key, s3.secret, s3.region, s3.endpoint
+        )
+    }
+
+    /// What the remote holds under `cloud`, file by file: on a folder remote
+    /// read directly, on S3 restored by poof into a scratch folder.
+    pub fn stored(&self, cloud: &str) -> BTreeMap<String, FileFacts> {
+        match &self.kind {
+            Kind::Folder => snapshot(&self.path(&format!("remote/{cloud}"))),
+            Kind::S3(s3) => {
+                let peek = tempfile::Builder::new()
+                    .prefix("poof-peek-")
+                    .tempdir()
+                    .unwrap();
+                let conf = peek.path().join("conf");
+                std::fs::create_dir(&conf).unwrap();
+                std::fs::write(conf.join("rclone-poof.conf"), self.cloud_conf(s3)).unwrap();
+                let files = peek.path().join("files");
+                let poof_conf = serde_json::json!({
+                    "bucket": self.bucket,
+                    "paths": { files.display().to_string(): cloud },
+                    "remote": "poof-backup",
+                });
+                std::fs::write(conf.join("poof.conf"), poof_conf.to_string()).unwrap();
+                let out = Command::new(poof_bin())
+                    .arg("--confdir")
+                    .arg(&conf)
+                    .args(["download", "--quiet"])
+                    .env("HOME", peek.path())
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "peek: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                snapshot(&files)
+            }
+        }
     }
 
     /// Runs poof with this world's config folder.
     pub fn poof(&self, args: &[&str]) -> Run {
+        self.poof_env(args, &[])
+    }
+
+    /// Runs poof with this world's config folder and extra environment variables.
+    pub fn poof_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let out = Command::new(poof_bin())
             .arg("--confdir")
             .arg(self.path("conf"))
             .args(args)
             .env("HOME", self.path("home"))
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_PROFILE")
             .current_dir(self.dir.path())
+            .envs(env.iter().copied())
             .output()
             .expect("poof runs");
         Run::from(out)

@@ -7,4 +7,7 @@ mod common;
 mod auditor;
 mod config_errors;
 mod guards;
-mod sync_folder;
+mod rclone;
+mod s3;
+mod setup;
+mod sync;

@@ -103,24 +103,46 @@ pub fn workspace_guest() -> Result<WorkspaceGuest> {
 
 /// Builds the guest, then the host embedding it and the guest precompiled by
 /// that same host; returns the `poof` binary's path.
+pub fn run(release: bool) -> Result<PathBuf> {
+    host(if release { "release" } else { "dev" }, None)
+}
+
+/// Builds the host with `profile` (and for `target`, or this machine), with
+/// the guest and the guest precompiled by that same host embedded.
 ///
 /// The host is built, asked to precompile its guest, and rebuilt only when
 /// the precompiled bytes changed: then only the tiny binary crate recompiles.
-pub fn run(release: bool) -> Result<PathBuf> {
-    let guest = workspace_guest()?;
+pub fn host(profile: &str, target: Option<&str>) -> Result<PathBuf> {
+    let mut guest = workspace_guest()?;
+    if let Some(t) = target {
+        // Each target embeds the guest precompiled by its own build.
+        guest.precompiled = guest.precompiled.with_extension(format!("{t}.cwasm"));
+        if !guest.precompiled.exists() {
+            std::fs::write(&guest.precompiled, b"")?;
+        }
+    }
     let build_host = || {
         let mut cmd = cargo();
-        cmd.args(["build", "--locked", "--package", "poof"]);
-        if release {
-            cmd.arg("--release");
+        cmd.args([
+            "build",
+            "--locked",
+            "--package",
+            "poof",
+            "--profile",
+            profile,
+        ]);
+        if let Some(t) = target {
+            cmd.args(["--target", t]);
         }
         exec(guest.env(&mut cmd))
     };
     build_host()?;
-    let bin = root()
-        .join("target")
-        .join(if release { "release" } else { "debug" })
-        .join("poof");
+    let mut bin = root().join("target");
+    if let Some(t) = target {
+        bin.push(t);
+    }
+    bin.push(if profile == "dev" { "debug" } else { profile });
+    bin.push("poof");
     let fresh = guest.precompiled.with_extension("cwasm.new");
     exec(Command::new(&bin).args(["guest", "precompile"]).arg(&fresh))?;
     if std::fs::read(&fresh)? != std::fs::read(&guest.precompiled)? {

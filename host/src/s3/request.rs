@@ -1,0 +1,544 @@
+//! One S3 request: its URL, its SigV4 signature, sending it, retrying it,
+//! and turning an error answer into an `Error` that says what is wrong.
+//!
+//! Invariants:
+//! - the URL and the signature are built from the same encoded path, in
+//!   which every key segment is percent-encoded the way S3 canonicalises it
+//!   (`/` kept, everything but `A-Z a-z 0-9 - . _ ~` encoded);
+//! - every request is signed afresh per attempt (the signature holds the time);
+//! - a retried request sends the same bytes: file bodies are re-read from
+//!   their offset, never from a shared file position.
+
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use aws_sigv4::http_request::{
+    PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
+    UriPathNormalizationMode, sign,
+};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use reqwest::Method;
+use reqwest::blocking::Response;
+
+use super::retry::{Verdict, classify_status, classify_transport};
+use super::{Client, Endpoint, Error, Result, xml};
+
+/// Everything but S3's unreserved characters is encoded.
+const S3_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Percent-encodes an object key for a URL path the way SigV4 canonicalises
+/// it for S3: each segment encoded, the `/` between segments kept.
+pub fn encode_key(key: &str) -> String {
+    key.split('/')
+        .map(|seg| utf8_percent_encode(seg, S3_ENCODE).to_string())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Percent-encodes a query parameter name or value.
+pub(super) fn encode_query(v: &str) -> String {
+    utf8_percent_encode(v, S3_ENCODE).to_string()
+}
+
+/// What a request sends.
+pub(super) enum Body {
+    /// Nothing.
+    Empty,
+    /// Bytes in memory; their SHA-256 is signed.
+    Bytes(Vec<u8>),
+    /// A slice of a file, streamed; sent as `UNSIGNED-PAYLOAD`.
+    File {
+        /// The open file, shared by the parts that read it.
+        file: Arc<File>,
+        /// Where the slice starts.
+        offset: u64,
+        /// How many bytes it holds.
+        len: u64,
+    },
+}
+
+impl Body {
+    fn len(&self) -> u64 {
+        match self {
+            Body::Empty => 0,
+            Body::Bytes(b) => b.len() as u64,
+            Body::File { len, .. } => *len,
+        }
+    }
+}
+
+/// One request, ready to be sent (and re-sent).
+pub(super) struct Request<'a> {
+    /// GET, PUT, ...
+    pub method: Method,
+    /// The object, or `None` for the bucket itself.
+    pub key: Option<&'a str>,
+    /// Query parameters, not yet encoded.
+    pub query: Vec<(&'a str, String)>,
+    /// Extra headers, names in lower case.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Body,
+    /// What this is, for messages: `PUT docs/a.txt`.
+    pub op: String,
+}
+
+impl<'a> Request<'a> {
+    /// A request without query, headers or body.
+    pub fn new(method: Method, key: Option<&'a str>, op: impl Into<String>) -> Self {
+        Request {
+            method,
+            key,
+            query: Vec::new(),
+            headers: Vec::new(),
+            body: Body::Empty,
+            op: op.into(),
+        }
+    }
+}
+
+/// Reads a slice of a file with positioned reads, so that parts and retries
+/// never disturb each other.
+struct SliceReader {
+    file: Arc<File>,
+    pos: u64,
+    end: u64,
+}
+
+impl Read for SliceReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let want = buf.len().min((self.end - self.pos) as usize);
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.file.read_at(&mut buf[..want], self.pos)?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the file shrank while it was being uploaded",
+            ));
+        }
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl Client {
+    /// The URL of the bucket or of one of its objects, query included.
+    pub(super) fn url(&self, key: Option<&str>, query: &[(&str, String)]) -> String {
+        let c = &self.config;
+        let path_key = key.map(encode_key).unwrap_or_default();
+        let bucket = encode_query(&c.bucket);
+        let mut url = match &c.endpoint {
+            Endpoint::Aws if !c.bucket.contains('.') => {
+                format!("https://{bucket}.s3.{}.amazonaws.com/{path_key}", c.region)
+            }
+            Endpoint::Aws => format!("https://s3.{}.amazonaws.com/{bucket}/{path_key}", c.region),
+            Endpoint::Custom(base) => {
+                let base = base.as_str().trim_end_matches('/');
+                format!("{base}/{bucket}/{path_key}")
+            }
+        };
+        if key.is_none() && matches!(c.endpoint, Endpoint::Custom(_)) {
+            // `/bucket/` and `/bucket` are the same bucket; S3 clients send the latter.
+            url.pop();
+        }
+        if !query.is_empty() {
+            url.push('?');
+            let q: Vec<String> = query
+                .iter()
+                .map(|(k, v)| match v.is_empty() {
+                    // `?uploads`, `?delete`: S3's sub-resources have no value.
+                    true => encode_query(k),
+                    false => format!("{}={}", encode_query(k), encode_query(v)),
+                })
+                .collect();
+            url.push_str(&q.join("&"));
+        }
+        url
+    }
+
+    /// Sends a request, retrying transient failures; returns the successful
+    /// answer, or the error that says what went wrong.
+    pub(super) fn send(&self, req: &Request<'_>) -> Result<Response> {
+        let policy = self.config.retry;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let (verdict, err) = match self.send_once(req) {
+                Ok(resp) => return Ok(resp),
+                Err(failure) => failure,
+            };
+            if verdict == Verdict::Fail {
+                return Err(err);
+            }
+            if attempt >= policy.attempts {
+                return Err(Error::GaveUp {
+                    attempts: attempt,
+                    last: Box::new(err),
+                });
+            }
+            std::thread::sleep(policy.delay(attempt));
+        }
+    }
+
+    /// One attempt: sign, send, and classify a failure.
+    fn send_once(&self, req: &Request<'_>) -> std::result::Result<Response, (Verdict, Error)> {
+        let url = self.url(req.key, &req.query);
+        let signed = self
+            .sign(req, &url, self.now())
+            .map_err(|e| (Verdict::Fail, e))?;
+        let mut builder = self
+            .http
+            .request(req.method.clone(), &url)
+            .timeout(timeout_for(req.body.len()));
+        for (name, value) in req.headers.iter().chain(&signed) {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        builder = match &req.body {
+            Body::Empty => builder,
+            Body::Bytes(b) => builder.body(b.clone()),
+            Body::File { file, offset, len } => {
+                let reader = SliceReader {
+                    file: file.clone(),
+                    pos: *offset,
+                    end: offset + len,
+                };
+                builder.body(reqwest::blocking::Body::sized(reader, *len))
+            }
+        };
+        let resp = builder.send().map_err(|e| {
+            let verdict = classify_transport(&e);
+            let detail = describe_transport(&e);
+            (
+                verdict,
+                Error::Connect {
+                    endpoint: self.endpoint_name(),
+                    detail,
+                },
+            )
+        })?;
+        let status = resp.status().as_u16();
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let text = resp.text().unwrap_or_default();
+        let (code, message) = xml::parse_error(&text).unwrap_or_default();
+        let verdict = classify_status(status, &code);
+        Err((verdict, self.error_for(req, status, code, message)))
+    }
+
+    /// The signed headers for one attempt: `authorization`, `x-amz-date`,
+    /// `x-amz-content-sha256` and, for temporary credentials, the token.
+    pub(super) fn sign(
+        &self,
+        req: &Request<'_>,
+        url: &str,
+        time: SystemTime,
+    ) -> Result<Vec<(String, String)>> {
+        let c = &self.config;
+        let mut settings = SigningSettings::default();
+        // S3 signs the path as sent (encoded once) and never normalises it:
+        // `a/../b` and `a//b` are keys of their own.
+        settings.percent_encoding_mode = PercentEncodingMode::Single;
+        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+        let identity = aws_credential_types::Credentials::new(
+            &c.credentials.access_key_id,
+            &c.credentials.secret_access_key,
+            c.credentials.session_token.clone(),
+            None,
+            "poof",
+        )
+        .into();
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&c.region)
+            .name("s3")
+            .time(time)
+            .settings(settings)
+            .build()
+            .map_err(|e| Error::Config(format!("cannot sign requests: {e}")))?
+            .into();
+        let body = match &req.body {
+            Body::Empty => SignableBody::Bytes(&[]),
+            Body::Bytes(b) => SignableBody::Bytes(b),
+            Body::File { .. } => SignableBody::UnsignedPayload,
+        };
+        let signable = SignableRequest::new(
+            req.method.as_str(),
+            url,
+            req.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            body,
+        )
+        .map_err(|e| Error::Config(format!("cannot sign {}: {e}", req.op)))?;
+        let (instructions, _signature) = sign(signable, &params)
+            .map_err(|e| Error::Config(format!("cannot sign {}: {e}", req.op)))?
+            .into_parts();
+        Ok(instructions
+            .headers()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect())
+    }
+
+    fn now(&self) -> SystemTime {
+        let now = SystemTime::now();
+        match self.clock_shift_secs {
+            0 => now,
+            s if s > 0 => now + Duration::from_secs(s as u64),
+            s => now - Duration::from_secs(s.unsigned_abs()),
+        }
+    }
+
+    fn endpoint_name(&self) -> String {
+        match &self.config.endpoint {
+            Endpoint::Aws => format!("s3.{}.amazonaws.com", self.config.region),
+            Endpoint::Custom(u) => u.as_str().trim_end_matches('/').to_string(),
+        }
+    }
+
+    /// Names the problem behind an error answer.
+    fn error_for(&self, req: &Request<'_>, status: u16, code: String, message: String) -> Error {
+        let bucket = self.config.bucket.clone();
+        let what = match req.key {
+            Some(k) => format!("s3://{bucket}/{k}"),
+            None => format!("bucket {bucket:?}"),
+        };
+        let lower = message.to_ascii_lowercase();
+        match code.as_str() {
+            "SignatureDoesNotMatch" | "InvalidAccessKeyId" | "InvalidToken" | "ExpiredToken" => {
+                return Error::BadCredentials { code, message };
+            }
+            // Garage says AccessDenied for both, and tells them apart in the message.
+            "AccessDenied" if lower.contains("signature") || lower.contains("no such key") => {
+                return Error::BadCredentials { code, message };
+            }
+            "AccessDenied" => return Error::AccessDenied { what, message },
+            "RequestTimeTooSkewed" => return Error::ClockSkew { message },
+            _ if lower.contains("date is too old") => return Error::ClockSkew { message },
+            "NoSuchBucket" => return Error::NoSuchBucket { bucket },
+            "NoSuchKey" => {
+                return Error::NoSuchKey {
+                    key: req.key.unwrap_or_default().into(),
+                };
+            }
+            _ => {}
+        }
+        match (status, code.is_empty(), req.key) {
+            // A HEAD answer has no body to say more.
+            (404, true, Some(k)) => Error::NoSuchKey { key: k.into() },
+            (404, true, None) => Error::NoSuchBucket { bucket },
+            (403, true, _) => Error::AccessDenied {
+                what,
+                message: "HTTP 403 without details; the key may be wrong or lack access".into(),
+            },
+            _ => Error::Service {
+                op: req.op.clone(),
+                status,
+                code,
+                message,
+            },
+        }
+    }
+}
+
+/// A request may take 5 minutes plus the time to move its body at 256 KiB/s.
+fn timeout_for(len: u64) -> Duration {
+    Duration::from_secs(300 + len / (256 * 1024))
+}
+
+/// Words for a transport failure, with its causes.
+fn describe_transport(e: &reqwest::Error) -> String {
+    use std::error::Error as _;
+    let mut parts = Vec::new();
+    if e.is_timeout() {
+        parts.push("timed out".to_string());
+    }
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    if parts.is_empty() {
+        parts.push(e.to_string());
+    }
+    let joined = parts.join(": ");
+    let lower = joined.to_ascii_lowercase();
+    if lower.contains("connection refused") {
+        format!("connection refused ({joined})")
+    } else if lower.contains("dns error")
+        || lower.contains("failed to lookup")
+        || lower.contains("name or service not known")
+    {
+        format!("unknown host ({joined})")
+    } else {
+        joined
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Config, Credentials, Endpoint};
+    use super::*;
+
+    fn client(endpoint: Endpoint, bucket: &str) -> Client {
+        Client::new(Config::new(
+            endpoint,
+            "us-east-1",
+            bucket,
+            Credentials {
+                access_key_id: "AKIDEXAMPLE".into(),
+                secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
+                session_token: None,
+            },
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn keys_are_encoded_per_segment() {
+        assert_eq!(
+            encode_key("Documents/a b/ü+=.txt"),
+            "Documents/a%20b/%C3%BC%2B%3D.txt"
+        );
+        assert_eq!(encode_key("a/~x_y-z.1"), "a/~x_y-z.1");
+        assert_eq!(encode_key("odd%name?#&"), "odd%25name%3F%23%26");
+        assert_eq!(encode_query("a b+c/d"), "a%20b%2Bc%2Fd");
+    }
+
+    #[test]
+    fn urls_follow_the_endpoint_style() {
+        let aws = client(Endpoint::Aws, "my-bucket");
+        assert_eq!(
+            aws.url(Some("Docs/a b"), &[]),
+            "https://my-bucket.s3.us-east-1.amazonaws.com/Docs/a%20b"
+        );
+        let dotted = client(Endpoint::Aws, "my.bucket");
+        assert_eq!(
+            dotted.url(None, &[("list-type", "2".into())]),
+            "https://s3.us-east-1.amazonaws.com/my.bucket/?list-type=2"
+        );
+        let garage = client(Endpoint::parse("http://127.0.0.1:3900").unwrap(), "bkt");
+        assert_eq!(
+            garage.url(Some("x/y"), &[]),
+            "http://127.0.0.1:3900/bkt/x/y"
+        );
+        assert_eq!(
+            garage.url(
+                None,
+                &[("prefix", "Docs/".into()), ("max-keys", "2".into())]
+            ),
+            "http://127.0.0.1:3900/bkt?prefix=Docs%2F&max-keys=2"
+        );
+    }
+
+    fn header<'a>(h: &'a [(String, String)], name: &str) -> &'a str {
+        h.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_else(|| panic!("no {name} in {h:?}"))
+    }
+
+    #[test]
+    fn signing_is_deterministic_and_has_the_sigv4_shape() {
+        let c = client(Endpoint::Aws, "examplebucket");
+        let time = SystemTime::UNIX_EPOCH + Duration::from_secs(1_369_353_600); // 2013-05-24T00:00:00Z
+        let mut req = Request::new(Method::GET, Some("test.txt"), "GET test.txt");
+        req.headers.push(("range".into(), "bytes=0-9".into()));
+        let url = c.url(req.key, &[]);
+        let a = c.sign(&req, &url, time).unwrap();
+        let b = c.sign(&req, &url, time).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(header(&a, "x-amz-date"), "20130524T000000Z");
+        assert_eq!(
+            header(&a, "x-amz-content-sha256"),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        let auth = header(&a, "authorization");
+        assert!(
+            auth.starts_with(
+                "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20130524/us-east-1/s3/aws4_request, \
+                 SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, Signature="
+            ),
+            "{auth}"
+        );
+        let sig = auth.rsplit('=').next().unwrap();
+        assert_eq!(sig.len(), 64);
+        assert!(sig.bytes().all(|b| b.is_ascii_hexdigit()));
+        // Another secret gives another signature.
+        let mut other = client(Endpoint::Aws, "examplebucket");
+        other.config.credentials.secret_access_key = "different".into();
+        assert_ne!(other.sign(&req, &url, time).unwrap(), a);
+    }
+
+    /// The "GET Object" example of the AWS S3 SigV4 documentation
+    /// ("Signature Calculations for the Authorization Header: Transferring
+    /// Payload in a Single Chunk"), with its published signature.
+    #[test]
+    fn signing_matches_the_aws_documentation_example() {
+        let mut c = client(Endpoint::Aws, "examplebucket");
+        c.config.credentials.access_key_id = "AKIAIOSFODNN7EXAMPLE".into();
+        c.config.credentials.secret_access_key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into();
+        let time = SystemTime::UNIX_EPOCH + Duration::from_secs(1_369_353_600);
+        let mut req = Request::new(Method::GET, Some("test.txt"), "GET test.txt");
+        req.headers.push(("range".into(), "bytes=0-9".into()));
+        // The example predates regional host names.
+        let url = "https://examplebucket.s3.amazonaws.com/test.txt";
+        let h = c.sign(&req, url, time).unwrap();
+        assert!(
+            header(&h, "authorization").ends_with(
+                "Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"
+            ),
+            "{h:?}"
+        );
+    }
+
+    #[test]
+    fn file_bodies_are_sent_unsigned() {
+        let c = client(Endpoint::Aws, "examplebucket");
+        let f = tempfile::tempfile().unwrap();
+        let mut req = Request::new(Method::PUT, Some("k"), "PUT k");
+        req.body = Body::File {
+            file: Arc::new(f),
+            offset: 0,
+            len: 0,
+        };
+        let url = c.url(req.key, &[]);
+        let h = c.sign(&req, &url, SystemTime::now()).unwrap();
+        assert_eq!(header(&h, "x-amz-content-sha256"), "UNSIGNED-PAYLOAD");
+    }
+
+    #[test]
+    fn error_answers_become_words() {
+        let c = client(Endpoint::Aws, "bkt");
+        let req = Request::new(Method::GET, None, "ListObjectsV2");
+        let e = |status, code: &str, msg: &str| {
+            c.error_for(&req, status, code.into(), msg.into())
+                .to_string()
+        };
+        assert!(e(403, "SignatureDoesNotMatch", "x").contains("refused the credentials"));
+        assert!(e(403, "InvalidAccessKeyId", "x").contains("refused the credentials"));
+        assert!(
+            e(403, "AccessDenied", "Forbidden: Invalid signature")
+                .contains("refused the credentials")
+        );
+        assert!(e(403, "AccessDenied", "nope").contains("access denied"));
+        assert!(e(404, "NoSuchBucket", "x").contains("does not exist"));
+        assert!(e(404, "", "").contains("bucket \"bkt\" does not exist"));
+        assert!(e(403, "RequestTimeTooSkewed", "x").contains("clock is wrong"));
+        assert!(
+            e(400, "InvalidRequest", "Bad request: Date is too old").contains("clock is wrong")
+        );
+        assert!(e(500, "InternalError", "boom").contains("HTTP 500 InternalError: boom"));
+    }
+}

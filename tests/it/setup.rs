@@ -1,0 +1,121 @@
+//! Setting poof up: the `config` and `cconfig` scaffolds (poof 1.x's), `paths`,
+//! the man page and completions.
+
+use std::os::unix::fs::PermissionsExt;
+
+use crate::common::World;
+
+#[test]
+fn config_creates_a_private_scaffold_once_and_prints_it() {
+    let w = World::new();
+    std::fs::remove_dir(w.path("conf")).unwrap();
+    let run = w.poof(&["config"]).expect(0);
+    assert!(run.stdout.contains("created"), "{}", run.stdout);
+    let conf: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(w.path("conf/poof.conf")).unwrap()).unwrap();
+    let bucket = conf["bucket"].as_str().unwrap();
+    assert!(bucket.starts_with("poofbackup-"), "{bucket}");
+    let id = bucket.rsplit('-').next().unwrap();
+    assert_eq!(id.len(), 12);
+    assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert_eq!(conf["remote"], "poof-backup");
+    let mode = |p: &str| std::fs::metadata(w.path(p)).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode("conf/poof.conf"), 0o600);
+    assert_eq!(mode("conf"), 0o700);
+
+    // A second run prints the same file and changes nothing.
+    std::fs::write(w.path("conf/poof.conf"), "{\"mine\": true}\n").unwrap();
+    let run = w.poof(&["config"]).expect(0);
+    assert_eq!(run.stdout, "{\"mine\": true}\n");
+}
+
+#[test]
+fn cconfig_redacts_secrets_unless_asked() {
+    let w = World::new();
+    let run = w.poof(&["cconfig"]).expect(0);
+    assert!(run.stdout.contains("[poof-backup]"), "{}", run.stdout);
+    assert!(run.stdout.contains("access_key_id = BOGUS-KEY-USE-YOURS"));
+    assert!(
+        run.stdout.contains("secret_access_key = <redacted>"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("BOGUS-SECRET-KEY-USE-YOURS"));
+    let mode = std::fs::metadata(w.path("conf/rclone-poof.conf"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let run = w.poof(&["cconfig", "--show-secrets"]).expect(0);
+    assert!(
+        run.stdout
+            .contains("secret_access_key = BOGUS-SECRET-KEY-USE-YOURS")
+    );
+    // --rcloneconf is poof 1.x's name for --cloudconf.
+    let other = w.path("other.conf");
+    w.poof(&["--rcloneconf", other.to_str().unwrap(), "cconfig"])
+        .expect(0);
+    assert!(other.exists());
+}
+
+#[test]
+fn paths_lists_every_file_poof_may_create() {
+    let w = World::new();
+    let run = w.poof(&["paths"]).expect(0);
+    for name in ["poof.conf", "rclone-poof.conf", "poof.lock"] {
+        assert!(
+            run.stdout
+                .contains(&w.path(&format!("conf/{name}")).display().to_string()),
+            "{name}: {}",
+            run.stdout
+        );
+    }
+}
+
+#[test]
+fn man_page_and_completions_come_from_the_command_line_definitions() {
+    let w = World::new();
+    let man = w.poof(&["man"]).expect(0).stdout;
+    assert!(man.contains(".TH poof 1"));
+    for cmd in [
+        "backup", "download", "config", "cconfig", "paths", "guest", "version",
+    ] {
+        assert!(man.contains(cmd), "man page lacks {cmd}");
+    }
+    assert!(man.contains("Exit codes: 0 success"));
+    for shell in ["bash", "zsh", "fish"] {
+        let out = w.poof(&["completions", shell]).expect(0).stdout;
+        assert!(out.contains("backup"), "{shell}");
+    }
+    let run = w.poof(&["completions", "tcsh"]).expect(2);
+    assert!(
+        run.stderr.contains("invalid value 'tcsh'"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn every_command_help_shows_an_example() {
+    let w = World::new();
+    for cmd in [
+        &["backup"][..],
+        &["download"],
+        &["config"],
+        &["cconfig"],
+        &["paths"],
+        &["version"],
+        &["completions"],
+        &["man"],
+        &["guest", "hash"],
+        &["guest", "export"],
+        &["guest", "wit"],
+        &["guest", "probe"],
+        &["guest", "verify"],
+    ] {
+        let mut args = cmd.to_vec();
+        args.push("--help");
+        let run = w.poof(&args).expect(0);
+        assert!(run.stdout.contains("Example:"), "{cmd:?}: {}", run.stdout);
+    }
+}
