@@ -41,9 +41,29 @@ pub struct Options {
     pub transfers: usize,
 }
 
+/// How a sync ended, overall and per path.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The exit code the run deserves.
+    pub exit: Exit,
+    /// One entry per configured path, in order.
+    pub paths: Vec<PathOutcome>,
+}
+
+/// How the sync of one configured path ended.
+#[derive(Debug, Clone)]
+pub struct PathOutcome {
+    /// The path.
+    pub path: SyncPath,
+    /// True when the path was synced in full: its source existed, its plan
+    /// was not refused, and every action of it succeeded.
+    pub complete: bool,
+}
+
 /// What happened to one path.
 #[derive(Debug, Default)]
 struct Tally {
+    source_missing: bool,
     copied: u64,
     copied_bytes: u64,
     modes_set: u64,
@@ -60,7 +80,7 @@ pub fn run(
     guest: &mut Instance,
     opts: Options,
     out: &Output,
-) -> Result<Exit> {
+) -> Result<Outcome> {
     remote.check_ready()?;
     if opts.dry_run {
         out.line("dry run: nothing will be changed");
@@ -68,6 +88,7 @@ pub fn run(
     let started = Instant::now();
     let mut total = Tally::default();
     let (mut failed_paths, mut refused_paths) = (0, 0);
+    let mut outcomes = Vec::new();
     for path in &conf.paths {
         let tally = sync_path(path, remote, guest, opts, out).unwrap_or_else(|e| Tally {
             failures: vec![format!("{}: {e:#}", path.local.display())],
@@ -76,6 +97,10 @@ pub fn run(
         for f in &tally.failures {
             out.error(f);
         }
+        outcomes.push(PathOutcome {
+            path: path.clone(),
+            complete: tally.failures.is_empty() && !tally.refused && !tally.source_missing,
+        });
         failed_paths += usize::from(!tally.failures.is_empty());
         refused_paths += usize::from(tally.refused);
         total.copied += tally.copied;
@@ -123,7 +148,10 @@ pub fn run(
             human_bytes((total.copied_bytes as f64 / secs.max(1e-3)) as u64)
         ));
     }
-    Ok(exit)
+    Ok(Outcome {
+        exit,
+        paths: outcomes,
+    })
 }
 
 fn sync_path(
@@ -236,10 +264,14 @@ fn sync_path(
         });
     }
     if opts.dry_run {
-        return Ok(Tally::default());
+        return Ok(Tally {
+            source_missing: !source_exists,
+            ..Tally::default()
+        });
     }
 
-    let tally = execute(path, remote, &plan, opts, out);
+    let mut tally = execute(path, remote, &plan, opts, out);
+    tally.source_missing = !source_exists;
     let mut line = format!(
         "  {} copied ({}), {} deleted, {} unchanged",
         tally.copied,

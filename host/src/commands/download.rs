@@ -32,5 +32,5 @@ pub fn run(ctx: &mut Context, args: &SyncArgs) -> Result<Exit> {
         confirmed: args.yes,
         transfers: usize::from(args.transfers),
     };
-    sync::run(&conf, remote.as_ref(), &mut guest, opts, &ctx.out)
+    Ok(sync::run(&conf, remote.as_ref(), &mut guest, opts, &ctx.out)?.exit)
 }
