@@ -60,6 +60,7 @@ pub fn run() -> Result<()> {
                 "test",
                 "--release",
                 "--locked",
+                "--no-fail-fast",
                 "--package",
                 "poof",
                 "--package",
