@@ -373,6 +373,8 @@ fn copy_body(
     dest: &Path,
 ) -> std::result::Result<u64, (Verdict, Error)> {
     let expected = resp.content_length();
+    let checksum = expected_md5(resp.headers());
+    let mut md5 = Md5::new();
     let mut buf = vec![0u8; 256 * 1024];
     let mut n = 0u64;
     let broke = |e: std::io::Error, n: u64| {
@@ -391,6 +393,7 @@ fn copy_body(
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(broke(e, n)),
         };
+        md5.update(&buf[..k]);
         out.write_all(&buf[..k]).map_err(|source| {
             (
                 Verdict::Fail,
@@ -413,12 +416,85 @@ fn copy_body(
             },
         ));
     }
+    if let Some(want) = checksum
+        && want != md5.finalize()[..]
+    {
+        return Err((
+            Verdict::Retry,
+            Error::BadResponse {
+                op: format!("downloading to {}", dest.display()),
+                detail: "the content does not match the object's MD5 (corrupted on the way); it was not accepted".into(),
+            },
+        ));
+    }
     Ok(n)
+}
+
+/// The MD5 a GET body must have, when the answer tells: the ETag of an
+/// object uploaded in one piece (not for SSE-KMS or SSE-C, whose ETags are
+/// not MD5s), else rclone's and poof's `md5chksum` metadata (base64).
+fn expected_md5(h: &HeaderMap) -> Option<Vec<u8>> {
+    let sse = header(h, "x-amz-server-side-encryption").unwrap_or("");
+    let sse_c = header(h, "x-amz-server-side-encryption-customer-algorithm").is_some();
+    if let Some(etag) = header(h, "etag").map(xml::unquote)
+        && !sse.starts_with("aws:kms")
+        && !sse_c
+        && etag.len() == 32
+        && let Ok(md5) = hex::decode(&etag)
+    {
+        return Some(md5);
+    }
+    header(h, "x-amz-meta-md5chksum")
+        .and_then(|b| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b.trim())
+                .ok()
+        })
+        .filter(|m| m.len() == 16)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn downloads_are_checked_against_the_etag_or_md5chksum() {
+        use reqwest::header::HeaderValue;
+        let mut h = HeaderMap::new();
+        h.insert(
+            "etag",
+            HeaderValue::from_static("\"9e107d9d372bb6826bd81d3542a419d6\""),
+        );
+        assert_eq!(
+            hex::encode(expected_md5(&h).unwrap()),
+            "9e107d9d372bb6826bd81d3542a419d6"
+        );
+        // A multipart ETag is no MD5; rclone's metadata is used instead.
+        h.insert(
+            "etag",
+            HeaderValue::from_static("\"0123456789abcdef0123456789abcdef-3\""),
+        );
+        assert_eq!(expected_md5(&h), None);
+        h.insert(
+            "x-amz-meta-md5chksum",
+            HeaderValue::from_static("1B2M2Y8AsgTpgAmY7PhCfg=="),
+        );
+        assert_eq!(
+            hex::encode(expected_md5(&h).unwrap()),
+            "d41d8cd98f00b204e9800998ecf8427e"
+        );
+        // SSE-KMS ETags are not MD5s.
+        let mut k = HeaderMap::new();
+        k.insert(
+            "etag",
+            HeaderValue::from_static("\"9e107d9d372bb6826bd81d3542a419d6\""),
+        );
+        k.insert(
+            "x-amz-server-side-encryption",
+            HeaderValue::from_static("aws:kms"),
+        );
+        assert_eq!(expected_md5(&k), None);
+    }
 
     #[test]
     fn md5_matches_the_rfc_1321_vectors() {
