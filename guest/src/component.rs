@@ -1,11 +1,15 @@
 //! The WIT bindings and their conversions to and from the plain-Rust types.
 //!
 //! Invariant: no logic lives here, only conversions; each exported interface
-//! is implemented on `Guest` by delegating to a plain-Rust module.
+//! is implemented on `Guest` by delegating to a plain-Rust module. The
+//! `crypto` interface, with its resources, has its own file.
 
 #![allow(missing_docs)] // Generated bindings carry the WIT's own docs.
 
 use crate::plan;
+
+mod crypto;
+mod manifest;
 
 wit_bindgen::generate!({
     world: "guest",

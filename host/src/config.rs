@@ -195,6 +195,11 @@ impl PoofConf {
                     "cloud folder name {cloud:?} for {local:?} is not usable: {why}; use a plain name such as \"Documents\""
                 )));
             }
+            if cloud.split('/').next() == Some(".poof") {
+                return Err(bad(format!(
+                    "cloud folder name {cloud:?} for {local:?} is reserved: poof keeps its manifests under .poof/; choose another name"
+                )));
+            }
             if let Some(other) = by_cloud.get(&cloud) {
                 return Err(bad(format!(
                     "{} and {local:?} both use the cloud folder {cloud:?}; give each path its own",
@@ -411,6 +416,10 @@ mod tests {
             (
                 r#"{"paths": {"/a": "X", "/b": "X"}, "remote": "file:///r"}"#,
                 "both use the cloud folder",
+            ),
+            (
+                r#"{"paths": {"/a": ".poof/x"}, "remote": "file:///r"}"#,
+                "is reserved",
             ),
             (
                 r#"{"paths": {"/a": "X", "/b": "X/Y"}, "remote": "file:///r"}"#,

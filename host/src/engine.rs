@@ -33,6 +33,7 @@ mod bindings {
 }
 
 pub use bindings::exports::poof::core::audit::{GuestInfo, Probe};
+pub use bindings::exports::poof::core::manifest;
 pub use bindings::exports::poof::core::sync;
 pub use bindings::poof::core::types::Error as GuestError;
 
@@ -261,5 +262,175 @@ impl Instance {
             .call_plan_sync(&mut self.store, input)
             .map_err(anyhow::Error::from)
             .context("the guest trapped in `plan-sync`")
+    }
+
+    /// Asks the guest which listed objects a manifest vouches for.
+    pub fn manifest_reconcile(
+        &mut self,
+        bytes: &[u8],
+        listing: &[manifest::Object],
+    ) -> Result<manifest::Reconciled> {
+        self.bindings
+            .poof_core_manifest()
+            .call_reconcile(&mut self.store, bytes, listing)
+            .map_err(anyhow::Error::from)
+            .context("the guest trapped in `manifest.reconcile`")
+    }
+
+    /// Asks the guest to encode a manifest.
+    pub fn manifest_encode(&mut self, files: &[manifest::Stored]) -> Result<Vec<u8>> {
+        self.bindings
+            .poof_core_manifest()
+            .call_encode(&mut self.store, files)
+            .map_err(anyhow::Error::from)
+            .context("the guest trapped in `manifest.encode`")
+    }
+}
+
+#[cfg(test)]
+mod bench {
+    //! A measurement, not a check: the speed of the guest's encryption and
+    //! the time of one unlock, inside the real guest under wasmtime. The
+    //! figures are quoted in docs/FORMAT.md, "Measurements".
+
+    use std::time::Instant;
+
+    use super::*;
+
+    /// Seals and opens 64 MiB in 64 KiB segments, and unlocks a wrapped key.
+    /// Run by hand after `cargo xtask build`:
+    /// `cargo test --release -p poof --lib engine::bench -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a benchmark; run it by hand, in release mode"]
+    fn crypto_in_the_guest() -> Result<()> {
+        let wasm: &'static [u8] = std::fs::read(env!("POOF_GUEST_WASM"))?.leak();
+        let guest = Guest::new(wasm, &[]);
+        let mut inst = guest.instantiate()?;
+        let (store, c) = (&mut inst.store, inst.bindings.poof_core_crypto());
+        let fail = |e: GuestError| anyhow::anyhow!("{e:?}");
+
+        let t = Instant::now();
+        let key = c
+            .keyring()
+            .call_generate(&mut *store, &[1; 32])?
+            .map_err(fail)?;
+        let wrapped = c
+            .keyring()
+            .call_wrap(&mut *store, key, b"passphrase", &[2; 32])?
+            .map_err(fail)?;
+        println!(
+            "generate and wrap: {:.0} ms",
+            t.elapsed().as_secs_f64() * 1e3
+        );
+        let info = c
+            .call_inspect_wrapped_key(&mut *store, &wrapped)?
+            .map_err(fail)?;
+        let t = Instant::now();
+        let key = c
+            .keyring()
+            .call_unlock(&mut *store, &wrapped, b"passphrase")?
+            .map_err(fail)?;
+        println!(
+            "unlock ({:?}): {:.0} ms",
+            info.kdf,
+            t.elapsed().as_secs_f64() * 1e3
+        );
+
+        let segment = c.call_format(&mut *store)?.segment_size as usize;
+        let count = 1024; // 64 MiB
+        let plain: Vec<u8> = (0..segment).map(|i| i as u8).collect();
+        let size = (segment * count) as u64;
+        let meta = bindings::exports::poof::core::crypto::FileMeta {
+            size,
+            mtime_ns: 0,
+            mode: None,
+            sha256: vec![0; 32],
+        };
+        for _ in 0..3 {
+            let sealer = c
+                .keyring()
+                .call_seal(&mut *store, key, "a/b", &meta, &[3; 32])?
+                .map_err(fail)?;
+            let header = c.sealer().call_header(&mut *store, sealer)?;
+            let t = Instant::now();
+            let mut sealed = Vec::with_capacity(count);
+            for i in 0..count {
+                let last = i + 1 == count;
+                sealed.push(
+                    c.sealer()
+                        .call_seal_segment(&mut *store, sealer, &plain, last)?
+                        .map_err(fail)?,
+                );
+            }
+            let seal_s = t.elapsed().as_secs_f64();
+            sealer.resource_drop(&mut *store)?;
+            let opener = c
+                .keyring()
+                .call_open(&mut *store, key, "a/b", &header)?
+                .map_err(fail)?;
+            let t = Instant::now();
+            for (i, s) in sealed.iter().enumerate() {
+                let last = i + 1 == count;
+                c.opener()
+                    .call_open_segment(&mut *store, opener, s, last)?
+                    .map_err(fail)?;
+            }
+            let open_s = t.elapsed().as_secs_f64();
+            opener.resource_drop(&mut *store)?;
+            let mb = size as f64 / 1e6;
+            println!(
+                "64 MiB: seal {:.0} MB/s, open {:.0} MB/s",
+                mb / seal_s,
+                mb / open_s
+            );
+        }
+        drop(inst);
+
+        // One instance per core, each on its own thread, as the host will run them.
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let t = Instant::now();
+        std::thread::scope(|scope| -> Result<()> {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| scope.spawn(|| seal_all(&guest, &wrapped, &plain, count)))
+                .collect();
+            for w in workers {
+                w.join()
+                    .map_err(|_| anyhow::anyhow!("a worker panicked"))??;
+            }
+            Ok(())
+        })?;
+        let mb = (threads * segment * count) as f64 / 1e6;
+        println!(
+            "{threads} instances in parallel, 64 MiB each, unlock included: seal {:.0} MB/s in all",
+            mb / t.elapsed().as_secs_f64()
+        );
+        Ok(())
+    }
+
+    /// Unlocks `wrapped` in a fresh instance and seals `count` copies of `plain`.
+    fn seal_all(guest: &Guest, wrapped: &[u8], plain: &[u8], count: usize) -> Result<()> {
+        let mut inst = guest.instantiate()?;
+        let (store, c) = (&mut inst.store, inst.bindings.poof_core_crypto());
+        let fail = |e: GuestError| anyhow::anyhow!("{e:?}");
+        let key = c
+            .keyring()
+            .call_unlock(&mut *store, wrapped, b"passphrase")?
+            .map_err(fail)?;
+        let meta = bindings::exports::poof::core::crypto::FileMeta {
+            size: (plain.len() * count) as u64,
+            mtime_ns: 0,
+            mode: None,
+            sha256: vec![0; 32],
+        };
+        let sealer = c
+            .keyring()
+            .call_seal(&mut *store, key, "a/b", &meta, &[3; 32])?
+            .map_err(fail)?;
+        for i in 0..count {
+            c.sealer()
+                .call_seal_segment(&mut *store, sealer, plain, i + 1 == count)?
+                .map_err(fail)?;
+        }
+        Ok(())
     }
 }

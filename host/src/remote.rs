@@ -14,6 +14,7 @@ use anyhow::Result;
 
 use crate::cloudconf::{self, Env, Lookup};
 use crate::config::{Locations, PoofConf, RemoteSpec};
+use crate::engine::Guest;
 use crate::engine::sync::Entry;
 
 /// What a remote holds under one cloud folder.
@@ -56,6 +57,17 @@ pub trait Remote: Send + Sync {
     /// Removes `dir/path`.
     fn delete(&self, dir: &str, path: &str) -> Result<()>;
 
+    /// How many requests the remote has sent so far, when it counts them.
+    fn requests(&self) -> Option<u64> {
+        None
+    }
+
+    /// Called once a sync of `dir` has run (not on a dry run), to record
+    /// what the remote holds now, e.g. the S3 remote's manifest.
+    fn finish(&self, _dir: &str) -> Result<()> {
+        Ok(())
+    }
+
     /// Checks that the remote can be used, as `poof verify` does; returns
     /// what it found, in words, or an error saying what is wrong.
     fn verify(&self) -> Result<Vec<String>> {
@@ -69,6 +81,24 @@ pub trait Remote: Send + Sync {
 /// `CONFDIR/rclone-poof.conf`), the environment or `~/.aws` (see
 /// `cloudconf`); nothing is sent yet.
 pub fn open(conf: &PoofConf, locations: &Locations) -> Result<Box<dyn Remote>> {
+    open_with(conf, locations, None)
+}
+
+/// Opens the remote a config names, for a sync: an S3 remote then keeps a
+/// manifest per cloud folder, read and written through an instance of `guest`.
+pub fn open_for_sync(
+    conf: &PoofConf,
+    locations: &Locations,
+    guest: &Guest,
+) -> Result<Box<dyn Remote>> {
+    open_with(conf, locations, Some(guest))
+}
+
+fn open_with(
+    conf: &PoofConf,
+    locations: &Locations,
+    guest: Option<&Guest>,
+) -> Result<Box<dyn Remote>> {
     let s3 = |bucket: &str, prefix: &str, section: Option<&str>| -> Result<Box<dyn Remote>> {
         // `--cloudconf` wins, then poof.conf's `confFile`, then the config folder's file.
         let file = match (&conf.conf_file, locations.cloudconf_from_flag) {
@@ -83,9 +113,11 @@ pub fn open(conf: &PoofConf, locations: &Locations) -> Result<Box<dyn Remote>> {
             env: &env,
             home: home.as_deref(),
         })?;
-        Ok(Box::new(s3::S3Remote::from_settings(
-            bucket, prefix, &settings,
-        )?))
+        let remote = s3::S3Remote::from_settings(bucket, prefix, &settings)?;
+        Ok(Box::new(match guest {
+            Some(g) => remote.with_manifest(g.instantiate()?),
+            None => remote,
+        }))
     };
     match &conf.remote {
         RemoteSpec::Folder(root) => Ok(Box::new(folder::FolderRemote::new(root.clone()))),

@@ -301,6 +301,8 @@ pub struct Client {
     http: reqwest::blocking::Client,
     /// Seconds added to the clock when signing; tests use it to fake skew.
     clock_shift_secs: i64,
+    /// Requests sent so far, retries included (reported in `--json` summaries).
+    requests: std::sync::atomic::AtomicU64,
 }
 
 impl fmt::Debug for Client {
@@ -312,6 +314,11 @@ impl fmt::Debug for Client {
 }
 
 impl Client {
+    /// How many requests this client has sent, retries included.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Builds a client; reads the extra CA file, if the config names one.
     pub fn new(config: Config) -> Result<Client> {
         if config.part_size < MIN_PART_SIZE {
@@ -354,6 +361,7 @@ impl Client {
             config,
             http,
             clock_shift_secs: 0,
+            requests: std::sync::atomic::AtomicU64::new(0),
         })
     }
 

@@ -130,6 +130,7 @@ pub fn run(
         "deleted": total.deleted,
         "unchanged": total.unchanged,
         "seconds": secs,
+        "requests": remote.requests(),
         "exit_code": exit as u8,
     }));
     if failed_paths > 0 {
@@ -272,6 +273,11 @@ fn sync_path(
 
     let mut tally = execute(path, remote, &plan, opts, out);
     tally.source_missing = !source_exists;
+    // The manifest only speeds up the next listing; failing to write it is
+    // worth a warning, not an error.
+    if let Err(e) = remote.finish(&path.cloud) {
+        out.warn(&format!("{}: {e:#}", path.local.display()));
+    }
     let mut line = format!(
         "  {} copied ({}), {} deleted, {} unchanged",
         tally.copied,

@@ -175,3 +175,106 @@ fn large_files_go_up_in_parts_and_come_back_whole() {
     w.poof(&["backup"]).expect(0);
     assert_eq!(w.stored("Docs"), snapshot(&w.path("src")));
 }
+
+fn summary(run: &crate::common::Run) -> serde_json::Value {
+    let last = run.stdout.lines().last().expect("a summary line");
+    let v: serde_json::Value = serde_json::from_str(last).unwrap();
+    assert_eq!(v["event"], "summary", "{last}");
+    v
+}
+
+#[test]
+fn a_no_op_sync_costs_listing_requests_not_one_per_object() {
+    let Some((w, _)) = world() else { return };
+    for i in 0..1500 {
+        w.file(
+            &format!("src/d{}/f{i}", i % 10),
+            b"x",
+            1_600_000_000 + i,
+            0o644,
+        );
+    }
+    w.conf(&[("src", "Docs")]);
+    let first = summary(&w.poof(&["--json", "backup"]).expect(0));
+    assert_eq!(first["copied"], 1500);
+    // Two listing pages, the manifest, the bucket check: a handful of requests.
+    let noop = summary(&w.poof(&["--json", "backup"]).expect(0));
+    assert_eq!(noop["copied"], 0);
+    let requests = noop["requests"].as_u64().unwrap();
+    assert!(
+        requests <= 6,
+        "a no-op sync of 1500 files sent {requests} requests"
+    );
+    // Restoring nothing new costs the same.
+    let noop = summary(&w.poof(&["--json", "download"]).expect(0));
+    assert!(noop["requests"].as_u64().unwrap() <= 6, "{noop}");
+}
+
+#[test]
+fn a_stale_or_missing_manifest_is_detected_and_repaired() {
+    let Some((w, s3)) = world() else { return };
+    let Some(rclone) = std::env::var("POOF_TEST_RCLONE").ok() else {
+        eprintln!("skipped: no rclone (run the suite with `cargo xtask test`)");
+        return;
+    };
+    for i in 0..20 {
+        w.file(&format!("src/f{i}"), b"same size", 1_600_000_000, 0o644);
+    }
+    w.conf(&[("src", "Docs")]);
+    w.poof(&["backup"]).expect(0);
+    let rc = |args: &[&str]| {
+        let out = std::process::Command::new(&rclone)
+            .arg("--config")
+            .arg(w.path("conf/rclone-poof.conf"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let _ = s3;
+    // Someone rewrites an object behind poof's back, same size, new content:
+    // the manifest's record no longer matches the listing's ETag.
+    let other = w.path("other");
+    std::fs::write(&other, b"SAME SIZE").unwrap();
+    rc(&[
+        "copyto",
+        other.to_str().unwrap(),
+        &format!("poof-backup:{}/Docs/f3", w.bucket),
+    ]);
+    let run = summary(&w.poof(&["--json", "backup"]).expect(0));
+    assert_eq!(
+        run["copied"], 1,
+        "the changed object is found and put back: {run}"
+    );
+    assert_eq!(w.stored("Docs"), snapshot(&w.path("src")));
+
+    // The manifest is removed: every object is read again, and it is rebuilt.
+    rc(&[
+        "deletefile",
+        &format!("poof-backup:{}/.poof/manifests/Docs.json", w.bucket),
+    ]);
+    let run = summary(&w.poof(&["--json", "backup"]).expect(0));
+    assert_eq!(run["copied"], 0);
+    assert!(run["requests"].as_u64().unwrap() >= 20, "{run}");
+    let run = summary(&w.poof(&["--json", "backup"]).expect(0));
+    assert!(run["requests"].as_u64().unwrap() <= 6, "rebuilt: {run}");
+
+    // A manifest that is garbage is not believed, and is rebuilt.
+    std::fs::write(&other, b"{not json").unwrap();
+    rc(&[
+        "copyto",
+        other.to_str().unwrap(),
+        &format!("poof-backup:{}/.poof/manifests/Docs.json", w.bucket),
+    ]);
+    let run = w.poof(&["backup"]).expect(0);
+    assert!(
+        run.stderr.contains("it is rebuilt from the listing"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.contains("0 copied"), "{}", run.stdout);
+}

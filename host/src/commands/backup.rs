@@ -13,7 +13,7 @@ use crate::{remote, sync};
 /// Runs `poof backup`.
 pub fn run(ctx: &mut Context, args: &SyncArgs) -> Result<Exit> {
     let conf = PoofConf::load(&ctx.locations.poofconf)?;
-    let remote = remote::open(&conf, &ctx.locations)?;
+    let remote = remote::open_for_sync(&conf, &ctx.locations, ctx.guest)?;
     let _lock = if args.dry_run {
         None
     } else {

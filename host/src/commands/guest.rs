@@ -15,6 +15,8 @@ pub const WIT: &[(&str, &str)] = &[
     ("types.wit", include_str!("../../../wit/types.wit")),
     ("audit.wit", include_str!("../../../wit/audit.wit")),
     ("sync.wit", include_str!("../../../wit/sync.wit")),
+    ("crypto.wit", include_str!("../../../wit/crypto.wit")),
+    ("manifest.wit", include_str!("../../../wit/manifest.wit")),
 ];
 
 /// Runs `poof guest ...`.
@@ -87,4 +89,20 @@ pub fn run(ctx: &mut Context, cmd: &GuestCommand) -> Result<Exit> {
         }
     }
     Ok(Exit::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    /// `poof guest wit` must print every file of the contract.
+    #[test]
+    fn every_wit_file_is_printed() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit");
+        for f in std::fs::read_dir(dir).unwrap() {
+            let name = f.unwrap().file_name().to_string_lossy().into_owned();
+            assert!(
+                super::WIT.iter().any(|(n, _)| *n == name),
+                "wit/{name} is missing from `poof guest wit` (host/src/commands/guest.rs)"
+            );
+        }
+    }
 }

@@ -14,11 +14,18 @@
 //! - an upload first checks that the file still matches the planned entry,
 //!   and checks it again afterwards;
 //! - a listing that could not read some object's metadata says so in
-//!   `problems`, which keeps the plan from deleting anything.
+//!   `problems`, which keeps the plan from deleting anything;
+//! - with a guest attached (`with_manifest`), a listing reads each object's
+//!   metadata from the path's manifest only where the guest finds the
+//!   manifest's record matching the listing (same size and ETag), and with a
+//!   HEAD otherwise; `finish` rewrites the manifest when it changed. The
+//!   manifest lives at `[PREFIX/].poof/manifests/CLOUD_DIR.json`, outside
+//!   every cloud folder, where rclone and poof 1.x users syncing a cloud
+//!   folder never see it.
 
 pub mod meta;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -29,6 +36,8 @@ use anyhow::{Context, Result, anyhow, bail};
 
 use super::{Remote, RemoteListing};
 use crate::cloudconf::S3Settings;
+use crate::engine::Instance;
+use crate::engine::manifest::{Object as Listed, Stored};
 use crate::engine::sync::Entry;
 use crate::exit::ConfigError;
 use crate::fsx;
@@ -45,7 +54,35 @@ pub struct S3Remote {
     prefix: String,
     /// Where the credentials came from, for `verify`.
     source: String,
+    /// The guest that reads and writes manifests, and what is known per cloud folder.
+    manifests: Option<Mutex<Manifests>>,
 }
+
+/// The manifest state of one run: a guest instance, and per cloud folder
+/// the records that hold now (path -> entry and ETag).
+struct Manifests {
+    guest: Instance,
+    dirs: HashMap<String, Records>,
+}
+
+impl std::fmt::Debug for Manifests {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Manifests")
+            .field("dirs", &self.dirs.len())
+            .finish()
+    }
+}
+
+/// What is known of one cloud folder's objects, and whether its stored
+/// manifest needs rewriting.
+#[derive(Debug, Default)]
+struct Records {
+    files: BTreeMap<String, Stored>,
+    dirty: bool,
+}
+
+/// The folder, under the remote's prefix, that holds poof's manifests.
+pub const MANIFEST_DIR: &str = ".poof/manifests";
 
 impl S3Remote {
     /// A remote over `client`, with keys under `prefix` (may be empty).
@@ -54,6 +91,35 @@ impl S3Remote {
             client,
             prefix: prefix.trim_matches('/').to_string(),
             source: source.into(),
+            manifests: None,
+        }
+    }
+
+    /// Uses manifests, read and written through this guest instance.
+    pub fn with_manifest(mut self, guest: Instance) -> Self {
+        self.manifests = Some(Mutex::new(Manifests {
+            guest,
+            dirs: HashMap::new(),
+        }));
+        self
+    }
+
+    /// The key of a cloud folder's manifest.
+    fn manifest_key(&self, dir: &str) -> Result<String> {
+        poof_guest::paths::check(dir)
+            .map_err(|why| anyhow!("cloud folder {dir:?} is not a safe path: {why}"))?;
+        Ok(if self.prefix.is_empty() {
+            format!("{MANIFEST_DIR}/{dir}.json")
+        } else {
+            format!("{}/{MANIFEST_DIR}/{dir}.json", self.prefix)
+        })
+    }
+
+    /// Updates the records of `dir` with `f`, when manifests are in use.
+    fn record(&self, dir: &str, f: impl FnOnce(&mut Records)) {
+        if let Some(m) = &self.manifests {
+            let mut m = m.lock().expect("no thread panics holding the manifests");
+            f(m.dirs.entry(dir.to_string()).or_default());
         }
     }
 
@@ -260,7 +326,30 @@ impl Remote for S3Remote {
                 o.key
             ));
         }
+        let files = self.apply_manifest(dir, &prefix, files, &mut listing)?;
+        let etags: HashMap<String, String> = files
+            .iter()
+            .map(|o| {
+                (
+                    o.key[prefix.len()..].to_string(),
+                    o.etag.clone().unwrap_or_default(),
+                )
+            })
+            .collect();
+        let known = listing.entries.len();
         self.entries_of(&prefix, files, &mut listing);
+        let read: Vec<Stored> = listing.entries[known..]
+            .iter()
+            .map(|e| Stored {
+                entry: e.clone(),
+                etag: etags.get(&e.path).cloned().unwrap_or_default(),
+            })
+            .collect();
+        self.record(dir, |r| {
+            r.dirty |= !read.is_empty();
+            r.files
+                .extend(read.into_iter().map(|s| (s.entry.path.clone(), s)));
+        });
         listing.entries.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(listing)
     }
@@ -280,10 +369,29 @@ impl Remote for S3Remote {
         if let Some(mode) = entry.mode {
             metadata.insert(meta::MODE.into(), meta::format_mode(mode));
         }
-        self.client
+        let put = self
+            .client
             .put_file(&key, file.clone(), src, entry.size, &metadata)
             .with_context(|| format!("uploading to {}", self.describe()))?;
-        check_unchanged(src, &file, entry)
+        check_unchanged(src, &file, entry)?;
+        self.record(dir, |r| {
+            r.dirty = true;
+            match put.etag {
+                Some(etag) => {
+                    r.files.insert(
+                        entry.path.clone(),
+                        Stored {
+                            entry: entry.clone(),
+                            etag,
+                        },
+                    );
+                }
+                None => {
+                    r.files.remove(&entry.path);
+                }
+            }
+        });
+        Ok(())
     }
 
     fn download(&self, dir: &str, entry: &Entry, local_root: &Path) -> Result<()> {
@@ -321,6 +429,11 @@ impl Remote for S3Remote {
         self.client
             .replace_metadata(&key, &metadata)
             .with_context(|| format!("setting permissions on {}", self.describe()))?;
+        // The copy may have a new ETag: the next listing reads it again.
+        self.record(dir, |r| {
+            r.dirty = true;
+            r.files.remove(&entry.path);
+        });
         Ok(())
     }
 
@@ -329,7 +442,90 @@ impl Remote for S3Remote {
         self.client
             .delete(&key)
             .with_context(|| format!("deleting from {}", self.describe()))?;
+        self.record(dir, |r| {
+            r.dirty = true;
+            r.files.remove(path);
+        });
         Ok(())
+    }
+
+    fn requests(&self) -> Option<u64> {
+        Some(self.client.requests())
+    }
+
+    fn finish(&self, dir: &str) -> Result<()> {
+        let Some(m) = &self.manifests else {
+            return Ok(());
+        };
+        let mut m = m.lock().expect("no thread panics holding the manifests");
+        let Manifests { guest, dirs } = &mut *m;
+        let Some(records) = dirs.get_mut(dir).filter(|r| r.dirty) else {
+            return Ok(());
+        };
+        let files: Vec<Stored> = records.files.values().cloned().collect();
+        let bytes = guest.manifest_encode(&files)?;
+        let key = self.manifest_key(dir)?;
+        self.client
+            .put_bytes(&key, bytes)
+            .with_context(|| format!("writing the manifest of {dir} to {}", self.describe()))?;
+        records.dirty = false;
+        Ok(())
+    }
+}
+
+impl S3Remote {
+    /// Takes from the manifest of `dir` the entries it vouches for (into
+    /// `listing`), and returns the objects whose metadata must still be read.
+    fn apply_manifest(
+        &self,
+        dir: &str,
+        prefix: &str,
+        files: Vec<Object>,
+        listing: &mut RemoteListing,
+    ) -> Result<Vec<Object>> {
+        let Some(m) = &self.manifests else {
+            return Ok(files);
+        };
+        let key = self.manifest_key(dir)?;
+        let mut bytes = Vec::new();
+        match self.client.get(&key, &mut bytes) {
+            Ok(_) => {}
+            Err(s3::Error::NoSuchKey { .. }) => bytes.clear(),
+            Err(e) => {
+                return Err(e).with_context(|| format!("reading the manifest of {dir}"));
+            }
+        }
+        let listed: Vec<Listed> = files
+            .iter()
+            .map(|o| Listed {
+                path: o.key[prefix.len()..].to_string(),
+                size: o.size,
+                etag: o.etag.clone().unwrap_or_default(),
+            })
+            .collect();
+        let mut m = m.lock().expect("no thread panics holding the manifests");
+        let r = m.guest.manifest_reconcile(&bytes, &listed)?;
+        if let Some(problem) = &r.problem {
+            listing.skipped.push(format!(
+                "the manifest s3://{}/{key} ({problem}); it is rebuilt from the listing",
+                self.client.config().bucket
+            ));
+        }
+        let unknown: BTreeSet<&str> = r.unknown.iter().map(String::as_str).collect();
+        listing
+            .entries
+            .extend(r.known.iter().map(|s| s.entry.clone()));
+        let records = m.dirs.entry(dir.to_string()).or_default();
+        records.dirty = !r.exact;
+        records.files = r
+            .known
+            .into_iter()
+            .map(|s| (s.entry.path.clone(), s))
+            .collect();
+        Ok(files
+            .into_iter()
+            .filter(|o| unknown.contains(&o.key[prefix.len()..]))
+            .collect())
     }
 }
 

@@ -226,6 +226,20 @@ impl Client {
         })
     }
 
+    /// Uploads a small object from memory (poof's own manifests), signed
+    /// with its SHA-256 and checked with its MD5.
+    pub fn put_bytes(&self, key: &str, bytes: Vec<u8>) -> Result<Upload> {
+        let mut req = Request::new(Method::PUT, Some(key), format!("PUT {key}"));
+        req.headers.push(("content-md5".into(), md5_b64(&bytes)));
+        req.headers.extend(self.config.upload_headers());
+        req.body = Body::Bytes(bytes);
+        let resp = self.send(&req)?;
+        Ok(Upload {
+            etag: header(resp.headers(), "etag").map(xml::unquote),
+            parts: 1,
+        })
+    }
+
     /// Replaces the user metadata of an object by copying it onto itself
     /// (objects up to 5 GiB, S3's limit for one copy).
     pub fn replace_metadata(&self, key: &str, metadata: &Metadata) -> Result<()> {

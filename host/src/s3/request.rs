@@ -191,6 +191,8 @@ impl Client {
 
     /// One attempt: sign, send, and classify a failure.
     fn send_once(&self, req: &Request<'_>) -> std::result::Result<Response, (Verdict, Error)> {
+        self.requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let url = self.url(req.key, &req.query);
         let signed = self
             .sign(req, &url, self.now())

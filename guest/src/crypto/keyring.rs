@@ -1,0 +1,377 @@
+//! The master key: generating it, wrapping it with a passphrase, unlocking it.
+//!
+//! A wrapped key is a 100-byte, self-describing blob (`docs/FORMAT.md`,
+//! "Wrapped key"): magic and version, the Argon2id parameters and salt, the
+//! key id, and the master key sealed with AES-256-GCM under the key that
+//! Argon2id derives from the passphrase. Every field before the sealed key is
+//! associated data, so no parameter can be changed unnoticed.
+//!
+//! Invariants: the master key and every key derived from it live only in a
+//! [`Keyring`] (in containers that wipe themselves on drop) and never leave
+//! it; Argon2id's working memory is wiped before it is freed; parameters read
+//! from a wrapped key are bounded, so a hostile blob cannot make the guest
+//! allocate without limit or run for hours.
+
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use zeroize::{Zeroize, Zeroizing};
+
+use super::{CryptoError, FORMAT_VERSION, Result, TAG_LEN, check_entropy, gcm, gcm_open, gcm_seal};
+use super::{hkdf, to_hex};
+
+/// The magic bytes at the start of a wrapped key.
+pub const MAGIC: &[u8; 7] = b"poofkey";
+
+/// Length of a wrapped key in bytes.
+pub const WRAPPED_LEN: usize = 100;
+
+/// Length of the key id in bytes.
+pub const KEY_ID_LEN: usize = 16;
+
+/// Length of the Argon2id salt in bytes (RFC 9106 recommends 16).
+pub const ARGON2_SALT_LEN: usize = 16;
+
+/// Where the sealed master key starts: everything before it is associated data.
+const SEALED_AT: usize = 52;
+
+/// The largest Argon2id memory a wrapped key may ask for, in KiB (1 GiB).
+pub const MAX_MEMORY_KIB: u32 = 1 << 20;
+
+/// The most Argon2id passes a wrapped key may ask for.
+pub const MAX_ITERATIONS: u32 = 64;
+
+/// The most Argon2id lanes a wrapped key may ask for.
+pub const MAX_PARALLELISM: u32 = 16;
+
+/// Argon2id's cost parameters, as stored in a wrapped key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KdfParams {
+    /// Memory, in KiB.
+    pub memory_kib: u32,
+    /// Number of passes over the memory.
+    pub iterations: u32,
+    /// Number of lanes (computed one after the other inside the guest).
+    pub parallelism: u32,
+}
+
+impl KdfParams {
+    /// The parameters new wrapped keys get: 32 MiB, 3 passes, 1 lane.
+    ///
+    /// Above OWASP's floor (19 MiB, 2 passes, 1 lane) in memory and in time.
+    /// One unlock takes about 56 ms inside the wasm guest on the 2-core build
+    /// machine (docs/FORMAT.md, "Measurements"). Each guest instance pays
+    /// this once, and keeps the 32 MiB in its linear memory afterwards (wasm
+    /// memory never shrinks; measured), which is what holds this down: 64 MiB
+    /// and 2 passes took 82 ms but would cost 64 MiB per instance.
+    pub const DEFAULT: KdfParams = KdfParams {
+        memory_kib: 32 * 1024,
+        iterations: 3,
+        parallelism: 1,
+    };
+
+    /// Checks the bounds this guest accepts and turns them into Argon2 parameters.
+    fn to_argon2(self) -> Result<Params> {
+        let out_of_range = || {
+            CryptoError::UnsupportedFormat(format!(
+                "Argon2id parameters out of range (memory {} KiB, {} passes, {} lanes); \
+                 this guest accepts at most {MAX_MEMORY_KIB} KiB, {MAX_ITERATIONS} passes, \
+                 {MAX_PARALLELISM} lanes",
+                self.memory_kib, self.iterations, self.parallelism
+            ))
+        };
+        if self.memory_kib > MAX_MEMORY_KIB
+            || self.iterations > MAX_ITERATIONS
+            || self.parallelism > MAX_PARALLELISM
+        {
+            return Err(out_of_range());
+        }
+        Params::new(self.memory_kib, self.iterations, self.parallelism, Some(32))
+            .map_err(|_| out_of_range())
+    }
+}
+
+/// What a wrapped key says about itself, readable without the passphrase.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrappedKeyInfo {
+    /// The format version.
+    pub version: u8,
+    /// The key id, which names the master key (not the passphrase): it stays
+    /// the same when the passphrase changes.
+    pub key_id: [u8; KEY_ID_LEN],
+    /// The Argon2id parameters.
+    pub kdf: KdfParams,
+}
+
+/// Reads the plain fields of a wrapped key, checking its length, magic and version.
+pub fn inspect(wrapped: &[u8]) -> Result<WrappedKeyInfo> {
+    if wrapped.len() < 8 || &wrapped[..7] != MAGIC {
+        return Err(CryptoError::UnsupportedFormat(
+            "this is not a poof wrapped key (no `poofkey` magic)".into(),
+        ));
+    }
+    if wrapped[7] != FORMAT_VERSION {
+        return Err(CryptoError::UnsupportedFormat(format!(
+            "wrapped key version {} is not supported (this guest reads version {FORMAT_VERSION})",
+            wrapped[7]
+        )));
+    }
+    if wrapped.len() != WRAPPED_LEN {
+        let e = format!(
+            "a wrapped key is {WRAPPED_LEN} bytes, this one {}",
+            wrapped.len()
+        );
+        return Err(if wrapped.len() < WRAPPED_LEN {
+            CryptoError::Truncated(e)
+        } else {
+            CryptoError::UnsupportedFormat(e)
+        });
+    }
+    let u32_at =
+        |i: usize| u32::from_le_bytes([wrapped[i], wrapped[i + 1], wrapped[i + 2], wrapped[i + 3]]);
+    let mut key_id = [0u8; KEY_ID_LEN];
+    key_id.copy_from_slice(&wrapped[36..52]);
+    Ok(WrappedKeyInfo {
+        version: wrapped[7],
+        key_id,
+        kdf: KdfParams {
+            memory_kib: u32_at(8),
+            iterations: u32_at(12),
+            parallelism: u32_at(16),
+        },
+    })
+}
+
+/// An unlocked master key and the keys derived from it.
+///
+/// It is created by [`Keyring::generate`] or [`Keyring::unlock`], and it
+/// never gives its keys away: it only encrypts and decrypts with them.
+pub struct Keyring {
+    master: Zeroizing<[u8; 32]>,
+    name_key: Zeroizing<[u8; 64]>,
+    salt_key: Zeroizing<[u8; 32]>,
+    key_id: [u8; KEY_ID_LEN],
+}
+
+impl std::fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print a key; the id is safe to show.
+        write!(f, "Keyring({})", self.key_id_hex())
+    }
+}
+
+impl Keyring {
+    /// Creates a new master key from `entropy` (at least 32 random bytes).
+    pub fn generate(entropy: &[u8]) -> Result<Keyring> {
+        check_entropy(entropy)?;
+        let master = hkdf::<32>(None, entropy, b"poof v1 master key");
+        Ok(Keyring::from_master(&master))
+    }
+
+    /// Builds the keyring of a known master key (for unlocking and test vectors).
+    pub(crate) fn from_master(master: &[u8; 32]) -> Keyring {
+        let mut key_id = [0u8; KEY_ID_LEN];
+        key_id.copy_from_slice(&hkdf::<KEY_ID_LEN>(None, master, b"poof v1 key id")[..]);
+        Keyring {
+            master: Zeroizing::new(*master),
+            name_key: hkdf::<64>(None, master, b"poof v1 names"),
+            salt_key: hkdf::<32>(None, master, b"poof v1 salts"),
+            key_id,
+        }
+    }
+
+    /// Opens a wrapped key with `passphrase`.
+    ///
+    /// A wrong passphrase, and a wrapped key whose sealed part was altered,
+    /// both give [`CryptoError::WrongPassphrase`]: they cannot be told apart.
+    pub fn unlock(wrapped: &[u8], passphrase: &[u8]) -> Result<Keyring> {
+        let info = inspect(wrapped)?;
+        let kek = argon2id(passphrase, &wrapped[20..36], info.kdf)?;
+        let mut buf = Zeroizing::new(wrapped[SEALED_AT..].to_vec());
+        gcm_open(&gcm(&kek), &[0; 12], &wrapped[..SEALED_AT], &mut buf)
+            .map_err(|()| CryptoError::WrongPassphrase)?;
+        let mut master = Zeroizing::new([0u8; 32]);
+        master.copy_from_slice(&buf);
+        let keyring = Keyring::from_master(&master);
+        if keyring.key_id != info.key_id {
+            // The key id is authenticated, so only a bug or a forgery with the
+            // right passphrase gets here; refuse it all the same.
+            return Err(CryptoError::Tampered(
+                "the wrapped key's id does not match the key it holds".into(),
+            ));
+        }
+        Ok(keyring)
+    }
+
+    /// Wraps the master key with `passphrase`, a fresh salt from `entropy`
+    /// and the default Argon2id parameters. Changing the passphrase is
+    /// unlocking with the old one and wrapping with the new one: the master
+    /// key, and so everything sealed with it, stays the same.
+    pub fn wrap(&self, passphrase: &[u8], entropy: &[u8]) -> Result<Vec<u8>> {
+        self.wrap_with(passphrase, entropy, KdfParams::DEFAULT)
+    }
+
+    /// Wraps the master key with explicit Argon2id parameters.
+    pub fn wrap_with(&self, passphrase: &[u8], entropy: &[u8], kdf: KdfParams) -> Result<Vec<u8>> {
+        check_entropy(entropy)?;
+        // The key id joins the entropy, so that even with broken entropy two
+        // different master keys never share a key-encryption key and nonce.
+        let ikm = [entropy, &self.key_id[..]].concat();
+        let salt = hkdf::<ARGON2_SALT_LEN>(None, &ikm, b"poof v1 argon2id salt");
+        let kek = argon2id(passphrase, &salt[..], kdf)?;
+        let mut out = Vec::with_capacity(WRAPPED_LEN);
+        out.extend_from_slice(MAGIC);
+        out.push(FORMAT_VERSION);
+        out.extend_from_slice(&kdf.memory_kib.to_le_bytes());
+        out.extend_from_slice(&kdf.iterations.to_le_bytes());
+        out.extend_from_slice(&kdf.parallelism.to_le_bytes());
+        out.extend_from_slice(&salt[..]);
+        out.extend_from_slice(&self.key_id);
+        // Room for the tag up front, so that the buffer holding the master key
+        // is never reallocated (which would leave a copy behind).
+        let mut sealed = Zeroizing::new(Vec::with_capacity(32 + TAG_LEN));
+        sealed.extend_from_slice(&self.master[..]);
+        gcm_seal(&gcm(&kek), &[0; 12], &out, &mut sealed)?;
+        out.extend_from_slice(&sealed);
+        debug_assert_eq!(out.len(), WRAPPED_LEN);
+        Ok(out)
+    }
+
+    /// The key id: 16 bytes that name this master key without revealing it.
+    pub fn key_id(&self) -> [u8; KEY_ID_LEN] {
+        self.key_id
+    }
+
+    /// The key id in lower-case hex.
+    pub fn key_id_hex(&self) -> String {
+        to_hex(&self.key_id)
+    }
+
+    /// The master key, for the HKDF derivations of objects and blobs.
+    pub(crate) fn master(&self) -> &[u8; 32] {
+        &self.master
+    }
+
+    /// The 64-byte AES-SIV key for names.
+    pub(crate) fn name_key(&self) -> &[u8; 64] {
+        &self.name_key
+    }
+
+    /// The HMAC key for synthetic salts.
+    pub(crate) fn salt_key(&self) -> &[u8; 32] {
+        &self.salt_key
+    }
+}
+
+/// The 32-byte key Argon2id (version 0x13) derives from `passphrase` and `salt`.
+pub(crate) fn argon2id(
+    passphrase: &[u8],
+    salt: &[u8],
+    kdf: KdfParams,
+) -> Result<Zeroizing<[u8; 32]>> {
+    if passphrase.is_empty() {
+        return Err(CryptoError::InvalidInput("the passphrase is empty".into()));
+    }
+    let params = kdf.to_argon2()?;
+    // The working memory is allocated here rather than by the argon2 crate,
+    // so that a failed allocation is an error instead of an abort, and so
+    // that it is wiped before it is freed.
+    let blocks = params.block_count();
+    let mut memory: Vec<Block> = Vec::new();
+    memory.try_reserve_exact(blocks).map_err(|_| {
+        CryptoError::InvalidInput(format!(
+            "not enough memory for Argon2id ({} KiB)",
+            kdf.memory_kib
+        ))
+    })?;
+    memory.resize(blocks, Block::default());
+    let mut out = Zeroizing::new([0u8; 32]);
+    let result = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+        .hash_password_into_with_memory(passphrase, salt, out.as_mut(), &mut memory[..]);
+    memory.zeroize();
+    result.map_err(|e| CryptoError::InvalidInput(format!("Argon2id refused its input: {e}")))?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Small parameters, so that debug-build tests stay fast.
+    pub(crate) const FAST: KdfParams = KdfParams {
+        memory_kib: 64,
+        iterations: 1,
+        parallelism: 1,
+    };
+
+    #[test]
+    fn wrap_unlock_round_trip_and_rewrap_keeps_the_key() {
+        let k = Keyring::generate(&[1; 32]).unwrap();
+        let w1 = k.wrap_with(b"old", &[2; 32], FAST).unwrap();
+        assert_eq!(w1.len(), WRAPPED_LEN);
+        let k1 = Keyring::unlock(&w1, b"old").unwrap();
+        assert_eq!(k1.master(), k.master());
+        let w2 = k1.wrap_with(b"new", &[3; 32], FAST).unwrap();
+        assert_ne!(w1, w2);
+        let k2 = Keyring::unlock(&w2, b"new").unwrap();
+        assert_eq!(k2.master(), k.master());
+        assert_eq!(k2.key_id(), k.key_id());
+        assert_eq!(inspect(&w2).unwrap().key_id, k.key_id());
+        assert_eq!(
+            Keyring::unlock(&w2, b"old").unwrap_err(),
+            CryptoError::WrongPassphrase
+        );
+    }
+
+    #[test]
+    fn default_parameters_unlock() {
+        let k = Keyring::generate(&[9; 32]).unwrap();
+        let w = k.wrap(b"pass", &[8; 32]).unwrap();
+        assert_eq!(inspect(&w).unwrap().kdf, KdfParams::DEFAULT);
+        assert_eq!(Keyring::unlock(&w, b"pass").unwrap().key_id(), k.key_id());
+    }
+
+    #[test]
+    fn refuses_bad_blobs_without_panicking() {
+        let k = Keyring::generate(&[1; 32]).unwrap();
+        let w = k.wrap_with(b"p", &[2; 32], FAST).unwrap();
+        assert!(matches!(
+            Keyring::unlock(&w[..50], b"p"),
+            Err(CryptoError::Truncated(_))
+        ));
+        assert!(matches!(
+            Keyring::unlock(b"", b"p"),
+            Err(CryptoError::UnsupportedFormat(_))
+        ));
+        let mut v2 = w.clone();
+        v2[7] = 2;
+        assert!(matches!(
+            Keyring::unlock(&v2, b"p"),
+            Err(CryptoError::UnsupportedFormat(_))
+        ));
+        let mut huge = w.clone();
+        huge[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(matches!(
+            Keyring::unlock(&huge, b"p"),
+            Err(CryptoError::UnsupportedFormat(_))
+        ));
+        let mut zero = w.clone();
+        zero[12..16].copy_from_slice(&0u32.to_le_bytes());
+        assert!(matches!(
+            Keyring::unlock(&zero, b"p"),
+            Err(CryptoError::UnsupportedFormat(_))
+        ));
+        assert!(matches!(
+            Keyring::unlock(&w, b""),
+            Err(CryptoError::InvalidInput(_))
+        ));
+        assert!(matches!(
+            k.wrap(b"p", &[0; 8]),
+            Err(CryptoError::InvalidInput(_))
+        ));
+        // Any flipped bit of the plain fields or of the sealed key is caught.
+        for i in 8..WRAPPED_LEN {
+            let mut bad = w.clone();
+            bad[i] ^= 1;
+            assert!(Keyring::unlock(&bad, b"p").is_err(), "byte {i}");
+        }
+    }
+}
