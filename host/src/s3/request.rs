@@ -197,8 +197,12 @@ impl Client {
         let signed = self
             .sign(req, &url, self.now())
             .map_err(|e| (Verdict::Fail, e))?;
-        let mut builder = self
-            .http
+        let http = if req.method == Method::GET {
+            &self.http_get
+        } else {
+            &self.http
+        };
+        let mut builder = http
             .request(req.method.clone(), &url)
             .timeout(timeout_for(req.body.len()));
         for (name, value) in req.headers.iter().chain(&signed) {
