@@ -11,6 +11,7 @@
 //! Invariant: no `build.rs` anywhere calls cargo; the order guest-then-host
 //! lives here and only here.
 
+mod bench;
 mod build;
 mod demo;
 mod dist;
@@ -29,7 +30,9 @@ tasks:
   demo                build poof, then back up and restore sample files on a local folder
   test                run the whole test suite (fmt, clippy, unit and integration tests)
   repro               check that the guest builds byte-identically in two folders
-  dist                build the static Linux release binary (x86_64-unknown-linux-musl)";
+  dist                build the static Linux release binary (x86_64-unknown-linux-musl)
+  bench [--smoke] [--runs N] [--transfers N] [--sets A,B,C] [--poof PATH]
+                      time poof against rclone on a local Garage; write docs/BENCHMARKS.md";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -39,6 +42,7 @@ fn main() -> ExitCode {
         Some("test") => test::run(),
         Some("repro") => repro::run(),
         Some("dist") => dist::run(),
+        Some("bench") => bench::run(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())

