@@ -10,6 +10,7 @@ use crate::plan;
 
 mod crypto;
 mod manifest;
+mod wipe;
 
 wit_bindgen::generate!({
     world: "guest",

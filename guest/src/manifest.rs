@@ -11,7 +11,10 @@
 //! and a manifest that cannot be read at all vouches for nothing.
 //!
 //! Format (version 1), UTF-8 JSON:
-//! `{"format":"poof-manifest","version":1,"files":[[path,size,mtime_ns,mode|null,etag],...]}`
+//! `{"format":"poof-manifest","version":1,"files":[[path,size,mtime_ns,mode|null,etag(,object_id)],...]}`
+//! The sixth column, the object id of an encrypted object (docs/FORMAT.md,
+//! "Replay"), is present only on encrypted remotes; plain manifests keep
+//! five columns, byte for byte as before.
 
 use std::collections::BTreeMap;
 
@@ -43,6 +46,8 @@ pub struct Stored {
     pub entry: Entry,
     /// The ETag the object had when the entry was recorded.
     pub etag: String,
+    /// The object id of an encrypted object, when one was recorded.
+    pub object_id: Option<String>,
 }
 
 /// A listing checked against a manifest.
@@ -56,6 +61,9 @@ pub struct Reconciled {
     pub exact: bool,
     /// Why the manifest could not be used, when it could not.
     pub problem: Option<String>,
+    /// Every recorded object id, by path, whether or not the listing still
+    /// matches the record: what an encrypted object must carry to be current.
+    pub ids: Vec<(String, String)>,
 }
 
 /// Checks `listing` against the manifest bytes (empty when there is none).
@@ -72,6 +80,10 @@ pub fn reconcile(manifest: &[u8], listing: &[Object]) -> Reconciled {
         problem,
         ..Reconciled::default()
     };
+    out.ids = records
+        .values()
+        .filter_map(|r| Some((r.entry.path.clone(), r.object_id.clone()?)))
+        .collect();
     let mut matched = 0;
     for o in listing {
         match records.get(&o.path) {
@@ -96,13 +108,17 @@ pub fn encode(files: &[Stored]) -> Vec<u8> {
     let rows: Vec<Value> = sorted
         .iter()
         .map(|s| {
-            json!([
+            let mut row = json!([
                 s.entry.path,
                 s.entry.size,
                 s.entry.mtime_ns,
                 s.entry.mode,
                 s.etag
-            ])
+            ]);
+            if let (Some(id), Some(r)) = (&s.object_id, row.as_array_mut()) {
+                r.push(json!(id));
+            }
+            row
         })
         .collect();
     json!({"format": FORMAT, "version": VERSION, "files": rows})
@@ -125,7 +141,10 @@ fn decode(bytes: &[u8]) -> Result<BTreeMap<String, Stored>, String> {
     let mut out = BTreeMap::new();
     for (i, row) in rows.iter().enumerate() {
         let bad = || format!("record {i} is malformed");
-        let r = row.as_array().filter(|r| r.len() == 5).ok_or_else(bad)?;
+        let r = row
+            .as_array()
+            .filter(|r| r.len() == 5 || r.len() == 6)
+            .ok_or_else(bad)?;
         let path = r[0].as_str().ok_or_else(bad)?.to_string();
         paths::check(&path).map_err(|why| format!("record {i}: {path:?}: {why}"))?;
         let mode = match &r[3] {
@@ -144,6 +163,10 @@ fn decode(bytes: &[u8]) -> Result<BTreeMap<String, Stored>, String> {
                 mode,
             },
             etag: r[4].as_str().ok_or_else(bad)?.to_string(),
+            object_id: match r.get(5) {
+                None => None,
+                Some(id) => Some(id.as_str().ok_or_else(bad)?.to_string()),
+            },
         };
         if out.insert(path.clone(), stored).is_some() {
             return Err(format!("{path:?} is recorded twice"));
@@ -165,6 +188,7 @@ mod tests {
                 mode: Some(0o640),
             },
             etag: etag.into(),
+            object_id: None,
         }
     }
 
@@ -207,6 +231,20 @@ mod tests {
         // A record of an object that is gone makes the manifest stale too.
         let r = reconcile(&m, &[obj("same", 1, "e"), obj("changed", 1, "e")]);
         assert!(r.unknown.is_empty() && !r.exact);
+    }
+
+    #[test]
+    fn object_ids_are_kept_and_reported_even_for_stale_records() {
+        let mut a = stored("a", 1, "e1");
+        a.object_id = Some("ab".repeat(32));
+        let m = encode(&[a.clone(), stored("b", 2, "e2")]);
+        // Plain records keep five columns; the id is a sixth.
+        assert!(String::from_utf8_lossy(&m).contains(r#"["b",2,-1500000000,416,"e2"]"#));
+        let r = reconcile(&m, &[obj("a", 1, "changed"), obj("b", 2, "e2")]);
+        assert_eq!(r.unknown, ["a"]);
+        assert_eq!(r.ids, vec![("a".to_string(), "ab".repeat(32))]);
+        let r = reconcile(&m, &[obj("a", 1, "e1"), obj("b", 2, "e2")]);
+        assert_eq!(r.known[0], a);
     }
 
     #[test]

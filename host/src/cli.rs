@@ -35,6 +35,11 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "FILE", visible_alias = "rcloneconf")]
     pub cloudconf: Option<PathBuf>,
 
+    /// Read the encryption passphrase from FILE (one trailing newline is
+    /// stripped) instead of POOF_PASSPHRASE or a prompt.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+
     /// Say what each action did.
     #[arg(short, long, global = true, conflicts_with = "quiet")]
     pub verbose: bool,
@@ -46,6 +51,12 @@ pub struct Cli {
     /// Print one JSON object per line on stdout (plan, progress, result) instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+
+    /// Keep every file poof uses in the binary's folder (a USB stick) and
+    /// write nothing under the home; on by itself when a poof.conf sits
+    /// beside the binary.
+    #[arg(long, global = true)]
+    pub portable: bool,
 }
 
 /// poof's commands.
@@ -73,6 +84,51 @@ pub enum Command {
     )]
     Download(SyncArgs),
 
+    /// Back up, verify every file by reading its copy back, then wipe the local folders.
+    ///
+    /// Runs a backup that deletes nothing remotely (like `rclone move`: a
+    /// remote file may be the only copy of one an earlier upload wiped);
+    /// then, for every folder whose backup completed, reads
+    /// each file's remote copy back and compares its SHA-256 with the local
+    /// file, and removes only the files that matched (never through a
+    /// symbolic link, never across a file system boundary; the configured
+    /// folder itself stays). Every file kept is named with the reason, and
+    /// the exit code is then 1. When poof's own config folder is one of the
+    /// paths and everything succeeded, poof ends with `neuter`.
+    #[command(
+        after_help = "Example:\n  poof upload --dry-run    # show what would be copied\n  poof upload\n  poof upload --shred --keep-binary"
+    )]
+    Upload(UploadArgs),
+
+    /// Remove poof from this machine: its schedule entries, its config files,
+    /// its logs, and its own binary.
+    ///
+    /// Only poof's own files are removed; anything else found in the config
+    /// folder is left and named. In portable mode only what poof put on the
+    /// host (schedule entries) goes, and what stays on the stick is named.
+    /// After an upload that ended partially, neuter refuses (exit code 3)
+    /// unless --yes.
+    #[command(after_help = "Example:\n  poof neuter --dry-run\n  poof neuter --keep-binary")]
+    Neuter(NeuterArgs),
+
+    /// Install, remove or show an unattended `poof backup` (cron, systemd user timer, launchd).
+    ///
+    /// Scheduled runs append their output to poof's log file
+    /// (CONFDIR/poof.log, see `poof paths`), which `neuter` removes.
+    #[command(
+        subcommand,
+        after_help = "Example:\n  poof schedule install --every 6h\n  poof schedule status\n  poof schedule remove"
+    )]
+    Schedule(ScheduleCommand),
+
+    /// poof 1.x's name for `poof schedule install`.
+    #[command(after_help = "Example:\n  poof lconfig --every 6h")]
+    Lconfig(ScheduleInstallArgs),
+
+    /// poof 1.x's name for `poof schedule remove`.
+    #[command(after_help = "Example:\n  poof lpurge")]
+    Lpurge(ScheduleKindArgs),
+
     /// Create poof.conf from a scaffold if it is missing, and print it.
     ///
     /// The scaffold has a unique bucket name (poofbackup-USER-xxxxxxxxxxxx),
@@ -88,6 +144,27 @@ pub enum Command {
     /// credentials (BOGUS-...) that poof refuses until you fill them in.
     #[command(after_help = "Example:\n  poof cconfig\n  poof cconfig --show-secrets")]
     Cconfig(ShowArgs),
+
+    /// Set up encryption: create a key and wrap it with a passphrase.
+    ///
+    /// Creates a random master key, wraps it with a key derived from your
+    /// passphrase (Argon2id), and keeps the wrapped key in CONFDIR/poof.key
+    /// and in the remote (.poof/key). When only the remote holds it (a new
+    /// machine), it is copied here once the passphrase opens it. The
+    /// passphrase comes from --passphrase-file, POOF_PASSPHRASE, or a prompt
+    /// (asked twice for a new one). Then run `poof cryptoggle`.
+    #[command(
+        after_help = "Example:\n  poof econfig\n  poof econfig --change-passphrase"
+    )]
+    Econfig(EconfigArgs),
+
+    /// Switch the remote between the plain and the encrypted layout.
+    ///
+    /// Sets "encrypted" in poof.conf. The next backup uploads every file
+    /// again under the other layout; the old layout's objects stay in the
+    /// remote until you remove them.
+    #[command(after_help = "Example:\n  poof cryptoggle")]
+    Cryptoggle,
 
     /// Check the configuration, the credentials and the remote, and say what is wrong.
     ///
@@ -130,6 +207,19 @@ pub struct ShowArgs {
     pub show_secrets: bool,
 }
 
+/// Flags of `poof econfig`.
+#[derive(Debug, Args)]
+pub struct EconfigArgs {
+    /// Rewrap the key with a new passphrase (asked twice, or from
+    /// --new-passphrase-file or POOF_NEW_PASSPHRASE); nothing is uploaded again.
+    #[arg(long)]
+    pub change_passphrase: bool,
+
+    /// Read the new passphrase from FILE (with --change-passphrase).
+    #[arg(long, value_name = "FILE", requires = "change_passphrase")]
+    pub new_passphrase_file: Option<PathBuf>,
+}
+
 /// Flags shared by the commands that sync.
 #[derive(Debug, Args)]
 pub struct SyncArgs {
@@ -150,6 +240,99 @@ pub struct SyncArgs {
     /// How many files to transfer at once.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub transfers: u16,
+}
+
+/// Flags of `poof upload`.
+#[derive(Debug, Args)]
+pub struct UploadArgs {
+    /// The backup's flags.
+    #[command(flatten)]
+    pub sync: SyncArgs,
+
+    /// How each copy is checked before its local file is wiped: `read` reads
+    /// the whole copy back; `stored` only compares the SHA-256 stored with
+    /// the object at upload (S3; a folder remote reads back anyway).
+    #[arg(long, value_enum, default_value_t = VerifyMode::Read, value_name = "HOW")]
+    pub verify: VerifyMode,
+
+    /// Overwrite each file with zeros before unlinking it. Best effort, and
+    /// useless on SSDs, copy-on-write and journaling file systems: see docs/WIPE.md.
+    #[arg(long)]
+    pub shred: bool,
+
+    /// When upload ends with a neuter, keep the poof binary.
+    #[arg(long)]
+    pub keep_binary: bool,
+}
+
+/// How `upload` checks a remote copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum VerifyMode {
+    /// Read the whole copy back and hash it.
+    Read,
+    /// Compare with the SHA-256 stored with the object (weaker: it proves
+    /// what was sent, not what is stored now).
+    Stored,
+}
+
+/// Flags of `poof neuter`.
+#[derive(Debug, Args)]
+pub struct NeuterArgs {
+    /// Keep the poof binary.
+    #[arg(long)]
+    pub keep_binary: bool,
+
+    /// Neuter even though the last upload ended partially.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+
+    /// Print what would be removed and remove nothing.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+}
+
+/// `poof schedule` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCommand {
+    /// Install (or replace) an unattended `poof backup`.
+    #[command(
+        after_help = "Example:\n  poof schedule install --every 6h\n  poof schedule install --kind cron --every 30m"
+    )]
+    Install(ScheduleInstallArgs),
+    /// Remove the unattended run (every kind unless --kind).
+    #[command(after_help = "Example:\n  poof schedule remove")]
+    Remove(ScheduleKindArgs),
+    /// Show which unattended runs are installed.
+    #[command(after_help = "Example:\n  poof schedule status")]
+    Status(ScheduleKindArgs),
+}
+
+/// Flags of `poof schedule install`.
+#[derive(Debug, Args)]
+pub struct ScheduleInstallArgs {
+    /// How often: minutes, hours or days (30m, 6h, 1d).
+    #[arg(long, value_name = "INTERVAL", default_value = "6h", value_parser = crate::schedule::parse_every)]
+    pub every: crate::schedule::Every,
+
+    /// The scheduler [default: launchd on macOS, systemd where it runs, else cron].
+    #[arg(long, value_enum)]
+    pub kind: Option<crate::schedule::Kind>,
+
+    /// Print what would be installed and change nothing.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+}
+
+/// Flags of `poof schedule remove` and `status`.
+#[derive(Debug, Args)]
+pub struct ScheduleKindArgs {
+    /// Only this scheduler [default: every kind].
+    #[arg(long, value_enum)]
+    pub kind: Option<crate::schedule::Kind>,
+
+    /// Print what would be removed and change nothing (remove only).
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
 }
 
 /// Parses `--max-delete`: a count (`100`) or a percentage (`10%`).

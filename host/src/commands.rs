@@ -2,10 +2,15 @@
 
 pub mod backup;
 pub mod config;
+pub mod cryptoggle;
 pub mod docs;
 pub mod download;
+pub mod econfig;
 pub mod guest;
+pub mod neuter;
 pub mod paths;
+pub mod schedule;
+pub mod upload;
 pub mod verify;
 pub mod version;
 

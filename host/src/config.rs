@@ -35,19 +35,54 @@ pub struct Locations {
     pub cloudconf: PathBuf,
     /// True when `--cloudconf` was given.
     pub cloudconf_from_flag: bool,
+    /// `--passphrase-file`: where the encryption passphrase is read from,
+    /// before `POOF_PASSPHRASE` and the prompt (set after `resolve`).
+    pub passphrase_file: Option<PathBuf>,
+    /// Portable mode (`--portable`, or a `poof.conf` beside the binary):
+    /// every file poof keeps is in the binary's folder, none under the home.
+    pub portable: bool,
 }
 
 impl Locations {
     /// Resolves the folder and file from the flags, falling back to poof
     /// 1.x's places: `$XDG_CONFIG_HOME/poof` or `~/.config/poof` on Linux,
     /// `~/Library/Application Support/poof` on macOS.
+    ///
+    /// Portable mode (`portable`, or a `poof.conf` beside the binary when
+    /// neither `--confdir` nor `--poofconf` is given) makes the binary's
+    /// folder the config folder, so that poof writes nothing under the home.
     pub fn resolve(
         confdir: Option<PathBuf>,
         poofconf: Option<PathBuf>,
         cloudconf: Option<PathBuf>,
+        portable: bool,
     ) -> Result<Self, ConfigError> {
+        let exe_dir = std::env::current_exe()
+            .and_then(|e| e.canonicalize())
+            .ok()
+            .and_then(|e| e.parent().map(Path::to_path_buf));
+        Self::resolve_from(confdir, poofconf, cloudconf, portable, exe_dir)
+    }
+
+    /// `resolve`, with the binary's folder given (for tests).
+    fn resolve_from(
+        confdir: Option<PathBuf>,
+        poofconf: Option<PathBuf>,
+        cloudconf: Option<PathBuf>,
+        portable: bool,
+        exe_dir: Option<PathBuf>,
+    ) -> Result<Self, ConfigError> {
+        let beside = exe_dir
+            .as_ref()
+            .is_some_and(|d| d.join("poof.conf").is_file());
+        let portable = portable || (beside && confdir.is_none() && poofconf.is_none());
         let confdir = match confdir {
             Some(d) => d,
+            None if portable => exe_dir.ok_or_else(|| {
+                ConfigError(
+                    "--portable: cannot tell which folder this binary is in; pass --confdir".into(),
+                )
+            })?,
             None => dirs::config_dir()
                 .ok_or_else(|| {
                     ConfigError(
@@ -65,7 +100,24 @@ impl Locations {
             poofconf,
             cloudconf,
             cloudconf_from_flag,
+            passphrase_file: None,
+            portable,
         })
+    }
+
+    /// The lock file of one run at a time, beside `poof.conf`.
+    pub fn lockfile(&self) -> PathBuf {
+        self.poofconf.with_extension("lock")
+    }
+
+    /// The log scheduled runs append to.
+    pub fn logfile(&self) -> PathBuf {
+        self.confdir.join("poof.log")
+    }
+
+    /// The outcome of the last `upload` (`neuter` refuses after a partial one).
+    pub fn statusfile(&self) -> PathBuf {
+        self.confdir.join("poof.status")
     }
 }
 
@@ -108,6 +160,9 @@ pub struct PoofConf {
     pub paths: Vec<SyncPath>,
     /// Where the snapshots go.
     pub remote: RemoteSpec,
+    /// `"encrypted": true`: the remote uses the encrypted layout
+    /// (docs/FORMAT.md); switched by `poof cryptoggle`.
+    pub encrypted: bool,
 }
 
 impl PoofConf {
@@ -252,7 +307,18 @@ impl PoofConf {
             }
         }
 
+        let encrypted = match obj.get("encrypted") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => {
+                return Err(bad(
+                    "`encrypted` must be true or false; `poof cryptoggle` switches it".into(),
+                ));
+            }
+        };
+
         Ok(PoofConf {
+            encrypted,
             file: file.to_owned(),
             bucket,
             conf_file: string("confFile")?.map(PathBuf::from),
@@ -337,6 +403,31 @@ fn check_bucket(bucket: &str) -> Result<(), String> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn portable_mode_keeps_everything_beside_the_binary() {
+        let stick = tempfile::tempdir().unwrap();
+        let dir = stick.path().to_path_buf();
+        // No poof.conf beside the binary: the usual places.
+        let l = Locations::resolve_from(None, None, None, false, Some(dir.clone())).unwrap();
+        assert!(!l.portable);
+        assert_ne!(l.confdir, dir);
+        // --portable, or a poof.conf beside the binary.
+        let l = Locations::resolve_from(None, None, None, true, Some(dir.clone())).unwrap();
+        assert!(l.portable);
+        std::fs::write(dir.join("poof.conf"), "{}").unwrap();
+        let l = Locations::resolve_from(None, None, None, false, Some(dir.clone())).unwrap();
+        assert!(l.portable);
+        assert_eq!(l.confdir, dir);
+        assert_eq!(l.poofconf, dir.join("poof.conf"));
+        assert_eq!(l.cloudconf, dir.join("rclone-poof.conf"));
+        assert_eq!(l.logfile(), dir.join("poof.log"));
+        assert_eq!(l.lockfile(), dir.join("poof.lock"));
+        // An explicit --confdir wins over the file beside the binary.
+        let l = Locations::resolve_from(Some("/c".into()), None, None, false, Some(dir)).unwrap();
+        assert!(!l.portable);
+        assert_eq!(l.confdir, PathBuf::from("/c"));
+    }
+
     fn parse(text: &str) -> Result<PoofConf, String> {
         PoofConf::parse(Path::new("/c/poof.conf"), text).map_err(|e| e.0)
     }
@@ -354,6 +445,9 @@ mod tests {
         assert_eq!(c.remote, RemoteSpec::Folder("/media/usb/poof".into()));
         let clouds: Vec<_> = c.paths.iter().map(|p| p.cloud.as_str()).collect();
         assert_eq!(clouds, ["A", "B"]);
+        assert!(!c.encrypted);
+        let e = parse(r#"{"paths": {"/a": "X"}, "remote": "file:///r", "encrypted": true}"#);
+        assert!(e.unwrap().encrypted);
     }
 
     #[test]
@@ -461,6 +555,10 @@ mod tests {
             (
                 r#"{"paths": {"/a": "X"}, "remote": "[x]"}"#,
                 "is not a remote",
+            ),
+            (
+                r#"{"paths": {"/a": "X"}, "remote": "file:///r", "encrypted": "yes"}"#,
+                "`encrypted` must be true or false",
             ),
         ];
         for (text, want) in cases {

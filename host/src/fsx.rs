@@ -177,6 +177,43 @@ pub fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n)
 }
 
+/// The SHA-256 of everything `r` yields, read in 256 KiB blocks.
+pub fn sha256_of(r: &mut impl Read) -> io::Result<[u8; 32]> {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) => return Ok(hasher.finalize().into()),
+            Ok(n) => hasher.update(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The SHA-256 of the regular file `root/rel`, never through a link;
+/// `None` when it does not exist.
+pub fn sha256_file(root: &Path, rel: &str) -> io::Result<Option<[u8; 32]>> {
+    let path = safe_join(root, rel)?;
+    match fs::symlink_metadata(&path) {
+        Ok(m) if m.is_file() => {}
+        Ok(_) => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} is not a regular file", path.display()),
+            ));
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let mut f = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(&path)?;
+    sha256_of(&mut f).map(Some)
+}
+
 fn check_unchanged(src: &Path, meta: &fs::Metadata, entry: &Entry) -> io::Result<()> {
     let mtime = meta.mtime() * 1_000_000_000 + meta.mtime_nsec();
     if meta.len() != entry.size || mtime != entry.mtime_ns {

@@ -6,15 +6,19 @@ pub mod cli;
 pub mod cloudconf;
 pub mod commands;
 pub mod config;
+pub mod crypt;
 pub mod engine;
 pub mod exit;
 pub mod fsx;
 pub mod lock;
+pub mod neuter;
 pub mod output;
 pub mod remote;
 pub mod s3;
+pub mod schedule;
 pub mod sync;
 pub mod walk;
+pub mod wipe;
 
 use std::process::ExitCode;
 
@@ -38,9 +42,11 @@ pub fn main(guest: &'static Guest) -> ExitCode {
         cli.confdir.clone(),
         cli.poofconf.clone(),
         cli.cloudconf.clone(),
+        cli.portable,
     )
     .map_err(anyhow::Error::from)
-    .and_then(|locations| {
+    .and_then(|mut locations| {
+        locations.passphrase_file = cli.passphrase_file.clone();
         let mut ctx = Context {
             guest,
             locations,
@@ -49,10 +55,17 @@ pub fn main(guest: &'static Guest) -> ExitCode {
         match &cli.command {
             Command::Backup(args) => commands::backup::run(&mut ctx, args),
             Command::Download(args) => commands::download::run(&mut ctx, args),
+            Command::Upload(args) => commands::upload::run(&mut ctx, args),
+            Command::Neuter(args) => commands::neuter::run(&mut ctx, args),
+            Command::Schedule(cmd) => commands::schedule::run(&mut ctx, cmd),
+            Command::Lconfig(args) => commands::schedule::install(&mut ctx, args),
+            Command::Lpurge(args) => commands::schedule::remove(&mut ctx, args),
             Command::Config(args) => commands::config::run_config(&mut ctx, args.show_secrets),
             Command::Cconfig(args) => commands::config::run_cconfig(&mut ctx, args.show_secrets),
             Command::Paths => commands::paths::run(&mut ctx),
             Command::Verify => commands::verify::run(&mut ctx),
+            Command::Econfig(args) => commands::econfig::run(&mut ctx, args),
+            Command::Cryptoggle => commands::cryptoggle::run(&mut ctx),
             Command::Completions { shell } => commands::docs::completions(*shell),
             Command::Man => commands::docs::man(),
             Command::Version => commands::version::run(&mut ctx),

@@ -57,6 +57,18 @@ pub trait Remote: Send + Sync {
     /// Removes `dir/path`.
     fn delete(&self, dir: &str, path: &str) -> Result<()>;
 
+    /// The SHA-256 of what `dir/path` holds, computed by reading it back in
+    /// full, streamed in bounded memory; `None` when there is no such file.
+    /// `upload` wipes a local file only when this matches it.
+    fn read_sha256(&self, dir: &str, path: &str) -> Result<Option<[u8; 32]>>;
+
+    /// The SHA-256 recorded when `dir/path` was stored (`--verify=stored`),
+    /// `None` when there is no such file. Remotes that record none read the
+    /// content back instead, which is the stronger check (the folder remote).
+    fn stored_sha256(&self, dir: &str, path: &str) -> Result<Option<[u8; 32]>> {
+        self.read_sha256(dir, path)
+    }
+
     /// How many requests the remote has sent so far, when it counts them.
     fn requests(&self) -> Option<u64> {
         None
@@ -68,6 +80,18 @@ pub trait Remote: Send + Sync {
         Ok(())
     }
 
+    /// Reads one of poof's own plain objects, such as the wrapped key
+    /// (`RESERVED_KEY`), stored outside every cloud folder; `None` when
+    /// there is none.
+    fn read_reserved(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        anyhow::bail!("{} cannot hold {name}", self.describe())
+    }
+
+    /// Writes (replaces) one of poof's own plain objects.
+    fn write_reserved(&self, name: &str, _bytes: &[u8]) -> Result<()> {
+        anyhow::bail!("{} cannot hold {name}", self.describe())
+    }
+
     /// Checks that the remote can be used, as `poof verify` does; returns
     /// what it found, in words, or an error saying what is wrong.
     fn verify(&self) -> Result<Vec<String>> {
@@ -75,6 +99,9 @@ pub trait Remote: Send + Sync {
         Ok(vec![format!("{} is reachable", self.describe())])
     }
 }
+
+/// The reserved name of the wrapped key in a remote (`[PREFIX/].poof/key`).
+pub const RESERVED_KEY: &str = ".poof/key";
 
 /// Opens the remote a config names. An S3 remote's credentials come from
 /// the cloud config file (`--cloudconf`, else `confFile`, else
@@ -86,10 +113,12 @@ pub fn open(conf: &PoofConf, locations: &Locations) -> Result<Box<dyn Remote>> {
 
 /// Opens the remote a config names, for a sync: an S3 remote then keeps a
 /// manifest per cloud folder, read and written through an instance of `guest`.
+/// When the config says `"encrypted": true`, the key is found and unlocked
+/// (asking for the passphrase) and the remote uses the encrypted layout.
 pub fn open_for_sync(
     conf: &PoofConf,
     locations: &Locations,
-    guest: &Guest,
+    guest: &'static Guest,
 ) -> Result<Box<dyn Remote>> {
     open_with(conf, locations, Some(guest))
 }
@@ -97,8 +126,17 @@ pub fn open_for_sync(
 fn open_with(
     conf: &PoofConf,
     locations: &Locations,
-    guest: Option<&Guest>,
+    guest: Option<&'static Guest>,
 ) -> Result<Box<dyn Remote>> {
+    // The key of an encrypted config, unlocked, for a sync (read through the plain remote).
+    let crypt = |plain: &dyn Remote| -> Result<Option<std::sync::Arc<crate::crypt::Crypt>>> {
+        match guest {
+            Some(g) if conf.encrypted => {
+                crate::crypt::keys::for_sync(g, conf, locations, plain).map(Some)
+            }
+            _ => Ok(None),
+        }
+    };
     let s3 = |bucket: &str, prefix: &str, section: Option<&str>| -> Result<Box<dyn Remote>> {
         // `--cloudconf` wins, then poof.conf's `confFile`, then the config folder's file.
         let file = match (&conf.conf_file, locations.cloudconf_from_flag) {
@@ -113,14 +151,23 @@ fn open_with(
             env: &env,
             home: home.as_deref(),
         })?;
-        let remote = s3::S3Remote::from_settings(bucket, prefix, &settings)?;
+        let mut remote = s3::S3Remote::from_settings(bucket, prefix, &settings)?;
+        if let Some(c) = crypt(&remote)? {
+            remote = remote.with_crypt(c);
+        }
         Ok(Box::new(match guest {
             Some(g) => remote.with_manifest(g.instantiate()?),
             None => remote,
         }))
     };
     match &conf.remote {
-        RemoteSpec::Folder(root) => Ok(Box::new(folder::FolderRemote::new(root.clone()))),
+        RemoteSpec::Folder(root) => {
+            let mut remote = folder::FolderRemote::new(root.clone());
+            if let Some(c) = crypt(&remote)? {
+                remote = remote.with_crypt(c);
+            }
+            Ok(Box::new(remote))
+        }
         RemoteSpec::S3 { bucket, prefix } => s3(bucket, prefix, None),
         RemoteSpec::Named(section) => {
             // `PoofConf::parse` refuses a named remote without a bucket.

@@ -39,6 +39,11 @@ pub struct Options {
     pub confirmed: bool,
     /// Files transferred at once.
     pub transfers: usize,
+    /// `upload`: files the target has and the source lacks are kept, since
+    /// they may be files an earlier (or interrupted) upload moved there. The
+    /// guest is told that the source is not the whole truth (an incomplete
+    /// source), so its plan deletes nothing.
+    pub keep_target_extras: bool,
 }
 
 /// How a sync ended, overall and per path.
@@ -193,7 +198,7 @@ fn sync_path(
             SourceState::Missing
         },
         source,
-        source_complete: source_problems.is_empty(),
+        source_complete: source_problems.is_empty() && !opts.keep_target_extras,
         target,
         mtime_window_ns: remote.mtime_window_ns(),
         max_delete: opts.max_delete,
@@ -231,7 +236,13 @@ fn sync_path(
         };
         out.warn(&format!("{what}; skipped, and nothing was deleted"));
     }
-    if let Some(reason) = plan.withheld_reason {
+    if opts.keep_target_extras && plan.withheld_reason.is_some() {
+        out.line(&format!(
+            "  {} files on the remote that {} lacks are kept: upload never deletes remote copies",
+            plan.withheld_deletions,
+            path.local.display()
+        ));
+    } else if let Some(reason) = plan.withheld_reason {
         let why = match reason {
             Withheld::SourceMissing => "the source is missing",
             Withheld::SourceEmpty => {
@@ -433,7 +444,7 @@ fn execute(
 
 /// Runs `work` on every item with up to `workers` threads, and hands each
 /// result to `done` on the calling thread, in completion order.
-fn parallel<T: Sync>(
+pub fn parallel<T: Sync>(
     items: &[T],
     workers: usize,
     work: impl Fn(&T) -> Result<()> + Sync,

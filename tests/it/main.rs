@@ -5,9 +5,19 @@
 mod common;
 
 mod auditor;
+mod cluster;
 mod config_errors;
+mod crypt;
+mod faults;
 mod guards;
+mod harness;
+mod hostile;
+mod kill;
+mod neuter;
+mod proxy;
 mod rclone;
 mod s3;
+mod schedule;
 mod setup;
 mod sync;
+mod upload;

@@ -15,6 +15,7 @@ mod bench;
 mod build;
 mod demo;
 mod dist;
+mod fuzz;
 mod repro;
 mod test;
 
@@ -31,6 +32,8 @@ tasks:
   test                run the whole test suite (fmt, clippy, unit and integration tests)
   repro               check that the guest builds byte-identically in two folders
   dist                build the static Linux release binary (x86_64-unknown-linux-musl)
+  fuzz [--seconds N] [--plain] [TARGET...]
+                      run every fuzz target of fuzz/ for a bounded time (default 60 s each)
   bench [--smoke] [--runs N] [--transfers N] [--sets A,B,C] [--poof PATH]
                       time poof against rclone on a local Garage; write docs/BENCHMARKS.md";
 
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
         Some("test") => test::run(),
         Some("repro") => repro::run(),
         Some("dist") => dist::run(),
+        Some("fuzz") => fuzz::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");

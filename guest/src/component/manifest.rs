@@ -21,6 +21,7 @@ impl wit::Guest for Guest {
             unknown: r.unknown,
             exact: r.exact,
             problem: r.problem,
+            ids: r.ids,
         }
     }
 
@@ -30,6 +31,7 @@ impl wit::Guest for Guest {
             .map(|s| manifest::Stored {
                 entry: entry_in(s.entry),
                 etag: s.etag,
+                object_id: s.object_id,
             })
             .collect();
         manifest::encode(&files)
@@ -40,5 +42,6 @@ fn stored_out(s: manifest::Stored) -> wit::Stored {
     wit::Stored {
         entry: entry_out(s.entry),
         etag: s.etag,
+        object_id: s.object_id,
     }
 }

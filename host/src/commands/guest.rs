@@ -17,6 +17,7 @@ pub const WIT: &[(&str, &str)] = &[
     ("sync.wit", include_str!("../../../wit/sync.wit")),
     ("crypto.wit", include_str!("../../../wit/crypto.wit")),
     ("manifest.wit", include_str!("../../../wit/manifest.wit")),
+    ("wipe.wit", include_str!("../../../wit/wipe.wit")),
 ];
 
 /// Runs `poof guest ...`.

@@ -9,12 +9,35 @@ use crate::exit::Exit;
 /// Runs `poof paths`.
 pub fn run(ctx: &mut Context) -> Result<Exit> {
     let l = &ctx.locations;
-    let rows = [
+    let mut rows = vec![
         ("config folder", l.confdir.clone()),
         ("poof.conf", l.poofconf.clone()),
         ("cloud config (rclone-poof.conf)", l.cloudconf.clone()),
-        ("run lock", l.poofconf.with_extension("lock")),
+        ("run lock", l.lockfile()),
+        ("log (scheduled runs)", l.logfile()),
+        ("last upload's outcome", l.statusfile()),
     ];
+    if let Some(d) = crate::schedule::systemd_dir() {
+        rows.push(("systemd user service", d.join("poof.service")));
+        rows.push(("systemd user timer", d.join("poof.timer")));
+        rows.push((
+            "systemd timer link",
+            d.join("timers.target.wants/poof.timer"),
+        ));
+    }
+    if let Some(p) = crate::schedule::launchd_path() {
+        rows.push(("launchd agent (macOS)", p));
+    }
+    rows.push((
+        "crontab entry (between poof's markers)",
+        std::path::PathBuf::from("crontab -l"),
+    ));
+    if let Ok(exe) = std::env::current_exe() {
+        rows.push(("the poof binary", exe));
+    }
+    if l.portable {
+        rows.push(("portable mode: state kept in", l.confdir.clone()));
+    }
     if ctx.out.json {
         for (what, path) in &rows {
             ctx.out
@@ -22,7 +45,7 @@ pub fn run(ctx: &mut Context) -> Result<Exit> {
         }
     } else {
         for (what, path) in &rows {
-            println!("{what:32} {}", path.display());
+            println!("{what:40} {}", path.display());
         }
     }
     Ok(Exit::Success)

@@ -11,7 +11,43 @@ use anyhow::Result;
 use super::Context;
 use crate::config::PoofConf;
 use crate::exit::{ConfigError, Exit};
-use crate::remote;
+use crate::remote::{self, Remote};
+
+/// Whether encryption is on, which key it uses, and whether the passphrase
+/// opens it (checked when a passphrase can be had: a file, the environment,
+/// or a terminal to ask on).
+fn encryption(ctx: &Context, conf: &PoofConf, remote: &dyn Remote) -> Result<String> {
+    use crate::crypt::{Crypt, keys};
+    use std::io::IsTerminal;
+    let found = keys::find(ctx.guest, &ctx.locations, remote)?;
+    if !conf.encrypted {
+        return Ok(match found {
+            Some(_) => "off (plain layout); a key exists: `poof cryptoggle` turns it on".into(),
+            None => "off (plain layout); `poof econfig` then `poof cryptoggle` turn it on".into(),
+        });
+    }
+    let Some((wrapped, source)) = found else {
+        return Err(ConfigError(format!(
+            "{} says \"encrypted\": true, but there is no key here or in {}; run `poof econfig`",
+            conf.file.display(),
+            remote.describe()
+        ))
+        .into());
+    };
+    let src = keys::existing(&ctx.locations);
+    if !src.non_interactive() && !std::io::stdin().is_terminal() {
+        let id = keys::key_id(ctx.guest, &wrapped, &source)?;
+        return Ok(format!(
+            "on (key id {id}, from {source}); the passphrase was not checked: set {} or pass --passphrase-file to check it",
+            keys::ENV
+        ));
+    }
+    let crypt = Crypt::unlock(ctx.guest, wrapped, keys::passphrase(src)?, &source)?;
+    Ok(format!(
+        "on (key id {}, from {source}); the passphrase opens the key",
+        crypt.key_id()
+    ))
+}
 
 /// Runs `poof verify`.
 pub fn run(ctx: &mut Context) -> Result<Exit> {
@@ -49,6 +85,7 @@ pub fn run(ctx: &mut Context) -> Result<Exit> {
     for line in remote.verify()? {
         report("remote", &line);
     }
+    report("encryption", &encryption(ctx, &conf, remote.as_ref())?);
     report("verdict", "poof is ready");
     Ok(Exit::Success)
 }

@@ -21,9 +21,13 @@
 //!   HEAD otherwise; `finish` rewrites the manifest when it changed. The
 //!   manifest lives at `[PREFIX/].poof/manifests/CLOUD_DIR.json`, outside
 //!   every cloud folder, where rclone and poof 1.x users syncing a cloud
-//!   folder never see it.
+//!   folder never see it;
+//! - with a `Crypt` attached (`with_crypt`), every file operation goes to
+//!   the encrypted layout in `sealed` instead, and the plain layout above is
+//!   not touched.
 
 pub mod meta;
+mod sealed;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
@@ -36,6 +40,7 @@ use anyhow::{Context, Result, anyhow, bail};
 
 use super::{Remote, RemoteListing};
 use crate::cloudconf::S3Settings;
+use crate::crypt::Crypt;
 use crate::engine::Instance;
 use crate::engine::manifest::{Object as Listed, Stored};
 use crate::engine::sync::Entry;
@@ -56,6 +61,8 @@ pub struct S3Remote {
     source: String,
     /// The guest that reads and writes manifests, and what is known per cloud folder.
     manifests: Option<Mutex<Manifests>>,
+    /// The unlocked key, when the remote uses the encrypted layout.
+    crypt: Option<Arc<Crypt>>,
 }
 
 /// The manifest state of one run: a guest instance, and per cloud folder
@@ -92,7 +99,14 @@ impl S3Remote {
             prefix: prefix.trim_matches('/').to_string(),
             source: source.into(),
             manifests: None,
+            crypt: None,
         }
+    }
+
+    /// Uses the encrypted layout, with this unlocked key.
+    pub fn with_crypt(mut self, crypt: Arc<Crypt>) -> Self {
+        self.crypt = Some(crypt);
+        self
     }
 
     /// Uses manifests, read and written through this guest instance.
@@ -281,6 +295,9 @@ impl Remote for S3Remote {
     }
 
     fn list(&self, dir: &str) -> Result<RemoteListing> {
+        if let Some(c) = &self.crypt {
+            return self.sealed_list(c, dir);
+        }
         let prefix = self.dir_prefix(dir)?;
         let objects = self.client.list(&prefix, 1000)?;
         let mut listing = RemoteListing {
@@ -343,6 +360,7 @@ impl Remote for S3Remote {
             .map(|e| Stored {
                 entry: e.clone(),
                 etag: etags.get(&e.path).cloned().unwrap_or_default(),
+                object_id: None,
             })
             .collect();
         self.record(dir, |r| {
@@ -355,6 +373,9 @@ impl Remote for S3Remote {
     }
 
     fn upload(&self, dir: &str, entry: &Entry, src: &Path) -> Result<()> {
+        if let Some(c) = &self.crypt {
+            return self.sealed_upload(c, dir, entry, src);
+        }
         let key = self.key(dir, &entry.path)?;
         // Checked before opening: opening a named pipe would block.
         let m = std::fs::metadata(src).with_context(|| format!("reading {}", src.display()))?;
@@ -383,6 +404,7 @@ impl Remote for S3Remote {
                         Stored {
                             entry: entry.clone(),
                             etag,
+                            object_id: None,
                         },
                     );
                 }
@@ -395,6 +417,9 @@ impl Remote for S3Remote {
     }
 
     fn download(&self, dir: &str, entry: &Entry, local_root: &Path) -> Result<()> {
+        if let Some(c) = &self.crypt {
+            return self.sealed_download(c, dir, entry, local_root);
+        }
         let key = self.key(dir, &entry.path)?;
         let dest = local_root.join(&entry.path);
         fsx::write_atomically(local_root, entry, |out| {
@@ -415,6 +440,9 @@ impl Remote for S3Remote {
     }
 
     fn set_mode(&self, dir: &str, entry: &Entry) -> Result<()> {
+        if let Some(c) = &self.crypt {
+            return c.set_mode(dir, entry);
+        }
         let key = self.key(dir, &entry.path)?;
         let head = self.client.head(&key)?;
         let mut metadata = head.metadata;
@@ -438,6 +466,9 @@ impl Remote for S3Remote {
     }
 
     fn delete(&self, dir: &str, path: &str) -> Result<()> {
+        if let Some(c) = &self.crypt {
+            return self.sealed_delete(c, dir, path);
+        }
         let key = self.key(dir, path)?;
         self.client
             .delete(&key)
@@ -449,11 +480,81 @@ impl Remote for S3Remote {
         Ok(())
     }
 
+    /// Streams the object through SHA-256 (the client also checks its MD5
+    /// on the way); a transfer that breaks off is tried again from the start.
+    fn read_sha256(&self, dir: &str, path: &str) -> Result<Option<[u8; 32]>> {
+        if let Some(c) = &self.crypt {
+            return self.sealed_sha256(c, dir, path);
+        }
+        use sha2::{Digest, Sha256};
+        struct Hashing(Sha256);
+        impl std::io::Write for Hashing {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.update(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let key = self.key(dir, path)?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut h = Hashing(Sha256::new());
+            match self.client.get(&key, &mut h) {
+                Ok(_) => return Ok(Some(h.0.finalize().into())),
+                Err(s3::Error::NoSuchKey { .. }) => return Ok(None),
+                Err(e) if attempt < 3 && matches!(e.root(), s3::Error::BadResponse { .. }) => {}
+                Err(e) => {
+                    return Err(e).with_context(|| {
+                        format!("reading back s3://{}/{key}", self.client.config().bucket)
+                    });
+                }
+            }
+        }
+    }
+
+    /// The `sha256` user metadata written with the object (one HEAD).
+    fn stored_sha256(&self, dir: &str, path: &str) -> Result<Option<[u8; 32]>> {
+        if let Some(c) = &self.crypt {
+            // Encrypted objects carry no metadata: read back and open.
+            return self.sealed_sha256(c, dir, path);
+        }
+        let key = self.key(dir, path)?;
+        let object = format!("s3://{}/{key}", self.client.config().bucket);
+        let head = match self.client.head(&key) {
+            Ok(h) => h,
+            Err(s3::Error::NoSuchKey { .. }) => return Ok(None),
+            Err(e) => return Err(e).with_context(|| format!("reading the metadata of {object}")),
+        };
+        let Some(hex) = head.metadata.get(s3::SHA256_META) else {
+            bail!(
+                "{object} has no stored sha256 (rclone or an older poof wrote it); run upload without --verify=stored to read it back"
+            );
+        };
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(hex.trim(), &mut out)
+            .map_err(|_| anyhow!("{object} has a malformed sha256 metadata value {hex:?}"))?;
+        Ok(Some(out))
+    }
+
     fn requests(&self) -> Option<u64> {
         Some(self.client.requests())
     }
 
+    fn read_reserved(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        self.read_reserved_object(name)
+    }
+
+    fn write_reserved(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        self.write_reserved_object(name, bytes)
+    }
+
     fn finish(&self, dir: &str) -> Result<()> {
+        if let Some(c) = &self.crypt {
+            return self.sealed_finish(c, dir);
+        }
         let Some(m) = &self.manifests else {
             return Ok(());
         };

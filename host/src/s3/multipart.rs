@@ -1,5 +1,7 @@
 //! Multipart upload of one file: parts read with positioned reads and sent
-//! by a few threads at once.
+//! by a few threads at once; or parts produced in order by a `Read` (an
+//! encrypted object being sealed) and sent by a few threads through a
+//! bounded channel (`put_multipart_from`).
 //!
 //! Invariants:
 //! - at most `concurrency` parts are held in memory at a time;
@@ -122,6 +124,17 @@ impl Client {
                 op: format!("uploading {key}"),
                 detail: "a part was never sent".into(),
             })?;
+        self.complete_multipart(key, upload_id, &etags, parts)
+    }
+
+    /// Sends CompleteMultipartUpload for the parts' ETags, in order.
+    fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        etags: &[String],
+        parts: u64,
+    ) -> Result<Upload> {
         let mut req = Request::new(
             Method::POST,
             Some(key),
@@ -130,7 +143,7 @@ impl Client {
         req.query.push(("uploadId", upload_id.into()));
         req.headers
             .push(("content-type".into(), "application/xml".into()));
-        req.body = Body::Bytes(xml::complete_body(&etags).into_bytes());
+        req.body = Body::Bytes(xml::complete_body(etags).into_bytes());
         let text = self.send(&req)?.text().map_err(|e| self.bad(&req.op, e))?;
         match xml::parse_etag_result(&text) {
             Ok(etag) => Ok(Upload { etag, parts }),
@@ -174,6 +187,17 @@ impl Client {
             }
             filled += n;
         }
+        self.send_part_bytes(key, upload_id, number, buf)
+    }
+
+    /// Uploads one part from memory; returns its ETag.
+    fn send_part_bytes(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: u64,
+        buf: Vec<u8>,
+    ) -> Result<String> {
         let mut req = Request::new(
             Method::PUT,
             Some(key),
@@ -192,6 +216,124 @@ impl Client {
                 op: req.op,
                 detail: "no ETag for the part".into(),
             })
+    }
+}
+
+impl Client {
+    /// Uploads the `len` bytes that `source` yields as `key`, without user
+    /// metadata, in parts: read in order on the calling thread, sent by up
+    /// to `workers` threads (at most `concurrency`), so that at most
+    /// `workers + 1` parts (each copied once by the HTTP client) are in memory.
+    /// Aborts the upload on any failure, including `source` yielding another
+    /// number of bytes than `len`.
+    pub fn put_multipart_from(
+        &self,
+        key: &str,
+        len: u64,
+        source: &mut dyn std::io::Read,
+        name: &Path,
+        workers: usize,
+    ) -> Result<Upload> {
+        let upload_id = self.create_multipart(key, &Metadata::new())?;
+        let result = self.send_parts_from(key, &upload_id, len, source, name, workers);
+        match result {
+            Ok(upload) => Ok(upload),
+            Err(e) => {
+                let _ = self.abort_multipart(key, &upload_id);
+                Err(e)
+            }
+        }
+    }
+
+    fn send_parts_from(
+        &self,
+        key: &str,
+        upload_id: &str,
+        len: u64,
+        source: &mut dyn std::io::Read,
+        name: &Path,
+        workers: usize,
+    ) -> Result<Upload> {
+        let part_size = part_size_for(len, self.config.part_size);
+        let parts = len.div_ceil(part_size).max(1);
+        let etags: Mutex<Vec<Option<String>>> = Mutex::new(vec![None; parts as usize]);
+        let failed = AtomicBool::new(false);
+        let first_error: Mutex<Option<Error>> = Mutex::new(None);
+        let workers = (self.config.concurrency.min(workers).max(1) as u64).min(parts) as usize;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(u64, Vec<u8>)>(0);
+        let rx = Mutex::new(rx);
+        let io = |source: std::io::Error| Error::Io {
+            path: name.to_owned(),
+            source,
+        };
+        let produced: Result<()> = std::thread::scope(|s| {
+            for _ in 0..workers {
+                s.spawn(|| {
+                    loop {
+                        let next = rx.lock().expect("no panics while locked").recv();
+                        let Ok((i, buf)) = next else { return };
+                        if failed.load(Ordering::Relaxed) {
+                            continue;
+                        }
+                        match self.send_part_bytes(key, upload_id, i + 1, buf) {
+                            Ok(etag) => {
+                                etags.lock().expect("no panics while locked")[i as usize] =
+                                    Some(etag)
+                            }
+                            Err(e) => {
+                                failed.store(true, Ordering::Relaxed);
+                                first_error
+                                    .lock()
+                                    .expect("no panics while locked")
+                                    .get_or_insert(e);
+                            }
+                        }
+                    }
+                });
+            }
+            let mut sent = 0u64;
+            for i in 0..parts {
+                if failed.load(Ordering::Relaxed) {
+                    break;
+                }
+                let size = part_size.min(len - sent) as usize;
+                let mut buf = vec![0u8; size];
+                let got = crate::fsx::read_full(&mut &mut *source, &mut buf).map_err(io)?;
+                if got < size {
+                    return Err(io(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the source shrank while it was being uploaded; run poof again",
+                    )));
+                }
+                sent += size as u64;
+                if tx.send((i, buf)).is_err() {
+                    break;
+                }
+            }
+            drop(tx);
+            if !failed.load(Ordering::Relaxed)
+                && crate::fsx::read_full(&mut &mut *source, &mut [0u8; 1]).map_err(io)? != 0
+            {
+                return Err(io(std::io::Error::other(
+                    "the source grew while it was being uploaded; run poof again",
+                )));
+            }
+            Ok(())
+        });
+        produced?;
+        if let Some(e) = first_error.into_inner().expect("no panics while locked") {
+            return Err(e);
+        }
+        let etags: Vec<String> = etags
+            .into_inner()
+            .expect("no panics while locked")
+            .into_iter()
+            .collect::<Option<_>>()
+            .ok_or_else(|| Error::BadResponse {
+                op: format!("uploading {key}"),
+                detail: "a part was never sent".into(),
+            })?;
+        self.complete_multipart(key, upload_id, &etags, parts)
     }
 }
 

@@ -153,6 +153,24 @@ impl Client {
         copy_body(resp, out, Path::new(key)).map_err(|(_, e)| e)
     }
 
+    /// The first `len` bytes of an object from byte `start` (fewer when
+    /// the object is shorter), with one ranged GET; for encrypted headers.
+    pub fn get_range(&self, key: &str, start: u64, len: u64) -> Result<Vec<u8>> {
+        let mut req = Request::new(Method::GET, Some(key), format!("GET {key} (range)"));
+        let end = start + len.max(1) - 1;
+        req.headers.push(("range".into(), format!("bytes={start}-{end}")));
+        let mut resp = self.send(&req)?;
+        let mut out = Vec::with_capacity(len as usize);
+        (&mut resp)
+            .take(len)
+            .read_to_end(&mut out)
+            .map_err(|e| Error::BadResponse {
+                op: req.op.clone(),
+                detail: format!("the answer broke off: {e}"),
+            })?;
+        Ok(out)
+    }
+
     /// Downloads an object into `file` (named `dest` in messages), retrying
     /// from the start, into an emptied file, when the transfer breaks off.
     pub fn get_to_file(&self, key: &str, file: &mut File, dest: &Path) -> Result<u64> {
@@ -196,11 +214,16 @@ impl Client {
         len: u64,
         metadata: &Metadata,
     ) -> Result<Upload> {
-        let md5 = md5_of(&file, len).map_err(|source| Error::Io {
+        let (md5, sha256) = digests_of(&file, len).map_err(|source| Error::Io {
             path: path.to_owned(),
             source,
         })?;
         let md5_b64 = base64::engine::general_purpose::STANDARD.encode(md5);
+        // The content's SHA-256, hashed in the same pass as the MD5, for
+        // `poof upload --verify=stored` (rclone ignores the key).
+        let mut metadata = metadata.clone();
+        metadata.insert(SHA256_META.into(), hex::encode(sha256));
+        let metadata = &metadata;
         if len >= self.config.multipart_threshold && len > 0 {
             let mut metadata = metadata.clone();
             // rclone's convention: a multipart ETag is not an MD5, so the
@@ -359,9 +382,20 @@ pub(super) fn md5_b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(Md5::digest(bytes))
 }
 
+/// The user metadata key that holds an object's SHA-256 (lower-case hex),
+/// written on every upload of a file.
+pub const SHA256_META: &str = "sha256";
+
 /// The MD5 of the first `len` bytes of a file.
+#[cfg(test)]
 fn md5_of(file: &File, len: u64) -> std::io::Result<[u8; 16]> {
+    digests_of(file, len).map(|(md5, _)| md5)
+}
+
+/// The MD5 and the SHA-256 of the first `len` bytes of a file, in one pass.
+fn digests_of(file: &File, len: u64) -> std::io::Result<([u8; 16], [u8; 32])> {
     let mut hasher = Md5::new();
+    let mut sha = sha2::Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut pos = 0u64;
     while pos < len {
@@ -374,9 +408,10 @@ fn md5_of(file: &File, len: u64) -> std::io::Result<[u8; 16]> {
             ));
         }
         hasher.update(&buf[..n]);
+        sha.update(&buf[..n]);
         pos += n as u64;
     }
-    Ok(hasher.finalize().into())
+    Ok((hasher.finalize().into(), sha.finalize().into()))
 }
 
 /// Copies a response body into `out`, telling network failures (worth a
@@ -520,6 +555,10 @@ mod tests {
             "f96b697d7cb7938d525a2f31aaf161d0"
         );
         assert!(md5_of(&f, 15).is_err());
+        assert_eq!(
+            hex::encode(digests_of(&f, 14).unwrap().1),
+            "f7846f55cf23e14eebeab5b4e1550cad5b509e3348fbc4efa3a1413d393cb650"
+        );
     }
 
     #[test]

@@ -1,0 +1,300 @@
+//! `poof upload`: back up, verify every file against its remote copy, then
+//! wipe the local files that matched (threat levels 2 and 4).
+//!
+//! Invariants:
+//! - only paths whose backup completed are verified; the others keep all
+//!   their files;
+//! - a file is wiped only when the guest's wipe policy says so, which needs
+//!   the local file's SHA-256 to equal the remote copy's (read back in full,
+//!   or the stored hash with `--verify=stored`); every file kept is named;
+//! - the files are hashed as they are when verified, and the wipe checks
+//!   again that each is still that file (inode, size, time) before removing it;
+//! - the run is partial (exit 1) when anything was left unwiped or unverified;
+//! - when poof's config folder is a path and everything succeeded, the run
+//!   ends with a neuter; the outcome is recorded for `poof neuter`.
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::Mutex;
+
+use anyhow::{Context as _, Result, anyhow};
+use serde_json::json;
+
+use super::Context;
+use crate::cli::{UploadArgs, VerifyMode};
+use crate::config::{PoofConf, SyncPath};
+use crate::engine::Instance;
+use crate::engine::sync::Direction;
+use crate::engine::wipe::{CheckedFile, RemoteCheck, WipeInput};
+use crate::exit::Exit;
+use crate::lock::RunLock;
+use crate::output::Output;
+use crate::remote::Remote;
+use crate::walk::{self, Links};
+use crate::wipe::{self, Stamp};
+use crate::{fsx, neuter, remote, sync};
+
+/// Runs `poof upload`.
+pub fn run(ctx: &mut Context, args: &UploadArgs) -> Result<Exit> {
+    let conf = PoofConf::load(&ctx.locations.poofconf)?;
+    let remote = remote::open_for_sync(&conf, &ctx.locations, ctx.guest)?;
+    let s = &args.sync;
+    let lock = if s.dry_run {
+        None
+    } else {
+        let lock = RunLock::acquire(&conf.file)?;
+        if let Some(stale) = &lock.stale {
+            ctx.out.verbose(&format!("an earlier run ended without cleaning up ({stale}); its lock was free and is taken over"));
+        }
+        Some(lock)
+    };
+    let mut guest = ctx.guest.instantiate()?;
+    let opts = sync::Options {
+        direction: Direction::Up,
+        dry_run: s.dry_run,
+        max_delete: s.max_delete,
+        confirmed: s.yes,
+        transfers: usize::from(s.transfers),
+        // Like `rclone move`: nothing is deleted remotely, so files an
+        // earlier upload wiped locally keep their only copy.
+        keep_target_extras: true,
+    };
+    let outcome = sync::run(&conf, remote.as_ref(), &mut guest, opts, &ctx.out)?;
+    let own = |p: &SyncPath| same_folder(&p.local, &ctx.locations.confdir);
+    if s.dry_run {
+        for p in outcome.paths.iter().filter(|p| p.complete) {
+            ctx.out.line(&format!(
+                "then every file of {} whose copy reads back equal would be wiped",
+                p.path.local.display()
+            ));
+        }
+        if conf.paths.iter().any(own) {
+            ctx.out.line(
+                "then, if everything succeeded, poof would neuter itself (poof's config folder is a path)",
+            );
+        }
+        return Ok(outcome.exit);
+    }
+
+    let mut exit = outcome.exit;
+    let (mut wiped, mut kept) = (0usize, 0usize);
+    for p in &outcome.paths {
+        if !p.complete {
+            ctx.out.error(&format!(
+                "{}: not verified and not wiped, because its backup did not complete (see above)",
+                p.path.local.display()
+            ));
+            exit = worse(exit, Exit::Partial);
+            continue;
+        }
+        match verify_and_wipe(&p.path, remote.as_ref(), &mut guest, args, &ctx.out) {
+            Ok((w, k)) => {
+                wiped += w;
+                kept += k;
+                if k > 0 {
+                    exit = worse(exit, Exit::Partial);
+                }
+            }
+            Err(e) => {
+                ctx.out.error(&format!(
+                    "{}: {e:#}; nothing more was wiped there",
+                    p.path.local.display()
+                ));
+                exit = worse(exit, Exit::Partial);
+            }
+        }
+    }
+    ctx.out.line(&format!(
+        "upload: {wiped} files verified and wiped, {kept} kept"
+    ));
+    ctx.out
+        .event(json!({"event": "upload", "wiped": wiped, "kept": kept, "exit_code": exit as u8}));
+    neuter::record_upload(&ctx.locations, exit as u8);
+
+    if conf.paths.iter().any(own) {
+        if exit == Exit::Success {
+            ctx.out
+                .line("poof's config folder was uploaded: neutering poof");
+            drop(lock);
+            let r = neuter::run(
+                &ctx.locations,
+                neuter::Options {
+                    keep_binary: args.keep_binary,
+                    yes: true,
+                    dry_run: false,
+                },
+                &ctx.out,
+            )?;
+            if !neuter::print(&r, &ctx.out) {
+                exit = worse(exit, Exit::Partial);
+            }
+        } else {
+            ctx.out.warn(&format!(
+                "poof's config folder {} is a path, but the upload did not fully succeed, so poof did not neuter itself; \
+                 fix the problems above and run upload again, or run `poof neuter --yes`",
+                ctx.locations.confdir.display()
+            ));
+        }
+    }
+    Ok(exit)
+}
+
+/// The worse of two exit codes.
+fn worse(a: Exit, b: Exit) -> Exit {
+    if (b as u8) > (a as u8) { b } else { a }
+}
+
+/// True when `a` and `b` name the same folder.
+fn same_folder(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+/// Verifies every file of one backed-up path, asks the guest what may go,
+/// and wipes it; returns how many files were wiped and kept.
+fn verify_and_wipe(
+    path: &SyncPath,
+    remote: &dyn Remote,
+    guest: &mut Instance,
+    args: &UploadArgs,
+    out: &Output,
+) -> Result<(usize, usize)> {
+    let root = &path.local;
+    // The same walk as the backup's, so every file it copied is checked.
+    let local = walk::walk(root, Links::Follow)?;
+    let mut kept = 0;
+    for p in &local.problems {
+        out.error(&format!("kept: {p}"));
+        kept += 1;
+    }
+    for s in &local.skipped {
+        out.warn(&format!("kept {s}: poof does not back it up"));
+        kept += 1;
+    }
+    let checked: Mutex<Vec<(CheckedFile, Option<Stamp>)>> = Mutex::new(Vec::new());
+    let bar = out.progress(
+        local.entries.iter().map(|e| e.size).sum(),
+        local.entries.len() as u64,
+    );
+    sync::parallel(
+        &local.entries,
+        usize::from(args.sync.transfers),
+        |e| {
+            let (file, stamp) = check(root, &path.cloud, &e.path, remote, args.verify);
+            checked
+                .lock()
+                .expect("no panics while locked")
+                .push((file, stamp));
+            bar.inc(e.size);
+            Ok(())
+        },
+        |_, _| {},
+    );
+    bar.finish_and_clear();
+    let mut checked = checked.into_inner().expect("no panics while locked");
+    checked.sort_by(|a, b| a.0.path.cmp(&b.0.path));
+    let stamps: std::collections::HashMap<String, Option<Stamp>> =
+        checked.iter().map(|(f, s)| (f.path.clone(), *s)).collect();
+    let input = WipeInput {
+        sync_complete: true,
+        files: checked.into_iter().map(|(f, _)| f).collect(),
+    };
+    let plan = guest
+        .plan_wipe(&input)?
+        .map_err(|e| anyhow!("the guest refused the wipe plan: {e:?}"))?;
+    for k in &plan.keep {
+        out.error(&format!(
+            "kept {}: {}",
+            root.join(&k.path).display(),
+            k.reason
+        ));
+        out.event(json!({"event": "kept", "path": root, "file": k.path, "reason": k.reason}));
+    }
+    kept += plan.keep.len();
+    let to_wipe: Vec<(String, Option<Stamp>)> = plan
+        .wipe
+        .iter()
+        .map(|p| (p.clone(), stamps.get(p).copied().flatten()))
+        .collect();
+    let keep: Vec<String> = plan.keep.iter().map(|k| k.path.clone()).collect();
+    let report = wipe::wipe(root, &to_wipe, &keep, wipe::Options { shred: args.shred })
+        .with_context(|| format!("wiping {}", root.display()))?;
+    for n in &report.notes {
+        out.warn(n);
+    }
+    for (rel, e) in &report.failures {
+        out.error(&format!("not removed: {} ({rel}): {e}", root.display()));
+        out.event(json!({"event": "kept", "path": root, "file": rel, "reason": e.to_string()}));
+    }
+    for l in &report.links_removed {
+        out.verbose(&format!(
+            "  removed the link {} (not what it points to)",
+            root.join(l).display()
+        ));
+    }
+    kept += report.failures.len();
+    let wiped = report.removed.len() + report.gone.len();
+    out.line(&format!(
+        "  {}: {} verified and wiped, {} kept, {} emptied folders removed (the folder itself stays)",
+        root.display(),
+        wiped,
+        kept,
+        report.folders_removed
+    ));
+    out.event(json!({
+        "event": "wiped", "path": root, "wiped": wiped, "kept": kept,
+        "folders_removed": report.folders_removed, "shred": args.shred,
+    }));
+    Ok((wiped, kept))
+}
+
+/// Hashes the local file and asks the remote for its copy's hash.
+fn check(
+    root: &Path,
+    cloud: &str,
+    rel: &str,
+    remote: &dyn Remote,
+    how: VerifyMode,
+) -> (CheckedFile, Option<Stamp>) {
+    let full = root.join(rel);
+    // Read as the backup read it: through links (the wipe never follows them).
+    let local = (|| -> std::io::Result<([u8; 32], Stamp)> {
+        let m = std::fs::metadata(&full)?;
+        if !m.is_file() {
+            return Err(std::io::Error::other("not a regular file"));
+        }
+        let mut f = File::open(&full)?;
+        let before = Stamp::of(&f.metadata()?);
+        let h = fsx::sha256_of(&mut f)?;
+        if Stamp::of(&f.metadata()?) != before {
+            return Err(std::io::Error::other("it changed while it was read"));
+        }
+        Ok((h, before))
+    })();
+    let (local, stamp) = match local {
+        Ok((h, s)) => (Ok(h.to_vec()), Some(s)),
+        Err(e) => (Err(e.to_string()), None),
+    };
+    // A link's stamp is its target's; the wipe removes the link itself.
+    let stamp = stamp
+        .filter(|_| std::fs::symlink_metadata(&full).is_ok_and(|m| !m.file_type().is_symlink()));
+    let remote = match how {
+        VerifyMode::Read => remote.read_sha256(cloud, rel),
+        VerifyMode::Stored => remote.stored_sha256(cloud, rel),
+    };
+    let remote = match remote {
+        Ok(Some(h)) => RemoteCheck::Hash(h.to_vec()),
+        Ok(None) => RemoteCheck::Missing,
+        Err(e) => RemoteCheck::Failed(format!("{e:#}")),
+    };
+    (
+        CheckedFile {
+            path: rel.to_string(),
+            local,
+            remote,
+        },
+        stamp,
+    )
+}
