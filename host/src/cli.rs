@@ -12,8 +12,10 @@ use crate::engine::sync::DeleteLimit;
 ///
 /// poof makes a remote copy of each configured folder equal to the folder
 /// (new, changed and deleted files alike), and restores it the same way.
-/// Where snapshots go is set in poof.conf: a local folder
-/// (file:///media/usb/poof).
+/// Where snapshots go is set in poof.conf: an S3 bucket (s3://BUCKET[/PREFIX],
+/// or a section of the cloud config file, as in poof 1.x) or a local folder
+/// (file:///media/usb/poof). Content and names can be encrypted on this
+/// machine (poof econfig, poof cryptoggle).
 #[derive(Debug, Parser)]
 #[command(name = "poof", version, propagate_version = true, max_term_width = 100)]
 #[command(after_help = "Exit codes: 0 success, 1 some files or paths failed, \
@@ -153,9 +155,7 @@ pub enum Command {
     /// machine), it is copied here once the passphrase opens it. The
     /// passphrase comes from --passphrase-file, POOF_PASSPHRASE, or a prompt
     /// (asked twice for a new one). Then run `poof cryptoggle`.
-    #[command(
-        after_help = "Example:\n  poof econfig\n  poof econfig --change-passphrase"
-    )]
+    #[command(after_help = "Example:\n  poof econfig\n  poof econfig --change-passphrase")]
     Econfig(EconfigArgs),
 
     /// Switch the remote between the plain and the encrypted layout.

@@ -363,7 +363,12 @@ impl Instance {
     }
 
     /// Wraps the keyring's master key with `passphrase`.
-    pub fn keyring_wrap(&mut self, k: &Handle, passphrase: &[u8], entropy: &[u8]) -> Crypto<Vec<u8>> {
+    pub fn keyring_wrap(
+        &mut self,
+        k: &Handle,
+        passphrase: &[u8],
+        entropy: &[u8],
+    ) -> Crypto<Vec<u8>> {
         let c = self.bindings.poof_core_crypto();
         c.keyring()
             .call_wrap(&mut self.store, k.0, passphrase, entropy)

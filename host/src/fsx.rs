@@ -72,11 +72,15 @@ pub fn copy_into(src: &Path, root: &Path, entry: &Entry) -> io::Result<()> {
     }
     let mut input = File::open(src)?;
     check_unchanged(src, &input.metadata()?, entry)?;
-    let written = write_atomically(root, entry, |out| io::copy(&mut input, out))?;
-    if written != entry.size {
-        return Err(changed(src));
-    }
-    check_unchanged(src, &input.metadata()?, entry)
+    // Both checks run before the rename: a source rewritten while it was
+    // read must never replace a good copy with a torn one.
+    write_atomically(root, entry, |out| {
+        let written = io::copy(&mut input, out)?;
+        if written != entry.size {
+            return Err(changed(src));
+        }
+        check_unchanged(src, &input.metadata()?, entry)
+    })
 }
 
 /// Writes a file at `root/rel` from whatever `fill` writes into it, then
@@ -126,6 +130,38 @@ pub fn write_atomically<T>(
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Removes temporary files (`.poof-tmp-PID-N`) that an interrupted poof run
+/// left in a store, unless the process that wrote one still runs. Returns a
+/// line per file it could not remove.
+pub fn remove_leftovers(paths: &[PathBuf]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for p in paths {
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
+        let pid = name
+            .strip_prefix(TEMP_PREFIX)
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok());
+        let alive = pid.is_some_and(|pid| {
+            pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists()
+        });
+        if alive {
+            continue;
+        }
+        if let Err(e) = fs::remove_file(p)
+            && e.kind() != io::ErrorKind::NotFound
+        {
+            problems.push(format!(
+                "cannot remove {}, a temporary file of an interrupted poof run: {e}",
+                p.display()
+            ));
+        }
+    }
+    problems
 }
 
 /// Sets the permission bits of `root/rel`, never following a link.

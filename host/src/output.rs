@@ -24,7 +24,7 @@ impl Output {
     /// A line of the main result (the plan, a summary); hidden by `--quiet` and `--json`.
     pub fn line(&self, s: &str) {
         if !self.quiet && !self.json {
-            println!("{s}");
+            write_stdout(&format!("{s}\n"));
         }
     }
 
@@ -50,7 +50,7 @@ impl Output {
     /// One JSON event, printed only with `--json`.
     pub fn event(&self, v: Value) {
         if self.json {
-            println!("{v}");
+            write_stdout(&format!("{v}\n"));
         }
     }
 
@@ -73,6 +73,26 @@ impl Output {
         bar.set_message(format!("0/{files}"));
         bar
     }
+}
+
+/// Writes `s` to stdout. When stdout is a closed pipe (`poof ... | head`),
+/// poof ends at once with success, as the reader wanted no more.
+pub fn write_stdout(s: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(s.as_bytes()).and_then(|()| out.flush())
+        && e.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        std::process::exit(0);
+    }
+}
+
+/// `println!` for poof's results: a closed pipe ends poof with success.
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::output::write_stdout(&format!("{}\n", format_args!($($arg)*)))
+    };
 }
 
 /// Formats a byte count for people: `512 B`, `1.5 KiB`, `3.2 GiB`.

@@ -173,6 +173,12 @@ fn sync_path(
     let stored = remote
         .list(&path.cloud)
         .with_context(|| format!("listing {} on {}", path.cloud, remote.describe()))?;
+    for p in &local.leftovers {
+        out.warn(&format!(
+            "skipped {}, a temporary file left by an interrupted poof run; delete it",
+            p.display()
+        ));
+    }
     for s in local.skipped.iter().chain(&stored.skipped) {
         out.warn(&format!("skipped {s}"));
     }

@@ -36,6 +36,9 @@ pub struct Listing {
     pub problems: Vec<String>,
     /// Entries skipped on purpose (sockets, FIFOs, devices; links with `Links::Skip`).
     pub skipped: Vec<String>,
+    /// Temporary files of an interrupted poof run (`.poof-tmp-*`), never
+    /// listed as entries except with `Links::AsEntries`.
+    pub leftovers: Vec<PathBuf>,
 }
 
 /// Why a walk could not start.
@@ -111,6 +114,12 @@ fn walk_dir(
             ));
             continue;
         };
+        // A temporary file of an interrupted poof run is never data to keep:
+        // a source skips it; a target lists it, so that the sync removes it.
+        if links != Links::AsEntries && name.starts_with(crate::fsx::TEMP_PREFIX) {
+            out.leftovers.push(path);
+            continue;
+        }
         let rel = if prefix.is_empty() {
             name
         } else {
@@ -236,6 +245,23 @@ mod tests {
         let t = walk(d.path(), Links::AsEntries).unwrap();
         let paths: Vec<_> = t.entries.iter().map(|e| e.path.as_str()).collect();
         assert_eq!(paths, ["loop", "out"]);
+    }
+
+    #[test]
+    fn temporary_files_of_poof_are_never_a_source() {
+        let d = tempfile::tempdir().unwrap();
+        fs::write(d.path().join(".poof-tmp-123-4"), "half").unwrap();
+        fs::write(d.path().join("real"), "r").unwrap();
+        let l = walk(d.path(), Links::Follow).unwrap();
+        let paths: Vec<_> = l.entries.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["real"]);
+        assert!(
+            l.skipped[0].contains("interrupted poof run"),
+            "{:?}",
+            l.skipped
+        );
+        // As a target, it is listed, so that the sync removes it.
+        assert_eq!(walk(d.path(), Links::AsEntries).unwrap().entries.len(), 2);
     }
 
     #[test]

@@ -119,3 +119,24 @@ fn every_command_help_shows_an_example() {
         assert!(run.stdout.contains("Example:"), "{cmd:?}: {}", run.stdout);
     }
 }
+
+#[test]
+fn a_closed_pipe_is_success() {
+    // `poof completions zsh | head -c 1`: the reader goes away early.
+    for args in [&["completions", "zsh"][..], &["man"], &["version"]] {
+        let mut child = std::process::Command::new(crate::common::poof_bin())
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {:?} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

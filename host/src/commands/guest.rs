@@ -23,7 +23,7 @@ pub const WIT: &[(&str, &str)] = &[
 /// Runs `poof guest ...`.
 pub fn run(ctx: &mut Context, cmd: &GuestCommand) -> Result<Exit> {
     match cmd {
-        GuestCommand::Hash => println!("{}", ctx.guest.sha256()),
+        GuestCommand::Hash => crate::outln!("{}", ctx.guest.sha256()),
         GuestCommand::Export { file } => {
             let mut f = std::fs::OpenOptions::new()
                 .write(true)
@@ -71,7 +71,7 @@ pub fn run(ctx: &mut Context, cmd: &GuestCommand) -> Result<Exit> {
         }
         GuestCommand::Wit => {
             for (name, text) in WIT {
-                println!("// wit/{name}\n{text}");
+                crate::outln!("// wit/{name}\n{text}");
             }
         }
         GuestCommand::Probe { read, connect } => {
@@ -80,7 +80,7 @@ pub fn run(ctx: &mut Context, cmd: &GuestCommand) -> Result<Exit> {
             for p in &probes {
                 let verdict = if p.reached { "REACHED" } else { "denied" };
                 escaped |= p.reached;
-                println!("{verdict:8} {}: {}", p.attempt, p.detail);
+                crate::outln!("{verdict:8} {}: {}", p.attempt, p.detail);
             }
             if escaped {
                 bail!("the guest reached outside its sandbox; report this as a security bug");

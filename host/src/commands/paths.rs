@@ -45,7 +45,7 @@ pub fn run(ctx: &mut Context) -> Result<Exit> {
         }
     } else {
         for (what, path) in &rows {
-            println!("{what:40} {}", path.display());
+            crate::outln!("{what:40} {}", path.display());
         }
     }
     Ok(Exit::Success)

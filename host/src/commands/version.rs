@@ -22,13 +22,13 @@ pub fn build_target() -> String {
 /// Runs `poof version`.
 pub fn run(ctx: &mut Context) -> Result<Exit> {
     let info = ctx.guest.instantiate()?.info()?;
-    println!("poof {}", env!("CARGO_PKG_VERSION"));
-    println!("target:   {}", build_target());
+    crate::outln!("poof {}", env!("CARGO_PKG_VERSION"));
+    crate::outln!("target:   {}", build_target());
     let how = match ctx.guest.compiled()? {
         Compiled::Precompiled => "precompiled",
         Compiled::AtStartup => "compiled at start-up",
     };
-    println!("guest:    sha256:{} ({how})", ctx.guest.sha256());
-    println!("contract: {} (guest {})", info.contract, info.version);
+    crate::outln!("guest:    sha256:{} ({how})", ctx.guest.sha256());
+    crate::outln!("contract: {} (guest {})", info.contract, info.version);
     Ok(Exit::Success)
 }

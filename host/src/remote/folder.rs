@@ -73,11 +73,14 @@ impl Remote for FolderRemote {
         // A store holds regular files only: links and special files found
         // there are skipped with a warning, never followed or copied.
         let l = walk::walk(&path, Links::Skip)?;
+        // Leftovers of a killed run are poof's own, and go.
+        let mut skipped = l.skipped;
+        skipped.extend(fsx::remove_leftovers(&l.leftovers));
         Ok(RemoteListing {
             exists: l.exists,
             entries: l.entries,
             problems: l.problems,
-            skipped: l.skipped,
+            skipped,
         })
     }
 
@@ -157,5 +160,4 @@ impl Remote for FolderRemote {
         fsx::write_atomically(&self.root, &entry, |f| std::io::Write::write_all(f, bytes))
             .with_context(|| format!("writing {}", self.root.join(name).display()))
     }
-
 }

@@ -588,14 +588,13 @@ impl S3Remote {
             return Ok(files);
         };
         let key = self.manifest_key(dir)?;
-        let mut bytes = Vec::new();
-        match self.client.get(&key, &mut bytes) {
-            Ok(_) => {}
-            Err(s3::Error::NoSuchKey { .. }) => bytes.clear(),
+        let bytes = match self.client.get_bytes(&key) {
+            Ok(b) => b,
+            Err(s3::Error::NoSuchKey { .. }) => Vec::new(),
             Err(e) => {
                 return Err(e).with_context(|| format!("reading the manifest of {dir}"));
             }
-        }
+        };
         let listed: Vec<Listed> = files
             .iter()
             .map(|o| Listed {

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 
 use reqwest::Method;
 
-use super::ops::{Upload, md5_b64, meta_headers};
+use super::ops::{Upload, meta_headers};
 use super::request::{Body, Request};
 use super::{Client, Error, MAX_PARTS, Metadata, Result, xml};
 
@@ -65,7 +65,7 @@ impl Client {
         req.query.push(("uploads", String::new()));
         req.headers.extend(self.config.upload_headers());
         req.headers.extend(meta_headers(metadata));
-        let body = self.send(&req)?.text().map_err(|e| self.bad(&req.op, e))?;
+        let body = self.send_text(&req)?;
         xml::parse_upload_id(&body).map_err(|detail| Error::BadResponse { op: req.op, detail })
     }
 
@@ -143,8 +143,8 @@ impl Client {
         req.query.push(("uploadId", upload_id.into()));
         req.headers
             .push(("content-type".into(), "application/xml".into()));
-        req.body = Body::Bytes(xml::complete_body(etags).into_bytes());
-        let text = self.send(&req)?.text().map_err(|e| self.bad(&req.op, e))?;
+        req.body = Body::Bytes(xml::complete_body(etags).into_bytes().into());
+        let text = self.send_text(&req)?;
         match xml::parse_etag_result(&text) {
             Ok(etag) => Ok(Upload { etag, parts }),
             Err((code, message)) => Err(Error::Service {
@@ -205,8 +205,8 @@ impl Client {
         );
         req.query.push(("partNumber", number.to_string()));
         req.query.push(("uploadId", upload_id.into()));
-        req.headers.push(("content-md5".into(), md5_b64(&buf)));
-        req.body = Body::Bytes(buf);
+        // No Content-MD5: the part's SHA-256 is signed, and the server checks it.
+        req.body = Body::Bytes(buf.into());
         let resp = self.send(&req)?;
         resp.headers()
             .get("etag")

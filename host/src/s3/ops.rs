@@ -87,6 +87,7 @@ impl Client {
     pub fn list_page(&self, prefix: &str, token: Option<&str>, max_keys: u32) -> Result<ListPage> {
         let mut req = Request::new(Method::GET, None, format!("listing {prefix:?}"));
         req.query.push(("list-type", "2".into()));
+        req.query.push(("encoding-type", "url".into()));
         if !prefix.is_empty() {
             req.query.push(("prefix", prefix.into()));
         }
@@ -94,7 +95,7 @@ impl Client {
         if let Some(t) = token {
             req.query.push(("continuation-token", t.into()));
         }
-        let body = self.send(&req)?.text().map_err(|e| self.bad(&req.op, e))?;
+        let body = self.send_text(&req)?;
         xml::parse_list(&body).map_err(|detail| Error::BadResponse { op: req.op, detail })
     }
 
@@ -158,7 +159,8 @@ impl Client {
     pub fn get_range(&self, key: &str, start: u64, len: u64) -> Result<Vec<u8>> {
         let mut req = Request::new(Method::GET, Some(key), format!("GET {key} (range)"));
         let end = start + len.max(1) - 1;
-        req.headers.push(("range".into(), format!("bytes={start}-{end}")));
+        req.headers
+            .push(("range".into(), format!("bytes={start}-{end}")));
         let mut resp = self.send(&req)?;
         let mut out = Vec::with_capacity(len as usize);
         (&mut resp)
@@ -255,7 +257,7 @@ impl Client {
         let mut req = Request::new(Method::PUT, Some(key), format!("PUT {key}"));
         req.headers.push(("content-md5".into(), md5_b64(&bytes)));
         req.headers.extend(self.config.upload_headers());
-        req.body = Body::Bytes(bytes);
+        req.body = Body::Bytes(bytes.into());
         let resp = self.send(&req)?;
         Ok(Upload {
             etag: header(resp.headers(), "etag").map(xml::unquote),
@@ -284,7 +286,7 @@ impl Client {
         // A copy does not keep these: they are sent again, as rclone does.
         req.headers.extend(self.config.upload_headers());
         req.headers.extend(meta_headers(metadata));
-        let body = self.send(&req)?.text().map_err(|e| self.bad(&req.op, e))?;
+        let body = self.send_text(&req)?;
         match xml::parse_etag_result(&body) {
             Ok(_) => Ok(()),
             Err((code, message)) => Err(Error::Service {
@@ -320,8 +322,8 @@ impl Client {
             req.headers.push(("content-md5".into(), md5_b64(&body)));
             req.headers
                 .push(("content-type".into(), "application/xml".into()));
-            req.body = Body::Bytes(body);
-            let text = self.send(&req)?.text().map_err(|e| self.bad(&req.op, e))?;
+            req.body = Body::Bytes(body.into());
+            let text = self.send_text(&req)?;
             failures.extend(
                 xml::parse_delete_result(&text)
                     .map_err(|detail| Error::BadResponse { op: req.op, detail })?,
@@ -342,7 +344,7 @@ impl Client {
         if !prefix.is_empty() {
             req.query.push(("prefix", prefix.into()));
         }
-        let text = self.send(&req)?.text().map_err(|e| self.bad(&req.op, e))?;
+        let text = self.send_text(&req)?;
         xml::parse_uploads(&text).map_err(|detail| Error::BadResponse { op: req.op, detail })
     }
 
@@ -356,6 +358,46 @@ impl Client {
         req.query.push(("uploadId", upload_id.into()));
         self.send(&req)?;
         Ok(())
+    }
+
+    /// Sends a request whose answer is a small text (XML), retrying when the
+    /// answer breaks off mid-body as when the request itself fails. Every
+    /// such request is safe to repeat (listings, batched deletes, and
+    /// completing a multipart upload, which S3 answers the same way twice).
+    pub(super) fn send_text(&self, req: &Request<'_>) -> Result<String> {
+        let policy = self.config.retry;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.send(req)?.text() {
+                Ok(text) => return Ok(text),
+                Err(e) if attempt < policy.attempts => {
+                    let _ = e;
+                    std::thread::sleep(policy.delay(attempt));
+                }
+                Err(e) => return Err(self.bad(&req.op, e)),
+            }
+        }
+    }
+
+    /// Reads a small object into memory, retrying a transfer that breaks
+    /// off or arrives damaged (poof's manifests and keys).
+    pub fn get_bytes(&self, key: &str) -> Result<Vec<u8>> {
+        let req = Request::new(Method::GET, Some(key), format!("GET {key}"));
+        let policy = self.config.retry;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut out = Vec::new();
+            let resp = self.send(&req)?;
+            match copy_body(resp, &mut out, Path::new(key)) {
+                Ok(_) => return Ok(out),
+                Err((Verdict::Retry, _)) if attempt < policy.attempts => {
+                    std::thread::sleep(policy.delay(attempt));
+                }
+                Err((_, e)) => return Err(e),
+            }
+        }
     }
 
     pub(super) fn bad(&self, op: &str, e: reqwest::Error) -> Error {

@@ -51,8 +51,9 @@ pub(super) fn encode_query(v: &str) -> String {
 pub(super) enum Body {
     /// Nothing.
     Empty,
-    /// Bytes in memory; their SHA-256 is signed.
-    Bytes(Vec<u8>),
+    /// Bytes in memory; their SHA-256 is signed. Shared, so that a retry
+    /// sends them again without copying them.
+    Bytes(bytes::Bytes),
     /// A slice of a file, streamed; sent as `UNSIGNED-PAYLOAD`.
     File {
         /// The open file, shared by the parts that read it.
@@ -275,7 +276,7 @@ impl Client {
             .into();
         let body = match &req.body {
             Body::Empty => SignableBody::Bytes(&[]),
-            Body::Bytes(b) => SignableBody::Bytes(b),
+            Body::Bytes(b) => SignableBody::Bytes(&b[..]),
             Body::File { .. } => SignableBody::UnsignedPayload,
         };
         let signable = SignableRequest::new(

@@ -66,7 +66,11 @@ pub fn classify_status(status: u16, code: &str) -> Verdict {
         | "Throttling"
         | "ThrottlingException"
         | "RequestThrottled"
-        | "TooManyRequests" => return Verdict::Retry,
+        | "TooManyRequests"
+        // The body was damaged on the way (its Content-MD5 or SHA-256 did
+        // not match): the file itself is fine, so sending it again can work.
+        | "BadDigest"
+        | "XAmzContentSHA256Mismatch" => return Verdict::Retry,
         _ => {}
     }
     match status {

@@ -41,6 +41,16 @@ pub fn parse_error(body: &str) -> Option<(String, String)> {
     ))
 }
 
+/// Decodes a key sent with `encoding-type=url`: `%XX` escapes, and `+` for a
+/// space (as AWS writes it; other stores escape `+` itself as `%2B`).
+fn url_decode(s: &str) -> Option<String> {
+    let plus_as_space = s.replace('+', " ");
+    percent_encoding::percent_decode_str(&plus_as_space)
+        .decode_utf8()
+        .ok()
+        .map(|c| c.into_owned())
+}
+
 /// One page of a ListObjectsV2 answer.
 pub fn parse_list(body: &str) -> Result<ListPage, String> {
     let doc = parse(body)?;
@@ -51,9 +61,18 @@ pub fn parse_list(body: &str) -> Result<ListPage, String> {
             root.tag_name().name()
         ));
     }
+    // Asked for with `encoding-type=url`, so that keys holding characters
+    // XML cannot carry (control characters, a lone `\r`) arrive intact.
+    let url_encoded = text(root, "EncodingType").is_some_and(|e| e.trim() == "url");
     let mut objects = Vec::new();
     for c in children(root, "Contents") {
-        let key = text(c, "Key").ok_or("an entry without a Key")?.to_string();
+        let raw = text(c, "Key").ok_or("an entry without a Key")?;
+        let key = if url_encoded {
+            url_decode(raw)
+                .ok_or_else(|| format!("a key that is not valid UTF-8 once decoded: {raw:?}"))?
+        } else {
+            raw.to_string()
+        };
         let size = text(c, "Size")
             .ok_or("an entry without a Size")?
             .trim()
@@ -209,6 +228,18 @@ pub fn parse_http_date_ns(s: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn url_encoded_listings_are_decoded() {
+        let body = r#"<ListBucketResult><EncodingType>url</EncodingType>
+  <Contents><Key>Docs/a%01b%0D+c%2Bd</Key><Size>1</Size></Contents>
+</ListBucketResult>"#;
+        let page = parse_list(body).unwrap();
+        assert_eq!(page.objects[0].key, "Docs/a\u{1}b\r c+d");
+        // Without the marker, keys are taken as they are.
+        let body = "<ListBucketResult><Contents><Key>a%01+</Key><Size>1</Size></Contents></ListBucketResult>";
+        assert_eq!(parse_list(body).unwrap().objects[0].key, "a%01+");
+    }
 
     #[test]
     fn reads_a_listing_page() {

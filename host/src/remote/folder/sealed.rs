@@ -54,6 +54,7 @@ impl FolderRemote {
         let cloud = c.cloud_name(dir)?;
         let top = fsx::safe_join(&self.root, &cloud)?;
         let l = walk::walk(&top, Links::Skip)?;
+        let leftover_problems = fsx::remove_leftovers(&l.leftovers);
         let mut raw = Vec::new();
         for e in &l.entries {
             let name = format!("{cloud}/{}", e.path);
@@ -82,6 +83,7 @@ impl FolderRemote {
         )?;
         listing.problems.extend(l.problems);
         listing.skipped.extend(l.skipped);
+        listing.skipped.extend(leftover_problems);
         Ok(listing)
     }
 
