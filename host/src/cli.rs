@@ -166,6 +166,16 @@ pub enum Command {
     #[command(after_help = "Example:\n  poof cryptoggle")]
     Cryptoggle,
 
+    /// Compare every folder with its remote copy by content, and report the differences.
+    ///
+    /// Reads every remote file back in full and compares SHA-256 with the
+    /// local file; changes nothing. Exit code 0 when everything matches, 1
+    /// when something differs or could not be read.
+    #[command(
+        after_help = "Example:\n  poof check\n  poof --json check | jq 'select(.event == \"difference\")'"
+    )]
+    Check(CheckArgs),
+
     /// Check the configuration, the credentials and the remote, and say what is wrong.
     ///
     /// Changes nothing. Exit code 0 when poof is ready, 2 when a config file
@@ -197,6 +207,14 @@ pub enum Command {
     /// For auditors: inspect the embedded guest component.
     #[command(subcommand)]
     Guest(GuestCommand),
+}
+
+/// Flags of `poof check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// How many files to compare at once.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub transfers: u16,
 }
 
 /// Flags of the commands that print a config file.

@@ -1,6 +1,7 @@
 //! One module per subcommand; each turns its arguments into actions.
 
 pub mod backup;
+pub mod check;
 pub mod config;
 pub mod cryptoggle;
 pub mod docs;

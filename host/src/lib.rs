@@ -64,6 +64,7 @@ pub fn main(guest: &'static Guest) -> ExitCode {
             Command::Cconfig(args) => commands::config::run_cconfig(&mut ctx, args.show_secrets),
             Command::Paths => commands::paths::run(&mut ctx),
             Command::Verify => commands::verify::run(&mut ctx),
+            Command::Check(args) => commands::check::run(&mut ctx, args),
             Command::Econfig(args) => commands::econfig::run(&mut ctx, args),
             Command::Cryptoggle => commands::cryptoggle::run(&mut ctx),
             Command::Completions { shell } => commands::docs::completions(*shell),

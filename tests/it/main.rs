@@ -5,6 +5,7 @@
 mod common;
 
 mod auditor;
+mod check;
 mod cluster;
 mod config_errors;
 mod crypt;
