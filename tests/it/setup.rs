@@ -95,29 +95,43 @@ fn man_page_and_completions_come_from_the_command_line_definitions() {
     );
 }
 
+/// The subcommands a `--help` text lists, `help` aside.
+fn subcommands(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .map(str::to_string)
+        .collect()
+}
+
 #[test]
 fn every_command_help_shows_an_example() {
     let w = World::new();
-    for cmd in [
-        &["backup"][..],
-        &["download"],
-        &["config"],
-        &["cconfig"],
-        &["paths"],
-        &["version"],
-        &["completions"],
-        &["man"],
-        &["guest", "hash"],
-        &["guest", "export"],
-        &["guest", "wit"],
-        &["guest", "probe"],
-        &["guest", "verify"],
-    ] {
-        let mut args = cmd.to_vec();
-        args.push("--help");
-        let run = w.poof(&args).expect(0);
-        assert!(run.stdout.contains("Example:"), "{cmd:?}: {}", run.stdout);
+    let top = subcommands(&w.poof(&["--help"]).expect(0).stdout);
+    assert!(top.len() >= 18, "{top:?}");
+    let mut checked = 0;
+    for cmd in &top {
+        let run = w.poof(&[cmd, "--help"]).expect(0);
+        let nested = subcommands(&run.stdout);
+        if nested.is_empty() {
+            assert!(run.stdout.contains("Example:"), "{cmd}: {}", run.stdout);
+            checked += 1;
+        }
+        for sub in nested {
+            let run = w.poof(&[cmd, &sub, "--help"]).expect(0);
+            assert!(
+                run.stdout.contains("Example:"),
+                "{cmd} {sub}: {}",
+                run.stdout
+            );
+            checked += 1;
+        }
     }
+    assert!(checked >= 24, "only {checked} commands checked");
 }
 
 #[test]
