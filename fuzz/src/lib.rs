@@ -139,6 +139,17 @@ pub fn plan(data: &[u8]) {
         mtime_window_ns: u64::from(b.u8() % 3),
         max_delete,
         confirmed: flags & 8 != 0,
+        checksum: flags & 16 != 0,
+        source_hashes: source
+            .iter()
+            .filter(|e| e.size % 2 == 0)
+            .map(|e| (e.path.clone(), vec![e.size as u8; 32]))
+            .collect(),
+        target_hashes: target
+            .iter()
+            .filter(|e| e.size % 3 == 0)
+            .map(|e| (e.path.clone(), vec![e.size as u8; 32]))
+            .collect(),
     };
     let Ok(p) = plan::plan(input.clone()) else {
         return;

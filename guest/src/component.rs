@@ -60,6 +60,17 @@ impl sync::Guest for Guest {
                 sync::DeleteLimit::Percent(p) => plan::DeleteLimit::Percent(p),
             }),
             confirmed: input.confirmed,
+            checksum: input.checksum,
+            source_hashes: input
+                .source_hashes
+                .into_iter()
+                .map(|h| (h.path, h.sha256))
+                .collect(),
+            target_hashes: input
+                .target_hashes
+                .into_iter()
+                .map(|h| (h.path, h.sha256))
+                .collect(),
         };
         let out = plan::plan(input).map_err(|e| match e {
             plan::PlanError::InvalidInput(m) => Error::InvalidInput(m),

@@ -59,6 +59,12 @@ pub struct Input {
     pub max_delete: Option<DeleteLimit>,
     /// The user confirmed destructive runs: lifts the default rule only.
     pub confirmed: bool,
+    /// Compare content by SHA-256 instead of size and time.
+    pub checksum: bool,
+    /// With `checksum`: source files' SHA-256, where known.
+    pub source_hashes: BTreeMap<String, Vec<u8>>,
+    /// With `checksum`: target files' SHA-256, where known.
+    pub target_hashes: BTreeMap<String, Vec<u8>>,
 }
 
 /// A limit on the deletions of one path.
@@ -135,7 +141,17 @@ pub fn plan(input: Input) -> Result<Plan, PlanError> {
     let mut plan = Plan::default();
     for (path, src) in &source {
         match target.get(path) {
-            Some(dst) if same_content(src, dst, input.mtime_window_ns) => {
+            Some(dst)
+                if if input.checksum {
+                    src.size == dst.size
+                        && matches!(
+                            (input.source_hashes.get(path), input.target_hashes.get(path)),
+                            (Some(a), Some(b)) if a.len() == 32 && a == b
+                        )
+                } else {
+                    same_content(src, dst, input.mtime_window_ns)
+                } =>
+            {
                 if src.mode.is_some() && dst.mode.is_some() && src.mode != dst.mode {
                     plan.set_mode.push(src.clone());
                 } else {
@@ -282,6 +298,9 @@ mod tests {
             mtime_window_ns: 1,
             max_delete: None,
             confirmed: false,
+            checksum: false,
+            source_hashes: BTreeMap::new(),
+            target_hashes: BTreeMap::new(),
         }
     }
 
@@ -322,6 +341,37 @@ mod tests {
         assert_eq!(plan(i.clone()).unwrap().unchanged, 1);
         i.mtime_window_ns = 998;
         assert_eq!(plan(i).unwrap().copy.len(), 1);
+    }
+
+    #[test]
+    fn checksum_mode_compares_content_not_times() {
+        let h = |b: u8| vec![b; 32];
+        let mut i = input(
+            vec![
+                e("same", 1, 1),
+                e("touched", 1, 1),
+                e("edited", 1, 1),
+                e("unknown", 1, 1),
+            ],
+            vec![
+                e("same", 1, 1),
+                e("touched", 1, 999),
+                e("edited", 1, 1),
+                e("unknown", 1, 1),
+            ],
+        );
+        i.checksum = true;
+        for (p, s, t) in [("same", 1, 1), ("touched", 2, 2), ("edited", 3, 4)] {
+            i.source_hashes.insert(p.into(), h(s));
+            i.target_hashes.insert(p.into(), h(t));
+        }
+        i.source_hashes.insert("unknown".into(), h(5));
+        let p = plan(i).unwrap();
+        // A new time with the same content is unchanged; the same time with
+        // other content, or a hash that is not known, is copied.
+        let copied: Vec<_> = p.copy.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(copied, ["edited", "unknown"]);
+        assert_eq!(p.unchanged, 2);
     }
 
     #[test]

@@ -255,6 +255,12 @@ pub struct SyncArgs {
     #[arg(long, value_name = "N|N%", value_parser = parse_delete_limit)]
     pub max_delete: Option<DeleteLimit>,
 
+    /// Compare files by content (SHA-256 of both sides) instead of size and
+    /// modification time. Slower: every local file is read, and every remote
+    /// file's stored hash is looked up (read back where none is stored).
+    #[arg(short = 'c', long)]
+    pub checksum: bool,
+
     /// How many files to transfer at once.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub transfers: u16,

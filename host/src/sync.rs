@@ -19,7 +19,9 @@ use serde_json::json;
 
 use crate::config::{PoofConf, SyncPath};
 use crate::engine::Instance;
-use crate::engine::sync::{DeleteLimit, Direction, Entry, Plan, PlanInput, SourceState, Withheld};
+use crate::engine::sync::{
+    DeleteLimit, Direction, Entry, Hashed, Plan, PlanInput, SourceState, Withheld,
+};
 use crate::exit::Exit;
 use crate::fsx;
 use crate::output::{Output, human_bytes};
@@ -39,6 +41,8 @@ pub struct Options {
     pub confirmed: bool,
     /// Files transferred at once.
     pub transfers: usize,
+    /// `--checksum`: compare content by SHA-256 rather than size and time.
+    pub checksum: bool,
     /// `upload`: files the target has and the source lacks are kept, since
     /// they may be files an earlier (or interrupted) upload moved there. The
     /// guest is told that the source is not the whole truth (an incomplete
@@ -209,6 +213,14 @@ fn sync_path(
         mtime_window_ns: remote.mtime_window_ns(),
         max_delete: opts.max_delete,
         confirmed: opts.confirmed,
+        checksum: opts.checksum,
+        source_hashes: Vec::new(),
+        target_hashes: Vec::new(),
+    };
+    let input = if opts.checksum {
+        with_hashes(input, path, remote, opts, out)
+    } else {
+        input
     };
     let plan = guest
         .plan_sync(&input)?
@@ -446,6 +458,88 @@ fn execute(
         record_delete(&mut t, rel, r)
     });
     t
+}
+
+/// Adds the content hashes `--checksum` compares: every local file's, read
+/// here, and the stored hash of every remote file that has a local file of
+/// the same size (the others differ anyway). A hash that cannot be had stays
+/// unknown, and the guest then counts the file as changed.
+fn with_hashes(
+    mut input: PlanInput,
+    path: &SyncPath,
+    remote: &dyn Remote,
+    opts: Options,
+    out: &Output,
+) -> PlanInput {
+    let up = opts.direction == Direction::Up;
+    let (local, stored) = if up {
+        (&input.source, &input.target)
+    } else {
+        (&input.target, &input.source)
+    };
+    let sizes: std::collections::HashMap<&str, u64> =
+        local.iter().map(|e| (e.path.as_str(), e.size)).collect();
+    let wanted: Vec<&Entry> = stored
+        .iter()
+        .filter(|e| sizes.get(e.path.as_str()) == Some(&e.size))
+        .collect();
+    let local_hashes = std::sync::Mutex::new(Vec::new());
+    let stored_hashes = std::sync::Mutex::new(Vec::new());
+    parallel(
+        local,
+        opts.transfers,
+        |e| {
+            let file = path.local.join(&e.path);
+            match std::fs::File::open(&file).and_then(|mut f| fsx::sha256_of(&mut f)) {
+                Ok(h) => local_hashes
+                    .lock()
+                    .expect("no panics while locked")
+                    .push(Hashed {
+                        path: e.path.clone(),
+                        sha256: h.to_vec(),
+                    }),
+                Err(err) => out.warn(&format!(
+                    "cannot hash {}: {err}; it counts as changed",
+                    file.display()
+                )),
+            }
+            Ok(())
+        },
+        |_, _| {},
+    );
+    parallel(
+        &wanted,
+        opts.transfers,
+        |e| {
+            match remote.stored_sha256(&path.cloud, &e.path) {
+                Ok(Some(h)) => stored_hashes
+                    .lock()
+                    .expect("no panics while locked")
+                    .push(Hashed {
+                        path: e.path.clone(),
+                        sha256: h.to_vec(),
+                    }),
+                Ok(None) => {}
+                Err(err) => out.warn(&format!(
+                    "cannot hash {} on {}: {err:#}; it counts as changed",
+                    e.path,
+                    remote.describe()
+                )),
+            }
+            Ok(())
+        },
+        |_, _| {},
+    );
+    let local_hashes = local_hashes.into_inner().expect("no panics while locked");
+    let stored_hashes = stored_hashes.into_inner().expect("no panics while locked");
+    if up {
+        input.source_hashes = local_hashes;
+        input.target_hashes = stored_hashes;
+    } else {
+        input.source_hashes = stored_hashes;
+        input.target_hashes = local_hashes;
+    }
+    input
 }
 
 /// Runs `work` on every item with up to `workers` threads, and hands each

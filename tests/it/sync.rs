@@ -18,6 +18,7 @@ crate::on_both_remotes!(
     a_remote_with_no_copy_never_wipes_the_local_folder,
     an_unreadable_source_file_stops_deletions_but_not_the_other_files,
     a_failed_download_deletes_nothing_and_leaves_no_partial_file,
+    checksum_compares_content_not_times,
 );
 
 fn sample(w: &World) {
@@ -311,4 +312,32 @@ fn a_failed_download_deletes_nothing_and_leaves_no_partial_file(kind: Kind) {
             .any(|l| l.starts_with("big ") || l.contains(".poof-tmp-")),
         "{after:?}"
     );
+}
+
+fn checksum_compares_content_not_times(kind: Kind) {
+    let w = World::on(kind);
+    sample(&w);
+    w.conf(&[("src", "Docs")]);
+    w.poof(&["backup"]).expect(0);
+    // Other content, same size and time: only a content comparison sees it.
+    w.file("src/a.txt", b"ALPHA", 1_600_000_000, 0o644);
+    let run = w.poof(&["backup"]).expect(0);
+    assert!(run.stdout.contains("0 copied"), "{}", run.stdout);
+    let run = w.poof(&["backup", "--checksum"]).expect(0);
+    assert!(run.stdout.contains("1 copied"), "{}", run.stdout);
+    assert_eq!(
+        w.stored("Docs")["a.txt"].0,
+        snapshot(&w.path("src"))["a.txt"].0
+    );
+    // Same content, new time: unchanged for a content comparison.
+    w.file("src/sub/b.bin", &[7u8; 70_000], 1_700_000_000, 0o600);
+    let run = w.poof(&["backup", "--checksum"]).expect(0);
+    assert!(run.stdout.contains("0 copied"), "{}", run.stdout);
+    // And the download side restores by content too.
+    w.file("src/c.bin", b"x", 1, 0o644);
+    std::fs::remove_file(w.path("src/c.bin")).unwrap();
+    w.file("src/a.txt", b"alpha", 1_600_000_000, 0o644);
+    let run = w.poof(&["download", "--checksum"]).expect(0);
+    assert!(run.stdout.contains("1 copied"), "{}", run.stdout);
+    assert_eq!(std::fs::read(w.path("src/a.txt")).unwrap(), b"ALPHA");
 }

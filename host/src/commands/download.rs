@@ -31,6 +31,7 @@ pub fn run(ctx: &mut Context, args: &SyncArgs) -> Result<Exit> {
         max_delete: args.max_delete,
         confirmed: args.yes,
         transfers: usize::from(args.transfers),
+        checksum: args.checksum,
         keep_target_extras: false,
     };
     Ok(sync::run(&conf, remote.as_ref(), &mut guest, opts, &ctx.out)?.exit)

@@ -55,6 +55,7 @@ pub fn run(ctx: &mut Context, args: &UploadArgs) -> Result<Exit> {
         max_delete: s.max_delete,
         confirmed: s.yes,
         transfers: usize::from(s.transfers),
+        checksum: s.checksum,
         // Like `rclone move`: nothing is deleted remotely, so files an
         // earlier upload wiped locally keep their only copy.
         keep_target_extras: true,
