@@ -287,6 +287,8 @@ impl Tools {
             cmd.env_remove(k);
         }
         cmd.env("HOME", self.work.join("home"));
+        // Only encrypted configs ask for it.
+        cmd.env("POOF_PASSPHRASE", PASSPHRASE);
         cmd
     }
 
@@ -332,12 +334,19 @@ impl Tools {
     }
 
     /// Sets up poof's encryption in the config folder `dir`, with
-    /// `PASSPHRASE`. This is where the encrypted rows plug in once `poof
-    /// econfig` exists: run it non-interactively here.
-    fn poof_encryption(&self, _dir: &Path) -> Result<()> {
-        bail!(
-            "the benchmark does not drive `poof econfig` yet (passphrase {PASSPHRASE:?}); wire it in xtask/src/bench/tools.rs, Tools::poof_encryption"
-        )
+    /// `PASSPHRASE` (given to every poof run through `POOF_PASSPHRASE`): a
+    /// new key (`poof econfig`), then the encrypted layout (`poof cryptoggle`).
+    fn poof_encryption(&self, dir: &Path) -> Result<()> {
+        for step in ["econfig", "cryptoggle"] {
+            let out = self.poof_cmd(dir).arg(step).output()?;
+            if !out.status.success() {
+                bail!(
+                    "poof {step} failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
+        Ok(())
     }
 
     /// The rclone remote (with a trailing `/` or `:`) for `bucket`: the S3
