@@ -28,3 +28,53 @@ pub struct Context {
     /// Where messages go.
     pub out: Output,
 }
+
+/// Takes the run lock of `conf`, unless this is a dry run (which only reads);
+/// says so when an earlier run died holding it.
+pub fn lock_unless_dry_run(
+    ctx: &Context,
+    conf: &crate::config::PoofConf,
+    dry_run: bool,
+) -> anyhow::Result<Option<crate::lock::RunLock>> {
+    if dry_run {
+        return Ok(None);
+    }
+    let lock = crate::lock::RunLock::acquire(&conf.file)?;
+    if let Some(stale) = &lock.stale {
+        ctx.out.verbose(&format!(
+            "an earlier run ended without cleaning up ({stale}); its lock was free and is taken over"
+        ));
+    }
+    Ok(Some(lock))
+}
+
+/// The sync options that the flags shared by backup, download and upload give.
+pub fn sync_options(
+    args: &crate::cli::SyncArgs,
+    direction: crate::engine::sync::Direction,
+    keep_target_extras: bool,
+) -> crate::sync::Options {
+    crate::sync::Options {
+        direction,
+        dry_run: args.dry_run,
+        max_delete: args.max_delete,
+        confirmed: args.yes,
+        transfers: usize::from(args.transfers),
+        checksum: args.checksum,
+        keep_target_extras,
+    }
+}
+
+/// Runs `backup` (up) or `download` (down): lock, plan, run.
+pub fn run_sync(
+    ctx: &mut Context,
+    args: &crate::cli::SyncArgs,
+    direction: crate::engine::sync::Direction,
+) -> anyhow::Result<crate::exit::Exit> {
+    let conf = crate::config::PoofConf::load(&ctx.locations.poofconf)?;
+    let remote = crate::remote::open_for_sync(&conf, &ctx.locations, ctx.guest)?;
+    let _lock = lock_unless_dry_run(ctx, &conf, args.dry_run)?;
+    let mut guest = ctx.guest.instantiate()?;
+    let opts = sync_options(args, direction, false);
+    Ok(crate::sync::run(&conf, remote.as_ref(), &mut guest, opts, &ctx.out)?.exit)
+}

@@ -22,17 +22,31 @@ fn own_binary(dir: &Path) -> PathBuf {
 /// Runs `bin` with a home of the world's own, the fake crontab, and no
 /// `--confdir` unless given in `args`.
 fn run(w: &World, bin: &Path, args: &[&str]) -> Run {
-    let out = Command::new(bin)
-        .args(args)
-        .env("HOME", w.path("home"))
-        .env("XDG_CONFIG_HOME", w.path("home/.config"))
-        .env("POOF_CRONTAB", fake_crontab(w))
-        .env("FAKE_CRONTAB_FILE", w.path("crontab.txt"))
-        .env_remove("AWS_ACCESS_KEY_ID")
-        .env_remove("AWS_SECRET_ACCESS_KEY")
-        .current_dir(w.dir.path())
-        .output()
-        .unwrap();
+    // A binary copied a moment ago can be "busy" while another test thread's
+    // child still holds an inherited write handle to it: try again.
+    let spawn = || {
+        Command::new(bin)
+            .args(args)
+            .env("HOME", w.path("home"))
+            .env("XDG_CONFIG_HOME", w.path("home/.config"))
+            .env("POOF_CRONTAB", fake_crontab(w))
+            .env("FAKE_CRONTAB_FILE", w.path("crontab.txt"))
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .current_dir(w.dir.path())
+            .output()
+    };
+    let mut out = spawn();
+    for _ in 0..50 {
+        match &out {
+            Err(e) if e.raw_os_error() == Some(26) => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                out = spawn();
+            }
+            _ => break,
+        }
+    }
+    let out = out.unwrap();
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

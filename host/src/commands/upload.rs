@@ -27,7 +27,6 @@ use crate::engine::Instance;
 use crate::engine::sync::Direction;
 use crate::engine::wipe::{CheckedFile, RemoteCheck, WipeInput};
 use crate::exit::Exit;
-use crate::lock::RunLock;
 use crate::output::Output;
 use crate::remote::Remote;
 use crate::walk::{self, Links};
@@ -39,27 +38,11 @@ pub fn run(ctx: &mut Context, args: &UploadArgs) -> Result<Exit> {
     let conf = PoofConf::load(&ctx.locations.poofconf)?;
     let remote = remote::open_for_sync(&conf, &ctx.locations, ctx.guest)?;
     let s = &args.sync;
-    let lock = if s.dry_run {
-        None
-    } else {
-        let lock = RunLock::acquire(&conf.file)?;
-        if let Some(stale) = &lock.stale {
-            ctx.out.verbose(&format!("an earlier run ended without cleaning up ({stale}); its lock was free and is taken over"));
-        }
-        Some(lock)
-    };
+    let lock = super::lock_unless_dry_run(ctx, &conf, s.dry_run)?;
     let mut guest = ctx.guest.instantiate()?;
-    let opts = sync::Options {
-        direction: Direction::Up,
-        dry_run: s.dry_run,
-        max_delete: s.max_delete,
-        confirmed: s.yes,
-        transfers: usize::from(s.transfers),
-        checksum: s.checksum,
-        // Like `rclone move`: nothing is deleted remotely, so files an
-        // earlier upload wiped locally keep their only copy.
-        keep_target_extras: true,
-    };
+    // Like `rclone move`: nothing is deleted remotely, so files an earlier
+    // upload wiped locally keep their only copy.
+    let opts = super::sync_options(s, Direction::Up, true);
     let outcome = sync::run(&conf, remote.as_ref(), &mut guest, opts, &ctx.out)?;
     let own = |p: &SyncPath| same_folder(&p.local, &ctx.locations.confdir);
     if s.dry_run {

@@ -129,7 +129,6 @@ fn put_get_head_round_trip_with_metadata() {
     let head = c.head(key).unwrap();
     assert_eq!(head.size, body.len() as u64);
     // Every upload also records the content's SHA-256 (`--verify=stored`).
-    let mut meta = meta;
     meta.insert(
         "sha256".into(),
         hex::encode(<sha2::Sha256 as sha2::Digest>::digest(body)),
