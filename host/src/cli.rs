@@ -163,8 +163,8 @@ pub enum Command {
     /// Sets "encrypted" in poof.conf. The next backup uploads every file
     /// again under the other layout; the old layout's objects stay in the
     /// remote until you remove them.
-    #[command(after_help = "Example:\n  poof cryptoggle")]
-    Cryptoggle,
+    #[command(after_help = "Example:\n  poof cryptoggle --dry-run\n  poof cryptoggle")]
+    Cryptoggle(DryRunArgs),
 
     /// Compare every folder with its remote copy by content, and report the differences.
     ///
@@ -228,6 +228,10 @@ pub struct ShowArgs {
 /// Flags of `poof econfig`.
 #[derive(Debug, Args)]
 pub struct EconfigArgs {
+    /// Say what would be created or rewrapped, and change nothing.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+
     /// Rewrap the key with a new passphrase (asked twice, or from
     /// --new-passphrase-file or POOF_NEW_PASSPHRASE); nothing is uploaded again.
     #[arg(long)]
@@ -236,6 +240,14 @@ pub struct EconfigArgs {
     /// Read the new passphrase from FILE (with --change-passphrase).
     #[arg(long, value_name = "FILE", requires = "change_passphrase")]
     pub new_passphrase_file: Option<PathBuf>,
+}
+
+/// The flag of commands whose only option is a dry run.
+#[derive(Debug, Args)]
+pub struct DryRunArgs {
+    /// Say what would change, and change nothing.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
 }
 
 /// Flags shared by the commands that sync.

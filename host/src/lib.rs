@@ -66,7 +66,7 @@ pub fn main(guest: &'static Guest) -> ExitCode {
             Command::Verify => commands::verify::run(&mut ctx),
             Command::Check(args) => commands::check::run(&mut ctx, args),
             Command::Econfig(args) => commands::econfig::run(&mut ctx, args),
-            Command::Cryptoggle => commands::cryptoggle::run(&mut ctx),
+            Command::Cryptoggle(args) => commands::cryptoggle::run(&mut ctx, args.dry_run),
             Command::Completions { shell } => commands::docs::completions(*shell),
             Command::Man => commands::docs::man(),
             Command::Version => commands::version::run(&mut ctx),

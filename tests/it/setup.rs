@@ -154,3 +154,32 @@ fn a_closed_pipe_is_success() {
         );
     }
 }
+
+#[test]
+fn econfig_and_cryptoggle_have_a_dry_run() {
+    let w = World::new();
+    w.file("src/a", b"a", 1_600_000_000, 0o644);
+    w.conf(&[("src", "Docs")]);
+    let before = crate::common::listing(w.dir.path());
+    let run = w.poof(&["econfig", "--dry-run"]).expect(0);
+    assert!(
+        run.stdout.contains("would create a new key"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        crate::common::listing(w.dir.path()),
+        before,
+        "a dry run wrote something"
+    );
+    let env = [("POOF_PASSPHRASE", "correct horse battery staple")];
+    w.poof_env(&["econfig"], &env).expect(0);
+    let conf = std::fs::read(w.path("conf/poof.conf")).unwrap();
+    let run = w.poof_env(&["cryptoggle", "--dry-run"], &env).expect(0);
+    assert!(
+        run.stdout.contains("would switch encryption on"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(std::fs::read(w.path("conf/poof.conf")).unwrap(), conf);
+}

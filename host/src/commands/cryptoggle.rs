@@ -19,7 +19,7 @@ use crate::exit::{ConfigError, Exit};
 use crate::remote;
 
 /// Runs `poof cryptoggle`.
-pub fn run(ctx: &mut Context) -> Result<Exit> {
+pub fn run(ctx: &mut Context, dry_run: bool) -> Result<Exit> {
     let file = ctx.locations.poofconf.clone();
     let conf = PoofConf::load(&file)?;
     let on = !conf.encrypted;
@@ -36,6 +36,14 @@ pub fn run(ctx: &mut Context) -> Result<Exit> {
         std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
     let new = set_encrypted(&text, on);
     PoofConf::parse(&file, &new)?;
+    if dry_run {
+        ctx.out.line(&format!(
+            "dry run: would switch encryption {} in {}; nothing was changed",
+            if on { "on" } else { "off" },
+            file.display()
+        ));
+        return Ok(Exit::Success);
+    }
     let mode = std::fs::metadata(&file)
         .with_context(|| format!("reading {}", file.display()))?
         .permissions()

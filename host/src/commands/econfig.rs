@@ -32,6 +32,25 @@ pub fn run(ctx: &mut Context, args: &EconfigArgs) -> Result<Exit> {
         .with_context(|| format!("reading the key from {}", remote.describe()))?;
     // Refuses two copies that hold different keys, before anything else.
     let found = keys::find(ctx.guest, &ctx.locations, remote.as_ref())?;
+    if args.dry_run {
+        let what = match (&found, args.change_passphrase) {
+            (None, true) => {
+                format!("nothing: there is no key yet in {local_name} or {remote_name}")
+            }
+            (None, false) => {
+                format!("create a new key and write it to {local_name} and {remote_name}")
+            }
+            (Some(_), true) => {
+                format!("rewrap the key with a new passphrase in {local_name} and {remote_name}")
+            }
+            (Some(_), false) => format!(
+                "keep the existing key, and copy it to {local_name} and {remote_name} where it is missing"
+            ),
+        };
+        ctx.out
+            .line(&format!("dry run: would {what}; nothing was changed"));
+        return Ok(Exit::Success);
+    }
     let mut inst = ctx.guest.instantiate()?;
 
     if args.change_passphrase {
