@@ -112,6 +112,19 @@ impl Client {
                 });
             }
         });
+        self.finish_parts(key, upload_id, first_error, etags, parts)
+    }
+
+    /// Ends a multipart upload once its senders stopped: the first error
+    /// if any, else CompleteMultipartUpload with every part's ETag.
+    fn finish_parts(
+        &self,
+        key: &str,
+        upload_id: &str,
+        first_error: Mutex<Option<Error>>,
+        etags: Mutex<Vec<Option<String>>>,
+        parts: u64,
+    ) -> Result<Upload> {
         if let Some(e) = first_error.into_inner().expect("no panics while locked") {
             return Err(e);
         }
@@ -321,19 +334,7 @@ impl Client {
             Ok(())
         });
         produced?;
-        if let Some(e) = first_error.into_inner().expect("no panics while locked") {
-            return Err(e);
-        }
-        let etags: Vec<String> = etags
-            .into_inner()
-            .expect("no panics while locked")
-            .into_iter()
-            .collect::<Option<_>>()
-            .ok_or_else(|| Error::BadResponse {
-                op: format!("uploading {key}"),
-                detail: "a part was never sent".into(),
-            })?;
-        self.complete_multipart(key, upload_id, &etags, parts)
+        self.finish_parts(key, upload_id, first_error, etags, parts)
     }
 }
 
