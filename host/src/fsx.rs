@@ -25,7 +25,7 @@ pub const TEMP_PREFIX: &str = ".poof-tmp-";
 /// Joins a checked relative path to `root`, refusing any folder on the way
 /// that is a symbolic link or not a folder. Missing folders are fine.
 pub fn safe_join(root: &Path, rel: &str) -> io::Result<PathBuf> {
-    if let Err(why) = poof_guest::paths::check(rel) {
+    if let Err(why) = crate::pathguard::check(rel) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("{rel:?} is not a safe relative path: {why}"),

@@ -1,14 +1,14 @@
-//! The one interface every remote implements, so that backup, download and
-//! their tests run the same way on every kind of store.
+//! A remote is a store plus a layout: the one interface backup, upload,
+//! download and check see, whatever the store (`crate::store`: S3, a local
+//! folder, memory in tests) and whatever the layout (`crate::layout`: plain
+//! or sealed). Nothing that uses a `Remote` knows whether it is encrypted.
 //!
 //! A remote holds one tree of files per configured path, under that path's
 //! cloud folder name. Invariant: a remote only ever touches paths under the
 //! cloud folder it is given, and only paths the guest's plan named.
 
-pub mod folder;
-pub mod s3;
-
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::Result;
 
@@ -16,6 +16,11 @@ use crate::cloudconf::{self, Env, Lookup};
 use crate::config::{Locations, PoofConf, RemoteSpec};
 use crate::engine::Guest;
 use crate::engine::sync::Entry;
+use crate::layout::plain::PlainRemote;
+use crate::layout::sealed::SealedRemote;
+use crate::store::Store;
+use crate::store::folder::FolderStore;
+use crate::store::s3::S3Store;
 
 /// What a remote holds under one cloud folder.
 #[derive(Debug, Default)]
@@ -103,41 +108,38 @@ pub trait Remote: Send + Sync {
 /// The reserved name of the wrapped key in a remote (`[PREFIX/].poof/key`).
 pub const RESERVED_KEY: &str = ".poof/key";
 
-/// Opens the remote a config names. An S3 remote's credentials come from
+/// Opens the remote a config names, plain, without a manifest (for
+/// `verify`, `econfig`, `cryptoggle`). An S3 remote's credentials come from
 /// the cloud config file (`--cloudconf`, else `confFile`, else
 /// `CONFDIR/rclone-poof.conf`), the environment or `~/.aws` (see
 /// `cloudconf`); nothing is sent yet.
 pub fn open(conf: &PoofConf, locations: &Locations) -> Result<Box<dyn Remote>> {
-    open_with(conf, locations, None)
+    Ok(Box::new(PlainRemote::new(open_store(conf, locations)?)))
 }
 
-/// Opens the remote a config names, for a sync: an S3 remote then keeps a
-/// manifest per cloud folder, read and written through an instance of `guest`.
-/// When the config says `"encrypted": true`, the key is found and unlocked
-/// (asking for the passphrase) and the remote uses the encrypted layout.
+/// Opens the remote a config names, for a sync: the plain layout then keeps
+/// a manifest per cloud folder where the store needs one, read and written
+/// through an instance of `guest`. When the config says `"encrypted": true`,
+/// the key is found and unlocked (asking for the passphrase) and the remote
+/// uses the sealed layout.
 pub fn open_for_sync(
     conf: &PoofConf,
     locations: &Locations,
     guest: &'static Guest,
 ) -> Result<Box<dyn Remote>> {
-    open_with(conf, locations, Some(guest))
+    let store = open_store(conf, locations)?;
+    let plain = PlainRemote::new(store.clone());
+    if conf.encrypted {
+        let crypt = crate::crypt::keys::for_sync(guest, conf, locations, &plain)?;
+        return Ok(Box::new(SealedRemote::new(store, crypt)));
+    }
+    Ok(Box::new(plain.with_manifest(guest.instantiate()?)))
 }
 
-fn open_with(
-    conf: &PoofConf,
-    locations: &Locations,
-    guest: Option<&'static Guest>,
-) -> Result<Box<dyn Remote>> {
-    // The key of an encrypted config, unlocked, for a sync (read through the plain remote).
-    let crypt = |plain: &dyn Remote| -> Result<Option<std::sync::Arc<crate::crypt::Crypt>>> {
-        match guest {
-            Some(g) if conf.encrypted => {
-                crate::crypt::keys::for_sync(g, conf, locations, plain).map(Some)
-            }
-            _ => Ok(None),
-        }
-    };
-    let s3 = |bucket: &str, prefix: &str, section: Option<&str>| -> Result<Box<dyn Remote>> {
+/// The store a config names: a local folder, or an S3 bucket (with an
+/// optional prefix) whose settings come from the cloud config.
+pub fn open_store(conf: &PoofConf, locations: &Locations) -> Result<Arc<dyn Store>> {
+    let s3 = |bucket: &str, prefix: &str, section: Option<&str>| -> Result<Arc<dyn Store>> {
         // `--cloudconf` wins, then poof.conf's `confFile`, then the config folder's file.
         let file = match (&conf.conf_file, locations.cloudconf_from_flag) {
             (Some(f), false) => f.clone(),
@@ -151,23 +153,10 @@ fn open_with(
             env: &env,
             home: home.as_deref(),
         })?;
-        let mut remote = s3::S3Remote::from_settings(bucket, prefix, &settings)?;
-        if let Some(c) = crypt(&remote)? {
-            remote = remote.with_crypt(c);
-        }
-        Ok(Box::new(match guest {
-            Some(g) => remote.with_manifest(g.instantiate()?),
-            None => remote,
-        }))
+        Ok(Arc::new(S3Store::from_settings(bucket, prefix, &settings)?))
     };
     match &conf.remote {
-        RemoteSpec::Folder(root) => {
-            let mut remote = folder::FolderRemote::new(root.clone());
-            if let Some(c) = crypt(&remote)? {
-                remote = remote.with_crypt(c);
-            }
-            Ok(Box::new(remote))
-        }
+        RemoteSpec::Folder(root) => Ok(Arc::new(FolderStore::new(root.clone()))),
         RemoteSpec::S3 { bucket, prefix } => s3(bucket, prefix, None),
         RemoteSpec::Named(section) => {
             // `PoofConf::parse` refuses a named remote without a bucket.

@@ -588,3 +588,6 @@ fn describe(local: &Path, entry: &Entry, up: bool) -> String {
         format!("{} (restoring)", local.join(&entry.path).display())
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -301,7 +301,7 @@ fn wipe_one(
     opts: Options,
     report: &mut Report,
 ) -> Result<Step, WipeError> {
-    poof_guest::paths::check(rel).map_err(|why| WipeError::UnsafePath {
+    crate::pathguard::check(rel).map_err(|why| WipeError::UnsafePath {
         path: rel.into(),
         why: why.to_string(),
     })?;

@@ -1,0 +1,284 @@
+//! The sync's orchestration against the in-memory store, with faults: what
+//! a failure in the middle of a run may and may not do, on the plain and on
+//! the sealed layout, with the real guest deciding.
+
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+use super::*;
+use crate::config::{RemoteSpec, SyncPath};
+use crate::crypt::Crypt;
+use crate::engine::Guest;
+use crate::layout::plain::PlainRemote;
+use crate::layout::sealed::SealedRemote;
+use crate::store::Store;
+use crate::store::memory::{Fault, MemoryStore, Op};
+
+/// The guest `cargo xtask build` left in the target folder.
+fn guest() -> &'static Guest {
+    static GUEST: OnceLock<Guest> = OnceLock::new();
+    GUEST.get_or_init(|| {
+        let wasm = std::fs::read(env!("POOF_GUEST_WASM")).expect("run `cargo xtask build` first");
+        Guest::new(wasm.leak(), &[])
+    })
+}
+
+const QUIET: Output = Output {
+    verbose: false,
+    quiet: true,
+    json: false,
+};
+
+fn conf(local: &Path) -> PoofConf {
+    PoofConf {
+        file: local.join("poof.conf"),
+        bucket: None,
+        conf_file: None,
+        paths: vec![SyncPath {
+            local: local.to_path_buf(),
+            cloud: "Docs".into(),
+        }],
+        remote: RemoteSpec::Folder("/nonexistent".into()),
+        encrypted: false,
+    }
+}
+
+fn opts(direction: Direction) -> Options {
+    Options {
+        direction,
+        dry_run: false,
+        max_delete: None,
+        confirmed: false,
+        transfers: 4,
+        checksum: false,
+        keep_target_extras: false,
+    }
+}
+
+fn write(root: &Path, rel: &str, body: &str) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, body).unwrap();
+}
+
+fn run(local: &Path, remote: &dyn Remote, direction: Direction) -> Outcome {
+    let mut inst = guest().instantiate().unwrap();
+    super::run(&conf(local), remote, &mut inst, opts(direction), &QUIET).unwrap()
+}
+
+fn plain(store: &Arc<MemoryStore>) -> PlainRemote {
+    let s: Arc<dyn Store> = store.clone();
+    PlainRemote::new(s).with_manifest(guest().instantiate().unwrap())
+}
+
+fn sealed(store: &Arc<MemoryStore>) -> SealedRemote {
+    static WRAPPED: OnceLock<Vec<u8>> = OnceLock::new();
+    let wrapped = WRAPPED.get_or_init(|| {
+        let mut inst = guest().instantiate().unwrap();
+        let key = inst.keyring_generate(&[7; 32]).unwrap().unwrap();
+        inst.keyring_wrap(&key, b"test passphrase", &[9; 32])
+            .unwrap()
+            .unwrap()
+    });
+    let crypt = Crypt::unlock(
+        guest(),
+        wrapped.clone(),
+        zeroize::Zeroizing::new(b"test passphrase".to_vec()),
+        "test key",
+    )
+    .unwrap();
+    let s: Arc<dyn Store> = store.clone();
+    SealedRemote::new(s, Arc::new(crypt))
+}
+
+fn names(remote: &dyn Remote) -> Vec<String> {
+    remote
+        .list("Docs")
+        .unwrap()
+        .entries
+        .into_iter()
+        .map(|e| e.path)
+        .collect()
+}
+
+#[test]
+fn a_backup_then_a_no_op_served_by_the_manifest() {
+    let local = tempfile::tempdir().unwrap();
+    for i in 0..5 {
+        write(local.path(), &format!("d/f{i}"), &format!("file {i}"));
+    }
+    let store = Arc::new(MemoryStore::new());
+    assert_eq!(
+        run(local.path(), &plain(&store), Direction::Up).exit,
+        Exit::Success
+    );
+    assert!(
+        store
+            .keys()
+            .contains(&".poof/manifests/Docs.json".to_string())
+    );
+    let remote = plain(&store);
+    let before = store.requests().unwrap();
+    let again = run(local.path(), &remote, Direction::Up);
+    assert_eq!(again.exit, Exit::Success);
+    // One listing and one manifest read: no head, no put.
+    assert_eq!(store.requests().unwrap() - before, 2);
+    assert_eq!(names(&remote), ["d/f0", "d/f1", "d/f2", "d/f3", "d/f4"]);
+}
+
+#[test]
+fn a_failed_put_mid_run_deletes_nothing() {
+    for layout in ["plain", "sealed"] {
+        let local = tempfile::tempdir().unwrap();
+        write(local.path(), "keep", "k");
+        write(local.path(), "gone", "g");
+        let store = Arc::new(MemoryStore::new());
+        let remote: Box<dyn Remote> = match layout {
+            "plain" => Box::new(plain(&store)),
+            _ => Box::new(sealed(&store)),
+        };
+        assert_eq!(
+            run(local.path(), &*remote, Direction::Up).exit,
+            Exit::Success
+        );
+        std::fs::remove_file(local.path().join("gone")).unwrap();
+        for i in 0..3 {
+            write(local.path(), &format!("new{i}"), "n");
+        }
+        store.inject(Fault::Fail {
+            op: Some(Op::Put),
+            n: 4,
+        });
+        let outcome = run(local.path(), &*remote, Direction::Up);
+        assert_eq!(outcome.exit, Exit::Partial, "{layout}");
+        assert!(!outcome.paths[0].complete);
+        store.heal();
+        let listed = names(&*remote);
+        assert!(listed.contains(&"gone".to_string()), "{layout}: {listed:?}");
+        // The next run finishes the job, deletion included.
+        assert_eq!(
+            run(local.path(), &*remote, Direction::Up).exit,
+            Exit::Success
+        );
+        assert_eq!(
+            names(&*remote),
+            ["keep", "new0", "new1", "new2"],
+            "{layout}"
+        );
+    }
+}
+
+#[test]
+fn a_lost_write_is_noticed_and_repaired() {
+    let local = tempfile::tempdir().unwrap();
+    write(local.path(), "a", "1");
+    write(local.path(), "b", "2");
+    let store = Arc::new(MemoryStore::new());
+    store.inject(Fault::LoseWrite { n: 1 });
+    assert_eq!(
+        run(local.path(), &plain(&store), Direction::Up).exit,
+        Exit::Success
+    );
+    store.heal();
+    let remote = plain(&store);
+    // The manifest records both files, the store holds one: the listing
+    // wins, and the read-back that upload's wipe relies on says so.
+    assert_eq!(names(&remote).len(), 1);
+    let missing = if store.bytes("Docs/a").is_none() {
+        "a"
+    } else {
+        "b"
+    };
+    assert_eq!(remote.read_sha256("Docs", missing).unwrap(), None);
+    assert_eq!(
+        run(local.path(), &remote, Direction::Up).exit,
+        Exit::Success
+    );
+    assert_eq!(names(&plain(&store)), ["a", "b"]);
+}
+
+#[test]
+fn a_lost_plain_manifest_is_rebuilt_from_the_objects() {
+    let local = tempfile::tempdir().unwrap();
+    write(local.path(), "a", "1");
+    let store = Arc::new(MemoryStore::new());
+    run(local.path(), &plain(&store), Direction::Up);
+    store.remove_behind(".poof/manifests/Docs.json");
+    let remote = plain(&store);
+    let before = store.requests().unwrap();
+    assert_eq!(names(&remote), ["a"]);
+    // list, manifest (missing), one head per object.
+    assert_eq!(store.requests().unwrap() - before, 3);
+    remote.finish("Docs").unwrap();
+    assert!(store.bytes(".poof/manifests/Docs.json").is_some());
+}
+
+/// A restore folder holding the backed-up `a` and `b`, plus `extra`, which a
+/// download deletes when it trusts the remote's listing.
+fn restore_folder() -> tempfile::TempDir {
+    let restore = tempfile::tempdir().unwrap();
+    write(restore.path(), "a", "1");
+    write(restore.path(), "b", "2");
+    write(restore.path(), "extra", "local only");
+    restore
+}
+
+#[test]
+fn a_sound_sealed_remote_makes_a_download_delete_extras() {
+    let local = tempfile::tempdir().unwrap();
+    write(local.path(), "a", "1");
+    write(local.path(), "b", "2");
+    let store = Arc::new(MemoryStore::new());
+    run(local.path(), &sealed(&store), Direction::Up);
+    let restore = restore_folder();
+    assert_eq!(
+        run(restore.path(), &sealed(&store), Direction::Down).exit,
+        Exit::Success
+    );
+    assert!(!restore.path().join("extra").exists());
+}
+
+#[test]
+fn a_stale_listing_does_not_make_a_download_delete() {
+    let local = tempfile::tempdir().unwrap();
+    write(local.path(), "a", "1");
+    let store = Arc::new(MemoryStore::new());
+    run(local.path(), &sealed(&store), Direction::Up);
+    // From now on the store lists only `a`, whatever it holds.
+    store.inject(Fault::StaleListing);
+    write(local.path(), "b", "2");
+    assert_eq!(
+        run(local.path(), &sealed(&store), Direction::Up).exit,
+        Exit::Success
+    );
+    // The sealed manifest records `b`, which the listing lacks.
+    let restore = restore_folder();
+    run(restore.path(), &sealed(&store), Direction::Down);
+    for f in ["a", "b", "extra"] {
+        assert!(restore.path().join(f).exists(), "{f} was deleted");
+    }
+}
+
+#[test]
+fn a_tampered_sealed_manifest_stops_deletions() {
+    let local = tempfile::tempdir().unwrap();
+    write(local.path(), "a", "1");
+    write(local.path(), "b", "2");
+    let store = Arc::new(MemoryStore::new());
+    run(local.path(), &sealed(&store), Direction::Up);
+    let manifest = store
+        .keys()
+        .into_iter()
+        .find(|k| k.starts_with(".poof/manifests/"))
+        .expect("a sealed manifest");
+    let mut bytes = store.bytes(&manifest).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    store.tamper(&manifest, bytes);
+    let restore = restore_folder();
+    run(restore.path(), &sealed(&store), Direction::Down);
+    assert!(
+        restore.path().join("extra").exists(),
+        "nothing is deleted on a manifest that does not open"
+    );
+}
