@@ -10,8 +10,6 @@
 //! - one path's failure does not stop the others, and makes the run partial.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
 use std::time::Instant;
 
 use anyhow::{Context as _, Result};
@@ -23,10 +21,10 @@ use crate::engine::sync::{
     DeleteLimit, Direction, Entry, Hashed, Plan, PlanInput, SourceState, Withheld,
 };
 use crate::exit::Exit;
-use crate::fsx;
 use crate::output::{Output, human_bytes};
 use crate::remote::Remote;
 use crate::walk::{self, Links};
+use crate::{fsx, pool};
 
 /// How to run a sync.
 #[derive(Debug, Clone, Copy)]
@@ -392,7 +390,7 @@ fn execute(
         Err(e) => t.failures.push(format!("{rel}: {e:#}")),
     };
 
-    parallel(&plan.make_room, opts.transfers, delete, |rel, r| {
+    pool::for_each(&plan.make_room, opts.transfers, delete, |rel, r| {
         record_delete(&mut t, rel, r)
     });
     if !up
@@ -407,7 +405,7 @@ fn execute(
     let bytes: u64 = plan.copy.iter().map(|e| e.size).sum();
     let bar = out.progress(bytes, plan.copy.len() as u64);
     let files = plan.copy.len();
-    parallel(
+    pool::for_each(
         &plan.copy,
         opts.transfers,
         |entry| copy(path, remote, entry, up),
@@ -454,7 +452,7 @@ fn execute(
         }
         return t;
     }
-    parallel(&plan.delete, opts.transfers, delete, |rel, r| {
+    pool::for_each(&plan.delete, opts.transfers, delete, |rel, r| {
         record_delete(&mut t, rel, r)
     });
     t
@@ -483,55 +481,42 @@ fn with_hashes(
         .iter()
         .filter(|e| sizes.get(e.path.as_str()) == Some(&e.size))
         .collect();
-    let local_hashes = std::sync::Mutex::new(Vec::new());
-    let stored_hashes = std::sync::Mutex::new(Vec::new());
-    parallel(
+    // Results are gathered (and warnings printed) on this thread as the
+    // hashes come in.
+    let mut local_hashes = Vec::new();
+    pool::for_each(
         local,
         opts.transfers,
-        |e| {
-            let file = path.local.join(&e.path);
-            match std::fs::File::open(&file).and_then(|mut f| fsx::sha256_of(&mut f)) {
-                Ok(h) => local_hashes
-                    .lock()
-                    .expect("no panics while locked")
-                    .push(Hashed {
-                        path: e.path.clone(),
-                        sha256: h.to_vec(),
-                    }),
-                Err(err) => out.warn(&format!(
-                    "cannot hash {}: {err}; it counts as changed",
-                    file.display()
-                )),
-            }
-            Ok(())
+        |e| std::fs::File::open(path.local.join(&e.path)).and_then(|mut f| fsx::sha256_of(&mut f)),
+        |e, r| match r {
+            Ok(h) => local_hashes.push(Hashed {
+                path: e.path.clone(),
+                sha256: h.to_vec(),
+            }),
+            Err(err) => out.warn(&format!(
+                "cannot hash {}: {err}; it counts as changed",
+                path.local.join(&e.path).display()
+            )),
         },
-        |_, _| {},
     );
-    parallel(
+    let mut stored_hashes = Vec::new();
+    pool::for_each(
         &wanted,
         opts.transfers,
-        |e| {
-            match remote.stored_sha256(&path.cloud, &e.path) {
-                Ok(Some(h)) => stored_hashes
-                    .lock()
-                    .expect("no panics while locked")
-                    .push(Hashed {
-                        path: e.path.clone(),
-                        sha256: h.to_vec(),
-                    }),
-                Ok(None) => {}
-                Err(err) => out.warn(&format!(
-                    "cannot hash {} on {}: {err:#}; it counts as changed",
-                    e.path,
-                    remote.describe()
-                )),
-            }
-            Ok(())
+        |e| remote.stored_sha256(&path.cloud, &e.path),
+        |e, r| match r {
+            Ok(Some(h)) => stored_hashes.push(Hashed {
+                path: e.path.clone(),
+                sha256: h.to_vec(),
+            }),
+            Ok(None) => {}
+            Err(err) => out.warn(&format!(
+                "cannot hash {} on {}: {err:#}; it counts as changed",
+                e.path,
+                remote.describe()
+            )),
         },
-        |_, _| {},
     );
-    let local_hashes = local_hashes.into_inner().expect("no panics while locked");
-    let stored_hashes = stored_hashes.into_inner().expect("no panics while locked");
     if up {
         input.source_hashes = local_hashes;
         input.target_hashes = stored_hashes;
@@ -540,37 +525,6 @@ fn with_hashes(
         input.target_hashes = local_hashes;
     }
     input
-}
-
-/// Runs `work` on every item with up to `workers` threads, and hands each
-/// result to `done` on the calling thread, in completion order.
-pub fn parallel<T: Sync>(
-    items: &[T],
-    workers: usize,
-    work: impl Fn(&T) -> Result<()> + Sync,
-    mut done: impl FnMut(&T, Result<()>),
-) {
-    let next = AtomicUsize::new(0);
-    let (tx, rx) = mpsc::channel();
-    std::thread::scope(|s| {
-        for _ in 0..workers.clamp(1, items.len().max(1)) {
-            let tx = tx.clone();
-            let (next, work) = (&next, &work);
-            s.spawn(move || {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(item) = items.get(i) else { break };
-                    if tx.send((i, work(item))).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        drop(tx);
-        for (i, r) in rx {
-            done(&items[i], r);
-        }
-    });
 }
 
 fn copy(path: &SyncPath, remote: &dyn Remote, entry: &Entry, up: bool) -> Result<()> {

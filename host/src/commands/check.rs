@@ -4,7 +4,6 @@
 //! deletion, no manifest written.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 
 use anyhow::{Context as _, Result};
 use serde_json::json;
@@ -13,11 +12,10 @@ use super::Context;
 use crate::cli::CheckArgs;
 use crate::config::{PoofConf, SyncPath};
 use crate::exit::Exit;
-use crate::fsx;
 use crate::output::Output;
 use crate::remote::{self, Remote};
-use crate::sync;
 use crate::walk::{self, Links};
+use crate::{fsx, pool};
 
 /// Runs `poof check`.
 pub fn run(ctx: &mut Context, args: &CheckArgs) -> Result<Exit> {
@@ -97,34 +95,22 @@ fn check_path(
         .iter()
         .filter_map(|(f, size)| stored_files.get(f).map(|s| (*f, s == size)))
         .collect();
-    let findings: Mutex<Vec<(String, Finding)>> = Mutex::new(Vec::new());
-    sync::parallel(
-        &common,
-        transfers,
-        |(file, same_size)| {
-            let finding = if !same_size {
-                Finding::Differs
-            } else {
-                compare(path, remote, file)
-            };
-            findings
-                .lock()
-                .expect("no panics while locked")
-                .push((file.to_string(), finding));
-            Ok(())
-        },
-        |_, _| {},
-    );
-    let mut findings = findings.into_inner().expect("no panics while locked");
-    findings.sort_by(|a, b| a.0.cmp(&b.0));
+    // `common` is in file order, and so are the findings.
+    let findings = pool::map(&common, transfers, |(file, same_size)| {
+        if *same_size {
+            compare(path, remote, file)
+        } else {
+            Finding::Differs
+        }
+    });
     let mut same = 0;
-    for (file, finding) in findings {
+    for ((file, _), finding) in common.iter().zip(findings) {
         match finding {
             Finding::Same => same += 1,
-            Finding::Differs => report("content", &file, format!("differs:          {file}")),
+            Finding::Differs => report("content", file, format!("differs:          {file}")),
             Finding::Failed(why) => report(
                 "unreadable",
-                &file,
+                file,
                 format!("not checked:      {file}: {why}"),
             ),
         }

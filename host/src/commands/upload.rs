@@ -15,7 +15,6 @@
 
 use std::fs::File;
 use std::path::Path;
-use std::sync::Mutex;
 
 use anyhow::{Context as _, Result, anyhow};
 use serde_json::json;
@@ -31,7 +30,7 @@ use crate::output::Output;
 use crate::remote::Remote;
 use crate::walk::{self, Links};
 use crate::wipe::{self, Stamp};
-use crate::{fsx, neuter, remote, sync};
+use crate::{fsx, neuter, pool, remote, sync};
 
 /// Runs `poof upload`.
 pub fn run(ctx: &mut Context, args: &UploadArgs) -> Result<Exit> {
@@ -157,27 +156,16 @@ fn verify_and_wipe(
         out.warn(&format!("kept {s}: poof does not back it up"));
         kept += 1;
     }
-    let checked: Mutex<Vec<(CheckedFile, Option<Stamp>)>> = Mutex::new(Vec::new());
     let bar = out.progress(
         local.entries.iter().map(|e| e.size).sum(),
         local.entries.len() as u64,
     );
-    sync::parallel(
-        &local.entries,
-        usize::from(args.sync.transfers),
-        |e| {
-            let (file, stamp) = check(root, &path.cloud, &e.path, remote, args.verify);
-            checked
-                .lock()
-                .expect("no panics while locked")
-                .push((file, stamp));
-            bar.inc(e.size);
-            Ok(())
-        },
-        |_, _| {},
-    );
+    let mut checked = pool::map(&local.entries, usize::from(args.sync.transfers), |e| {
+        let checked = check(root, &path.cloud, &e.path, remote, args.verify);
+        bar.inc(e.size);
+        checked
+    });
     bar.finish_and_clear();
-    let mut checked = checked.into_inner().expect("no panics while locked");
     checked.sort_by(|a, b| a.0.path.cmp(&b.0.path));
     let stamps: std::collections::HashMap<String, Option<Stamp>> =
         checked.iter().map(|(f, s)| (f.path.clone(), *s)).collect();
