@@ -1,6 +1,8 @@
 //! What poof tells the user, and where: results on stdout, warnings and
 //! errors on stderr, each prefixed so that logs read well; with `--json`,
-//! one JSON object per line on stdout instead of the text results.
+//! one JSON object per line on stdout instead of the text results. What a
+//! sync, an upload or a check reports is an `Event` (output/event.rs), which
+//! `Output::emit` renders as text or as JSON.
 //!
 //! Invariant: with `--json`, stdout carries nothing but JSON lines.
 
@@ -8,6 +10,11 @@ use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::Value;
+
+mod event;
+
+use event::Piece;
+pub use event::{Event, Found};
 
 /// The user-facing output of one run.
 #[derive(Debug, Clone, Copy)]
@@ -35,16 +42,37 @@ impl Output {
         }
     }
 
-    /// Something the user should know; always shown on stderr (and as an event with `--json`).
+    /// Something the user should know; always shown on stderr (and as an
+    /// event with `--json`). Short for `emit(&Event::Warning(s))`.
     pub fn warn(&self, s: &str) {
-        eprintln!("poof: warning: {s}");
-        self.event(serde_json::json!({"event": "warning", "message": s}));
+        self.emit(&Event::Warning(s));
     }
 
-    /// Something failed; always shown on stderr (and as an event with `--json`).
+    /// Something failed; always shown on stderr (and as an event with
+    /// `--json`). Short for `emit(&Event::Error(s))`.
     pub fn error(&self, s: &str) {
-        eprintln!("poof: error: {s}");
-        self.event(serde_json::json!({"event": "error", "message": s}));
+        self.emit(&Event::Error(s));
+    }
+
+    /// Reports `event`: as text lines (stdout for results, stderr for
+    /// warnings and errors), or with `--json` as JSON lines on stdout (and
+    /// warnings and errors still on stderr).
+    pub fn emit(&self, event: &Event) {
+        for piece in event.pieces() {
+            match piece {
+                Piece::Line(s) => self.line(&s),
+                Piece::Verbose(s) => self.verbose(&s),
+                Piece::Warning(s) => {
+                    eprintln!("poof: warning: {s}");
+                    self.event(serde_json::json!({"event": "warning", "message": s}));
+                }
+                Piece::Error(s) => {
+                    eprintln!("poof: error: {s}");
+                    self.event(serde_json::json!({"event": "error", "message": s}));
+                }
+                Piece::Json(v) => self.event(v),
+            }
+        }
     }
 
     /// One JSON event, printed only with `--json`.

@@ -13,15 +13,12 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context as _, Result};
-use serde_json::json;
 
 use crate::config::{PoofConf, SyncPath};
 use crate::engine::Instance;
-use crate::engine::sync::{
-    DeleteLimit, Direction, Entry, Hashed, Plan, PlanInput, SourceState, Withheld,
-};
+use crate::engine::sync::{DeleteLimit, Direction, Entry, Hashed, Plan, PlanInput, SourceState};
 use crate::exit::Exit;
-use crate::output::{Output, human_bytes};
+use crate::output::{Event, Output};
 use crate::remote::Remote;
 use crate::walk::{self, Links};
 use crate::{fsx, pool};
@@ -90,7 +87,7 @@ pub fn run(
 ) -> Result<Outcome> {
     remote.check_ready()?;
     if opts.dry_run {
-        out.line("dry run: nothing will be changed");
+        out.emit(&Event::DryRun);
     }
     let started = Instant::now();
     let mut total = Tally::default();
@@ -125,37 +122,20 @@ pub fn run(
     } else {
         Exit::Success
     };
-    out.event(json!({
-        "event": "summary",
-        "dry_run": opts.dry_run,
-        "paths": conf.paths.len(),
-        "failed_paths": failed_paths,
-        "refused_paths": refused_paths,
-        "copied": total.copied,
-        "copied_bytes": total.copied_bytes,
-        "permissions_updated": total.modes_set,
-        "deleted": total.deleted,
-        "unchanged": total.unchanged,
-        "seconds": secs,
-        "requests": remote.requests(),
-        "exit_code": exit as u8,
-    }));
-    if failed_paths > 0 {
-        out.error(&format!(
-            "{failed_paths} of {} paths had errors (see above); nothing was deleted on those paths after the error. Fix the cause and run poof again",
-            conf.paths.len()
-        ));
-    }
-    if !opts.dry_run {
-        out.line(&format!(
-            "done: {} copied ({}), {} deleted, {} unchanged in {secs:.1} s ({}/s)",
-            total.copied,
-            human_bytes(total.copied_bytes),
-            total.deleted,
-            total.unchanged,
-            human_bytes((total.copied_bytes as f64 / secs.max(1e-3)) as u64)
-        ));
-    }
+    out.emit(&Event::Summary {
+        dry_run: opts.dry_run,
+        paths: conf.paths.len(),
+        failed_paths,
+        refused_paths,
+        copied: total.copied,
+        copied_bytes: total.copied_bytes,
+        modes_set: total.modes_set,
+        deleted: total.deleted,
+        unchanged: total.unchanged,
+        seconds: secs,
+        requests: remote.requests(),
+        exit,
+    });
     Ok(Outcome {
         exit,
         paths: outcomes,
@@ -224,26 +204,13 @@ fn sync_path(
         .plan_sync(&input)?
         .with_context(|| format!("the plan for {} was refused", path.local.display()))?;
 
-    let arrow = if up { "->" } else { "<-" };
-    out.line(&format!(
-        "{} {arrow} {}/{}",
-        path.local.display(),
-        remote.describe(),
-        path.cloud
-    ));
-    out.event(json!({
-        "event": "plan",
-        "path": path.local,
-        "cloud": path.cloud,
-        "direction": if up { "up" } else { "down" },
-        "copy": plan.copy.len(),
-        "copy_bytes": plan.copy.iter().map(|e| e.size).sum::<u64>(),
-        "set_mode": plan.set_mode.len(),
-        "delete": plan.make_room.len() + plan.delete.len(),
-        "unchanged": plan.unchanged,
-        "withheld_deletions": plan.withheld_deletions,
-        "guard": plan.guard.as_ref().map(|g| &g.reason),
-    }));
+    out.emit(&Event::Plan {
+        path: &path.local,
+        remote: &remote.describe(),
+        cloud: &path.cloud,
+        up,
+        plan: &plan,
+    });
     if !source_exists {
         let what = if up {
             format!("local folder {} does not exist", path.local.display())
@@ -253,39 +220,26 @@ fn sync_path(
         out.warn(&format!("{what}; skipped, and nothing was deleted"));
     }
     if opts.keep_target_extras && plan.withheld_reason.is_some() {
-        out.line(&format!(
-            "  {} files on the remote that {} lacks are kept: upload never deletes remote copies",
-            plan.withheld_deletions,
-            path.local.display()
-        ));
-    } else if let Some(reason) = plan.withheld_reason {
-        let why = match reason {
-            Withheld::SourceMissing => "the source is missing",
-            Withheld::SourceEmpty => {
-                "the source is empty, and an empty source never wipes its copy"
-            }
-            Withheld::SourceIncomplete => "some source files could not be read",
-        };
-        out.warn(&format!(
-            "{}: {} deletions held back because {why}",
-            path.local.display(),
-            plan.withheld_deletions
-        ));
+        out.emit(&Event::ExtrasKept {
+            path: &path.local,
+            count: plan.withheld_deletions,
+        });
+    } else if let Some(why) = plan.withheld_reason {
+        out.emit(&Event::Withheld {
+            path: &path.local,
+            count: plan.withheld_deletions,
+            why,
+        });
     }
     if opts.dry_run || out.verbose {
-        print_plan(&plan, out);
+        out.emit(&Event::PlanActions(&plan));
     }
     if let Some(trip) = &plan.guard {
-        let what = if opts.dry_run {
-            "would be refused"
-        } else {
-            "refused"
-        };
-        out.error(&format!(
-            "{}: {what}: {}",
-            path.local.display(),
-            trip.reason
-        ));
+        out.emit(&Event::Refused {
+            path: &path.local,
+            reason: &trip.reason,
+            dry_run: opts.dry_run,
+        });
         return Ok(Tally {
             refused: true,
             ..Tally::default()
@@ -305,59 +259,16 @@ fn sync_path(
     if let Err(e) = remote.finish(&path.cloud) {
         out.warn(&format!("{}: {e:#}", path.local.display()));
     }
-    let mut line = format!(
-        "  {} copied ({}), {} deleted, {} unchanged",
-        tally.copied,
-        human_bytes(tally.copied_bytes),
-        tally.deleted,
-        tally.unchanged
-    );
-    if tally.modes_set > 0 {
-        line += &format!(", {} permissions updated", tally.modes_set);
-    }
-    if !tally.failures.is_empty() {
-        line += &format!(", {} failed", tally.failures.len());
-    }
-    out.line(&line);
-    out.event(json!({
-        "event": "result",
-        "path": path.local,
-        "copied": tally.copied,
-        "copied_bytes": tally.copied_bytes,
-        "permissions_updated": tally.modes_set,
-        "deleted": tally.deleted,
-        "unchanged": tally.unchanged,
-        "failed": tally.failures.len(),
-    }));
+    out.emit(&Event::PathResult {
+        path: &path.local,
+        copied: tally.copied,
+        copied_bytes: tally.copied_bytes,
+        modes_set: tally.modes_set,
+        deleted: tally.deleted,
+        unchanged: tally.unchanged,
+        failed: tally.failures.len(),
+    });
     Ok(tally)
-}
-
-fn print_plan(plan: &Plan, out: &Output) {
-    for p in &plan.make_room {
-        out.line(&format!("  delete  {p}  (in the way)"));
-    }
-    for e in &plan.copy {
-        out.line(&format!("  copy    {}  ({})", e.path, human_bytes(e.size)));
-    }
-    for e in &plan.set_mode {
-        out.line(&format!(
-            "  chmod   {}  ({:04o})",
-            e.path,
-            e.mode.unwrap_or(0)
-        ));
-    }
-    for p in &plan.delete {
-        out.line(&format!("  delete  {p}"));
-    }
-    let bytes: u64 = plan.copy.iter().map(|e| e.size).sum();
-    out.line(&format!(
-        "  would copy {} ({}), delete {}, update permissions of {}; {} unchanged",
-        plan.copy.len(),
-        human_bytes(bytes),
-        plan.make_room.len() + plan.delete.len(),
-        plan.set_mode.len(),
-        plan.unchanged
-    ));
 }
 
 fn execute(
@@ -384,8 +295,10 @@ fn execute(
     let record_delete = |t: &mut Tally, rel: &String, r: Result<()>| match r {
         Ok(()) => {
             t.deleted += 1;
-            out.verbose(&format!("  deleted {rel}"));
-            out.event(json!({"event": "deleted", "path": local, "file": rel}));
+            out.emit(&Event::Deleted {
+                path: local,
+                file: rel,
+            });
         }
         Err(e) => t.failures.push(format!("{rel}: {e:#}")),
     };
@@ -415,12 +328,15 @@ fn execute(
                 t.copied_bytes += entry.size;
                 bar.inc(entry.size);
                 bar.set_message(format!("{}/{files}", t.copied));
-                out.verbose(&format!("  copied  {}", entry.path));
-                out.event(json!({
-                    "event": "copied", "path": local, "file": entry.path, "bytes": entry.size,
-                    "done_files": t.copied, "done_bytes": t.copied_bytes,
-                    "total_files": files, "total_bytes": bytes,
-                }));
+                out.emit(&Event::Copied {
+                    path: local,
+                    file: &entry.path,
+                    bytes: entry.size,
+                    done_files: t.copied,
+                    done_bytes: t.copied_bytes,
+                    total_files: files,
+                    total_bytes: bytes,
+                });
             }
             Err(e) => t
                 .failures
@@ -444,11 +360,10 @@ fn execute(
     }
     if !t.failures.is_empty() {
         if !plan.delete.is_empty() {
-            out.warn(&format!(
-                "{}: {} deletions not run because of the errors below",
-                local.display(),
-                plan.delete.len()
-            ));
+            out.emit(&Event::DeletionsNotRun {
+                path: local,
+                count: plan.delete.len(),
+            });
         }
         return t;
     }

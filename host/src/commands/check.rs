@@ -6,13 +6,12 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context as _, Result};
-use serde_json::json;
 
 use super::Context;
 use crate::cli::CheckArgs;
 use crate::config::{PoofConf, SyncPath};
 use crate::exit::Exit;
-use crate::output::Output;
+use crate::output::{Event, Found, Output};
 use crate::remote::{self, Remote};
 use crate::walk::{self, Links};
 use crate::{fsx, pool};
@@ -27,16 +26,12 @@ pub fn run(ctx: &mut Context, args: &CheckArgs) -> Result<Exit> {
         differences += check_path(path, remote.as_ref(), usize::from(args.transfers), &ctx.out)
             .with_context(|| format!("checking {}", path.local.display()))?;
     }
-    ctx.out
-        .event(json!({"event": "summary", "differences": differences}));
-    if differences > 0 {
-        ctx.out.line(&format!(
-            "{differences} differences; run `poof backup` or `poof download` to settle them"
-        ));
-        return Ok(Exit::Partial);
-    }
-    ctx.out.line("every file matches its remote copy");
-    Ok(Exit::Success)
+    ctx.out.emit(&Event::CheckSummary { differences });
+    Ok(if differences > 0 {
+        Exit::Partial
+    } else {
+        Exit::Success
+    })
 }
 
 /// What a comparison of one file found.
@@ -54,12 +49,11 @@ fn check_path(
 ) -> Result<usize> {
     let local = walk::walk(&path.local, Links::Follow)?;
     let stored = remote.list(&path.cloud)?;
-    out.line(&format!(
-        "{} <-> {}/{}",
-        path.local.display(),
-        remote.describe(),
-        path.cloud
-    ));
+    out.emit(&Event::CheckPath {
+        path: &path.local,
+        remote: &remote.describe(),
+        cloud: &path.cloud,
+    });
     let local_files: BTreeMap<&str, u64> = local
         .entries
         .iter()
@@ -71,25 +65,28 @@ fn check_path(
         .map(|e| (e.path.as_str(), e.size))
         .collect();
     let mut differences = 0;
-    let mut report = |kind: &str, file: &str, words: String| {
+    let mut report = |file: &str, found: Found| {
         differences += 1;
-        out.line(&format!("  {words}"));
-        out.event(json!({"event": "difference", "path": path.local, "file": file, "kind": kind}));
+        out.emit(&Event::Difference {
+            path: &path.local,
+            file,
+            found,
+        });
     };
     for p in local.problems.iter().chain(&stored.problems) {
-        report("unreadable", "", format!("not checked: {p}"));
+        report("", Found::Unlisted(p));
     }
     for f in local_files
         .keys()
         .filter(|f| !stored_files.contains_key(*f))
     {
-        report("missing-remotely", f, format!("only here:        {f}"));
+        report(f, Found::OnlyHere);
     }
     for f in stored_files
         .keys()
         .filter(|f| !local_files.contains_key(*f))
     {
-        report("only-remotely", f, format!("only on the copy: {f}"));
+        report(f, Found::OnlyOnCopy);
     }
     let common: Vec<(&str, bool)> = local_files
         .iter()
@@ -107,15 +104,11 @@ fn check_path(
     for ((file, _), finding) in common.iter().zip(findings) {
         match finding {
             Finding::Same => same += 1,
-            Finding::Differs => report("content", file, format!("differs:          {file}")),
-            Finding::Failed(why) => report(
-                "unreadable",
-                file,
-                format!("not checked:      {file}: {why}"),
-            ),
+            Finding::Differs => report(file, Found::Differs),
+            Finding::Failed(why) => report(file, Found::Unreadable(&why)),
         }
     }
-    out.line(&format!("  {same} identical, {differences} differences"));
+    out.emit(&Event::CheckResult { same, differences });
     Ok(differences)
 }
 

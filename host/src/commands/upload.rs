@@ -17,7 +17,6 @@ use std::fs::File;
 use std::path::Path;
 
 use anyhow::{Context as _, Result, anyhow};
-use serde_json::json;
 
 use super::Context;
 use crate::cli::{UploadArgs, VerifyMode};
@@ -26,7 +25,7 @@ use crate::engine::Instance;
 use crate::engine::sync::Direction;
 use crate::engine::wipe::{CheckedFile, RemoteCheck, WipeInput};
 use crate::exit::Exit;
-use crate::output::Output;
+use crate::output::{Event, Output};
 use crate::remote::Remote;
 use crate::walk::{self, Links};
 use crate::wipe::{self, Stamp};
@@ -46,15 +45,12 @@ pub fn run(ctx: &mut Context, args: &UploadArgs) -> Result<Exit> {
     let own = |p: &SyncPath| same_folder(&p.local, &ctx.locations.confdir);
     if s.dry_run {
         for p in outcome.paths.iter().filter(|p| p.complete) {
-            ctx.out.line(&format!(
-                "then every file of {} whose copy reads back equal would be wiped",
-                p.path.local.display()
-            ));
+            ctx.out.emit(&Event::WouldWipe {
+                path: &p.path.local,
+            });
         }
         if conf.paths.iter().any(own) {
-            ctx.out.line(
-                "then, if everything succeeded, poof would neuter itself (poof's config folder is a path)",
-            );
+            ctx.out.emit(&Event::WouldNeuter);
         }
         return Ok(outcome.exit);
     }
@@ -87,17 +83,12 @@ pub fn run(ctx: &mut Context, args: &UploadArgs) -> Result<Exit> {
             }
         }
     }
-    ctx.out.line(&format!(
-        "upload: {wiped} files verified and wiped, {kept} kept"
-    ));
-    ctx.out
-        .event(json!({"event": "upload", "wiped": wiped, "kept": kept, "exit_code": exit as u8}));
+    ctx.out.emit(&Event::UploadSummary { wiped, kept, exit });
     neuter::record_upload(&ctx.locations, exit as u8);
 
     if conf.paths.iter().any(own) {
         if exit == Exit::Success {
-            ctx.out
-                .line("poof's config folder was uploaded: neutering poof");
+            ctx.out.emit(&Event::Neutering);
             drop(lock);
             let r = neuter::run(
                 &ctx.locations,
@@ -177,12 +168,12 @@ fn verify_and_wipe(
         .plan_wipe(&input)?
         .map_err(|e| anyhow!("the guest refused the wipe plan: {e:?}"))?;
     for k in &plan.keep {
-        out.error(&format!(
-            "kept {}: {}",
-            root.join(&k.path).display(),
-            k.reason
-        ));
-        out.event(json!({"event": "kept", "path": root, "file": k.path, "reason": k.reason}));
+        out.emit(&Event::Kept {
+            path: root,
+            file: &k.path,
+            reason: &k.reason,
+            removal_failed: false,
+        });
     }
     kept += plan.keep.len();
     let to_wipe: Vec<(String, Option<Stamp>)> = plan
@@ -197,28 +188,27 @@ fn verify_and_wipe(
         out.warn(n);
     }
     for (rel, e) in &report.failures {
-        out.error(&format!("not removed: {} ({rel}): {e}", root.display()));
-        out.event(json!({"event": "kept", "path": root, "file": rel, "reason": e.to_string()}));
+        out.emit(&Event::Kept {
+            path: root,
+            file: rel,
+            reason: &e.to_string(),
+            removal_failed: true,
+        });
     }
     for l in &report.links_removed {
-        out.verbose(&format!(
-            "  removed the link {} (not what it points to)",
-            root.join(l).display()
-        ));
+        out.emit(&Event::LinkRemoved {
+            link: &root.join(l),
+        });
     }
     kept += report.failures.len();
     let wiped = report.removed.len() + report.gone.len();
-    out.line(&format!(
-        "  {}: {} verified and wiped, {} kept, {} emptied folders removed (the folder itself stays)",
-        root.display(),
+    out.emit(&Event::Wiped {
+        path: root,
         wiped,
         kept,
-        report.folders_removed
-    ));
-    out.event(json!({
-        "event": "wiped", "path": root, "wiped": wiped, "kept": kept,
-        "folders_removed": report.folders_removed, "shred": args.shred,
-    }));
+        folders_removed: report.folders_removed,
+        shred: args.shred,
+    });
     Ok((wiped, kept))
 }
 
