@@ -9,7 +9,7 @@
 use crate::plan;
 
 mod crypto;
-mod manifest;
+mod session;
 mod wipe;
 
 wit_bindgen::generate!({

@@ -96,6 +96,12 @@ impl std::error::Error for CryptoError {}
 /// The result type of this module.
 pub type Result<T> = std::result::Result<T, CryptoError>;
 
+/// The plaintext path an object of the file `rel` of the cloud folder
+/// `cloud` is bound to (its associated data) and named after: `CLOUD/REL`.
+pub fn object_path(cloud: &str, rel: &str) -> String {
+    format!("{cloud}/{rel}")
+}
+
 /// Refuses `entropy` shorter than [`MIN_ENTROPY`] bytes.
 fn check_entropy(entropy: &[u8]) -> Result<()> {
     if entropy.len() < MIN_ENTROPY {

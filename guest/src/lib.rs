@@ -11,6 +11,7 @@ pub mod manifest;
 pub mod paths;
 pub mod plan;
 pub mod probe;
+pub mod session;
 pub mod wipe;
 
 // The canonical-ABI glue that wit-bindgen generates is `unsafe` by nature; it

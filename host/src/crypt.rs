@@ -1,24 +1,23 @@
 //! Client-side encryption, host side: a pool of guest instances that hold the
-//! unlocked master key, and the streaming adapters and listing logic both
-//! remotes share for the encrypted layout (docs/FORMAT.md).
+//! unlocked master key, and the streaming adapters that feed the guest a
+//! file's segments (docs/FORMAT.md). What a sealed listing means is the
+//! guest session's decision (`crate::layout::session`).
 //!
 //! Invariants:
-//! - the master key never leaves the guest: the host holds only handles to
-//!   keyrings inside instances, and the passphrase (in `Zeroizing`, so it is
-//!   wiped when the `Crypt` goes) to unlock further instances;
-//! - at most one unlocked instance per CPU core exists (each keeps Argon2id's
-//!   32 MiB), and a thread never holds two leases at once, so the pool cannot
-//!   deadlock;
-//! - no plaintext name reaches the remote: objects are stored under
-//!   `encrypt-path("CLOUD/REL")`, manifests under `.poof/manifests/E(CLOUD).bin`;
+//! - the key is unlocked once per run (one Argon2id run), and the
+//!   passphrase is dropped right after; further instances adopt the key
+//!   from the first through the guest (`keyring.handoff`/`adopt`). The host
+//!   holds only handles to keyrings inside instances, plus the handoff and
+//!   its one-time transfer key (in `Zeroizing`, wiped when the `Crypt`
+//!   goes), which, like the passphrase they replace, could recover the key
+//!   from this process's memory and are never written anywhere;
+//! - at most one unlocked instance per CPU core exists, and a thread never
+//!   holds two leases at once, so the pool cannot deadlock;
 //! - only authenticated plaintext is written, and a download is accepted only
-//!   when the SHA-256 of what was written matches the header, and the
-//!   object id matches the manifest's record when there is one.
+//!   when the SHA-256 of what was written matches the header.
 
 pub mod keys;
-mod list;
 
-use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read, Write};
 use std::path::Path;
 use std::sync::{Condvar, Mutex};
@@ -27,15 +26,9 @@ use anyhow::{Result, anyhow};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-pub use list::Raw;
-
 use crate::engine::crypto::{FileMeta, FormatInfo};
-use crate::engine::manifest::Stored;
 use crate::engine::{Guest, GuestError, Handle, Instance};
 use crate::exit::ConfigError;
-
-/// The folder, under a remote's root or prefix, that holds sealed manifests.
-pub const MANIFEST_DIR: &str = ".poof/manifests";
 
 /// Sealed objects at most this large are downloaded into memory first, so
 /// that a slow transfer does not hold an unlocked instance.
@@ -44,14 +37,16 @@ pub const SMALL_OBJECT: u64 = 4 * 1024 * 1024;
 /// The unlocked master key of one run, in a small pool of guest instances.
 pub struct Crypt {
     guest: &'static Guest,
-    wrapped: Vec<u8>,
-    passphrase: Zeroizing<Vec<u8>>,
+    /// The unlocked key, sealed by the first instance for the others, and
+    /// its one-time transfer key (see `keyring.handoff`): further instances
+    /// adopt the key without a second Argon2id run.
+    handoff: Zeroizing<Vec<u8>>,
+    transfer: Zeroizing<Vec<u8>>,
     key_id: String,
     format: FormatInfo,
     max: usize,
     pool: Mutex<Pool>,
     freed: Condvar,
-    dirs: Mutex<HashMap<String, Records>>,
 }
 
 impl std::fmt::Debug for Crypt {
@@ -80,23 +75,6 @@ pub struct Lease<'a> {
     unlocked: Option<Unlocked>,
 }
 
-/// What is known of one cloud folder's encrypted objects in this run.
-#[derive(Debug, Default)]
-struct Records {
-    /// path -> entry, the object's pseudo-ETag and its object id.
-    files: BTreeMap<String, Stored>,
-    /// path -> the object id the object must carry (the manifest's record,
-    /// else the one read from its header while listing).
-    ids: HashMap<String, String>,
-    /// path -> encrypted path relative to the remote's root, as listed.
-    names: HashMap<String, String>,
-    /// path -> why its object failed a check while listing.
-    bad: BTreeMap<String, String>,
-    /// The encrypted name of the cloud folder.
-    cloud: Option<String>,
-    dirty: bool,
-}
-
 /// Words for a refusal of the guest's crypto.
 pub fn describe(e: &GuestError) -> String {
     match e {
@@ -123,9 +101,10 @@ pub fn entropy() -> Result<Zeroizing<Vec<u8>>> {
 }
 
 impl Crypt {
-    /// Unlocks `wrapped` with `passphrase` in a first instance. A wrong
-    /// passphrase is a `ConfigError` that names `source` (where the wrapped
-    /// key came from).
+    /// Unlocks `wrapped` with `passphrase` in a first instance, the one
+    /// Argon2id run of the process for this key; the passphrase is dropped
+    /// (and wiped) when this returns. A wrong passphrase is a `ConfigError`
+    /// that names `source` (where the wrapped key came from).
     pub fn unlock(
         guest: &'static Guest,
         wrapped: Vec<u8>,
@@ -137,37 +116,37 @@ impl Crypt {
         let info = inst
             .inspect_wrapped_key(&wrapped)?
             .map_err(|e| ConfigError(format!("{source}: {}", describe(&e))))?;
+        let key = inst.keyring_unlock(&wrapped, &passphrase)?.map_err(|_| {
+            ConfigError(format!(
+                "{source}: the passphrase does not open this key (key id {}); check it and try again",
+                info.key_id
+            ))
+        })?;
+        drop(passphrase);
+        let (transfer, handoff) = inst.keyring_handoff(&key, &entropy()?)?.map_err(fail)?;
         let max = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8));
         let crypt = Crypt {
             guest,
-            wrapped,
-            passphrase,
+            handoff: Zeroizing::new(handoff),
+            transfer: Zeroizing::new(transfer),
             key_id: info.key_id,
             format,
             max,
             pool: Mutex::new(Pool::default()),
             freed: Condvar::new(),
-            dirs: Mutex::new(HashMap::new()),
         };
-        let first = crypt.unlock_in(inst).map_err(|e| {
-            if e.is::<GuestError>() {
-                anyhow::Error::from(ConfigError(format!(
-                    "{source}: the passphrase does not open this key (key id {}); check it and try again",
-                    crypt.key_id
-                )))
-            } else {
-                e
-            }
-        })?;
         let mut pool = crypt.pool.lock().expect("no panics while locked");
-        pool.idle.push(first);
+        pool.idle.push(Unlocked { inst, key });
         pool.live = 1;
         drop(pool);
         Ok(crypt)
     }
 
+    /// Gives a fresh instance the unlocked key, through the guest.
     fn unlock_in(&self, mut inst: Instance) -> Result<Unlocked> {
-        let key = inst.keyring_unlock(&self.wrapped, &self.passphrase)??;
+        let key = inst
+            .keyring_adopt(&self.handoff, &self.transfer)?
+            .map_err(fail)?;
         Ok(Unlocked { inst, key })
     }
 
@@ -215,122 +194,19 @@ impl Crypt {
         }
     }
 
-    /// The sealed size of a file of `plain` bytes.
-    pub fn sealed_size(&self, plain: u64) -> u64 {
-        let (seg, tag) = (
-            u64::from(self.format.segment_size),
-            u64::from(self.format.tag_size),
-        );
-        u64::from(self.format.header_size) + plain + tag * plain.div_ceil(seg).max(1)
-    }
-
-    /// The context a cloud folder's manifest is sealed for.
-    fn manifest_context(cloud: &str) -> String {
-        format!("manifest:{cloud}")
-    }
-
-    /// The encrypted name of a cloud folder (cached per run).
-    pub fn cloud_name(&self, cloud: &str) -> Result<String> {
-        if let Some(c) = self.with_records(cloud, |r| r.cloud.clone()) {
-            return Ok(c);
-        }
-        let enc = self.lease()?.encrypt_path(cloud)?;
-        self.with_records(cloud, |r| r.cloud = Some(enc.clone()));
-        Ok(enc)
-    }
-
-    /// The reserved name of a cloud folder's sealed manifest.
-    pub fn manifest_name(&self, cloud: &str) -> Result<String> {
-        Ok(format!("{MANIFEST_DIR}/{}.bin", self.cloud_name(cloud)?))
-    }
-
-    /// The encrypted path of `cloud/rel`, relative to the remote's root.
-    /// Takes a lease when the name is not known yet: never call it while
-    /// holding one.
-    pub fn object_name(&self, cloud: &str, rel: &str) -> Result<String> {
-        if let Some(n) = self.with_records(cloud, |r| r.names.get(rel).cloned()) {
-            return Ok(n);
-        }
-        let n = self.lease()?.encrypt_path(&format!("{cloud}/{rel}"))?;
-        self.with_records(cloud, |r| r.names.insert(rel.to_string(), n.clone()));
-        Ok(n)
-    }
-
-    fn with_records<T>(&self, cloud: &str, f: impl FnOnce(&mut Records) -> T) -> T {
-        let mut dirs = self.dirs.lock().expect("no panics while locked");
-        f(dirs.entry(cloud.to_string()).or_default())
-    }
-
-    /// Records a successful upload of `entry` as object `id`, whose
-    /// (pseudo-)ETag is `etag`.
-    pub fn uploaded(
-        &self,
-        cloud: &str,
-        entry: &crate::engine::sync::Entry,
-        etag: String,
-        id: String,
-    ) {
-        self.with_records(cloud, |r| {
-            r.dirty = true;
-            r.bad.remove(&entry.path);
-            r.ids.insert(entry.path.clone(), id.clone());
-            r.files.insert(
-                entry.path.clone(),
-                Stored {
-                    entry: entry.clone(),
-                    etag,
-                    object_id: Some(id),
-                },
-            );
-        });
-    }
-
-    /// Records the deletion of `cloud/rel`.
-    pub fn deleted(&self, cloud: &str, rel: &str) {
-        self.with_records(cloud, |r| {
-            r.dirty = true;
-            r.files.remove(rel);
-            r.ids.remove(rel);
-            r.bad.remove(rel);
-        });
-    }
-
-    /// Records new permission bits: on an encrypted remote they live in the
-    /// sealed manifest (the header keeps the ones of the upload).
-    pub fn set_mode(&self, cloud: &str, entry: &crate::engine::sync::Entry) -> Result<()> {
-        self.with_records(cloud, |r| match r.files.get_mut(&entry.path) {
-            Some(s) => {
-                s.entry.mode = entry.mode;
-                r.dirty = true;
-                Ok(())
-            }
-            None => Err(anyhow!(
-                "{cloud}/{}: not in this run's listing; run poof again",
-                entry.path
-            )),
-        })
-    }
-
-    /// The object id `cloud/rel` must carry, when one is known.
-    pub fn expected_id(&self, cloud: &str, rel: &str) -> Option<String> {
-        self.with_records(cloud, |r| r.ids.get(rel).cloned())
-    }
-
-    /// The sealed manifest of `cloud` when it changed in this run, with its
-    /// reserved name; marks it written.
-    pub fn manifest_to_write(&self, cloud: &str) -> Result<Option<(String, Vec<u8>)>> {
-        let files = self.with_records(cloud, |r| {
-            r.dirty
-                .then(|| r.files.values().cloned().collect::<Vec<_>>())
-        });
-        let Some(files) = files else { return Ok(None) };
-        let name = self.manifest_name(cloud)?;
+    /// Takes one unlocked instance out of the pool for good (its keyring
+    /// handle with it), for a holder that keeps state in it for the whole
+    /// run: the guest sessions of a sealed remote.
+    pub fn take_unlocked(&self) -> Result<(Instance, Handle)> {
         let mut lease = self.lease()?;
-        let plain = lease.inst().manifest_encode(&files)?;
-        let sealed = lease.seal_blob(&Self::manifest_context(cloud), &plain)?;
-        drop(lease);
-        self.with_records(cloud, |r| r.dirty = false);
-        Ok(Some((name, sealed)))
+        let u = lease.unlocked.take().expect("a lease holds its instance");
+        Ok((u.inst, u.key))
+    }
+
+    /// The length of the sealed object of a file of `plain` bytes, as the
+    /// guest's format says. Takes a lease: never call it while holding one.
+    pub fn sealed_size(&self, plain: u64) -> Result<u64> {
+        self.lease()?.inst().sealed_size(plain)?.map_err(fail)
     }
 
     /// Starts sealing `src` (the local file behind `entry`) for `cloud`:
@@ -347,7 +223,6 @@ impl Crypt {
         let sha = crate::fsx::sha256_of(&mut src)
             .map_err(|e| anyhow!("reading {}: {e}", name.display()))?;
         rewind(&mut src).map_err(|e| anyhow!("reading {}: {e}", name.display()))?;
-        let object = self.object_name(cloud, &entry.path)?;
         let mut lease = self.lease()?;
         let meta = FileMeta {
             size: entry.size,
@@ -355,11 +230,13 @@ impl Crypt {
             mode: entry.mode,
             sha256: sha.to_vec(),
         };
-        let path = format!("{cloud}/{}", entry.path);
         let e = entropy()?;
         let (sealer, header, id) = {
             let u = lease.unlocked();
-            let sealer = u.inst.seal(&u.key, &path, &meta, &e)?.map_err(fail)?;
+            let sealer = u
+                .inst
+                .seal(&u.key, cloud, &entry.path, &meta, &e)?
+                .map_err(fail)?;
             let (header, id) = u.inst.sealer_start(&sealer)?;
             (sealer, header, id)
         };
@@ -374,7 +251,6 @@ impl Crypt {
             chunk: vec![0; self.format.segment_size as usize],
             name: name.display().to_string(),
             id,
-            object,
         })
     }
 
@@ -383,7 +259,8 @@ impl Crypt {
     pub fn open_into<W: Write>(&self, cloud: &str, rel: &str, out: W) -> Result<Opening<'_, W>> {
         Ok(Opening {
             lease: self.lease()?,
-            path: format!("{cloud}/{rel}"),
+            cloud: cloud.to_string(),
+            rel: rel.to_string(),
             opener: None,
             meta: None,
             id: String::new(),
@@ -416,46 +293,9 @@ impl Lease<'_> {
         self.unlocked.as_mut().expect("a lease holds its instance")
     }
 
-    /// The instance, for calls that need no key (manifests).
+    /// The instance, for calls that need no key (the format's sizes).
     pub fn inst(&mut self) -> &mut Instance {
         &mut self.unlocked().inst
-    }
-
-    /// Encrypts a relative path.
-    pub fn encrypt_path(&mut self, path: &str) -> Result<String> {
-        let u = self.unlocked();
-        u.inst
-            .encrypt_path(&u.key, path)?
-            .map_err(|e| anyhow!("{path:?} cannot be encrypted: {}", describe(&e)))
-    }
-
-    /// Decrypts an encrypted path; the guest's refusal is kept apart.
-    pub fn decrypt_path(&mut self, enc: &str) -> Result<Result<String, GuestError>> {
-        let u = self.unlocked();
-        u.inst.decrypt_path(&u.key, enc)
-    }
-
-    /// Seals a blob for `context`.
-    pub fn seal_blob(&mut self, context: &str, plain: &[u8]) -> Result<Vec<u8>> {
-        let e = entropy()?;
-        let u = self.unlocked();
-        u.inst.seal_blob(&u.key, context, plain, &e)?.map_err(fail)
-    }
-
-    /// Opens a blob sealed for `context`.
-    pub fn open_blob(&mut self, context: &str, sealed: &[u8]) -> Result<Vec<u8>> {
-        let u = self.unlocked();
-        u.inst.open_blob(&u.key, context, sealed)?.map_err(fail)
-    }
-
-    /// Authenticates the header of the object of `path` (`CLOUD/REL`) and
-    /// returns its metadata and object id.
-    pub fn header_meta(&mut self, path: &str, header: &[u8]) -> Result<(FileMeta, String)> {
-        let u = self.unlocked();
-        let opener = u.inst.open(&u.key, path, header)?.map_err(fail)?;
-        let r = u.inst.opener_meta(&opener);
-        u.inst.drop_handle(opener)?;
-        r
     }
 }
 
@@ -472,8 +312,6 @@ pub struct Sealing<'a, R: Read> {
     name: String,
     /// The object id, for the manifest.
     pub id: String,
-    /// The encrypted path, relative to the remote's root.
-    pub object: String,
 }
 
 impl<R: Read> Read for Sealing<'_, R> {
@@ -537,7 +375,9 @@ impl<R: Read> Drop for Sealing<'_, R> {
 /// plaintext to `out`; `finish` checks the end, the length and the SHA-256.
 pub struct Opening<'a, W: Write> {
     lease: Lease<'a>,
-    path: String,
+    /// The cloud folder and the file the object belongs to.
+    cloud: String,
+    rel: String,
     opener: Option<Handle>,
     meta: Option<FileMeta>,
     id: String,
@@ -592,15 +432,19 @@ impl<W: Write> Opening<'_, W> {
     }
 
     fn start(&mut self, hs: usize) -> Result<()> {
-        let seg = u64::from(self.format().segment_size);
         let u = self.lease.unlocked();
         let opener = u
             .inst
-            .open(&u.key, &self.path, &self.buf[..hs.min(self.buf.len())])?
+            .open(
+                &u.key,
+                &self.cloud,
+                &self.rel,
+                &self.buf[..hs.min(self.buf.len())],
+            )?
             .map_err(fail)?;
         let (meta, id) = u.inst.opener_meta(&opener)?;
+        self.segments = u.inst.opener_segments(&opener)?;
         self.opener = Some(opener);
-        self.segments = meta.size.div_ceil(seg).max(1);
         self.meta = Some(meta);
         self.id = id;
         self.buf.drain(..hs);
@@ -626,9 +470,9 @@ impl<W: Write> Opening<'_, W> {
         Ok(())
     }
 
-    /// Ends the object: opens the last segment, then checks the length and
-    /// the SHA-256 against the header. Returns the header's metadata and
-    /// the object id.
+    /// Ends the object: opens the last segment, then lets the guest accept
+    /// the length and the SHA-256 of what was written against the header.
+    /// Returns the header's metadata and the object id.
     pub fn finish(mut self) -> Result<(FileMeta, String)> {
         if self.opener.is_none() {
             let hs = self.format().header_size as usize;
@@ -639,9 +483,11 @@ impl<W: Write> Opening<'_, W> {
         self.out.flush()?;
         let meta = self.meta.clone().expect("started");
         let sha = std::mem::take(&mut self.hasher).finalize();
-        if self.written != meta.size || sha[..] != meta.sha256[..] {
-            anyhow::bail!("its content does not match the SHA-256 in its header; it was altered");
-        }
+        let opener = self.opener.as_ref().expect("started");
+        let u = self.lease.unlocked();
+        u.inst
+            .opener_finish(opener, &sha, self.written)?
+            .map_err(fail)?;
         Ok((meta, std::mem::take(&mut self.id)))
     }
 }
@@ -653,26 +499,5 @@ impl<W: Write> Drop for Opening<'_, W> {
         {
             let _ = u.inst.drop_handle(o);
         }
-    }
-}
-
-/// Fails, naming the object and what is wrong with it, when `cloud/rel`
-/// failed a check while listing (a download then leaves the file alone).
-pub fn check_listed(crypt: &Crypt, cloud: &str, rel: &str) -> Result<()> {
-    match crypt.with_records(cloud, |r| r.bad.get(rel).cloned()) {
-        Some(why) => Err(anyhow!("{why}")),
-        None => Ok(()),
-    }
-}
-
-/// Checks a downloaded object's id against the one it must carry.
-pub fn check_id(crypt: &Crypt, cloud: &str, rel: &str, id: &str, object: &str) -> Result<()> {
-    match crypt.expected_id(cloud, rel) {
-        Some(want) if want != id => Err(anyhow!(
-            "{object}: its object id {id} is not the {want} the manifest records: an older \
-             version was put back (replayed), or the manifest is stale; it was not restored. \
-             Run `poof backup` from the machine that holds the files to rewrite it"
-        )),
-        _ => Ok(()),
     }
 }

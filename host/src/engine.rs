@@ -23,6 +23,8 @@ use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
+mod calls_session;
+
 mod bindings {
     //! Host-side bindings generated from `wit/`, the one contract.
     #![allow(missing_docs)]
@@ -34,7 +36,7 @@ mod bindings {
 
 pub use bindings::exports::poof::core::audit::{GuestInfo, Probe};
 pub use bindings::exports::poof::core::crypto;
-pub use bindings::exports::poof::core::manifest;
+pub use bindings::exports::poof::core::session;
 pub use bindings::exports::poof::core::sync;
 pub use bindings::exports::poof::core::wipe;
 pub use bindings::poof::core::types::Error as GuestError;
@@ -277,31 +279,9 @@ impl Instance {
             .map_err(anyhow::Error::from)
             .context("the guest trapped in `plan-wipe`")
     }
-
-    /// Asks the guest which listed objects a manifest vouches for.
-    pub fn manifest_reconcile(
-        &mut self,
-        bytes: &[u8],
-        listing: &[manifest::Object],
-    ) -> Result<manifest::Reconciled> {
-        self.bindings
-            .poof_core_manifest()
-            .call_reconcile(&mut self.store, bytes, listing)
-            .map_err(anyhow::Error::from)
-            .context("the guest trapped in `manifest.reconcile`")
-    }
-
-    /// Asks the guest to encode a manifest.
-    pub fn manifest_encode(&mut self, files: &[manifest::Stored]) -> Result<Vec<u8>> {
-        self.bindings
-            .poof_core_manifest()
-            .call_encode(&mut self.store, files)
-            .map_err(anyhow::Error::from)
-            .context("the guest trapped in `manifest.encode`")
-    }
 }
 
-/// A guest-side resource handle (keyring, sealer or opener) of one
+/// A guest-side resource handle (keyring, sealer, opener or session) of one
 /// instance. Give it back with `Instance::drop_handle`; a handle dropped
 /// otherwise stays in the instance (with its keys) until the instance goes.
 #[derive(Debug)]
@@ -362,6 +342,23 @@ impl Instance {
             .map(Handle))
     }
 
+    /// Hands an unlocked key to other instances: (transfer key, sealed key).
+    pub fn keyring_handoff(&mut self, k: &Handle, entropy: &[u8]) -> Crypto<(Vec<u8>, Vec<u8>)> {
+        let c = self.bindings.poof_core_crypto();
+        c.keyring()
+            .call_handoff(&mut self.store, k.0, entropy)
+            .map_err(Self::trapped("keyring.handoff"))
+    }
+
+    /// Adopts a key another instance handed off.
+    pub fn keyring_adopt(&mut self, sealed: &[u8], transfer: &[u8]) -> Crypto<Handle> {
+        let c = self.bindings.poof_core_crypto();
+        Ok(c.keyring()
+            .call_adopt(&mut self.store, sealed, transfer)
+            .map_err(Self::trapped("keyring.adopt"))?
+            .map(Handle))
+    }
+
     /// Wraps the keyring's master key with `passphrase`.
     pub fn keyring_wrap(
         &mut self,
@@ -399,26 +396,27 @@ impl Instance {
             .map_err(Self::trapped("keyring.decrypt-path"))
     }
 
-    /// Starts sealing a file stored under `path`.
+    /// Starts sealing the file `path` of the cloud folder `cloud`.
     pub fn seal(
         &mut self,
         k: &Handle,
+        cloud: &str,
         path: &str,
         meta: &crypto::FileMeta,
         entropy: &[u8],
     ) -> Crypto<Handle> {
         let c = self.bindings.poof_core_crypto();
         Ok(c.keyring()
-            .call_seal(&mut self.store, k.0, path, meta, entropy)
+            .call_seal(&mut self.store, k.0, cloud, path, meta, entropy)
             .map_err(Self::trapped("keyring.seal"))?
             .map(Handle))
     }
 
-    /// Authenticates an object's header.
-    pub fn open(&mut self, k: &Handle, path: &str, header: &[u8]) -> Crypto<Handle> {
+    /// Authenticates the header of the object of `cloud`'s file `path`.
+    pub fn open(&mut self, k: &Handle, cloud: &str, path: &str, header: &[u8]) -> Crypto<Handle> {
         let c = self.bindings.poof_core_crypto();
         Ok(c.keyring()
-            .call_open(&mut self.store, k.0, path, header)
+            .call_open(&mut self.store, k.0, cloud, path, header)
             .map_err(Self::trapped("keyring.open"))?
             .map(Handle))
     }
@@ -489,11 +487,37 @@ impl Instance {
             .map_err(Self::trapped("opener.open-segment"))
     }
 
+    /// How many segments an opened object holds.
+    pub fn opener_segments(&mut self, o: &Handle) -> Result<u64> {
+        let c = self.bindings.poof_core_crypto();
+        c.opener()
+            .call_segments(&mut self.store, o.0)
+            .map_err(Self::trapped("opener.segments"))
+    }
+
+    /// Asks the guest to accept an opened object's plaintext.
+    pub fn opener_finish(&mut self, o: &Handle, sha256: &[u8], written: u64) -> Crypto<()> {
+        let c = self.bindings.poof_core_crypto();
+        c.opener()
+            .call_finish(&mut self.store, o.0, sha256, written)
+            .map_err(Self::trapped("opener.finish"))
+    }
+
     /// Gives a keyring, sealer or opener back to the guest, which wipes it.
     pub fn drop_handle(&mut self, h: Handle) -> Result<()> {
         h.0.resource_drop(&mut self.store)
             .map_err(Self::trapped("resource drop"))
     }
+}
+
+/// The guest `cargo xtask build` left in the target folder, for unit tests.
+#[cfg(test)]
+pub(crate) fn test_guest() -> &'static Guest {
+    static GUEST: OnceLock<Guest> = OnceLock::new();
+    GUEST.get_or_init(|| {
+        let wasm = std::fs::read(env!("POOF_GUEST_WASM")).expect("run `cargo xtask build` first");
+        Guest::new(wasm.leak(), &[])
+    })
 }
 
 #[cfg(test)]
@@ -558,7 +582,7 @@ mod bench {
         for _ in 0..3 {
             let sealer = c
                 .keyring()
-                .call_seal(&mut *store, key, "a/b", &meta, &[3; 32])?
+                .call_seal(&mut *store, key, "a", "b", &meta, &[3; 32])?
                 .map_err(fail)?;
             let header = c.sealer().call_header(&mut *store, sealer)?;
             let t = Instant::now();
@@ -575,7 +599,7 @@ mod bench {
             sealer.resource_drop(&mut *store)?;
             let opener = c
                 .keyring()
-                .call_open(&mut *store, key, "a/b", &header)?
+                .call_open(&mut *store, key, "a", "b", &header)?
                 .map_err(fail)?;
             let t = Instant::now();
             for (i, s) in sealed.iter().enumerate() {
@@ -633,7 +657,7 @@ mod bench {
         };
         let sealer = c
             .keyring()
-            .call_seal(&mut *store, key, "a/b", &meta, &[3; 32])?
+            .call_seal(&mut *store, key, "a", "b", &meta, &[3; 32])?
             .map_err(fail)?;
         for i in 0..count {
             c.sealer()

@@ -16,6 +16,7 @@
 
 pub mod plain;
 pub mod sealed;
+pub mod session;
 
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;

@@ -131,9 +131,9 @@ pub fn open_for_sync(
     let plain = PlainRemote::new(store.clone());
     if conf.encrypted {
         let crypt = crate::crypt::keys::for_sync(guest, conf, locations, &plain)?;
-        return Ok(Box::new(SealedRemote::new(store, crypt)));
+        return Ok(Box::new(SealedRemote::new(store, crypt)?));
     }
-    Ok(Box::new(plain.with_manifest(guest.instantiate()?)))
+    Ok(Box::new(plain.with_session(guest.instantiate()?)))
 }
 
 /// The store a config names: a local folder, or an S3 bucket (with an

@@ -7,6 +7,7 @@
 //! drops its handle. Passphrases are wiped as soon as they are used.
 
 use std::cell::RefCell;
+use std::rc::Rc;
 
 use zeroize::Zeroizing;
 
@@ -28,7 +29,7 @@ impl From<CryptoError> for Error {
 }
 
 /// The guest side of the `keyring` resource.
-pub struct Keyring(core::Keyring);
+pub struct Keyring(pub(super) Rc<core::Keyring>);
 
 /// The guest side of the `sealer` resource; WIT methods take `&self`.
 pub struct Sealer(RefCell<core::Sealer>);
@@ -75,17 +76,29 @@ impl crypto::Guest for super::Guest {
 impl crypto::GuestKeyring for Keyring {
     fn generate(entropy: Vec<u8>) -> Result<crypto::Keyring, Error> {
         let entropy = Zeroizing::new(entropy);
-        Ok(crypto::Keyring::new(Keyring(core::Keyring::generate(
-            &entropy,
-        )?)))
+        Ok(crypto::Keyring::new(Keyring(Rc::new(
+            core::Keyring::generate(&entropy)?,
+        ))))
     }
 
     fn unlock(wrapped: Vec<u8>, passphrase: Vec<u8>) -> Result<crypto::Keyring, Error> {
         let passphrase = Zeroizing::new(passphrase);
-        Ok(crypto::Keyring::new(Keyring(core::Keyring::unlock(
-            &wrapped,
-            &passphrase,
-        )?)))
+        Ok(crypto::Keyring::new(Keyring(Rc::new(
+            core::Keyring::unlock(&wrapped, &passphrase)?,
+        ))))
+    }
+
+    fn handoff(&self, entropy: Vec<u8>) -> Result<(Vec<u8>, Vec<u8>), Error> {
+        let entropy = Zeroizing::new(entropy);
+        let (transfer, sealed) = self.0.handoff(&entropy)?;
+        Ok((transfer.to_vec(), sealed))
+    }
+
+    fn adopt(sealed: Vec<u8>, transfer: Vec<u8>) -> Result<crypto::Keyring, Error> {
+        let transfer = Zeroizing::new(transfer);
+        Ok(crypto::Keyring::new(Keyring(Rc::new(
+            core::Keyring::adopt(&sealed, &transfer)?,
+        ))))
     }
 
     fn wrap(&self, passphrase: Vec<u8>, entropy: Vec<u8>) -> Result<Vec<u8>, Error> {
@@ -107,6 +120,7 @@ impl crypto::GuestKeyring for Keyring {
 
     fn seal(
         &self,
+        cloud: String,
         path: String,
         meta: crypto::FileMeta,
         entropy: Vec<u8>,
@@ -123,12 +137,14 @@ impl crypto::GuestKeyring for Keyring {
             mode: meta.mode,
             sha256,
         };
-        let sealer = self.0.sealer(&path, &meta, &entropy)?;
+        let sealer = self
+            .0
+            .sealer(&core::object_path(&cloud, &path), &meta, &entropy)?;
         Ok(crypto::Sealer::new(Sealer(RefCell::new(sealer))))
     }
 
-    fn open(&self, path: String, header: Vec<u8>) -> Result<crypto::Opener, Error> {
-        let opener = self.0.opener(&path, &header)?;
+    fn open(&self, cloud: String, path: String, header: Vec<u8>) -> Result<crypto::Opener, Error> {
+        let opener = self.0.opener(&core::object_path(&cloud, &path), &header)?;
         Ok(crypto::Opener::new(Opener(RefCell::new(opener))))
     }
 
@@ -178,5 +194,13 @@ impl crypto::GuestOpener for Opener {
 
     fn open_segment(&self, sealed: Vec<u8>, last: bool) -> Result<Vec<u8>, Error> {
         Ok(self.0.borrow_mut().open_segment(sealed, last)?)
+    }
+
+    fn segments(&self) -> u64 {
+        self.0.borrow().segments()
+    }
+
+    fn finish(&self, sha256: Vec<u8>, written: u64) -> Result<(), Error> {
+        Ok(self.0.borrow().finish(&sha256, written)?)
     }
 }

@@ -235,6 +235,60 @@ impl Keyring {
         Ok(out)
     }
 
+    /// Hands this unlocked key to another instance of the guest without a
+    /// second Argon2id run: returns a one-time transfer key (derived from
+    /// `entropy`) and the master key sealed under it, bound to the key id.
+    /// [`Keyring::adopt`] in the other instance opens it. Whoever holds both
+    /// halves can recover the master key, as with the passphrase they
+    /// replace; they live only in memory, for one run.
+    pub fn handoff(&self, entropy: &[u8]) -> Result<(Zeroizing<[u8; 32]>, Vec<u8>)> {
+        check_entropy(entropy)?;
+        let ikm = [entropy, &self.key_id[..]].concat();
+        let transfer = hkdf::<32>(None, &ikm, b"poof v1 handoff key");
+        let mut sealed = Zeroizing::new(Vec::with_capacity(32 + TAG_LEN));
+        sealed.extend_from_slice(&self.master[..]);
+        gcm_seal(
+            &gcm(&transfer),
+            &[0; 12],
+            &handoff_ad(&self.key_id),
+            &mut sealed,
+        )?;
+        let mut out = self.key_id.to_vec();
+        out.extend_from_slice(&sealed);
+        Ok((transfer, out))
+    }
+
+    /// Opens what [`Keyring::handoff`] sealed, with its transfer key.
+    pub fn adopt(sealed: &[u8], transfer: &[u8]) -> Result<Keyring> {
+        let transfer: &[u8; 32] = transfer.try_into().map_err(|_| {
+            CryptoError::InvalidInput(format!(
+                "a transfer key is 32 bytes, not {}",
+                transfer.len()
+            ))
+        })?;
+        if sealed.len() != KEY_ID_LEN + 32 + TAG_LEN {
+            return Err(CryptoError::Truncated(format!(
+                "a handed-off key is {} bytes, this one {}",
+                KEY_ID_LEN + 32 + TAG_LEN,
+                sealed.len()
+            )));
+        }
+        let (id, rest) = sealed.split_at(KEY_ID_LEN);
+        let mut buf = Zeroizing::new(rest.to_vec());
+        gcm_open(&gcm(transfer), &[0; 12], &handoff_ad(id), &mut buf).map_err(|()| {
+            CryptoError::Tampered("the handed-off key does not open with its transfer key".into())
+        })?;
+        let mut master = Zeroizing::new([0u8; 32]);
+        master.copy_from_slice(&buf);
+        let keyring = Keyring::from_master(&master);
+        if keyring.key_id[..] != *id {
+            return Err(CryptoError::Tampered(
+                "the handed-off key's id does not match the key it holds".into(),
+            ));
+        }
+        Ok(keyring)
+    }
+
     /// The key id: 16 bytes that name this master key without revealing it.
     pub fn key_id(&self) -> [u8; KEY_ID_LEN] {
         self.key_id
@@ -291,6 +345,11 @@ pub(crate) fn argon2id(
     Ok(out)
 }
 
+/// The associated data of a handed-off key: its purpose and the key id.
+fn handoff_ad(key_id: &[u8]) -> Vec<u8> {
+    [b"poof v1 handoff".as_slice(), key_id].concat()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -319,6 +378,25 @@ mod tests {
             Keyring::unlock(&w2, b"old").unwrap_err(),
             CryptoError::WrongPassphrase
         );
+    }
+
+    #[test]
+    fn a_handoff_gives_the_same_key_and_refuses_tampering() {
+        let k = Keyring::generate(&[4; 32]).unwrap();
+        let (transfer, sealed) = k.handoff(&[5; 32]).unwrap();
+        let other = Keyring::adopt(&sealed, &transfer[..]).unwrap();
+        assert_eq!(other.master(), k.master());
+        assert_eq!(other.key_id(), k.key_id());
+        for i in 0..sealed.len() {
+            let mut bad = sealed.clone();
+            bad[i] ^= 1;
+            assert!(Keyring::adopt(&bad, &transfer[..]).is_err(), "byte {i}");
+        }
+        let mut wrong = *transfer;
+        wrong[0] ^= 1;
+        assert!(Keyring::adopt(&sealed, &wrong).is_err());
+        assert!(Keyring::adopt(&sealed[1..], &transfer[..]).is_err());
+        assert!(k.handoff(&[5; 31]).is_err(), "too little entropy");
     }
 
     #[test]

@@ -365,6 +365,30 @@ impl Opener {
         self.next == self.count
     }
 
+    /// How many segments the object holds, as its header says.
+    pub fn segments(&self) -> u64 {
+        self.count
+    }
+
+    /// Accepts the object once every segment was opened and the plaintext
+    /// the host wrote (`written` bytes, hashed to `sha256`) is what the
+    /// header announces; `tampered` otherwise.
+    pub fn finish(&self, sha256: &[u8], written: u64) -> Result<()> {
+        let path = &self.path;
+        if self.failed || !self.is_finished() {
+            return Err(CryptoError::Truncated(format!(
+                "{path}: {} of its {} segments were opened",
+                self.next, self.count
+            )));
+        }
+        if written != self.meta.size || sha256 != self.meta.sha256 {
+            return Err(CryptoError::Tampered(format!(
+                "{path}: its content does not match the SHA-256 in its header; it was altered"
+            )));
+        }
+        Ok(())
+    }
+
     /// Opens the next segment: `sealed` is the next `SEGMENT_SIZE + 16` bytes
     /// of the object (fewer for the last one), `last` says whether the object
     /// ends right after them.

@@ -16,8 +16,8 @@ pub const WIT: &[(&str, &str)] = &[
     ("audit.wit", include_str!("../../../wit/audit.wit")),
     ("sync.wit", include_str!("../../../wit/sync.wit")),
     ("crypto.wit", include_str!("../../../wit/crypto.wit")),
-    ("manifest.wit", include_str!("../../../wit/manifest.wit")),
     ("wipe.wit", include_str!("../../../wit/wipe.wit")),
+    ("session.wit", include_str!("../../../wit/session.wit")),
 ];
 
 /// Runs `poof guest ...`.

@@ -17,33 +17,27 @@
 //!   allows (a folder), else right after;
 //! - a listing that could not read some object's metadata says so in
 //!   `problems`, which keeps the plan from deleting anything;
-//! - on a store whose listing carries no metadata (S3), with a guest
-//!   attached, an object's metadata comes from the path's manifest only
-//!   where the guest finds the manifest's record matching the listing
-//!   (same size and ETag), and from a `head` otherwise; `finish` rewrites
-//!   the manifest when it changed.
+//! - what a listing and the manifest may be trusted for, a file and a
+//!   folder of the same name, and when the manifest is rewritten are the
+//!   guest session's decisions (`super::session`); on a store whose listing
+//!   carries no metadata (S3) the session vouches for objects from the
+//!   manifest (same size and ETag) and asks for a `head` of the others.
 
 pub mod meta;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
 
+use super::session::Sessions;
 use crate::engine::Instance;
-use crate::engine::manifest::{Object as Listed, Stored};
+use crate::engine::session::{Listed, Read};
 use crate::engine::sync::Entry;
 use crate::fsx;
 use crate::remote::{Remote, RemoteListing};
 use crate::store::{Body, Meta, ObjectInfo, Store, UserMeta};
-
-/// How many `head` requests a listing sends at once.
-const HEAD_THREADS: usize = 16;
-
-/// The folder that holds poof's manifests of plain cloud folders.
-pub const MANIFEST_DIR: &str = ".poof/manifests";
 
 /// The user metadata key of the content's SHA-256 (hex), which the S3
 /// client writes with every file it uploads (`--verify=stored`).
@@ -52,44 +46,25 @@ pub const SHA256: &str = crate::s3::SHA256_META;
 /// Files kept as plain objects in a store.
 pub struct PlainRemote {
     store: Arc<dyn Store>,
-    /// The guest that reads and writes manifests, and what is known per cloud folder.
-    manifests: Option<Mutex<Manifests>>,
-}
-
-/// The manifest state of one run: a guest instance, and per cloud folder
-/// the records that hold now (path -> entry and ETag).
-struct Manifests {
-    guest: Instance,
-    dirs: HashMap<String, Records>,
-}
-
-/// What is known of one cloud folder's objects, and whether its stored
-/// manifest needs rewriting.
-#[derive(Debug, Default)]
-struct Records {
-    files: BTreeMap<String, Stored>,
-    dirty: bool,
+    /// The guest sessions that decide what listings mean; `None` for a
+    /// remote opened only for poof's own objects (the key).
+    sessions: Option<Sessions>,
 }
 
 impl PlainRemote {
-    /// The plain layout over `store`, without a manifest.
+    /// The plain layout over `store`, for poof's own objects only (`verify`,
+    /// `econfig`): listing and transfers need `with_session`.
     pub fn new(store: Arc<dyn Store>) -> Self {
         PlainRemote {
             store,
-            manifests: None,
+            sessions: None,
         }
     }
 
-    /// Keeps a manifest per cloud folder, read and written through this
-    /// guest instance, when the store's listing lacks metadata (where it
-    /// has it, a manifest would save nothing, so none is written).
-    pub fn with_manifest(mut self, guest: Instance) -> Self {
-        if !self.store.lists_metadata() {
-            self.manifests = Some(Mutex::new(Manifests {
-                guest,
-                dirs: HashMap::new(),
-            }));
-        }
+    /// Lets this guest instance's sessions decide what listings mean and
+    /// keep the manifests.
+    pub fn with_session(mut self, guest: Instance) -> Self {
+        self.sessions = Some(Sessions::plain(guest, &*self.store));
         self
     }
 
@@ -98,37 +73,20 @@ impl PlainRemote {
         &*self.store
     }
 
-    /// The key of a cloud folder's manifest.
-    fn manifest_key(dir: &str) -> Result<String> {
-        crate::pathguard::check(dir)
-            .map_err(|why| anyhow!("cloud folder {dir:?} is not a safe path: {why}"))?;
-        Ok(format!("{MANIFEST_DIR}/{dir}.json"))
-    }
-
-    /// `DIR/`, the key prefix of one cloud folder.
-    fn dir_prefix(dir: &str) -> Result<String> {
-        crate::pathguard::check(dir)
-            .map_err(|why| anyhow!("cloud folder {dir:?} is not a safe path: {why}"))?;
-        Ok(format!("{dir}/"))
+    fn sessions(&self) -> Result<&Sessions> {
+        self.sessions
+            .as_ref()
+            .ok_or_else(|| anyhow!("this remote was opened for poof's own objects only"))
     }
 
     /// The key of `dir/path`.
-    fn key(dir: &str, path: &str) -> Result<String> {
-        crate::pathguard::check(path)
-            .map_err(|why| anyhow!("{path:?} is not a safe relative path: {why}"))?;
-        Ok(format!("{}{path}", Self::dir_prefix(dir)?))
+    fn key(&self, dir: &str, path: &str) -> Result<String> {
+        self.sessions()?.object_key(dir, path)
     }
 
-    /// Updates the records of `dir` with `f`, when manifests are in use.
-    fn record(&self, dir: &str, f: impl FnOnce(&mut Records)) {
-        if let Some(m) = &self.manifests {
-            let mut m = m.lock().expect("no thread panics holding the manifests");
-            f(m.dirs.entry(dir.to_string()).or_default());
-        }
-    }
-
-    /// The entry of an object whose metadata is known.
-    fn entry_of(&self, rel: &str, o: &ObjectInfo) -> Result<Entry, String> {
+    /// The entry of an object, from its user metadata (rclone's `mtime`
+    /// and `mode`) or else its native attributes.
+    fn entry_of(&self, o: &ObjectInfo) -> Result<Entry, String> {
         let user = o.user.as_ref();
         let mtime_ns = user
             .and_then(|u| u.get(meta::MTIME))
@@ -140,79 +98,11 @@ impl PlainRemote {
             .and_then(|v| meta::parse_mode(v))
             .or(o.mode.map(|m| m & 0o7777));
         Ok(Entry {
-            path: rel.to_string(),
+            path: o.key.clone(),
             size: o.size,
             mtime_ns,
             mode,
         })
-    }
-
-    /// Reads the metadata of listed objects, `HEAD_THREADS` at a time.
-    fn head_all(&self, prefix: &str, objects: &[ObjectInfo], listing: &mut RemoteListing) {
-        let results = crate::pool::map(objects, HEAD_THREADS, |o| {
-            let head = self.store.head(&o.key).map_err(|e| format!("{e:#}"))?;
-            let info = ObjectInfo {
-                size: o.size,
-                mtime_ns: o.mtime_ns.or(head.mtime_ns),
-                ..head
-            };
-            self.entry_of(&o.key[prefix.len()..], &info)
-        });
-        for r in results {
-            match r {
-                Ok(e) => listing.entries.push(e),
-                Err(p) => listing.problems.push(p),
-            }
-        }
-    }
-
-    /// Takes from the manifest of `dir` the entries it vouches for (into
-    /// `listing`), and returns the objects whose metadata must still be read.
-    fn apply_manifest(
-        &self,
-        dir: &str,
-        prefix: &str,
-        files: Vec<ObjectInfo>,
-        listing: &mut RemoteListing,
-    ) -> Result<Vec<ObjectInfo>> {
-        let Some(m) = &self.manifests else {
-            return Ok(files);
-        };
-        let key = Self::manifest_key(dir)?;
-        let bytes = super::read_reserved(&*self.store, &key)
-            .with_context(|| format!("reading the manifest of {dir}"))?
-            .unwrap_or_default();
-        let listed: Vec<Listed> = files
-            .iter()
-            .map(|o| Listed {
-                path: o.key[prefix.len()..].to_string(),
-                size: o.size,
-                etag: o.etag.clone(),
-            })
-            .collect();
-        let mut m = m.lock().expect("no thread panics holding the manifests");
-        let r = m.guest.manifest_reconcile(&bytes, &listed)?;
-        if let Some(problem) = &r.problem {
-            listing.skipped.push(format!(
-                "the manifest {} ({problem}); it is rebuilt from the listing",
-                self.store.show(&key)
-            ));
-        }
-        let unknown: BTreeSet<&str> = r.unknown.iter().map(String::as_str).collect();
-        listing
-            .entries
-            .extend(r.known.iter().map(|s| s.entry.clone()));
-        let records = m.dirs.entry(dir.to_string()).or_default();
-        records.dirty = !r.exact;
-        records.files = r
-            .known
-            .into_iter()
-            .map(|s| (s.entry.path.clone(), s))
-            .collect();
-        Ok(files
-            .into_iter()
-            .filter(|o| unknown.contains(&o.key[prefix.len()..]))
-            .collect())
     }
 }
 
@@ -235,71 +125,24 @@ impl Remote for PlainRemote {
     }
 
     fn list(&self, dir: &str) -> Result<RemoteListing> {
-        let prefix = Self::dir_prefix(dir)?;
-        let l = self.store.list(&prefix)?;
-        let mut listing = RemoteListing {
-            exists: l.exists,
-            entries: Vec::new(),
-            problems: l.problems,
-            skipped: l.skipped,
+        let to_listed = |o: ObjectInfo| Listed {
+            entry: o.user.is_some().then(|| self.entry_of(&o)),
+            key: o.key,
+            size: o.size,
+            etag: o.etag,
         };
-        // An object store can hold both `a` and `a/b`; a file system cannot.
-        // The folder wins.
-        let mut folders = BTreeSet::new();
-        for o in &l.objects {
-            let mut rest = &o.key[prefix.len()..];
-            while let Some((parent, _)) = rest.rsplit_once('/') {
-                if !folders.insert(parent.to_string()) {
-                    break;
-                }
-                rest = parent;
-            }
-        }
-        let (shadowed, files): (Vec<ObjectInfo>, Vec<ObjectInfo>) = l
-            .objects
-            .into_iter()
-            .partition(|o| folders.contains(&o.key[prefix.len()..]));
-        for o in shadowed {
-            listing.skipped.push(format!(
-                "{} (both a file and a folder in the bucket; the folder's files are used)",
-                self.store.show(&o.key)
-            ));
-        }
-        // Objects whose metadata came with the listing (a folder).
-        let (known, files): (Vec<ObjectInfo>, Vec<ObjectInfo>) =
-            files.into_iter().partition(|o| o.user.is_some());
-        for o in &known {
-            match self.entry_of(&o.key[prefix.len()..], o) {
-                Ok(e) => listing.entries.push(e),
-                Err(p) => listing.problems.push(p),
-            }
-        }
-        let files = self.apply_manifest(dir, &prefix, files, &mut listing)?;
-        let etags: HashMap<String, String> = files
-            .iter()
-            .map(|o| (o.key[prefix.len()..].to_string(), o.etag.clone()))
-            .collect();
-        let before = listing.entries.len();
-        self.head_all(&prefix, &files, &mut listing);
-        let read: Vec<Stored> = listing.entries[before..]
-            .iter()
-            .map(|e| Stored {
-                entry: e.clone(),
-                etag: etags.get(&e.path).cloned().unwrap_or_default(),
-                object_id: None,
-            })
-            .collect();
-        self.record(dir, |r| {
-            r.dirty |= !read.is_empty();
-            r.files
-                .extend(read.into_iter().map(|s| (s.entry.path.clone(), s)));
-        });
-        listing.entries.sort_by(|a, b| a.path.cmp(&b.path));
-        Ok(listing)
+        let read = |key: &str| match self.store.head(key) {
+            Ok(o) => match self.entry_of(&o) {
+                Ok(e) => Read::Entry(e),
+                Err(why) => Read::Failed(why),
+            },
+            Err(e) => Read::Failed(format!("{e:#}")),
+        };
+        self.sessions()?.list(&*self.store, dir, to_listed, read)
     }
 
     fn upload(&self, dir: &str, entry: &Entry, src: &Path) -> Result<()> {
-        let key = Self::key(dir, &entry.path)?;
+        let key = self.key(dir, &entry.path)?;
         let file = Arc::new(super::open_source(src, entry)?);
         let mut user = UserMeta::new();
         user.insert(meta::MTIME.into(), meta::format_mtime(entry.mtime_ns));
@@ -325,29 +168,12 @@ impl Remote for PlainRemote {
             .store
             .put(&key, body, &meta)
             .with_context(|| format!("uploading to {}", self.describe()))?;
-        self.record(dir, |r| {
-            r.dirty = true;
-            match put.etag {
-                Some(etag) => {
-                    r.files.insert(
-                        entry.path.clone(),
-                        Stored {
-                            entry: entry.clone(),
-                            etag,
-                            object_id: None,
-                        },
-                    );
-                }
-                None => {
-                    r.files.remove(&entry.path);
-                }
-            }
-        });
-        Ok(())
+        self.sessions()?
+            .uploaded(dir, entry, put.etag.as_deref(), None)
     }
 
     fn download(&self, dir: &str, entry: &Entry, local_root: &Path) -> Result<()> {
-        let key = Self::key(dir, &entry.path)?;
+        let key = self.key(dir, &entry.path)?;
         let dest = local_root.join(&entry.path);
         fsx::write_atomically(local_root, entry, |out| {
             let n = self
@@ -367,7 +193,7 @@ impl Remote for PlainRemote {
     }
 
     fn set_mode(&self, dir: &str, entry: &Entry) -> Result<()> {
-        let key = Self::key(dir, &entry.path)?;
+        let key = self.key(dir, &entry.path)?;
         let head = self.store.head(&key)?;
         let mut user = head.user.unwrap_or_default();
         // Kept as stored; written from the entry when the object had none.
@@ -385,24 +211,15 @@ impl Remote for PlainRemote {
         self.store
             .set_meta(&key, &meta)
             .with_context(|| format!("setting permissions on {}", self.describe()))?;
-        // The copy may have a new ETag: the next listing reads it again.
-        self.record(dir, |r| {
-            r.dirty = true;
-            r.files.remove(&entry.path);
-        });
-        Ok(())
+        self.sessions()?.mode_set(dir, entry)
     }
 
     fn delete(&self, dir: &str, path: &str) -> Result<()> {
-        let key = Self::key(dir, path)?;
+        let key = self.key(dir, path)?;
         self.store
             .delete(&key)
             .with_context(|| format!("deleting from {}", self.describe()))?;
-        self.record(dir, |r| {
-            r.dirty = true;
-            r.files.remove(path);
-        });
-        Ok(())
+        self.sessions()?.deleted(dir, path)
     }
 
     /// Streams the object through SHA-256 (an S3 store also checks its MD5
@@ -419,7 +236,7 @@ impl Remote for PlainRemote {
                 Ok(())
             }
         }
-        let key = Self::key(dir, path)?;
+        let key = self.key(dir, path)?;
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -443,7 +260,7 @@ impl Remote for PlainRemote {
         if !self.store.keeps_user_metadata() {
             return self.read_sha256(dir, path);
         }
-        let key = Self::key(dir, path)?;
+        let key = self.key(dir, path)?;
         let object = self.store.show(&key);
         let head = match self.store.head(&key) {
             Ok(h) => h,
@@ -474,41 +291,9 @@ impl Remote for PlainRemote {
     }
 
     fn finish(&self, dir: &str) -> Result<()> {
-        let Some(m) = &self.manifests else {
-            return Ok(());
-        };
-        let mut m = m.lock().expect("no thread panics holding the manifests");
-        let Manifests { guest, dirs } = &mut *m;
-        let Some(records) = dirs.get_mut(dir).filter(|r| r.dirty) else {
-            return Ok(());
-        };
-        let files: Vec<Stored> = records.files.values().cloned().collect();
-        let bytes = guest.manifest_encode(&files)?;
-        let key = Self::manifest_key(dir)?;
-        self.store
-            .put(&key, Body::Bytes(bytes), &Meta::default())
-            .with_context(|| format!("writing the manifest of {dir} to {}", self.describe()))?;
-        records.dirty = false;
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_follow_the_poof_1x_layout() {
-        assert_eq!(
-            PlainRemote::key("Documents", "a/b.txt").unwrap(),
-            "Documents/a/b.txt"
-        );
-        assert!(PlainRemote::key("Documents", "../x").is_err());
-        assert!(PlainRemote::key("../Documents", "x").is_err());
-        assert!(PlainRemote::key("Documents", "/x").is_err());
-        assert_eq!(
-            PlainRemote::manifest_key("Docs").unwrap(),
-            ".poof/manifests/Docs.json"
-        );
+        match &self.sessions {
+            Some(s) => s.finish(&*self.store, dir, &self.describe()),
+            None => Ok(()),
+        }
     }
 }

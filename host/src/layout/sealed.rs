@@ -2,9 +2,11 @@
 //! `E(CLOUD/REL)` (docs/FORMAT.md) without user metadata, and the sealed
 //! manifest at `.poof/manifests/E(CLOUD).bin`.
 //!
-//! The cryptography and the listing rules live in the guest, reached
-//! through `crate::crypt`; this file only moves bytes between the store,
-//! the guest and local files.
+//! The cryptography lives in the guest, reached through `crate::crypt`'s
+//! pool of unlocked instances; what a listing and the sealed manifest may be
+//! trusted for, replays, and which restores to refuse are decided by the
+//! guest session (`super::session`). This file only moves bytes between the
+//! store, the guest and local files.
 //!
 //! Invariants: no plaintext name, time or mode reaches the store (objects
 //! are stored private to the owner at the time of the upload); content is
@@ -19,22 +21,32 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
 
-use crate::crypt::{self, Crypt, Raw, SMALL_OBJECT};
+use super::session::Sessions;
+use crate::crypt::{Crypt, SMALL_OBJECT};
+use crate::engine::session::{Listed, Read};
 use crate::engine::sync::Entry;
 use crate::fsx;
 use crate::remote::{Remote, RemoteListing};
-use crate::store::{Body, Meta, Store};
+use crate::store::{Body, Meta, ObjectInfo, Store};
 
 /// Files kept sealed in a store, under one unlocked key.
 pub struct SealedRemote {
     store: Arc<dyn Store>,
     crypt: Arc<Crypt>,
+    sessions: Sessions,
 }
 
 impl SealedRemote {
-    /// The sealed layout over `store`, with this unlocked key.
-    pub fn new(store: Arc<dyn Store>, crypt: Arc<Crypt>) -> Self {
-        SealedRemote { store, crypt }
+    /// The sealed layout over `store`, with this unlocked key; one of the
+    /// key's unlocked instances holds the sessions for the whole run.
+    pub fn new(store: Arc<dyn Store>, crypt: Arc<Crypt>) -> Result<Self> {
+        let (inst, key) = crypt.take_unlocked()?;
+        let sessions = Sessions::sealed(inst, key, &*store);
+        Ok(SealedRemote {
+            store,
+            crypt,
+            sessions,
+        })
     }
 }
 
@@ -61,44 +73,26 @@ impl Remote for SealedRemote {
     }
 
     fn list(&self, dir: &str) -> Result<RemoteListing> {
-        let c = &self.crypt;
-        let prefix = format!("{}/", c.cloud_name(dir)?);
-        let l = self.store.list(&prefix)?;
-        let raw = l
-            .objects
-            .into_iter()
-            .map(|o| Raw {
-                name: o.key,
-                size: o.size,
-                etag: o.etag,
-            })
-            .collect();
-        let manifest = self
-            .read_reserved(&c.manifest_name(dir)?)
-            .with_context(|| format!("reading the manifest of {dir}"))?;
-        let hs = u64::from(c.format().header_size);
-        let mut listing = c.list(
-            dir,
-            raw,
-            manifest,
-            |r| {
-                self.store
-                    .get_range(&r.name, 0, hs)
-                    .map_err(|e| anyhow!("cannot read its header: {e:#}"))
-            },
-            |n| self.store.show(n),
-        )?;
-        listing.problems.extend(l.problems);
-        listing.skipped.extend(l.skipped);
-        Ok(listing)
+        let hs = u64::from(self.crypt.format().header_size);
+        let to_listed = |o: ObjectInfo| Listed {
+            key: o.key,
+            size: o.size,
+            etag: o.etag,
+            entry: None,
+        };
+        let read = |key: &str| match self.store.get_range(key, 0, hs) {
+            Ok(h) => Read::Header(h),
+            Err(e) => Read::Failed(format!("cannot read its header: {e:#}")),
+        };
+        self.sessions.list(&*self.store, dir, to_listed, read)
     }
 
     fn upload(&self, dir: &str, entry: &Entry, src: &Path) -> Result<()> {
         let c = &self.crypt;
         let file = super::open_source(src, entry)?;
-        let len = c.sealed_size(entry.size);
+        let len = c.sealed_size(entry.size)?;
+        let key = self.sessions.object_key(dir, &entry.path)?;
         let mut sealing = c.seal_file(dir, entry, &file, io::Seek::rewind, src)?;
-        let key = sealing.object.clone();
         let id = sealing.id.clone();
         let body = Body::Stream {
             reader: &mut sealing,
@@ -111,21 +105,19 @@ impl Remote for SealedRemote {
             .with_context(|| format!("uploading {} to {}", src.display(), self.describe()))?;
         drop(sealing);
         super::check_unchanged(src, &file, entry)?;
-        match put.etag {
-            Some(etag) => c.uploaded(dir, entry, etag, id),
-            None => c.deleted(dir, &entry.path),
-        }
-        Ok(())
+        self.sessions
+            .uploaded(dir, entry, put.etag.as_deref(), Some(&id))
     }
 
     fn download(&self, dir: &str, entry: &Entry, local_root: &Path) -> Result<()> {
         let c = &self.crypt;
-        let key = c.object_name(dir, &entry.path)?;
+        let key = self.sessions.object_key(dir, &entry.path)?;
         let object = self.store.show(&key);
         let dest = local_root.join(&entry.path);
-        crypt::check_listed(c, dir, &entry.path)
+        self.sessions
+            .check_restore(dir, &entry.path)
             .map_err(|e| anyhow!("{e:#}; {} was not written (left as it was)", dest.display()))?;
-        let small = c.sealed_size(entry.size) < SMALL_OBJECT;
+        let small = c.sealed_size(entry.size)? < SMALL_OBJECT;
         fsx::write_atomically(local_root, entry, |out| {
             let id = if small {
                 // Fetched first, so that the transfer holds no unlocked instance.
@@ -141,7 +133,9 @@ impl Remote for SealedRemote {
                 self.store.get(&key, &mut w).map_err(|e| io_err(e.into()))?;
                 w.finish().map_err(io_err)?.1
             };
-            crypt::check_id(c, dir, &entry.path, &id, &object).map_err(io_err)
+            self.sessions
+                .check_object_id(dir, &entry.path, &id)
+                .map_err(io_err)
         })
         .map_err(|e| {
             anyhow!(
@@ -153,16 +147,15 @@ impl Remote for SealedRemote {
 
     fn set_mode(&self, dir: &str, entry: &Entry) -> Result<()> {
         // The header keeps the mode of the upload; the sealed manifest the new one.
-        self.crypt.set_mode(dir, entry)
+        self.sessions.mode_set(dir, entry)
     }
 
     fn delete(&self, dir: &str, path: &str) -> Result<()> {
-        let key = self.crypt.object_name(dir, path)?;
+        let key = self.sessions.object_key(dir, path)?;
         self.store
             .delete(&key)
             .with_context(|| format!("deleting from {}", self.describe()))?;
-        self.crypt.deleted(dir, path);
-        Ok(())
+        self.sessions.deleted(dir, path)
     }
 
     /// Reads the object back, opens and authenticates every segment; the
@@ -170,7 +163,7 @@ impl Remote for SealedRemote {
     /// content. Sealed objects carry no metadata, so `--verify=stored`
     /// reads back too.
     fn read_sha256(&self, dir: &str, path: &str) -> Result<Option<[u8; 32]>> {
-        let key = self.crypt.object_name(dir, path)?;
+        let key = self.sessions.object_key(dir, path)?;
         let mut w = self.crypt.open_into(dir, path, io::sink())?;
         match self.store.get(&key, &mut w) {
             Ok(_) => {}
@@ -194,11 +187,6 @@ impl Remote for SealedRemote {
     }
 
     fn finish(&self, dir: &str) -> Result<()> {
-        if let Some((name, bytes)) = self.crypt.manifest_to_write(dir)? {
-            self.store
-                .put(&name, Body::Bytes(bytes), &Meta::default())
-                .with_context(|| format!("writing the manifest of {dir} to {}", self.describe()))?;
-        }
-        Ok(())
+        self.sessions.finish(&*self.store, dir, &self.describe())
     }
 }

@@ -14,13 +14,8 @@ use crate::layout::sealed::SealedRemote;
 use crate::store::Store;
 use crate::store::memory::{Fault, MemoryStore, Op};
 
-/// The guest `cargo xtask build` left in the target folder.
 fn guest() -> &'static Guest {
-    static GUEST: OnceLock<Guest> = OnceLock::new();
-    GUEST.get_or_init(|| {
-        let wasm = std::fs::read(env!("POOF_GUEST_WASM")).expect("run `cargo xtask build` first");
-        Guest::new(wasm.leak(), &[])
-    })
+    crate::engine::test_guest()
 }
 
 const QUIET: Output = Output {
@@ -68,7 +63,7 @@ fn run(local: &Path, remote: &dyn Remote, direction: Direction) -> Outcome {
 
 fn plain(store: &Arc<MemoryStore>) -> PlainRemote {
     let s: Arc<dyn Store> = store.clone();
-    PlainRemote::new(s).with_manifest(guest().instantiate().unwrap())
+    PlainRemote::new(s).with_session(guest().instantiate().unwrap())
 }
 
 fn sealed(store: &Arc<MemoryStore>) -> SealedRemote {
@@ -88,7 +83,7 @@ fn sealed(store: &Arc<MemoryStore>) -> SealedRemote {
     )
     .unwrap();
     let s: Arc<dyn Store> = store.clone();
-    SealedRemote::new(s, Arc::new(crypt))
+    SealedRemote::new(s, Arc::new(crypt)).unwrap()
 }
 
 fn names(remote: &dyn Remote) -> Vec<String> {

@@ -1,0 +1,135 @@
+//! The `session` interface: conversions between WIT types and
+//! `crate::session`; the logic is all there.
+//!
+//! Invariant: no decision happens here. A sealed session shares the
+//! keyring of the handle it was made from (the same unlocked key, in this
+//! instance's memory), so the host never hands a key over.
+
+use std::cell::RefCell;
+
+use super::exports::poof::core::crypto;
+use super::exports::poof::core::session as wit;
+use super::poof::core::types::Error;
+use super::{Guest, entry_in, entry_out};
+use crate::session::{self, Layout, Session, SessionError};
+
+/// The guest side of the `session` resource; WIT methods take `&self`.
+pub struct SessionResource(RefCell<Session>);
+
+impl From<SessionError> for Error {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::InvalidInput(m) => Error::InvalidInput(m),
+            SessionError::Refused(m) => Error::Refused(m),
+            SessionError::Crypto(e) => e.into(),
+        }
+    }
+}
+
+impl wit::Guest for Guest {
+    type Session = SessionResource;
+}
+
+impl SessionResource {
+    fn handle(s: Session) -> wit::Session {
+        wit::Session::new(SessionResource(RefCell::new(s)))
+    }
+}
+
+impl wit::GuestSession for SessionResource {
+    fn plain(
+        cloud: String,
+        lists_metadata: bool,
+        show_root: String,
+    ) -> Result<wit::Session, Error> {
+        let s = Session::new(&cloud, Layout::Plain { lists_metadata }, &show_root)?;
+        Ok(Self::handle(s))
+    }
+
+    fn sealed(
+        cloud: String,
+        key: crypto::KeyringBorrow<'_>,
+        show_root: String,
+    ) -> Result<wit::Session, Error> {
+        let k = key.get::<super::crypto::Keyring>().0.clone();
+        Ok(Self::handle(Session::new(
+            &cloud,
+            Layout::Sealed(k),
+            &show_root,
+        )?))
+    }
+
+    fn prefix(&self) -> String {
+        self.0.borrow().prefix().to_string()
+    }
+
+    fn manifest_key(&self) -> Option<String> {
+        self.0.borrow().manifest_key().map(str::to_string)
+    }
+
+    fn ingest_listing(
+        &self,
+        objects: Vec<wit::Listed>,
+        manifest: Option<Vec<u8>>,
+    ) -> Result<Vec<String>, Error> {
+        let objects = objects
+            .into_iter()
+            .map(|o| session::Listed {
+                key: o.key,
+                size: o.size,
+                etag: o.etag,
+                entry: o.entry.map(|r| r.map(entry_in)),
+            })
+            .collect();
+        Ok(self.0.borrow_mut().ingest_listing(objects, manifest)?)
+    }
+
+    fn ingest_read(&self, key: String, read: wit::Read) -> Result<(), Error> {
+        let read = match read {
+            wit::Read::Entry(e) => session::Read::Entry(entry_in(e)),
+            wit::Read::Header(h) => session::Read::Header(h),
+            wit::Read::Failed(why) => session::Read::Failed(why),
+        };
+        Ok(self.0.borrow_mut().ingest_read(&key, read)?)
+    }
+
+    fn finish_listing(&self) -> Result<wit::Listing, Error> {
+        let l = self.0.borrow_mut().finish_listing()?;
+        Ok(wit::Listing {
+            exists: l.exists,
+            entries: l.entries.into_iter().map(entry_out).collect(),
+            problems: l.problems,
+            skipped: l.skipped,
+        })
+    }
+
+    fn object_key(&self, path: String) -> Result<String, Error> {
+        Ok(self.0.borrow_mut().object_key(&path)?)
+    }
+
+    fn check_restore(&self, path: String) -> Result<(), Error> {
+        Ok(self.0.borrow().check_restore(&path)?)
+    }
+
+    fn check_object_id(&self, path: String, object_id: String) -> Result<(), Error> {
+        Ok(self.0.borrow().check_object_id(&path, &object_id)?)
+    }
+
+    fn uploaded(&self, file: wit::Entry, etag: Option<String>, object_id: Option<String>) {
+        self.0
+            .borrow_mut()
+            .uploaded(entry_in(file), etag, object_id);
+    }
+
+    fn deleted(&self, path: String) {
+        self.0.borrow_mut().deleted(&path);
+    }
+
+    fn mode_set(&self, file: wit::Entry) -> Result<(), Error> {
+        Ok(self.0.borrow_mut().mode_set(&entry_in(file))?)
+    }
+
+    fn manifest(&self, entropy: Vec<u8>) -> Result<Option<Vec<u8>>, Error> {
+        Ok(self.0.borrow_mut().manifest(&entropy)?)
+    }
+}

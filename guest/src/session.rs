@@ -1,0 +1,692 @@
+//! A session: what the guest makes of one cloud folder of a remote during a
+//! run. It is sans-IO: the host lists the store, reads what the session asks
+//! for, and reports what it wrote; the session decides what the listing and
+//! the manifest may be trusted for, which object keys to use, which objects
+//! a restore must refuse, and when the manifest is rewritten.
+//!
+//! Two layouts:
+//! - plain: object `CLOUD/REL`; metadata from the store's listing where it
+//!   has it, else from the manifest where the manifest vouches for the
+//!   object (same size and ETag), else from a `head` the host makes;
+//! - sealed (docs/FORMAT.md): object `E(CLOUD/REL)`; size from the object's
+//!   length, metadata from the sealed manifest or the authenticated header.
+//!
+//! Invariants:
+//! - every listed object is accounted for: it becomes an entry, a `skipped`
+//!   line (a name that is no name of this layout), or a `problem` naming it;
+//! - on a sealed folder, an object the manifest records but the store lacks
+//!   is a problem, so that a download never deletes local files on the word
+//!   of a bucket someone pruned; an object whose header fails a check (or
+//!   whose id is not the one the manifest records: a replay) is listed, so
+//!   a backup replaces it, and a restore of it is refused;
+//! - a listing that found anything amiss never rewrites a sealed manifest:
+//!   its records are what the next run checks the bucket against.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
+
+use crate::crypto::keyring::Keyring;
+use crate::crypto::{CryptoError, object_path, stream};
+use crate::manifest::{self, Object, Stored};
+use crate::paths;
+use crate::plan::Entry;
+
+/// The folder, at the root of a store, that holds poof's manifests.
+pub const MANIFEST_DIR: &str = ".poof/manifests";
+
+/// How a session's files are laid out as objects.
+#[derive(Clone)]
+pub enum Layout {
+    /// One object per file, content unchanged. `lists_metadata`: the store's
+    /// listing carries each object's metadata (a folder), so no manifest is
+    /// kept.
+    Plain {
+        /// The store's listing carries metadata.
+        lists_metadata: bool,
+    },
+    /// poof's encrypted format, with this key.
+    Sealed(Rc<Keyring>),
+}
+
+/// One object as the store lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// Its key, relative to the store's root.
+    pub key: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// The store's version tag.
+    pub etag: String,
+    /// Plain layout, store that lists metadata: the entry the host read
+    /// from the listing's metadata, or why it could not.
+    pub entry: Option<std::result::Result<Entry, String>>,
+}
+
+/// What the host read for an object the session asked about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Read {
+    /// Plain: the entry from the object's metadata (a `head`).
+    Entry(Entry),
+    /// Sealed: the object's first `header-size` bytes.
+    Header(Vec<u8>),
+    /// The read failed; the host's words.
+    Failed(String),
+}
+
+/// What a session makes of its cloud folder's listing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listing {
+    /// False when nothing is stored under the cloud folder.
+    pub exists: bool,
+    /// Every file, sorted by path.
+    pub entries: Vec<Entry>,
+    /// Objects that could not be accounted for: the listing is incomplete,
+    /// so nothing may be deleted on its account.
+    pub problems: Vec<String>,
+    /// Objects left out on purpose, with the reason.
+    pub skipped: Vec<String>,
+}
+
+/// Why the session refused a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionError {
+    /// The request is malformed (an unsafe path, a call out of order).
+    InvalidInput(String),
+    /// The request is well-formed but must not be carried out.
+    Refused(String),
+    /// A cryptographic operation failed.
+    Crypto(CryptoError),
+}
+
+impl From<CryptoError> for SessionError {
+    fn from(e: CryptoError) -> Self {
+        SessionError::Crypto(e)
+    }
+}
+
+/// The result type of this module.
+pub type Result<T> = std::result::Result<T, SessionError>;
+
+/// Words for a refusal of the crypto core, as messages show it.
+pub fn words(e: &CryptoError) -> String {
+    match e {
+        CryptoError::InvalidInput(m) => m.clone(),
+        CryptoError::WrongPassphrase => "the passphrase does not open the key".into(),
+        CryptoError::Tampered(m) => format!("tampered with: {m}"),
+        CryptoError::Truncated(m) => format!("truncated: {m}"),
+        CryptoError::WrongName(m) => {
+            format!("stored under another name than its own (renamed or swapped): {m}")
+        }
+        CryptoError::UnsupportedFormat(m) => format!("not in a format this poof reads: {m}"),
+    }
+}
+
+/// One cloud folder's state for a run.
+pub struct Session {
+    cloud: String,
+    layout: Layout,
+    /// How the host names the store's root in messages (`s3://b/p/`, `/mnt/usb/`).
+    show_root: String,
+    /// `CLOUD/` or `E(CLOUD)/`.
+    prefix: String,
+    /// Where the manifest lives, when one is kept.
+    manifest_key: Option<String>,
+    /// rel -> object key, for every object named in this run.
+    names: BTreeMap<String, String>,
+    /// What the manifest will record: rel -> entry, tag and object id.
+    files: BTreeMap<String, Stored>,
+    /// rel -> the object id the object must carry.
+    ids: BTreeMap<String, String>,
+    /// rel -> why its object is refused for a restore.
+    bad: BTreeMap<String, String>,
+    /// rel -> the plain size of a refused object, when its length gives one.
+    bad_sizes: BTreeMap<String, u64>,
+    /// Objects waiting for what the host reads: key -> (rel, listed, plain size).
+    pending: BTreeMap<String, (String, Listed, u64)>,
+    /// The listing being built.
+    listing: Listing,
+    /// The manifest matched the listing exactly.
+    exact: bool,
+    /// The manifest needs rewriting.
+    dirty: bool,
+    /// The listing has been ingested.
+    listed: bool,
+}
+
+impl Session {
+    /// A session for the cloud folder `cloud` (a safe relative path).
+    /// `show_root` prefixes object keys in messages.
+    pub fn new(cloud: &str, layout: Layout, show_root: &str) -> Result<Session> {
+        paths::check(cloud).map_err(|why| {
+            SessionError::InvalidInput(format!("cloud folder {cloud:?} is not a safe path: {why}"))
+        })?;
+        let (prefix, manifest_key) = match &layout {
+            Layout::Plain { lists_metadata } => (
+                format!("{cloud}/"),
+                (!lists_metadata).then(|| format!("{MANIFEST_DIR}/{cloud}.json")),
+            ),
+            Layout::Sealed(k) => {
+                let enc = k.encrypt_path(cloud)?;
+                (format!("{enc}/"), Some(format!("{MANIFEST_DIR}/{enc}.bin")))
+            }
+        };
+        Ok(Session {
+            cloud: cloud.to_string(),
+            layout,
+            show_root: show_root.to_string(),
+            prefix,
+            manifest_key,
+            names: BTreeMap::new(),
+            files: BTreeMap::new(),
+            ids: BTreeMap::new(),
+            bad: BTreeMap::new(),
+            bad_sizes: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            listing: Listing::default(),
+            exact: true,
+            dirty: false,
+            listed: false,
+        })
+    }
+
+    /// The key prefix the host lists: `CLOUD/` or `E(CLOUD)/`.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The key of the manifest the host reads before `ingest_listing`;
+    /// `None` when this session keeps none.
+    pub fn manifest_key(&self) -> Option<&str> {
+        self.manifest_key.as_deref()
+    }
+
+    fn show(&self, key: &str) -> String {
+        format!("{}{key}", self.show_root)
+    }
+
+    fn sealed(&self) -> Option<&Keyring> {
+        match &self.layout {
+            Layout::Sealed(k) => Some(k),
+            Layout::Plain { .. } => None,
+        }
+    }
+
+    /// Takes the store's listing under `prefix` and the manifest's bytes
+    /// (`None` when there is none), and returns the keys of the objects the
+    /// host must read: their header (sealed) or their metadata (plain).
+    pub fn ingest_listing(
+        &mut self,
+        objects: Vec<Listed>,
+        manifest: Option<Vec<u8>>,
+    ) -> Result<Vec<String>> {
+        if self.listed {
+            return Err(SessionError::InvalidInput(
+                "the listing of this session was already given".into(),
+            ));
+        }
+        self.listed = true;
+        self.listing.exists = !objects.is_empty();
+        match self.layout.clone() {
+            Layout::Plain { .. } => self.ingest_plain(objects, manifest),
+            Layout::Sealed(k) => self.ingest_sealed(&k, objects, manifest),
+        }
+    }
+
+    fn ingest_plain(
+        &mut self,
+        objects: Vec<Listed>,
+        manifest: Option<Vec<u8>>,
+    ) -> Result<Vec<String>> {
+        let mut files = Vec::new();
+        for o in objects {
+            let Some(rel) = o.key.strip_prefix(&self.prefix).map(str::to_string) else {
+                return Err(SessionError::InvalidInput(format!(
+                    "{} is not under {}",
+                    o.key, self.prefix
+                )));
+            };
+            if let Err(why) = paths::check(&rel) {
+                self.listing
+                    .skipped
+                    .push(format!("{} (not a usable path: {why})", self.show(&o.key)));
+                continue;
+            }
+            files.push((rel, o));
+        }
+        // An object store can hold both `a` and `a/b`; a file system
+        // cannot. The folder wins.
+        let mut folders = BTreeSet::new();
+        for (rel, _) in &files {
+            for parent in paths::ancestors(rel) {
+                folders.insert(parent.to_string());
+            }
+        }
+        let mut unknown = Vec::new();
+        for (rel, o) in files {
+            if folders.contains(&rel) {
+                self.listing.skipped.push(format!(
+                    "{} (both a file and a folder in the bucket; the folder's files are used)",
+                    self.show(&o.key)
+                ));
+                continue;
+            }
+            self.names.insert(rel.clone(), o.key.clone());
+            match &o.entry {
+                Some(Ok(e)) => self.listing.entries.push(Entry {
+                    path: rel,
+                    ..e.clone()
+                }),
+                Some(Err(why)) => self.listing.problems.push(why.clone()),
+                None => unknown.push((rel, o)),
+            }
+        }
+        let Some(key) = self.manifest_key.clone() else {
+            // No manifest: whatever lacks metadata is read.
+            let unknown = unknown.into_iter().map(|(r, o)| {
+                let size = o.size;
+                (r, o, size)
+            });
+            return Ok(self.wait_for(unknown.collect()));
+        };
+        let listed: Vec<Object> = unknown
+            .iter()
+            .map(|(rel, o)| Object {
+                path: rel.clone(),
+                size: o.size,
+                etag: o.etag.clone(),
+            })
+            .collect();
+        let r = manifest::reconcile(&manifest.unwrap_or_default(), &listed);
+        if let Some(problem) = &r.problem {
+            self.listing.skipped.push(format!(
+                "the manifest {} ({problem}); it is rebuilt from the listing",
+                self.show(&key)
+            ));
+        }
+        self.exact = r.exact;
+        self.dirty = !r.exact;
+        for s in r.known {
+            self.listing.entries.push(s.entry.clone());
+            self.files.insert(s.entry.path.clone(), s);
+        }
+        let want: BTreeSet<String> = r.unknown.into_iter().collect();
+        let unknown = unknown
+            .into_iter()
+            .filter(|(rel, _)| want.contains(rel))
+            .map(|(r, o)| {
+                let size = o.size;
+                (r, o, size)
+            })
+            .collect();
+        Ok(self.wait_for(unknown))
+    }
+
+    /// Records objects as waiting for a read and returns their keys.
+    /// `size` is the file's size (a sealed object's plain size).
+    fn wait_for(&mut self, objects: Vec<(String, Listed, u64)>) -> Vec<String> {
+        let keys = objects.iter().map(|(_, o, _)| o.key.clone()).collect();
+        for (rel, o, size) in objects {
+            self.pending.insert(o.key.clone(), (rel, o, size));
+        }
+        keys
+    }
+
+    fn ingest_sealed(
+        &mut self,
+        k: &Keyring,
+        objects: Vec<Listed>,
+        manifest: Option<Vec<u8>>,
+    ) -> Result<Vec<String>> {
+        let cloud = self.cloud.clone();
+        let prefix = format!("{cloud}/");
+        let mut present: BTreeMap<String, (Listed, u64)> = BTreeMap::new();
+        for o in objects {
+            let path = match k.decrypt_path(&o.key) {
+                Ok(p) => p,
+                Err(CryptoError::InvalidInput(_)) => {
+                    self.listing.skipped.push(format!(
+                        "{} (not an encrypted name; left alone)",
+                        self.show(&o.key)
+                    ));
+                    continue;
+                }
+                Err(e) => {
+                    self.listing.problems.push(format!(
+                        "{}: its name {}",
+                        self.show(&o.key),
+                        words(&e)
+                    ));
+                    continue;
+                }
+            };
+            let Some(rel) = path.strip_prefix(&prefix).map(str::to_string) else {
+                self.listing.problems.push(format!(
+                    "{}: it belongs to {path:?}, not to {cloud}; it was moved",
+                    self.show(&o.key)
+                ));
+                continue;
+            };
+            let size = match stream::plain_size(o.size) {
+                Ok(s) => s,
+                Err(e) => {
+                    self.bad.insert(
+                        rel.clone(),
+                        format!("{} ({cloud}/{rel}): {}", self.show(&o.key), words(&e)),
+                    );
+                    0
+                }
+            };
+            self.names.insert(rel.clone(), o.key.clone());
+            present.insert(rel, (o, size));
+        }
+        let key = self.manifest_key.clone().unwrap_or_default();
+        let bytes = match manifest {
+            None => Vec::new(),
+            Some(sealed) => match k.open_blob(&manifest_context(&cloud), sealed) {
+                Ok(b) => b,
+                Err(e) => {
+                    self.listing.problems.push(format!(
+                        "the manifest of {cloud} ({}) cannot be opened: {}; it is rebuilt from the listing",
+                        self.show(&key),
+                        words(&e)
+                    ));
+                    Vec::new()
+                }
+            },
+        };
+        let listed: Vec<Object> = present
+            .iter()
+            .map(|(rel, (o, size))| Object {
+                path: rel.clone(),
+                size: *size,
+                etag: o.etag.clone(),
+            })
+            .collect();
+        let r = manifest::reconcile(&bytes, &listed);
+        if let Some(p) = &r.problem {
+            self.listing.skipped.push(format!(
+                "the manifest of {cloud} ({p}); it is rebuilt from the listing"
+            ));
+        }
+        self.exact = r.exact;
+        self.ids = r.ids.into_iter().collect();
+        for path in self.ids.keys() {
+            if !present.contains_key(path) {
+                self.listing.problems.push(format!(
+                    "{cloud}/{path}: the manifest records it but the remote does not hold it \
+                     (deleted or renamed by someone else); nothing is deleted on its account"
+                ));
+            }
+        }
+        for s in r.known {
+            self.listing.entries.push(s.entry.clone());
+            self.files.insert(s.entry.path.clone(), s);
+        }
+        let unknown: Vec<(String, Listed, u64)> = r
+            .unknown
+            .into_iter()
+            .filter(|p| !self.bad.contains_key(p))
+            .filter_map(|p| present.remove(&p).map(|(o, size)| (p, o, size)))
+            .collect();
+        // Refused objects keep their plain size (0 when unknown) for `finish_listing`.
+        for (rel, (_, size)) in &present {
+            if self.bad.contains_key(rel) {
+                self.bad_sizes.insert(rel.clone(), *size);
+            }
+        }
+        Ok(self.wait_for(unknown))
+    }
+
+    /// Takes what the host read for one key `ingest_listing` asked about.
+    pub fn ingest_read(&mut self, key: &str, read: Read) -> Result<()> {
+        let Some((rel, o, size)) = self.pending.remove(key) else {
+            return Err(SessionError::InvalidInput(format!(
+                "{key} was not asked for, or was given twice"
+            )));
+        };
+        let cloud = self.cloud.clone();
+        match (self.layout.clone(), read) {
+            (_, Read::Failed(why)) => {
+                if self.sealed().is_some() {
+                    self.bad.insert(
+                        rel.clone(),
+                        format!("{} ({cloud}/{rel}): {why}", self.show(&o.key)),
+                    );
+                } else {
+                    self.listing.problems.push(why);
+                }
+            }
+            (Layout::Plain { .. }, Read::Entry(e)) => {
+                let entry = Entry {
+                    path: rel.clone(),
+                    size: o.size,
+                    ..e
+                };
+                self.listing.entries.push(entry.clone());
+                if self.manifest_key.is_some() {
+                    self.dirty = true;
+                    self.files.insert(
+                        rel,
+                        Stored {
+                            entry,
+                            etag: o.etag,
+                            object_id: None,
+                        },
+                    );
+                }
+            }
+            (Layout::Sealed(k), Read::Header(h)) => {
+                let opened = k.opener(&object_path(&cloud, &rel), &h);
+                let why = match opened {
+                    Err(e) => Some(format!(
+                        "{} ({cloud}/{rel}): {}",
+                        self.show(&o.key),
+                        words(&e)
+                    )),
+                    Ok(op) if op.meta().size != size => Some(format!(
+                        "{} ({cloud}/{rel}): its header says {} bytes but the object holds {size}; \
+                         it was truncated or extended",
+                        self.show(&o.key),
+                        op.meta().size
+                    )),
+                    Ok(op)
+                        if self
+                            .ids
+                            .get(&rel)
+                            .is_some_and(|want| *want != op.object_id_hex()) =>
+                    {
+                        Some(format!(
+                            "{} ({cloud}/{rel}): its object id is not the one the manifest records: an \
+                             older version was put back (replayed), or the manifest is stale",
+                            self.show(&o.key)
+                        ))
+                    }
+                    Ok(op) => {
+                        let m = op.meta();
+                        let entry = Entry {
+                            path: rel.clone(),
+                            size: m.size,
+                            mtime_ns: m.mtime_ns,
+                            mode: m.mode,
+                        };
+                        self.listing.entries.push(entry.clone());
+                        self.files.insert(
+                            rel.clone(),
+                            Stored {
+                                entry,
+                                etag: o.etag,
+                                object_id: Some(op.object_id_hex()),
+                            },
+                        );
+                        None
+                    }
+                };
+                if let Some(why) = why {
+                    self.bad.insert(rel, why);
+                }
+            }
+            (_, _) => {
+                return Err(SessionError::InvalidInput(format!(
+                    "{key}: the wrong kind of read for this layout"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the listing: every object asked about must have been read.
+    pub fn finish_listing(&mut self) -> Result<Listing> {
+        let cloud = self.cloud.clone();
+        let waiting: Vec<String> = std::mem::take(&mut self.pending).into_keys().collect();
+        if !waiting.is_empty() {
+            return Err(SessionError::InvalidInput(format!(
+                "{} objects of {cloud} were asked about but not read, e.g. {}",
+                waiting.len(),
+                waiting[0]
+            )));
+        }
+        for (rel, why) in &self.bad {
+            if !self.files.contains_key(rel) {
+                let size = self.bad_sizes.get(rel).copied().unwrap_or_default();
+                // Listed, so that a backup replaces it and a restore names it.
+                self.listing.entries.push(Entry {
+                    path: rel.clone(),
+                    size,
+                    mtime_ns: 0,
+                    mode: None,
+                });
+            }
+            self.listing
+                .skipped
+                .push(format!("{why} (it is not restored)"));
+        }
+        self.listing.entries.sort_by(|a, b| a.path.cmp(&b.path));
+        if self.sealed().is_some() {
+            for (p, s) in &self.files {
+                if let Some(id) = &s.object_id {
+                    self.ids.entry(p.clone()).or_insert_with(|| id.clone());
+                }
+            }
+            self.dirty = !self.exact && self.listing.problems.is_empty() && self.bad.is_empty();
+        }
+        Ok(self.listing.clone())
+    }
+
+    /// The key of the object of `rel`.
+    pub fn object_key(&mut self, rel: &str) -> Result<String> {
+        if let Some(k) = self.names.get(rel) {
+            return Ok(k.clone());
+        }
+        paths::check(rel).map_err(|why| {
+            SessionError::InvalidInput(format!("{rel:?} is not a safe relative path: {why}"))
+        })?;
+        let key = match &self.layout {
+            Layout::Plain { .. } => format!("{}{rel}", self.prefix),
+            Layout::Sealed(k) => k.encrypt_path(&object_path(&self.cloud, rel))?,
+        };
+        self.names.insert(rel.to_string(), key.clone());
+        Ok(key)
+    }
+
+    /// Refuses a restore of `rel` when its object failed a check while listing.
+    pub fn check_restore(&self, rel: &str) -> Result<()> {
+        match self.bad.get(rel) {
+            Some(why) => Err(SessionError::Refused(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Refuses a restored object whose id is not the one it must carry.
+    pub fn check_object_id(&self, rel: &str, id: &str) -> Result<()> {
+        match self.ids.get(rel) {
+            Some(want) if want != id => Err(SessionError::Refused(format!(
+                "{}: its object id {id} is not the {want} the manifest records: an older \
+                 version was put back (replayed), or the manifest is stale; it was not restored. \
+                 Run `poof backup` from the machine that holds the files to rewrite it",
+                self.show(self.names.get(rel).map_or(rel, String::as_str))
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Records a successful upload of `entry`; `etag` is the new object's
+    /// tag when the store gave one, `object_id` the sealed object's id.
+    /// Without a tag nothing is known of the new object, and the next
+    /// listing reads it as it finds it.
+    pub fn uploaded(&mut self, entry: Entry, etag: Option<String>, object_id: Option<String>) {
+        let Some(etag) = etag else {
+            self.deleted(&entry.path);
+            return;
+        };
+        self.dirty |= self.manifest_key.is_some();
+        let path = entry.path.clone();
+        self.bad.remove(&path);
+        if let Some(id) = &object_id {
+            self.ids.insert(path.clone(), id.clone());
+        }
+        self.files.insert(
+            path,
+            Stored {
+                entry,
+                etag,
+                object_id,
+            },
+        );
+    }
+
+    /// Records the deletion of `rel`.
+    pub fn deleted(&mut self, rel: &str) {
+        self.dirty |= self.manifest_key.is_some();
+        self.files.remove(rel);
+        self.ids.remove(rel);
+        self.bad.remove(rel);
+    }
+
+    /// Records new permission bits of `entry`. Plain: the store rewrote the
+    /// object's metadata (a new ETag), so the next listing reads it again.
+    /// Sealed: the bits live in the sealed manifest (the header keeps the
+    /// ones of the upload), so the file must be in this run's listing.
+    pub fn mode_set(&mut self, entry: &Entry) -> Result<()> {
+        self.dirty |= self.manifest_key.is_some();
+        match &self.layout {
+            Layout::Plain { .. } => {
+                self.files.remove(&entry.path);
+                Ok(())
+            }
+            Layout::Sealed(_) => match self.files.get_mut(&entry.path) {
+                Some(s) => {
+                    s.entry.mode = entry.mode;
+                    Ok(())
+                }
+                None => Err(SessionError::Refused(format!(
+                    "{}/{}: not in this run's listing; run poof again",
+                    self.cloud, entry.path
+                ))),
+            },
+        }
+    }
+
+    /// The manifest to write to `manifest_key` when it changed in this run
+    /// (sealed with `entropy` on a sealed folder); marks it written.
+    pub fn manifest(&mut self, entropy: &[u8]) -> Result<Option<Vec<u8>>> {
+        if !self.dirty || self.manifest_key.is_none() {
+            return Ok(None);
+        }
+        let files: Vec<Stored> = self.files.values().cloned().collect();
+        let plain = manifest::encode(&files);
+        let bytes = match &self.layout {
+            Layout::Plain { .. } => plain,
+            Layout::Sealed(k) => k.seal_blob(&manifest_context(&self.cloud), plain, entropy)?,
+        };
+        self.dirty = false;
+        Ok(Some(bytes))
+    }
+}
+
+/// The context a cloud folder's sealed manifest is sealed for.
+fn manifest_context(cloud: &str) -> String {
+    format!("manifest:{cloud}")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,311 @@
+//! The session's decisions, natively: what a listing and a manifest are
+//! trusted for on both layouts, and the attacks a sealed folder must catch.
+
+use std::rc::Rc;
+
+use super::*;
+use crate::crypto::stream::FileMeta;
+
+fn key() -> Rc<Keyring> {
+    Rc::new(Keyring::generate(&[7u8; 32]).unwrap())
+}
+
+fn entry(path: &str, size: u64) -> Entry {
+    Entry {
+        path: path.into(),
+        size,
+        mtime_ns: 1_000 + size as i64,
+        mode: Some(0o644),
+    }
+}
+
+/// A sealed object of `cloud/rel` as a store would list it, with its header.
+fn sealed_object(
+    k: &Keyring,
+    cloud: &str,
+    rel: &str,
+    size: u64,
+    seed: u8,
+) -> (Listed, Vec<u8>, String) {
+    let meta = FileMeta {
+        size,
+        mtime_ns: 1_000 + size as i64,
+        mode: Some(0o600),
+        sha256: [0; 32],
+    };
+    let sealer = k
+        .sealer(&format!("{cloud}/{rel}"), &meta, &[seed; 32])
+        .unwrap();
+    let listed = Listed {
+        key: k.encrypt_path(&format!("{cloud}/{rel}")).unwrap(),
+        size: stream::sealed_size(size).unwrap(),
+        etag: format!("etag-{rel}-{seed}"),
+        entry: None,
+    };
+    (listed, sealer.header().to_vec(), sealer.object_id_hex())
+}
+
+/// Lists a sealed session: reads every header asked for from `headers`.
+fn list_sealed(
+    s: &mut Session,
+    objects: Vec<Listed>,
+    headers: &[(String, Vec<u8>)],
+    manifest: Option<Vec<u8>>,
+) -> Listing {
+    for key in s.ingest_listing(objects, manifest).unwrap() {
+        let h = headers.iter().find(|(k, _)| *k == key).unwrap().1.clone();
+        s.ingest_read(&key, Read::Header(h)).unwrap();
+    }
+    s.finish_listing().unwrap()
+}
+
+#[test]
+fn plain_with_a_manifest_reads_only_what_it_does_not_vouch_for() {
+    let layout = Layout::Plain {
+        lists_metadata: false,
+    };
+    let mut s = Session::new("Docs", layout.clone(), "s3://b/").unwrap();
+    assert_eq!(s.prefix(), "Docs/");
+    assert_eq!(s.manifest_key(), Some(".poof/manifests/Docs.json"));
+    let listed = |rel: &str, etag: &str| Listed {
+        key: format!("Docs/{rel}"),
+        size: 3,
+        etag: etag.into(),
+        entry: None,
+    };
+    let asked = s
+        .ingest_listing(vec![listed("a", "1"), listed("b", "2")], None)
+        .unwrap();
+    assert_eq!(asked, ["Docs/a", "Docs/b"]);
+    for k in &asked {
+        let rel = k.strip_prefix("Docs/").unwrap();
+        s.ingest_read(k, Read::Entry(entry(rel, 3))).unwrap();
+    }
+    assert_eq!(s.finish_listing().unwrap().entries.len(), 2);
+    let manifest = s.manifest(&[]).unwrap().expect("a new manifest");
+    assert_eq!(s.manifest(&[]).unwrap(), None, "written once");
+
+    // Next run: `b` changed behind poof's back (another ETag).
+    let mut s = Session::new("Docs", layout, "s3://b/").unwrap();
+    let asked = s
+        .ingest_listing(vec![listed("a", "1"), listed("b", "9")], Some(manifest))
+        .unwrap();
+    assert_eq!(asked, ["Docs/b"]);
+    s.ingest_read("Docs/b", Read::Entry(entry("b", 3))).unwrap();
+    s.finish_listing().unwrap();
+    assert!(
+        s.manifest(&[]).unwrap().is_some(),
+        "rewritten with b's new tag"
+    );
+}
+
+#[test]
+fn plain_on_a_folder_keeps_no_manifest_and_the_folder_wins() {
+    let mut s = Session::new(
+        "D",
+        Layout::Plain {
+            lists_metadata: true,
+        },
+        "/mnt/",
+    )
+    .unwrap();
+    assert_eq!(s.manifest_key(), None);
+    let with = |rel: &str| Listed {
+        key: format!("D/{rel}"),
+        size: 1,
+        etag: String::new(),
+        entry: Some(Ok(entry(rel, 1))),
+    };
+    let asked = s
+        .ingest_listing(vec![with("a"), with("a/b")], None)
+        .unwrap();
+    assert!(asked.is_empty());
+    let l = s.finish_listing().unwrap();
+    assert_eq!(
+        l.entries
+            .iter()
+            .map(|e| e.path.as_str())
+            .collect::<Vec<_>>(),
+        ["a/b"]
+    );
+    assert!(
+        l.skipped[0].starts_with("/mnt/D/a (both a file and a folder"),
+        "{:?}",
+        l.skipped
+    );
+    s.uploaded(entry("c", 1), Some("t".into()), None);
+    assert_eq!(s.manifest(&[]).unwrap(), None);
+}
+
+#[test]
+fn sealed_round_trip_then_a_replay_is_refused() {
+    let k = key();
+    let (a1, h1, id1) = sealed_object(&k, "Docs", "a", 10, 1);
+    let mut s = Session::new("Docs", Layout::Sealed(k.clone()), "s3://b/").unwrap();
+    let l = list_sealed(
+        &mut s,
+        vec![a1.clone()],
+        &[(a1.key.clone(), h1.clone())],
+        None,
+    );
+    assert_eq!(
+        l.entries,
+        [Entry {
+            mode: Some(0o600),
+            ..entry("a", 10)
+        }]
+    );
+    assert!(l.problems.is_empty());
+    let (a2, h2, id2) = sealed_object(&k, "Docs", "a", 10, 2);
+    s.uploaded(entry("a", 10), Some(a2.etag.clone()), Some(id2.clone()));
+    let manifest = s.manifest(&[5; 32]).unwrap().expect("a sealed manifest");
+
+    // The provider puts the older object back, with a new ETag.
+    let replayed = Listed {
+        etag: "other".into(),
+        ..a1
+    };
+    let mut s = Session::new("Docs", Layout::Sealed(k), "s3://b/").unwrap();
+    let l = list_sealed(
+        &mut s,
+        vec![replayed.clone()],
+        &[(replayed.key.clone(), h1)],
+        Some(manifest),
+    );
+    assert_eq!(l.entries.len(), 1, "listed, so a backup replaces it");
+    assert!(
+        l.skipped.iter().any(|m| m.contains("replayed")),
+        "{:?}",
+        l.skipped
+    );
+    let e = s.check_restore("a").unwrap_err();
+    assert!(matches!(e, SessionError::Refused(m) if m.contains("replayed")));
+    assert!(s.check_object_id("a", &id1).is_err());
+    assert!(s.check_object_id("a", &id2).is_ok());
+    assert_eq!(
+        s.manifest(&[5; 32]).unwrap(),
+        None,
+        "a listing with a refused object never rewrites it"
+    );
+    let _ = h2;
+}
+
+#[test]
+fn sealed_an_object_the_manifest_records_but_the_store_lacks_is_a_problem() {
+    let k = key();
+    let (a, ha, _) = sealed_object(&k, "Docs", "a", 1, 1);
+    let (b, hb, _) = sealed_object(&k, "Docs", "b", 2, 2);
+    let mut s = Session::new("Docs", Layout::Sealed(k.clone()), "/m/").unwrap();
+    let headers = [(a.key.clone(), ha), (b.key.clone(), hb)];
+    list_sealed(&mut s, vec![a.clone(), b], &headers, None);
+    let manifest = s.manifest(&[1; 32]).unwrap().unwrap();
+    let mut s = Session::new("Docs", Layout::Sealed(k), "/m/").unwrap();
+    let l = list_sealed(&mut s, vec![a], &headers, Some(manifest));
+    assert_eq!(l.entries.len(), 1);
+    assert!(
+        l.problems[0].contains("Docs/b: the manifest records it but the remote does not hold it")
+    );
+}
+
+#[test]
+fn sealed_names_headers_and_manifests_that_fail_are_accounted_for() {
+    let k = key();
+    let other = Rc::new(Keyring::generate(&[8u8; 32]).unwrap());
+    let (a, ha, _) = sealed_object(&k, "Docs", "a", 5, 1);
+    let (moved, hm, _) = sealed_object(&k, "Else", "x", 5, 1);
+    let mut s = Session::new("Docs", Layout::Sealed(k.clone()), "/m/").unwrap();
+    let stray = Listed {
+        key: format!("{}plain.txt", s.prefix()),
+        size: 4,
+        etag: "e".into(),
+        entry: None,
+    };
+    let truncated = Listed {
+        size: a.size - 1,
+        ..a.clone()
+    };
+    let objects = vec![stray, truncated, moved.clone()];
+    let asked = s
+        .ingest_listing(objects, Some(b"not a blob".to_vec()))
+        .unwrap();
+    assert_eq!(asked, std::slice::from_ref(&a.key));
+    s.ingest_read(&a.key, Read::Header(ha)).unwrap();
+    let l = s.finish_listing().unwrap();
+    assert!(
+        l.skipped
+            .iter()
+            .any(|m| m.contains("truncated or extended")),
+        "{l:?}"
+    );
+    assert!(
+        l.skipped
+            .iter()
+            .any(|m| m.contains("not an encrypted name")),
+        "{l:?}"
+    );
+    assert!(
+        l.problems.iter().any(|m| m.contains("it was moved")),
+        "{l:?}"
+    );
+    assert!(
+        l.problems.iter().any(|m| m.contains("cannot be opened")),
+        "{l:?}"
+    );
+    assert!(
+        s.check_restore("a").is_err(),
+        "a truncated object is refused"
+    );
+    // A header sealed with another key does not open.
+    let mut s = Session::new("Docs", Layout::Sealed(k), "/m/").unwrap();
+    let (fake, hf, _) = sealed_object(&other, "Docs", "a", 5, 1);
+    let _ = hm;
+    let asked = s
+        .ingest_listing(
+            vec![Listed {
+                key: a.key.clone(),
+                ..fake
+            }],
+            None,
+        )
+        .unwrap();
+    s.ingest_read(&asked[0], Read::Header(hf)).unwrap();
+    s.finish_listing().unwrap();
+    assert!(s.check_restore("a").is_err());
+}
+
+#[test]
+fn calls_out_of_order_are_refused() {
+    let mut s = Session::new(
+        "D",
+        Layout::Plain {
+            lists_metadata: false,
+        },
+        "",
+    )
+    .unwrap();
+    assert!(
+        Session::new(
+            "../D",
+            Layout::Plain {
+                lists_metadata: false
+            },
+            ""
+        )
+        .is_err()
+    );
+    assert!(s.ingest_read("D/x", Read::Failed("no".into())).is_err());
+    let listed = Listed {
+        key: "D/x".into(),
+        size: 1,
+        etag: "e".into(),
+        entry: None,
+    };
+    s.ingest_listing(vec![listed], None).unwrap();
+    assert!(
+        s.finish_listing().is_err(),
+        "D/x was asked about but not read"
+    );
+    assert!(s.ingest_listing(vec![], None).is_err());
+    assert!(s.object_key("../x").is_err());
+    assert_eq!(s.object_key("a/b").unwrap(), "D/a/b");
+}

@@ -1,0 +1,145 @@
+//! Calls into the guest's `session` resource: one cloud folder's state for
+//! a run (wit/session.wit). Each method converts nothing and decides
+//! nothing; it calls the guest and names the call when the guest traps.
+
+use anyhow::Result;
+
+use super::{Crypto, Handle, Instance, session};
+use crate::engine::sync::Entry;
+
+impl Instance {
+    /// A plain session for `cloud`.
+    pub fn session_plain(
+        &mut self,
+        cloud: &str,
+        lists_metadata: bool,
+        show_root: &str,
+    ) -> Crypto<Handle> {
+        let s = self.bindings.poof_core_session();
+        Ok(s.session()
+            .call_plain(&mut self.store, cloud, lists_metadata, show_root)
+            .map_err(Self::trapped("session.plain"))?
+            .map(Handle))
+    }
+
+    /// A sealed session for `cloud`, sharing the keyring `key` of this instance.
+    pub fn session_sealed(&mut self, cloud: &str, key: &Handle, show_root: &str) -> Crypto<Handle> {
+        let s = self.bindings.poof_core_session();
+        Ok(s.session()
+            .call_sealed(&mut self.store, cloud, key.0, show_root)
+            .map_err(Self::trapped("session.sealed"))?
+            .map(Handle))
+    }
+
+    /// The key prefix the host lists.
+    pub fn session_prefix(&mut self, h: &Handle) -> Result<String> {
+        let s = self.bindings.poof_core_session();
+        s.session()
+            .call_prefix(&mut self.store, h.0)
+            .map_err(Self::trapped("session.prefix"))
+    }
+
+    /// The key of the manifest, when the session keeps one.
+    pub fn session_manifest_key(&mut self, h: &Handle) -> Result<Option<String>> {
+        let s = self.bindings.poof_core_session();
+        s.session()
+            .call_manifest_key(&mut self.store, h.0)
+            .map_err(Self::trapped("session.manifest-key"))
+    }
+
+    /// Hands over the listing and the manifest; returns the keys to read.
+    pub fn session_ingest_listing(
+        &mut self,
+        h: &Handle,
+        objects: &[session::Listed],
+        manifest: Option<&[u8]>,
+    ) -> Crypto<Vec<String>> {
+        let s = self.bindings.poof_core_session();
+        s.session()
+            .call_ingest_listing(&mut self.store, h.0, objects, manifest)
+            .map_err(Self::trapped("session.ingest-listing"))
+    }
+
+    /// Hands over what was read for one key.
+    pub fn session_ingest_read(
+        &mut self,
+        h: &Handle,
+        key: &str,
+        read: &session::Read,
+    ) -> Crypto<()> {
+        let s = self.bindings.poof_core_session();
+        s.session()
+            .call_ingest_read(&mut self.store, h.0, key, read)
+            .map_err(Self::trapped("session.ingest-read"))
+    }
+
+    /// Ends the listing.
+    pub fn session_finish_listing(&mut self, h: &Handle) -> Crypto<session::Listing> {
+        let s = self.bindings.poof_core_session();
+        s.session()
+            .call_finish_listing(&mut self.store, h.0)
+            .map_err(Self::trapped("session.finish-listing"))
+    }
+
+    /// The key of the object of `path`.
+    pub fn session_object_key(&mut self, h: &Handle, path: &str) -> Crypto<String> {
+        let s = self.bindings.poof_core_session();
+        s.session()
+            .call_object_key(&mut self.store, h.0, path)
+            .map_err(Self::trapped("session.object-key"))
+    }
+
+    /// Whether `path` may be restored.
+    pub fn session_check_restore(&mut self, h: &Handle, path: &str) -> Crypto<()> {
+        let s = self.bindings.poof_core_session();
+        s.session()
+            .call_check_restore(&mut self.store, h.0, path)
+            .map_err(Self::trapped("session.check-restore"))
+    }
+
+    /// Whether a restored object carries the id it must.
+    pub fn session_check_object_id(&mut self, h: &Handle, path: &str, id: &str) -> Crypto<()> {
+        let s = self.bindings.poof_core_session();
+        s.session()
+            .call_check_object_id(&mut self.store, h.0, path, id)
+            .map_err(Self::trapped("session.check-object-id"))
+    }
+
+    /// Records an upload.
+    pub fn session_uploaded(
+        &mut self,
+        h: &Handle,
+        file: &Entry,
+        etag: Option<&str>,
+        object_id: Option<&str>,
+    ) -> Result<()> {
+        let s = self.bindings.poof_core_session();
+        s.session()
+            .call_uploaded(&mut self.store, h.0, file, etag, object_id)
+            .map_err(Self::trapped("session.uploaded"))
+    }
+
+    /// Records a deletion.
+    pub fn session_deleted(&mut self, h: &Handle, path: &str) -> Result<()> {
+        let s = self.bindings.poof_core_session();
+        s.session()
+            .call_deleted(&mut self.store, h.0, path)
+            .map_err(Self::trapped("session.deleted"))
+    }
+
+    /// Records new permission bits.
+    pub fn session_mode_set(&mut self, h: &Handle, file: &Entry) -> Crypto<()> {
+        let s = self.bindings.poof_core_session();
+        s.session()
+            .call_mode_set(&mut self.store, h.0, file)
+            .map_err(Self::trapped("session.mode-set"))
+    }
+
+    /// The manifest to write, when it changed.
+    pub fn session_manifest(&mut self, h: &Handle, entropy: &[u8]) -> Crypto<Option<Vec<u8>>> {
+        let s = self.bindings.poof_core_session();
+        s.session()
+            .call_manifest(&mut self.store, h.0, entropy)
+            .map_err(Self::trapped("session.manifest"))
+    }
+}

@@ -1,0 +1,232 @@
+//! The host's side of a remote's guest sessions (wit/session.wit): one
+//! guest instance, one session per cloud folder, behind one lock.
+//!
+//! The session decides; this file only carries facts to it (the store's
+//! listing, the manifest's bytes, what it asked to be read) and its answers
+//! back. Invariant: every listing starts a fresh session, so nothing a
+//! session concluded from an earlier listing outlives the next one.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use anyhow::{Result, anyhow};
+
+use crate::crypt::describe;
+use crate::engine::session::{Listed, Read};
+use crate::engine::sync::Entry;
+use crate::engine::{GuestError, Handle, Instance};
+use crate::remote::RemoteListing;
+use crate::store::{ObjectInfo, Store};
+
+/// How many objects are read at once while listing (headers or metadata).
+const READ_THREADS: usize = 16;
+
+/// Which kind of session a remote opens.
+enum Kind {
+    Plain {
+        lists_metadata: bool,
+    },
+    /// Sealed, with the unlocked keyring held in the sessions' instance.
+    Sealed(Handle),
+}
+
+struct Inner {
+    inst: Instance,
+    by_cloud: HashMap<String, Handle>,
+}
+
+/// The sessions of one remote.
+pub struct Sessions {
+    kind: Kind,
+    show_root: String,
+    inner: Mutex<Inner>,
+}
+
+/// The guest's refusal, in words.
+pub fn refusal(e: GuestError) -> anyhow::Error {
+    anyhow!(describe(&e))
+}
+
+impl Sessions {
+    /// Plain sessions in `inst`, for a store that does (or does not) list metadata.
+    pub fn plain(inst: Instance, store: &dyn Store) -> Self {
+        Sessions {
+            kind: Kind::Plain {
+                lists_metadata: store.lists_metadata(),
+            },
+            show_root: store.show(""),
+            inner: Mutex::new(Inner {
+                inst,
+                by_cloud: HashMap::new(),
+            }),
+        }
+    }
+
+    /// Sealed sessions in `inst`, whose keyring `key` is unlocked.
+    pub fn sealed(inst: Instance, key: Handle, store: &dyn Store) -> Self {
+        Sessions {
+            kind: Kind::Sealed(key),
+            show_root: store.show(""),
+            inner: Mutex::new(Inner {
+                inst,
+                by_cloud: HashMap::new(),
+            }),
+        }
+    }
+
+    fn open(&self, inner: &mut Inner, cloud: &str) -> Result<Handle> {
+        let made = match &self.kind {
+            Kind::Plain { lists_metadata } => {
+                inner
+                    .inst
+                    .session_plain(cloud, *lists_metadata, &self.show_root)?
+            }
+            Kind::Sealed(key) => inner.inst.session_sealed(cloud, key, &self.show_root)?,
+        };
+        made.map_err(refusal)
+    }
+
+    /// Runs `f` on the session of `cloud`, opening it first if needed.
+    pub fn with<T>(
+        &self,
+        cloud: &str,
+        f: impl FnOnce(&mut Instance, &Handle) -> Result<T>,
+    ) -> Result<T> {
+        let mut inner = self
+            .inner
+            .lock()
+            .expect("no panics while a session is used");
+        if !inner.by_cloud.contains_key(cloud) {
+            let h = self.open(&mut inner, cloud)?;
+            inner.by_cloud.insert(cloud.to_string(), h);
+        }
+        let Inner { inst, by_cloud } = &mut *inner;
+        f(inst, &by_cloud[cloud])
+    }
+
+    /// Starts a fresh session for `cloud`, ending the one before.
+    fn fresh(&self, cloud: &str) -> Result<()> {
+        let mut inner = self
+            .inner
+            .lock()
+            .expect("no panics while a session is used");
+        let h = self.open(&mut inner, cloud)?;
+        if let Some(old) = inner.by_cloud.insert(cloud.to_string(), h) {
+            inner.inst.drop_handle(old)?;
+        }
+        Ok(())
+    }
+
+    /// Lists `cloud`: the store's objects under the session's prefix and
+    /// the manifest go to the guest (`to_listed` turns each object into
+    /// what the session is given), the objects it asks about are read with
+    /// `read` (several at once), and its conclusion comes back.
+    pub fn list(
+        &self,
+        store: &dyn Store,
+        cloud: &str,
+        to_listed: impl Fn(ObjectInfo) -> Listed,
+        read: impl Fn(&str) -> Read + Sync,
+    ) -> Result<RemoteListing> {
+        self.fresh(cloud)?;
+        let (prefix, manifest_key) = self.with(cloud, |inst, h| {
+            Ok((inst.session_prefix(h)?, inst.session_manifest_key(h)?))
+        })?;
+        let l = store.list(&prefix)?;
+        let manifest = match &manifest_key {
+            Some(k) => super::read_reserved(store, k)
+                .map_err(|e| e.context(format!("reading the manifest of {cloud}")))?,
+            None => None,
+        };
+        let objects: Vec<Listed> = l.objects.into_iter().map(to_listed).collect();
+        let asked = self.with(cloud, |inst, h| {
+            inst.session_ingest_listing(h, &objects, manifest.as_deref())?
+                .map_err(refusal)
+        })?;
+        let reads = crate::pool::map(&asked, READ_THREADS, |k| read(k));
+        let listing = self.with(cloud, |inst, h| {
+            for (key, r) in asked.iter().zip(&reads) {
+                inst.session_ingest_read(h, key, r)?.map_err(refusal)?;
+            }
+            inst.session_finish_listing(h)?.map_err(refusal)
+        })?;
+        let mut problems = l.problems;
+        problems.extend(listing.problems);
+        let mut skipped = l.skipped;
+        skipped.extend(listing.skipped);
+        Ok(RemoteListing {
+            exists: listing.exists,
+            entries: listing.entries,
+            problems,
+            skipped,
+        })
+    }
+
+    /// The key of the object of `cloud/path`.
+    pub fn object_key(&self, cloud: &str, path: &str) -> Result<String> {
+        self.with(cloud, |inst, h| {
+            inst.session_object_key(h, path)?
+                .map_err(|e| anyhow!("{path:?} cannot be stored: {}", describe(&e)))
+        })
+    }
+
+    /// Records an upload.
+    pub fn uploaded(
+        &self,
+        cloud: &str,
+        file: &Entry,
+        etag: Option<&str>,
+        object_id: Option<&str>,
+    ) -> Result<()> {
+        self.with(cloud, |inst, h| {
+            inst.session_uploaded(h, file, etag, object_id)
+        })
+    }
+
+    /// Records a deletion.
+    pub fn deleted(&self, cloud: &str, path: &str) -> Result<()> {
+        self.with(cloud, |inst, h| inst.session_deleted(h, path))
+    }
+
+    /// Records new permission bits.
+    pub fn mode_set(&self, cloud: &str, file: &Entry) -> Result<()> {
+        self.with(cloud, |inst, h| {
+            inst.session_mode_set(h, file)?.map_err(refusal)
+        })
+    }
+
+    /// Fails, in the guest's words, when `path` must not be restored.
+    pub fn check_restore(&self, cloud: &str, path: &str) -> Result<()> {
+        self.with(cloud, |inst, h| {
+            inst.session_check_restore(h, path)?.map_err(refusal)
+        })
+    }
+
+    /// Fails, in the guest's words, when a restored object's id is wrong.
+    pub fn check_object_id(&self, cloud: &str, path: &str, id: &str) -> Result<()> {
+        self.with(cloud, |inst, h| {
+            inst.session_check_object_id(h, path, id)?.map_err(refusal)
+        })
+    }
+
+    /// Writes the manifest of `cloud` when the session says it changed.
+    pub fn finish(&self, store: &dyn Store, cloud: &str, describe_remote: &str) -> Result<()> {
+        let Some(name) = self.with(cloud, |inst, h| inst.session_manifest_key(h))? else {
+            return Ok(());
+        };
+        let entropy = crate::crypt::entropy()?;
+        let bytes = self.with(cloud, |inst, h| {
+            inst.session_manifest(h, &entropy)?.map_err(refusal)
+        })?;
+        if let Some(bytes) = bytes {
+            store
+                .put(&name, crate::store::Body::Bytes(bytes), &Default::default())
+                .map_err(|e| {
+                    anyhow::Error::from(e).context(format!(
+                        "writing the manifest of {cloud} to {describe_remote}"
+                    ))
+                })?;
+        }
+        Ok(())
+    }
+}
