@@ -1,11 +1,14 @@
 //! Removes the local files `poof upload` verified, and nothing else.
 //!
-//! Which files may go is the guest's decision (`wipe.wit`); this module
-//! carries it out inside one configured folder, the root. Invariants:
+//! Which files, symbolic links and emptied folders may go is the guest's
+//! decision (`wipe.wit`); this module gathers the facts it needs (which
+//! folder on a file's path is a link, `link_on_path`) and carries the plan
+//! out inside one configured folder, the root. Invariants:
 //! - nothing outside the root is touched: every path is checked
-//!   (`paths::check`), and no symbolic link is ever followed. A link the
-//!   backup went through is removed itself (the link only, never what it
-//!   points to), and only once every file backed up through it may go;
+//!   (`pathguard::check`), and no symbolic link is ever followed. A file or
+//!   folder whose path goes through a link is refused, whatever the plan
+//!   says; a link the plan lists is removed itself (the link only, never
+//!   what it points to);
 //! - no file system boundary is crossed: every folder and file removed is on
 //!   the root's device, and (on Linux) no mount point below the root, such
 //!   as a bind mount, is entered, whatever its device;
@@ -15,14 +18,14 @@
 //!   before it is unlinked, after checking (lstat, open without following
 //!   links, fstat) that the open file is the one examined. A file with other
 //!   hard links is unlinked but not overwritten, and the report says so;
-//! - folders emptied by the wipe are removed bottom-up; the root itself is
-//!   always kept, and so are folders that were empty before (they hold no
-//!   data and were not backed up);
+//! - the folders the plan lists are tried in its order (deepest first) with
+//!   rmdir, which removes only an empty folder; the root itself is never
+//!   removed (no safe relative path names it);
 //! - every file that stays is reported with its reason.
 //!
 //! Shredding is best effort and often useless: see docs/WIPE.md.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::HashSet;
 use std::fs::{self, Metadata, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
@@ -49,6 +52,11 @@ pub enum WipeError {
         "{0} is on another file system than the folder being wiped; poof never wipes across file systems, remove it yourself"
     )]
     OtherFileSystem(PathBuf),
+    /// A folder on the path is a symbolic link, which the wipe never goes through.
+    #[error(
+        "{0} is a symbolic link, and poof never removes anything through a link; what is behind it was kept"
+    )]
+    ThroughLink(PathBuf),
     /// The file or a folder above it is a mount point (e.g. a bind mount).
     #[error(
         "{0} is a mount point inside the folder being wiped; poof never wipes across it, remove it yourself"
@@ -98,6 +106,18 @@ impl Stamp {
             mtime_ns: crate::walk::mtime_ns(m),
         }
     }
+}
+
+/// What the guest's wipe plan lets go, with what the verification saw.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    /// Files to remove, relative to the root, with the stamp their
+    /// verification saw (none for a file that is itself a link).
+    pub files: Vec<(String, Option<Stamp>)>,
+    /// Links to remove (the link only), each with the files behind it.
+    pub links: Vec<(String, Vec<String>)>,
+    /// Folders to try to remove once emptied, in this order.
+    pub folders: Vec<String>,
 }
 
 /// How to wipe.
@@ -201,69 +221,96 @@ fn unescape_mount(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Wipes the files `wipe` (with the stamps their verification saw) under
-/// `root`. `keep` lists the files that must stay; a link the backup went
-/// through is removed only when nothing under it is kept. Fails as a whole
-/// only when the root itself is unusable.
-pub fn wipe(
-    root: &Path,
-    wipe: &[(String, Option<Stamp>)],
-    keep: &[String],
-    opts: Options,
-) -> Result<Report, WipeError> {
+/// The first folder on `rel`'s path (below `root`) that is a symbolic link,
+/// found with lstat, one folder after the other, never following a link. A
+/// fact for the guest's wipe plan: `None` when there is none, or when the
+/// path is unsafe or a folder on it cannot be examined (the wipe examines
+/// the path again, and refuses what it cannot).
+pub fn link_on_path(root: &Path, rel: &str) -> Option<String> {
+    crate::pathguard::check(rel).ok()?;
+    for (i, _) in rel.match_indices('/') {
+        let folder = &rel[..i];
+        let m = fs::symlink_metadata(root.join(folder)).ok()?;
+        if m.file_type().is_symlink() {
+            return Some(folder.to_string());
+        }
+        if !m.is_dir() {
+            return None;
+        }
+    }
+    None
+}
+
+/// Carries out the guest's wipe plan under `root`: its files, then its
+/// links, then its folders. Fails as a whole only when the root itself is
+/// unusable.
+pub fn wipe(root: &Path, plan: &Plan, opts: Options) -> Result<Report, WipeError> {
     let bounds = Bounds::new(root)?;
     let mut report = Report::default();
-    let mut links: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut touched: BTreeSet<String> = BTreeSet::new();
-    for (rel, stamp) in wipe {
+    for (rel, stamp) in &plan.files {
         match wipe_one(&bounds, rel, *stamp, opts, &mut report) {
-            Ok(Step::Removed) => {
-                report.removed.push(rel.clone());
-                touched.insert(rel.clone());
-            }
+            Ok(Step::Removed) => report.removed.push(rel.clone()),
             Ok(Step::Gone) => report.gone.push(rel.clone()),
-            Ok(Step::BehindLink(link)) => links.entry(link).or_default().push(rel.clone()),
             Err(e) => report.failures.push((rel.clone(), e)),
         }
     }
-    for (link, files) in links {
-        let prefix = format!("{link}/");
-        if let Some(k) = keep.iter().find(|k| k.starts_with(&prefix) || **k == link) {
-            for f in files {
-                report.failures.push((
-                    f,
-                    WipeError::Io {
-                        path: root.join(&link),
-                        source: io::Error::other(format!(
-                            "it is a symbolic link, kept because {k} behind it was not verified"
-                        )),
-                    },
-                ));
-            }
-            continue;
-        }
-        match remove_link(&bounds, &link) {
-            Ok(()) => {
+    for (link, files) in &plan.links {
+        match remove_link(&bounds, link) {
+            Ok(Step::Removed) => {
                 report.links_removed.push(link.clone());
-                report.removed.extend(files);
-                touched.insert(link);
+                report.removed.extend(files.iter().cloned());
             }
+            Ok(Step::Gone) => report.gone.extend(files.iter().cloned()),
             Err(e) => {
                 for f in files {
-                    report.failures.push((f, copy_err(&e)));
+                    report.failures.push((f.clone(), copy_err(&e)));
                 }
             }
         }
     }
-    report.folders_removed = prune(&bounds, &touched);
+    report.folders_removed = prune(&bounds, &plan.folders);
     Ok(report)
 }
 
 enum Step {
     Removed,
     Gone,
-    /// The path goes through this link (relative to the root).
-    BehindLink(String),
+}
+
+/// Examines the folders above `rel` with lstat, never following a link:
+/// each must be a real folder on the root's file system, and none a link.
+/// `Ok(None)` when one of them, or `rel` itself, is gone; otherwise what
+/// `rel` is (not followed either).
+fn examine(b: &Bounds, rel: &str) -> Result<Option<Metadata>, WipeError> {
+    crate::pathguard::check(rel).map_err(|why| WipeError::UnsafePath {
+        path: rel.into(),
+        why: why.to_string(),
+    })?;
+    for (i, _) in rel.match_indices('/') {
+        let folder = &rel[..i];
+        let path = b.root.join(folder);
+        let m = match fs::symlink_metadata(&path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err(&path)(e)),
+        };
+        if m.file_type().is_symlink() {
+            return Err(WipeError::ThroughLink(path));
+        }
+        if !m.is_dir() {
+            return Err(WipeError::NotAFile {
+                path,
+                kind: "not a folder",
+            });
+        }
+        b.check(folder, &m)?;
+    }
+    let path = b.root.join(rel);
+    match fs::symlink_metadata(&path) {
+        Ok(m) => Ok(Some(m)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err(&path)(e)),
+    }
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> WipeError + '_ {
@@ -301,36 +348,10 @@ fn wipe_one(
     opts: Options,
     report: &mut Report,
 ) -> Result<Step, WipeError> {
-    crate::pathguard::check(rel).map_err(|why| WipeError::UnsafePath {
-        path: rel.into(),
-        why: why.to_string(),
-    })?;
-    let segments: Vec<&str> = rel.split('/').collect();
-    for i in 1..segments.len() {
-        let sub = segments[..i].join("/");
-        let path = b.root.join(&sub);
-        let m = match fs::symlink_metadata(&path) {
-            Ok(m) => m,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Step::Gone),
-            Err(e) => return Err(io_err(&path)(e)),
-        };
-        if m.file_type().is_symlink() {
-            return Ok(Step::BehindLink(sub));
-        }
-        if !m.is_dir() {
-            return Err(WipeError::NotAFile {
-                path,
-                kind: "not a folder",
-            });
-        }
-        b.check(&sub, &m)?;
-    }
-    let path = b.root.join(rel);
-    let m = match fs::symlink_metadata(&path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Step::Gone),
-        Err(e) => return Err(io_err(&path)(e)),
+    let Some(m) = examine(b, rel)? else {
+        return Ok(Step::Gone);
     };
+    let path = b.root.join(rel);
     if m.file_type().is_symlink() {
         // A link to a file: the backup stored what it points to; the link
         // itself goes, its target stays.
@@ -386,40 +407,35 @@ fn shred(path: &Path, seen: &Metadata) -> Result<(), WipeError> {
     f.sync_all().map_err(io_err(path))
 }
 
-fn remove_link(b: &Bounds, link: &str) -> Result<(), WipeError> {
+/// Removes the link `link` itself, after checking that the folders above it
+/// are real folders on the root's file system and that it is still a link.
+fn remove_link(b: &Bounds, link: &str) -> Result<Step, WipeError> {
+    let Some(m) = examine(b, link)? else {
+        return Ok(Step::Gone);
+    };
     let path = b.root.join(link);
-    let m = fs::symlink_metadata(&path).map_err(io_err(&path))?;
     if !m.file_type().is_symlink() {
         return Err(WipeError::Changed(path));
     }
-    // A link is an entry of its parent folder, which was checked on the way.
-    fs::remove_file(&path).map_err(io_err(&path))
+    b.check(link, &m)?;
+    fs::remove_file(&path).map_err(io_err(&path))?;
+    Ok(Step::Removed)
 }
 
-/// Removes the folders above the removed entries that are now empty,
-/// deepest first, never the root; returns how many went.
-fn prune(b: &Bounds, touched: &BTreeSet<String>) -> usize {
-    let mut folders: BTreeSet<String> = BTreeSet::new();
-    for rel in touched {
-        let mut rest = rel.as_str();
-        while let Some((parent, _)) = rest.rsplit_once('/') {
-            folders.insert(parent.to_string());
-            rest = parent;
-        }
-    }
-    let mut folders: Vec<String> = folders.into_iter().collect();
-    folders.sort_by_key(|f| std::cmp::Reverse(f.matches('/').count()));
+/// Tries to remove each of `folders`, in order, and returns how many went.
+/// A folder is tried only when its path is safe, goes through no link and
+/// stays on the root's file system; rmdir then fails, and leaves it, when
+/// something is still in it.
+fn prune(b: &Bounds, folders: &[String]) -> usize {
     let mut removed = 0;
     for f in folders {
-        let path = b.root.join(&f);
-        let Ok(m) = fs::symlink_metadata(&path) else {
+        let Ok(Some(m)) = examine(b, f) else {
             continue;
         };
-        if !m.is_dir() || b.check(&f, &m).is_err() {
+        if !m.is_dir() || b.check(f, &m).is_err() {
             continue;
         }
-        // Fails, and leaves the folder, when something is still in it.
-        if fs::remove_dir(&path).is_ok() {
+        if fs::remove_dir(b.root.join(f)).is_ok() {
             removed += 1;
         }
     }
@@ -431,8 +447,15 @@ mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
 
-    fn all(paths: &[&str]) -> Vec<(String, Option<Stamp>)> {
-        paths.iter().map(|p| (p.to_string(), None)).collect()
+    fn all(paths: &[&str]) -> Plan {
+        Plan {
+            files: paths.iter().map(|p| (p.to_string(), None)).collect(),
+            ..Plan::default()
+        }
+    }
+
+    fn strings(paths: &[&str]) -> Vec<String> {
+        paths.iter().map(|p| p.to_string()).collect()
     }
 
     #[test]
@@ -444,13 +467,12 @@ mod tests {
         fs::write(root.join("a/b/f"), "x").unwrap();
         fs::write(root.join("a/keep"), "k").unwrap();
         fs::write(root.join("top"), "t").unwrap();
-        let r = wipe(
-            &root,
-            &all(&["a/b/f", "top", "missing"]),
-            &["a/keep".into()],
-            Options::default(),
-        )
-        .unwrap();
+        let plan = Plan {
+            // The root is never removed, even when listed: no safe path names it.
+            folders: strings(&["a/b", "a", "", ".", ".."]),
+            ..all(&["a/b/f", "top", "missing"])
+        };
+        let r = wipe(&root, &plan, Options::default()).unwrap();
         assert_eq!(r.removed, ["a/b/f", "top"]);
         assert_eq!(r.gone, ["missing"]);
         assert!(r.failures.is_empty(), "{:?}", r.failures);
@@ -468,45 +490,83 @@ mod tests {
         fs::write(outside.path().join("f"), "precious").unwrap();
         let root = d.path().join("root");
         fs::create_dir(&root).unwrap();
+        fs::create_dir(outside.path().join("empty")).unwrap();
         symlink(outside.path(), root.join("dirlink")).unwrap();
+        symlink(outside.path(), root.join("keptlink")).unwrap();
         symlink(outside.path().join("f"), root.join("filelink")).unwrap();
-        let r = wipe(
-            &root,
-            &all(&["dirlink/f", "filelink", "../escape", "/etc/passwd"]),
-            &[],
-            Options { shred: true },
-        )
-        .unwrap();
+        let plan = Plan {
+            // A file and folders through a link the plan does not remove are
+            // refused, whatever the plan says.
+            folders: strings(&["keptlink/empty", "keptlink"]),
+            links: vec![("dirlink".into(), strings(&["dirlink/f"]))],
+            ..all(&["keptlink/f", "filelink", "../escape", "/etc/passwd"])
+        };
+        let r = wipe(&root, &plan, Options { shred: true }).unwrap();
         assert_eq!(fs::read(outside.path().join("f")).unwrap(), b"precious");
+        assert!(outside.path().join("empty").is_dir());
         assert!(fs::symlink_metadata(root.join("dirlink")).is_err());
         assert!(fs::symlink_metadata(root.join("filelink")).is_err());
+        assert!(fs::symlink_metadata(root.join("keptlink")).is_ok());
         assert_eq!(r.links_removed, ["dirlink"]);
-        let unsafe_paths: Vec<&str> = r.failures.iter().map(|(p, _)| p.as_str()).collect();
-        assert_eq!(unsafe_paths, ["../escape", "/etc/passwd"]);
+        assert_eq!(r.removed, ["filelink", "dirlink/f"]);
+        assert_eq!(r.folders_removed, 0);
+        let failed: Vec<&str> = r.failures.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(failed, ["keptlink/f", "../escape", "/etc/passwd"]);
+        assert!(matches!(r.failures[0].1, WipeError::ThroughLink(_)));
         assert!(
-            r.failures
+            r.failures[1..]
                 .iter()
                 .all(|(_, e)| matches!(e, WipeError::UnsafePath { .. }))
         );
     }
 
     #[test]
-    fn a_link_with_unverified_files_behind_it_stays() {
+    fn link_on_path_names_the_first_link_without_following_it() {
         let d = tempfile::tempdir().unwrap();
         let outside = tempfile::tempdir().unwrap();
-        fs::write(outside.path().join("f"), "1").unwrap();
-        fs::write(outside.path().join("g"), "2").unwrap();
+        fs::create_dir(outside.path().join("sub")).unwrap();
+        symlink(outside.path(), outside.path().join("inner")).unwrap();
         let root = d.path().join("root");
-        fs::create_dir(&root).unwrap();
-        symlink(outside.path(), root.join("l")).unwrap();
-        let r = wipe(&root, &all(&["l/f"]), &["l/g".into()], Options::default()).unwrap();
-        assert!(fs::symlink_metadata(root.join("l")).is_ok());
+        fs::create_dir_all(root.join("a/b")).unwrap();
+        symlink(outside.path(), root.join("a/l")).unwrap();
+        symlink(outside.path().join("sub"), root.join("filelike")).unwrap();
+        assert_eq!(link_on_path(&root, "a/l/inner/f").as_deref(), Some("a/l"));
+        assert_eq!(link_on_path(&root, "a/l/f").as_deref(), Some("a/l"));
+        assert_eq!(link_on_path(&root, "a/b/f"), None);
+        // The file itself is no folder on its path.
+        assert_eq!(link_on_path(&root, "a/l"), None);
+        assert_eq!(link_on_path(&root, "f"), None);
+        assert_eq!(link_on_path(&root, "missing/x/f"), None);
+        assert_eq!(link_on_path(&root, "../root/a/l/f"), None);
+    }
+
+    #[test]
+    fn a_link_that_changed_is_kept_with_its_files() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("root");
+        fs::create_dir_all(root.join("l")).unwrap();
+        fs::write(root.join("l/f"), "now a real folder").unwrap();
+        let plan = Plan {
+            links: vec![
+                ("l".into(), strings(&["l/f"])),
+                ("gone".into(), strings(&["gone/g"])),
+            ],
+            ..Plan::default()
+        };
+        let r = wipe(&root, &plan, Options::default()).unwrap();
+        assert!(root.join("l/f").exists());
         assert_eq!(r.failures.len(), 1);
+        assert_eq!(r.failures[0].0, "l/f");
         assert!(
-            r.failures[0].1.to_string().contains("l/g"),
+            r.failures[0]
+                .1
+                .to_string()
+                .contains("changed after it was verified"),
             "{}",
             r.failures[0].1
         );
+        assert_eq!(r.gone, ["gone/g"]);
+        assert!(r.links_removed.is_empty());
     }
 
     #[test]
@@ -521,13 +581,11 @@ mod tests {
         assert_eq!(fs::read(root.join("f")).unwrap(), [0u8; 6]);
         let stamp = Stamp::of(&fs::metadata(root.join("g")).unwrap());
         fs::write(root.join("g"), "other, changed").unwrap();
-        let r = wipe(
-            &root,
-            &[("g".into(), Some(stamp))],
-            &[],
-            Options { shred: true },
-        )
-        .unwrap();
+        let plan = Plan {
+            files: vec![("g".into(), Some(stamp))],
+            ..Plan::default()
+        };
+        let r = wipe(&root, &plan, Options { shred: true }).unwrap();
         assert!(matches!(r.failures[0].1, WipeError::Changed(_)));
         assert!(root.join("g").exists());
     }
@@ -539,7 +597,7 @@ mod tests {
         fs::create_dir(&root).unwrap();
         fs::write(d.path().join("outside"), "shared").unwrap();
         fs::hard_link(d.path().join("outside"), root.join("f")).unwrap();
-        let r = wipe(&root, &all(&["f"]), &[], Options { shred: true }).unwrap();
+        let r = wipe(&root, &all(&["f"]), Options { shred: true }).unwrap();
         assert_eq!(r.removed, ["f"]);
         assert_eq!(fs::read(d.path().join("outside")).unwrap(), b"shared");
         assert!(r.notes[0].contains("hard link"), "{:?}", r.notes);
@@ -550,7 +608,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         fs::create_dir(d.path().join("real")).unwrap();
         symlink(d.path().join("real"), d.path().join("root")).unwrap();
-        let err = wipe(&d.path().join("root"), &[], &[], Options::default()).unwrap_err();
+        let err = wipe(&d.path().join("root"), &Plan::default(), Options::default()).unwrap_err();
         assert!(matches!(err, WipeError::BadRoot(_)));
     }
 

@@ -208,6 +208,47 @@ fn wipe_never_follows_a_link_out_of_the_folder() {
     assert!(stored.contains_key("dirlink/secret") && stored.contains_key("filelink"));
 }
 
+/// A link to a folder stays while one file behind it is not verified: every
+/// file behind it is kept, named with the link, and what it points to is
+/// never touched; the files on no link are wiped as usual.
+#[test]
+fn a_link_with_an_unverified_file_behind_it_stays() {
+    let w = World::new();
+    sample(&w);
+    w.file("outside/dir/good", b"verified", 1_600_000_000, 0o600);
+    w.file("outside/dir/rots", b"original", 1_600_000_000, 0o600);
+    std::os::unix::fs::symlink(w.path("outside/dir"), w.path("src/sub/dirlink")).unwrap();
+    w.conf(&[("src", "Docs")]);
+    w.poof(&["backup"]).expect(0);
+    let stored = w.path("remote/Docs/sub/dirlink/rots");
+    let m = std::fs::metadata(&stored).unwrap();
+    std::fs::write(&stored, b"damaged!").unwrap();
+    filetime::set_file_mtime(&stored, filetime::FileTime::from_last_modification_time(&m)).unwrap();
+    let outside = snapshot(&w.path("outside"));
+
+    let run = w.poof(&["upload"]).expect(1);
+    assert!(
+        run.stderr.contains(
+            "sub/dirlink/good: it is behind the symbolic link sub/dirlink, which stays because sub/dirlink/rots behind it was not verified"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("sub/dirlink/rots: the remote copy differs from the local file"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stdout.contains("4 verified and wiped, 2 kept"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(snapshot(&w.path("outside")), outside);
+    assert_eq!(entries(&w.path("src")), ["sub", "sub/dirlink"]);
+}
+
 /// A bind mount inside the configured folder is a file system boundary:
 /// its files are backed up and verified, but never wiped.
 #[test]

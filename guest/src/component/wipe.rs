@@ -22,6 +22,7 @@ impl wit::Guest for Guest {
                     },
                 })
                 .collect(),
+            links: input.links,
         };
         let plan = wipe::plan(input).map_err(|e| match e {
             wipe::WipeError::InvalidInput(m) => Error::InvalidInput(m),
@@ -36,6 +37,15 @@ impl wit::Guest for Guest {
                     reason: k.reason,
                 })
                 .collect(),
+            links: plan
+                .links
+                .into_iter()
+                .map(|l| wit::LinkRemoval {
+                    link: l.link,
+                    files: l.files,
+                })
+                .collect(),
+            folders: plan.folders,
         })
     }
 }

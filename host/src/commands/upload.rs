@@ -6,13 +6,16 @@
 //!   their files;
 //! - a file is wiped only when the guest's wipe policy says so, which needs
 //!   the local file's SHA-256 to equal the remote copy's (read back in full,
-//!   or the stored hash with `--verify=stored`); every file kept is named;
+//!   or the stored hash with `--verify=stored`); so are the symbolic links
+//!   and emptied folders removed (the host tells the guest which folders on
+//!   the files' paths are links); every file kept is named;
 //! - the files are hashed as they are when verified, and the wipe checks
 //!   again that each is still that file (inode, size, time) before removing it;
 //! - the run is partial (exit 1) when anything was left unwiped or unverified;
 //! - when poof's config folder is a path and everything succeeded, the run
 //!   ends with a neuter; the outcome is recorded for `poof neuter`.
 
+use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
 use std::path::Path;
 
@@ -158,11 +161,15 @@ fn verify_and_wipe(
     });
     bar.finish_and_clear();
     checked.sort_by(|a, b| a.0.path.cmp(&b.0.path));
-    let stamps: std::collections::HashMap<String, Option<Stamp>> =
-        checked.iter().map(|(f, s)| (f.path.clone(), *s)).collect();
+    let stamps: HashMap<String, Option<Stamp>> = checked
+        .iter()
+        .map(|(f, s, _)| (f.path.clone(), *s))
+        .collect();
+    let links: BTreeSet<String> = checked.iter().filter_map(|(_, _, l)| l.clone()).collect();
     let input = WipeInput {
         sync_complete: true,
-        files: checked.into_iter().map(|(f, _)| f).collect(),
+        files: checked.into_iter().map(|(f, _, _)| f).collect(),
+        links: links.into_iter().collect(),
     };
     let plan = guest
         .plan_wipe(&input)?
@@ -176,13 +183,16 @@ fn verify_and_wipe(
         });
     }
     kept += plan.keep.len();
-    let to_wipe: Vec<(String, Option<Stamp>)> = plan
-        .wipe
-        .iter()
-        .map(|p| (p.clone(), stamps.get(p).copied().flatten()))
-        .collect();
-    let keep: Vec<String> = plan.keep.iter().map(|k| k.path.clone()).collect();
-    let report = wipe::wipe(root, &to_wipe, &keep, wipe::Options { shred: args.shred })
+    let to_wipe = wipe::Plan {
+        files: plan
+            .wipe
+            .iter()
+            .map(|p| (p.clone(), stamps.get(p).copied().flatten()))
+            .collect(),
+        links: plan.links.into_iter().map(|l| (l.link, l.files)).collect(),
+        folders: plan.folders,
+    };
+    let report = wipe::wipe(root, &to_wipe, wipe::Options { shred: args.shred })
         .with_context(|| format!("wiping {}", root.display()))?;
     for n in &report.notes {
         out.warn(n);
@@ -212,14 +222,15 @@ fn verify_and_wipe(
     Ok((wiped, kept))
 }
 
-/// Hashes the local file and asks the remote for its copy's hash.
+/// Hashes the local file, asks the remote for its copy's hash, and notes
+/// the symbolic link on the file's path, if any (a fact for the guest).
 fn check(
     root: &Path,
     cloud: &str,
     rel: &str,
     remote: &dyn Remote,
     how: VerifyMode,
-) -> (CheckedFile, Option<Stamp>) {
+) -> (CheckedFile, Option<Stamp>, Option<String>) {
     let full = root.join(rel);
     // Read as the backup read it: through links (the wipe never follows them).
     let local = (|| -> std::io::Result<([u8; 32], Stamp)> {
@@ -258,5 +269,6 @@ fn check(
             remote,
         },
         stamp,
+        wipe::link_on_path(root, rel),
     )
 }
