@@ -8,6 +8,7 @@
 
 use crate::plan;
 
+mod check;
 mod crypto;
 mod session;
 mod wipe;

@@ -1,11 +1,13 @@
 //! poof's guest: the audited core that decides, run by the host in a sandbox.
 //!
 //! This file is only the adapter between the WIT bindings and the plain-Rust
-//! modules that hold the logic (`plan`, `paths`, `probe`, `crypto`). Those modules know
-//! nothing of WIT, so they unit-test natively with `cargo test -p poof-guest`.
+//! modules that hold the logic (`plan`, `paths`, `probe`, `crypto`, `wipe`,
+//! `check`, ...). Those modules know nothing of WIT, so they unit-test
+//! natively with `cargo test -p poof-guest`.
 //! Invariant: nothing here performs I/O on its own; every fact comes from the
 //! host through the contract in `wit/`.
 
+pub mod check;
 pub mod crypto;
 pub mod manifest;
 pub mod paths;

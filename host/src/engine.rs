@@ -35,6 +35,7 @@ mod bindings {
 }
 
 pub use bindings::exports::poof::core::audit::{GuestInfo, Probe};
+pub use bindings::exports::poof::core::check;
 pub use bindings::exports::poof::core::crypto;
 pub use bindings::exports::poof::core::session;
 pub use bindings::exports::poof::core::sync;
@@ -278,6 +279,32 @@ impl Instance {
             .call_plan_wipe(&mut self.store, input)
             .map_err(anyhow::Error::from)
             .context("the guest trapped in `plan-wipe`")
+    }
+
+    /// Asks the guest how the local listing of one path pairs with its copy's.
+    pub fn pair_listings(
+        &mut self,
+        local: &check::Listing,
+        copy: &check::Listing,
+    ) -> Result<Result<check::Pairing, GuestError>> {
+        self.bindings
+            .poof_core_check()
+            .call_pair_listings(&mut self.store, local, copy)
+            .map_err(anyhow::Error::from)
+            .context("the guest trapped in `pair-listings`")
+    }
+
+    /// Asks the guest what the two hashes of one file mean.
+    pub fn judge_hashes(
+        &mut self,
+        local: Result<&[u8], &str>,
+        copy: &wipe::RemoteCheck,
+    ) -> Result<check::Verdict> {
+        self.bindings
+            .poof_core_check()
+            .call_judge_hashes(&mut self.store, local, copy)
+            .map_err(anyhow::Error::from)
+            .context("the guest trapped in `judge-hashes`")
     }
 }
 

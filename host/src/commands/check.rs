@@ -2,14 +2,19 @@
 //! by file and by content (SHA-256 of both sides, the remote one read back in
 //! full), and report the differences. It changes nothing: no copy, no
 //! deletion, no manifest written.
+//!
+//! Invariant: the host lists, reads, hashes and prints; what differs is the
+//! guest's finding (`wit/check.wit`): which files are on one side only,
+//! which differ by size, which are hashed, and what two hashes mean.
 
-use std::collections::BTreeMap;
-
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, anyhow};
 
 use super::Context;
 use crate::cli::CheckArgs;
 use crate::config::{PoofConf, SyncPath};
+use crate::engine::Instance;
+use crate::engine::check::{ListedFile, Listing, Verdict};
+use crate::engine::wipe::RemoteCheck;
 use crate::exit::Exit;
 use crate::output::{Event, Found, Output};
 use crate::remote::{self, Remote};
@@ -21,10 +26,17 @@ pub fn run(ctx: &mut Context, args: &CheckArgs) -> Result<Exit> {
     let conf = PoofConf::load(&ctx.locations.poofconf)?;
     let remote = remote::open_for_sync(&conf, &ctx.locations, ctx.guest)?;
     remote.check_ready()?;
+    let mut guest = ctx.guest.instantiate()?;
     let mut differences = 0;
     for path in &conf.paths {
-        differences += check_path(path, remote.as_ref(), usize::from(args.transfers), &ctx.out)
-            .with_context(|| format!("checking {}", path.local.display()))?;
+        differences += check_path(
+            path,
+            remote.as_ref(),
+            &mut guest,
+            usize::from(args.transfers),
+            &ctx.out,
+        )
+        .with_context(|| format!("checking {}", path.local.display()))?;
     }
     ctx.out.emit(&Event::CheckSummary { differences });
     Ok(if differences > 0 {
@@ -34,16 +46,12 @@ pub fn run(ctx: &mut Context, args: &CheckArgs) -> Result<Exit> {
     })
 }
 
-/// What a comparison of one file found.
-enum Finding {
-    Same,
-    Differs,
-    Failed(String),
-}
-
+/// Lists both sides of one path, asks the guest what pairs up, hashes what
+/// it says to, and reports its findings; returns how many differences.
 fn check_path(
     path: &SyncPath,
     remote: &dyn Remote,
+    guest: &mut Instance,
     transfers: usize,
     out: &Output,
 ) -> Result<usize> {
@@ -54,16 +62,29 @@ fn check_path(
         remote: &remote.describe(),
         cloud: &path.cloud,
     });
-    let local_files: BTreeMap<&str, u64> = local
-        .entries
-        .iter()
-        .map(|e| (e.path.as_str(), e.size))
-        .collect();
-    let stored_files: BTreeMap<&str, u64> = stored
-        .entries
-        .iter()
-        .map(|e| (e.path.as_str(), e.size))
-        .collect();
+    let file = |path: &String, size: u64| ListedFile {
+        path: path.clone(),
+        size,
+    };
+    let local = Listing {
+        files: local
+            .entries
+            .iter()
+            .map(|e| file(&e.path, e.size))
+            .collect(),
+        problems: local.problems,
+    };
+    let stored = Listing {
+        files: stored
+            .entries
+            .iter()
+            .map(|e| file(&e.path, e.size))
+            .collect(),
+        problems: stored.problems,
+    };
+    let pairing = guest
+        .pair_listings(&local, &stored)?
+        .map_err(|e| anyhow!("the guest refused the listings: {e:?}"))?;
     let mut differences = 0;
     let mut report = |file: &str, found: Found| {
         differences += 1;
@@ -73,56 +94,56 @@ fn check_path(
             found,
         });
     };
-    for p in local.problems.iter().chain(&stored.problems) {
+    for p in &pairing.unlisted {
         report("", Found::Unlisted(p));
     }
-    for f in local_files
-        .keys()
-        .filter(|f| !stored_files.contains_key(*f))
-    {
+    for f in &pairing.only_here {
         report(f, Found::OnlyHere);
     }
-    for f in stored_files
-        .keys()
-        .filter(|f| !local_files.contains_key(*f))
-    {
+    for f in &pairing.only_on_copy {
         report(f, Found::OnlyOnCopy);
     }
-    let common: Vec<(&str, bool)> = local_files
-        .iter()
-        .filter_map(|(f, size)| stored_files.get(f).map(|s| (*f, s == size)))
-        .collect();
-    // `common` is in file order, and so are the findings.
-    let findings = pool::map(&common, transfers, |(file, same_size)| {
-        if *same_size {
-            compare(path, remote, file)
-        } else {
-            Finding::Differs
-        }
+    let hashes = pool::map(&pairing.to_hash, transfers, |file| {
+        hash_both(path, remote, file)
     });
+    let mut verdicts: Vec<(&str, Verdict)> = pairing
+        .differs_by_size
+        .iter()
+        .map(|f| (f.as_str(), Verdict::Differs))
+        .collect();
+    for (file, (local, copy)) in pairing.to_hash.iter().zip(hashes) {
+        let local = local.as_ref().map(|h| &h[..]).map_err(String::as_str);
+        verdicts.push((file, guest.judge_hashes(local, &copy)?));
+    }
+    // Reported in file order, as both sides list them.
+    verdicts.sort_by(|a, b| a.0.cmp(b.0));
     let mut same = 0;
-    for ((file, _), finding) in common.iter().zip(findings) {
-        match finding {
-            Finding::Same => same += 1,
-            Finding::Differs => report(file, Found::Differs),
-            Finding::Failed(why) => report(file, Found::Unreadable(&why)),
+    for (file, verdict) in verdicts {
+        match verdict {
+            Verdict::Same => same += 1,
+            Verdict::Differs => report(file, Found::Differs),
+            Verdict::Failed(why) => report(file, Found::Unreadable(&why)),
         }
     }
     out.emit(&Event::CheckResult { same, differences });
     Ok(differences)
 }
 
-fn compare(path: &SyncPath, remote: &dyn Remote, file: &str) -> Finding {
-    // Backups follow links, so the check reads through them too.
+/// The SHA-256 of the local file (read through links, as backups follow
+/// them) and of its copy, read back in full; each with why it failed.
+fn hash_both(
+    path: &SyncPath,
+    remote: &dyn Remote,
+    file: &str,
+) -> (Result<Vec<u8>, String>, RemoteCheck) {
     let local = std::fs::File::open(path.local.join(file))
         .and_then(|mut f| fsx::sha256_of(&mut f))
+        .map(|h| h.to_vec())
         .map_err(|e| format!("{}: {e}", path.local.join(file).display()));
-    let stored = remote
-        .read_sha256(&path.cloud, file)
-        .map_err(|e| format!("{e:#}"));
-    match (local, stored) {
-        (Ok(a), Ok(Some(b))) if a == b => Finding::Same,
-        (Ok(_), Ok(_)) => Finding::Differs,
-        (Err(e), _) | (_, Err(e)) => Finding::Failed(e),
-    }
+    let copy = match remote.read_sha256(&path.cloud, file) {
+        Ok(Some(h)) => RemoteCheck::Hash(h.to_vec()),
+        Ok(None) => RemoteCheck::Missing,
+        Err(e) => RemoteCheck::Failed(format!("{e:#}")),
+    };
+    (local, copy)
 }

@@ -18,6 +18,7 @@ pub const WIT: &[(&str, &str)] = &[
     ("crypto.wit", include_str!("../../../wit/crypto.wit")),
     ("wipe.wit", include_str!("../../../wit/wipe.wit")),
     ("session.wit", include_str!("../../../wit/session.wit")),
+    ("check.wit", include_str!("../../../wit/check.wit")),
 ];
 
 /// Runs `poof guest ...`.
