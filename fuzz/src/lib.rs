@@ -135,6 +135,7 @@ pub fn plan(data: &[u8]) {
         source_missing: flags & 2 != 0,
         source: source.clone(),
         source_complete: flags & 4 == 0,
+        never_delete: flags & 32 != 0,
         target: target.clone(),
         mtime_window_ns: u64::from(b.u8() % 3),
         max_delete,
@@ -183,10 +184,11 @@ pub fn plan(data: &[u8]) {
         "every source file is copied, updated or unchanged: {p:?}"
     );
     let deletions = p.make_room.len() + p.delete.len();
-    if input.source_missing || source.is_empty() || !input.source_complete {
+    if input.source_missing || source.is_empty() || !input.source_complete || input.never_delete
+    {
         assert_eq!(
             deletions, 0,
-            "deleted from a missing, empty or incomplete source"
+            "deleted from a missing, empty or incomplete source, or in never-delete mode"
         );
     }
     if p.guard.is_none() && max_delete.is_none() && !input.confirmed && deletions > 0 {

@@ -54,6 +54,7 @@ impl sync::Guest for Guest {
             source_missing: matches!(input.source_state, sync::SourceState::Missing),
             source: input.source.into_iter().map(entry_in).collect(),
             source_complete: input.source_complete,
+            never_delete: input.never_delete,
             target: input.target.into_iter().map(entry_in).collect(),
             mtime_window_ns: input.mtime_window_ns,
             max_delete: input.max_delete.map(|l| match l {
@@ -87,6 +88,7 @@ impl sync::Guest for Guest {
                 plan::Withheld::SourceMissing => sync::Withheld::SourceMissing,
                 plan::Withheld::SourceEmpty => sync::Withheld::SourceEmpty,
                 plan::Withheld::SourceIncomplete => sync::Withheld::SourceIncomplete,
+                plan::Withheld::NeverDelete => sync::Withheld::NeverDelete,
             }),
             guard: out.guard.map(|g| sync::GuardTrip {
                 deletions: g.deletions,

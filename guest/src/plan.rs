@@ -51,6 +51,9 @@ pub struct Input {
     pub source: Vec<Entry>,
     /// False when some source entries could not be read.
     pub source_complete: bool,
+    /// `poof upload`: the target's files the source lacks are kept; the
+    /// plan deletes nothing.
+    pub never_delete: bool,
     /// Every regular file of the target.
     pub target: Vec<Entry>,
     /// Modification times closer than this are equal.
@@ -98,6 +101,8 @@ pub enum Withheld {
     SourceEmpty,
     /// The source could not be read in full.
     SourceIncomplete,
+    /// The run never deletes (`poof upload`).
+    NeverDelete,
 }
 
 /// The plan for one configured path, in the phases the host runs in order.
@@ -174,7 +179,9 @@ pub fn plan(input: Input) -> Result<Plan, PlanError> {
         }
     }
 
-    let withheld = if input.source_missing {
+    let withheld = if input.never_delete {
+        Some(Withheld::NeverDelete)
+    } else if input.source_missing {
         Some(Withheld::SourceMissing)
     } else if source.is_empty() {
         Some(Withheld::SourceEmpty)
@@ -294,6 +301,7 @@ mod tests {
             source_missing: false,
             source,
             source_complete: true,
+            never_delete: false,
             target,
             mtime_window_ns: 1,
             max_delete: None,
@@ -425,6 +433,19 @@ mod tests {
         assert!(p.delete.is_empty());
         assert_eq!(p.withheld_reason, Some(Withheld::SourceIncomplete));
         assert_eq!(p.withheld_deletions, 1);
+    }
+
+    #[test]
+    fn never_delete_copies_and_keeps_the_targets_extras() {
+        // A rerun of an upload: `b` was uploaded and wiped locally before.
+        let mut i = input(vec![e("a", 1, 1)], vec![e("b", 1, 1), e("c", 1, 1)]);
+        i.never_delete = true;
+        let p = plan(i).unwrap();
+        assert_eq!(p.copy, vec![e("a", 1, 1)]);
+        assert!(p.delete.is_empty() && p.make_room.is_empty());
+        assert_eq!(p.withheld_reason, Some(Withheld::NeverDelete));
+        assert_eq!(p.withheld_deletions, 2);
+        assert_eq!(p.guard, None, "nothing to delete, nothing to guard");
     }
 
     #[test]

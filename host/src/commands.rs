@@ -17,12 +17,15 @@ pub mod version;
 
 use crate::config::Locations;
 use crate::engine::Guest;
+use crate::engine::pool::Pool;
 use crate::output::Output;
 
 /// What every command gets: the embedded guest, poof's locations and the output.
 pub struct Context {
-    /// The embedded guest component.
+    /// The embedded guest component (its bytes, hash and compiled form).
     pub guest: &'static Guest,
+    /// The run's guest instances: every guest call goes through one of them.
+    pub pool: &'static Pool,
     /// poof's config folder and file.
     pub locations: Locations,
     /// Where messages go.
@@ -72,9 +75,9 @@ pub fn run_sync(
     direction: crate::engine::sync::Direction,
 ) -> anyhow::Result<crate::exit::Exit> {
     let conf = crate::config::PoofConf::load(&ctx.locations.poofconf)?;
-    let remote = crate::remote::open_for_sync(&conf, &ctx.locations, ctx.guest)?;
+    let remote = crate::remote::open_for_sync(&conf, &ctx.locations, ctx.pool)?;
     let _lock = lock_unless_dry_run(ctx, &conf, args.dry_run)?;
-    let mut guest = ctx.guest.instantiate()?;
+    let mut guest = ctx.pool.lease()?;
     let opts = sync_options(args, direction, false);
     Ok(crate::sync::run(&conf, remote.as_ref(), &mut guest, opts, &ctx.out)?.exit)
 }

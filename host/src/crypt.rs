@@ -27,7 +27,8 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::engine::crypto::{FileMeta, FormatInfo};
-use crate::engine::{Guest, GuestError, Handle, Instance};
+use crate::engine::pool::Pool as Instances;
+use crate::engine::{GuestError, Handle, Instance};
 use crate::exit::ConfigError;
 
 /// Sealed objects at most this large are downloaded into memory first, so
@@ -36,7 +37,7 @@ pub const SMALL_OBJECT: u64 = 4 * 1024 * 1024;
 
 /// The unlocked master key of one run, in a small pool of guest instances.
 pub struct Crypt {
-    guest: &'static Guest,
+    instances: &'static Instances,
     /// The unlocked key, sealed by the first instance for the others, and
     /// its one-time transfer key (see `keyring.handoff`): further instances
     /// adopt the key without a second Argon2id run.
@@ -106,12 +107,12 @@ impl Crypt {
     /// (and wiped) when this returns. A wrong passphrase is a `ConfigError`
     /// that names `source` (where the wrapped key came from).
     pub fn unlock(
-        guest: &'static Guest,
+        instances: &'static Instances,
         wrapped: Vec<u8>,
         passphrase: Zeroizing<Vec<u8>>,
         source: &str,
     ) -> Result<Self> {
-        let mut inst = guest.instantiate()?;
+        let mut inst = instances.take()?;
         let format = inst.crypto_format()?;
         let info = inst
             .inspect_wrapped_key(&wrapped)?
@@ -126,7 +127,7 @@ impl Crypt {
         let (transfer, handoff) = inst.keyring_handoff(&key, &entropy()?)?.map_err(fail)?;
         let max = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8));
         let crypt = Crypt {
-            guest,
+            instances,
             handoff: Zeroizing::new(handoff),
             transfer: Zeroizing::new(transfer),
             key_id: info.key_id,
@@ -174,10 +175,7 @@ impl Crypt {
             if pool.live < self.max {
                 pool.live += 1;
                 drop(pool);
-                let made = self
-                    .guest
-                    .instantiate()
-                    .and_then(|inst| self.unlock_in(inst));
+                let made = self.instances.take().and_then(|inst| self.unlock_in(inst));
                 return match made {
                     Ok(u) => Ok(Lease {
                         crypt: self,

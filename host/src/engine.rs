@@ -24,6 +24,7 @@ use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
 mod calls_session;
+pub mod pool;
 
 mod bindings {
     //! Host-side bindings generated from `wit/`, the one contract.
@@ -155,8 +156,9 @@ impl Guest {
     }
 
     /// Creates a fresh instance in its own sandbox. Instances are cheap once
-    /// the guest is compiled; use one per thread.
-    pub fn instantiate(&self) -> Result<Instance> {
+    /// the guest is compiled; the rest of the host gets them from the run's
+    /// one `pool::Pool`, which alone calls this.
+    pub(crate) fn instantiate(&self) -> Result<Instance> {
         let rt = self.runtime()?;
         let mut store = Store::new(&rt.engine, Sandbox::new());
         let bindings = rt

@@ -53,6 +53,7 @@ pub fn main(guest: &'static Guest) -> ExitCode {
         locations.passphrase_file = cli.passphrase_file.clone();
         let mut ctx = Context {
             guest,
+            pool: engine::pool::Pool::for_run(guest),
             locations,
             out,
         };

@@ -14,7 +14,7 @@ use anyhow::Result;
 
 use crate::cloudconf::{self, Env, Lookup};
 use crate::config::{Locations, PoofConf, RemoteSpec};
-use crate::engine::Guest;
+use crate::engine::pool::Pool;
 use crate::engine::sync::Entry;
 use crate::layout::plain::PlainRemote;
 use crate::layout::sealed::SealedRemote;
@@ -119,21 +119,21 @@ pub fn open(conf: &PoofConf, locations: &Locations) -> Result<Box<dyn Remote>> {
 
 /// Opens the remote a config names, for a sync: the plain layout then keeps
 /// a manifest per cloud folder where the store needs one, read and written
-/// through an instance of `guest`. When the config says `"encrypted": true`,
+/// through an instance taken from `instances`. When the config says `"encrypted": true`,
 /// the key is found and unlocked (asking for the passphrase) and the remote
 /// uses the sealed layout.
 pub fn open_for_sync(
     conf: &PoofConf,
     locations: &Locations,
-    guest: &'static Guest,
+    instances: &'static Pool,
 ) -> Result<Box<dyn Remote>> {
     let store = open_store(conf, locations)?;
     let plain = PlainRemote::new(store.clone());
     if conf.encrypted {
-        let crypt = crate::crypt::keys::for_sync(guest, conf, locations, &plain)?;
+        let crypt = crate::crypt::keys::for_sync(instances, conf, locations, &plain)?;
         return Ok(Box::new(SealedRemote::new(store, crypt)?));
     }
-    Ok(Box::new(plain.with_session(guest.instantiate()?)))
+    Ok(Box::new(plain.with_session(instances.take()?)))
 }
 
 /// The store a config names: a local folder, or an S3 bucket (with an

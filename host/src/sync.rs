@@ -16,7 +16,9 @@ use anyhow::{Context as _, Result};
 
 use crate::config::{PoofConf, SyncPath};
 use crate::engine::Instance;
-use crate::engine::sync::{DeleteLimit, Direction, Entry, Hashed, Plan, PlanInput, SourceState};
+use crate::engine::sync::{
+    DeleteLimit, Direction, Entry, Hashed, Plan, PlanInput, SourceState, Withheld,
+};
 use crate::exit::Exit;
 use crate::output::{Event, Output};
 use crate::remote::Remote;
@@ -40,8 +42,7 @@ pub struct Options {
     pub checksum: bool,
     /// `upload`: files the target has and the source lacks are kept, since
     /// they may be files an earlier (or interrupted) upload moved there. The
-    /// guest is told that the source is not the whole truth (an incomplete
-    /// source), so its plan deletes nothing.
+    /// guest plans in its `never-delete` mode, so its plan deletes nothing.
     pub keep_target_extras: bool,
 }
 
@@ -186,7 +187,8 @@ fn sync_path(
             SourceState::Missing
         },
         source,
-        source_complete: source_problems.is_empty() && !opts.keep_target_extras,
+        source_complete: source_problems.is_empty(),
+        never_delete: opts.keep_target_extras,
         target,
         mtime_window_ns: remote.mtime_window_ns(),
         max_delete: opts.max_delete,
@@ -219,7 +221,7 @@ fn sync_path(
         };
         out.warn(&format!("{what}; skipped, and nothing was deleted"));
     }
-    if opts.keep_target_extras && plan.withheld_reason.is_some() {
+    if plan.withheld_reason == Some(Withheld::NeverDelete) {
         out.emit(&Event::ExtrasKept {
             path: &path.local,
             count: plan.withheld_deletions,

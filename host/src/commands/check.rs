@@ -24,9 +24,9 @@ use crate::{fsx, pool};
 /// Runs `poof check`.
 pub fn run(ctx: &mut Context, args: &CheckArgs) -> Result<Exit> {
     let conf = PoofConf::load(&ctx.locations.poofconf)?;
-    let remote = remote::open_for_sync(&conf, &ctx.locations, ctx.guest)?;
+    let remote = remote::open_for_sync(&conf, &ctx.locations, ctx.pool)?;
     remote.check_ready()?;
-    let mut guest = ctx.guest.instantiate()?;
+    let mut guest = ctx.pool.lease()?;
     let mut differences = 0;
     for path in &conf.paths {
         differences += check_path(

@@ -24,7 +24,7 @@ pub fn run(ctx: &mut Context, dry_run: bool) -> Result<Exit> {
     let conf = PoofConf::load(&file)?;
     let on = !conf.encrypted;
     let remote = remote::open(&conf, &ctx.locations)?;
-    if on && keys::find(ctx.guest, &ctx.locations, remote.as_ref())?.is_none() {
+    if on && keys::find(ctx.pool, &ctx.locations, remote.as_ref())?.is_none() {
         return Err(ConfigError(format!(
             "there is no key yet, neither in {} nor in {}; run `poof econfig` first",
             keys::local_path(&ctx.locations).display(),

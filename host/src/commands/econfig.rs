@@ -31,7 +31,7 @@ pub fn run(ctx: &mut Context, args: &EconfigArgs) -> Result<Exit> {
         .read_reserved(RESERVED_KEY)
         .with_context(|| format!("reading the key from {}", remote.describe()))?;
     // Refuses two copies that hold different keys, before anything else.
-    let found = keys::find(ctx.guest, &ctx.locations, remote.as_ref())?;
+    let found = keys::find(ctx.pool, &ctx.locations, remote.as_ref())?;
     if args.dry_run {
         let what = match (&found, args.change_passphrase) {
             (None, true) => {
@@ -51,7 +51,7 @@ pub fn run(ctx: &mut Context, args: &EconfigArgs) -> Result<Exit> {
             .line(&format!("dry run: would {what}; nothing was changed"));
         return Ok(Exit::Success);
     }
-    let mut inst = ctx.guest.instantiate()?;
+    let mut inst = ctx.pool.lease()?;
 
     if args.change_passphrase {
         let Some((wrapped, source)) = found else {

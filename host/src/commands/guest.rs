@@ -76,7 +76,7 @@ pub fn run(ctx: &mut Context, cmd: &GuestCommand) -> Result<Exit> {
             }
         }
         GuestCommand::Probe { read, connect } => {
-            let probes = ctx.guest.instantiate()?.probe_sandbox(read, connect)?;
+            let probes = ctx.pool.lease()?.probe_sandbox(read, connect)?;
             let mut escaped = false;
             for p in &probes {
                 let verdict = if p.reached { "REACHED" } else { "denied" };

@@ -37,10 +37,10 @@ use crate::{fsx, neuter, pool, remote, sync};
 /// Runs `poof upload`.
 pub fn run(ctx: &mut Context, args: &UploadArgs) -> Result<Exit> {
     let conf = PoofConf::load(&ctx.locations.poofconf)?;
-    let remote = remote::open_for_sync(&conf, &ctx.locations, ctx.guest)?;
+    let remote = remote::open_for_sync(&conf, &ctx.locations, ctx.pool)?;
     let s = &args.sync;
     let lock = super::lock_unless_dry_run(ctx, &conf, s.dry_run)?;
-    let mut guest = ctx.guest.instantiate()?;
+    let mut guest = ctx.pool.lease()?;
     // Like `rclone move`: nothing is deleted remotely, so files an earlier
     // upload wiped locally keep their only copy.
     let opts = super::sync_options(s, Direction::Up, true);

@@ -19,7 +19,7 @@ use crate::remote::{self, Remote};
 fn encryption(ctx: &Context, conf: &PoofConf, remote: &dyn Remote) -> Result<String> {
     use crate::crypt::{Crypt, keys};
     use std::io::IsTerminal;
-    let found = keys::find(ctx.guest, &ctx.locations, remote)?;
+    let found = keys::find(ctx.pool, &ctx.locations, remote)?;
     if !conf.encrypted {
         return Ok(match found {
             Some(_) => "off (plain layout); a key exists: `poof cryptoggle` turns it on".into(),
@@ -36,13 +36,13 @@ fn encryption(ctx: &Context, conf: &PoofConf, remote: &dyn Remote) -> Result<Str
     };
     let src = keys::existing(&ctx.locations);
     if !src.non_interactive() && !std::io::stdin().is_terminal() {
-        let id = keys::key_id(ctx.guest, &wrapped, &source)?;
+        let id = keys::key_id(ctx.pool, &wrapped, &source)?;
         return Ok(format!(
             "on (key id {id}, from {source}); the passphrase was not checked: set {} or pass --passphrase-file to check it",
             keys::ENV
         ));
     }
-    let crypt = Crypt::unlock(ctx.guest, wrapped, keys::passphrase(src)?, &source)?;
+    let crypt = Crypt::unlock(ctx.pool, wrapped, keys::passphrase(src)?, &source)?;
     Ok(format!(
         "on (key id {}, from {source}); the passphrase opens the key",
         crypt.key_id()

@@ -21,7 +21,7 @@ pub fn build_target() -> String {
 
 /// Runs `poof version`.
 pub fn run(ctx: &mut Context) -> Result<Exit> {
-    let info = ctx.guest.instantiate()?.info()?;
+    let info = ctx.pool.lease()?.info()?;
     crate::outln!("poof {}", env!("CARGO_PKG_VERSION"));
     crate::outln!("target:   {}", build_target());
     let how = match ctx.guest.compiled()? {

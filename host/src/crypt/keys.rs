@@ -18,7 +18,7 @@ use zeroize::Zeroizing;
 
 use super::{Crypt, describe};
 use crate::config::{Locations, PoofConf};
-use crate::engine::Guest;
+use crate::engine::pool::Pool;
 use crate::exit::ConfigError;
 use crate::remote::{RESERVED_KEY, Remote};
 
@@ -166,9 +166,9 @@ pub fn write_local(locations: &Locations, wrapped: &[u8]) -> Result<()> {
 }
 
 /// The key id of a wrapped key, or an error naming where it came from.
-pub fn key_id(guest: &Guest, wrapped: &[u8], source: &str) -> Result<String> {
-    let info = guest
-        .instantiate()?
+pub fn key_id(pool: &Pool, wrapped: &[u8], source: &str) -> Result<String> {
+    let info = pool
+        .lease()?
         .inspect_wrapped_key(wrapped)?
         .map_err(|e| ConfigError(format!("{source}: {}", describe(&e))))?;
     Ok(info.key_id)
@@ -178,7 +178,7 @@ pub fn key_id(guest: &Guest, wrapped: &[u8], source: &str) -> Result<String> {
 /// copy, else the remote's (a machine that lost its config). Refuses two
 /// copies with different key ids.
 pub fn find(
-    guest: &Guest,
+    pool: &Pool,
     locations: &Locations,
     remote: &dyn Remote,
 ) -> Result<Option<(Vec<u8>, String)>> {
@@ -191,8 +191,8 @@ pub fn find(
     match (local, stored) {
         (Some(l), Some(r)) => {
             let (a, b) = (
-                key_id(guest, &l, &local_name)?,
-                key_id(guest, &r, &remote_name)?,
+                key_id(pool, &l, &local_name)?,
+                key_id(pool, &r, &remote_name)?,
             );
             if a != b {
                 return Err(ConfigError(format!(
@@ -211,12 +211,12 @@ pub fn find(
 
 /// The unlocked key of an encrypted config, for a sync over `remote`.
 pub fn for_sync(
-    guest: &'static Guest,
+    pool: &'static Pool,
     conf: &PoofConf,
     locations: &Locations,
     remote: &dyn Remote,
 ) -> Result<Arc<Crypt>> {
-    let Some((wrapped, source)) = find(guest, locations, remote)? else {
+    let Some((wrapped, source)) = find(pool, locations, remote)? else {
         return Err(ConfigError(format!(
             "{} says \"encrypted\": true, but there is no key in {} or in {}; run `poof econfig` \
              (or `poof cryptoggle` to go back to the plain layout)",
@@ -227,5 +227,5 @@ pub fn for_sync(
         .into());
     };
     let pass = passphrase(existing(locations))?;
-    Ok(Arc::new(Crypt::unlock(guest, wrapped, pass, &source)?))
+    Ok(Arc::new(Crypt::unlock(pool, wrapped, pass, &source)?))
 }

@@ -299,6 +299,7 @@ impl Event<'_> {
                         "the source is empty, and an empty source never wipes its copy"
                     }
                     Withheld::SourceIncomplete => "some source files could not be read",
+                    Withheld::NeverDelete => "upload never deletes remote copies",
                 };
                 vec![Warning(format!(
                     "{}: {count} deletions held back because {why}",

@@ -292,8 +292,11 @@ fn check_ready_says_what_is_wrong() {
 fn the_remote_keeps_rclones_layout() {
     let Some(c) = fresh("remote") else { return };
     let store = std::sync::Arc::new(S3Store::new(c, "pre/fix", "test"));
-    let remote = PlainRemote::new(store.clone())
-        .with_session(crate::engine::test_guest().instantiate().unwrap());
+    let remote = PlainRemote::new(store.clone()).with_session(
+        crate::engine::pool::Pool::new(crate::engine::test_guest())
+            .take()
+            .unwrap(),
+    );
     remote.verify().unwrap();
     let src = tempfile::tempdir().unwrap();
     let mut entries = Vec::new();

@@ -8,14 +8,15 @@ use std::sync::{Arc, OnceLock};
 use super::*;
 use crate::config::{RemoteSpec, SyncPath};
 use crate::crypt::Crypt;
-use crate::engine::Guest;
+use crate::engine::pool::Pool;
 use crate::layout::plain::PlainRemote;
 use crate::layout::sealed::SealedRemote;
 use crate::store::Store;
 use crate::store::memory::{Fault, MemoryStore, Op};
 
-fn guest() -> &'static Guest {
-    crate::engine::test_guest()
+fn pool() -> &'static Pool {
+    static POOL: OnceLock<&'static Pool> = OnceLock::new();
+    POOL.get_or_init(|| Pool::for_run(crate::engine::test_guest()))
 }
 
 const QUIET: Output = Output {
@@ -57,26 +58,26 @@ fn write(root: &Path, rel: &str, body: &str) {
 }
 
 fn run(local: &Path, remote: &dyn Remote, direction: Direction) -> Outcome {
-    let mut inst = guest().instantiate().unwrap();
+    let mut inst = pool().lease().unwrap();
     super::run(&conf(local), remote, &mut inst, opts(direction), &QUIET).unwrap()
 }
 
 fn plain(store: &Arc<MemoryStore>) -> PlainRemote {
     let s: Arc<dyn Store> = store.clone();
-    PlainRemote::new(s).with_session(guest().instantiate().unwrap())
+    PlainRemote::new(s).with_session(pool().take().unwrap())
 }
 
 fn sealed(store: &Arc<MemoryStore>) -> SealedRemote {
     static WRAPPED: OnceLock<Vec<u8>> = OnceLock::new();
     let wrapped = WRAPPED.get_or_init(|| {
-        let mut inst = guest().instantiate().unwrap();
+        let mut inst = pool().lease().unwrap();
         let key = inst.keyring_generate(&[7; 32]).unwrap().unwrap();
         inst.keyring_wrap(&key, b"test passphrase", &[9; 32])
             .unwrap()
             .unwrap()
     });
     let crypt = Crypt::unlock(
-        guest(),
+        pool(),
         wrapped.clone(),
         zeroize::Zeroizing::new(b"test passphrase".to_vec()),
         "test key",
