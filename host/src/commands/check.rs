@@ -147,3 +147,6 @@ fn hash_both(
     };
     (local, copy)
 }
+
+#[cfg(test)]
+mod tests;

@@ -70,10 +70,10 @@ pub fn run(ctx: &mut Context, args: &UploadArgs) -> Result<Exit> {
             continue;
         }
         match verify_and_wipe(&p.path, remote.as_ref(), &mut guest, args, &ctx.out) {
-            Ok((w, k)) => {
-                wiped += w;
-                kept += k;
-                if k > 0 {
+            Ok(r) => {
+                wiped += r.wiped;
+                kept += r.kept.len();
+                if !r.kept.is_empty() {
                     exit = worse(exit, Exit::Partial);
                 }
             }
@@ -129,26 +129,38 @@ fn same_folder(a: &Path, b: &Path) -> bool {
     }
 }
 
+/// What `verify_and_wipe` did on one path.
+#[derive(Debug)]
+struct PathWipe {
+    /// Files verified and wiped.
+    wiped: usize,
+    /// Every file kept, with why: by name when the guest kept it or its
+    /// removal failed; with an empty name when the walk could not read it or
+    /// skipped it, the walk's words naming it.
+    kept: Vec<(String, String)>,
+}
+
 /// Verifies every file of one backed-up path, asks the guest what may go,
-/// and wipes it; returns how many files were wiped and kept.
+/// and wipes it; returns how many files were wiped and which were kept.
 fn verify_and_wipe(
     path: &SyncPath,
     remote: &dyn Remote,
     guest: &mut Instance,
     args: &UploadArgs,
     out: &Output,
-) -> Result<(usize, usize)> {
+) -> Result<PathWipe> {
     let root = &path.local;
     // The same walk as the backup's, so every file it copied is checked.
     let local = walk::walk(root, Links::Follow)?;
-    let mut kept = 0;
+    let mut kept = Vec::new();
     for p in &local.problems {
         out.error(&format!("kept: {p}"));
-        kept += 1;
+        kept.push((String::new(), p.clone()));
     }
     for s in &local.skipped {
-        out.warn(&format!("kept {s}: poof does not back it up"));
-        kept += 1;
+        let why = format!("kept {s}: poof does not back it up");
+        out.warn(&why);
+        kept.push((String::new(), why));
     }
     let bar = out.progress(
         local.entries.iter().map(|e| e.size).sum(),
@@ -174,15 +186,15 @@ fn verify_and_wipe(
     let plan = guest
         .plan_wipe(&input)?
         .map_err(|e| anyhow!("the guest refused the wipe plan: {e:?}"))?;
-    for k in &plan.keep {
+    for k in plan.keep {
         out.emit(&Event::Kept {
             path: root,
             file: &k.path,
             reason: &k.reason,
             removal_failed: false,
         });
+        kept.push((k.path, k.reason));
     }
-    kept += plan.keep.len();
     let to_wipe = wipe::Plan {
         files: plan
             .wipe
@@ -198,28 +210,29 @@ fn verify_and_wipe(
         out.warn(n);
     }
     for (rel, e) in &report.failures {
+        let reason = e.to_string();
         out.emit(&Event::Kept {
             path: root,
             file: rel,
-            reason: &e.to_string(),
+            reason: &reason,
             removal_failed: true,
         });
+        kept.push((rel.clone(), reason));
     }
     for l in &report.links_removed {
         out.emit(&Event::LinkRemoved {
             link: &root.join(l),
         });
     }
-    kept += report.failures.len();
     let wiped = report.removed.len() + report.gone.len();
     out.emit(&Event::Wiped {
         path: root,
         wiped,
-        kept,
+        kept: kept.len(),
         folders_removed: report.folders_removed,
         shred: args.shred,
     });
-    Ok((wiped, kept))
+    Ok(PathWipe { wiped, kept })
 }
 
 /// Hashes the local file, asks the remote for its copy's hash, and notes
@@ -272,3 +285,6 @@ fn check(
         wipe::link_on_path(root, rel),
     )
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,325 @@
+//! Check's orchestration against the in-memory store, on the plain and the
+//! sealed layout, with the real guest: identical trees show no difference;
+//! a tampered, missing or unreadable copy, a file on one side only and a
+//! stale listing are each counted as differences, never a silent pass.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+use super::*;
+use crate::config::RemoteSpec;
+use crate::crypt::Crypt;
+use crate::engine::pool::Pool;
+use crate::engine::sync::Direction;
+use crate::layout::plain::PlainRemote;
+use crate::layout::sealed::SealedRemote;
+use crate::store::Store;
+use crate::store::memory::{Fault, MemoryStore, Op};
+
+fn pool() -> &'static Pool {
+    static POOL: OnceLock<&'static Pool> = OnceLock::new();
+    POOL.get_or_init(|| Pool::for_run(crate::engine::test_guest()))
+}
+
+const QUIET: Output = Output {
+    verbose: false,
+    quiet: true,
+    json: false,
+};
+
+const LAYOUTS: [&str; 2] = ["plain", "sealed"];
+
+fn path(local: &Path) -> SyncPath {
+    SyncPath {
+        local: local.to_path_buf(),
+        cloud: "Docs".into(),
+    }
+}
+
+fn write(root: &Path, rel: &str, body: &str) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, body).unwrap();
+}
+
+fn remote(layout: &str, store: &Arc<MemoryStore>) -> Box<dyn Remote> {
+    let s: Arc<dyn Store> = store.clone();
+    match layout {
+        "plain" => Box::new(PlainRemote::new(s).with_session(pool().take().unwrap())),
+        _ => {
+            static WRAPPED: OnceLock<Vec<u8>> = OnceLock::new();
+            let wrapped = WRAPPED.get_or_init(|| {
+                let mut inst = pool().lease().unwrap();
+                let key = inst.keyring_generate(&[7; 32]).unwrap().unwrap();
+                inst.keyring_wrap(&key, b"test passphrase", &[9; 32])
+                    .unwrap()
+                    .unwrap()
+            });
+            let crypt = Crypt::unlock(
+                pool(),
+                wrapped.clone(),
+                zeroize::Zeroizing::new(b"test passphrase".to_vec()),
+                "test key",
+            )
+            .unwrap();
+            Box::new(SealedRemote::new(s, Arc::new(crypt)).unwrap())
+        }
+    }
+}
+
+/// `poof backup` of `local`, which must succeed.
+fn backup(local: &Path, remote: &dyn Remote) {
+    let conf = PoofConf {
+        file: local.join("poof.conf"),
+        bucket: None,
+        conf_file: None,
+        paths: vec![path(local)],
+        remote: RemoteSpec::Folder("/nonexistent".into()),
+        encrypted: false,
+    };
+    let opts = crate::sync::Options {
+        direction: Direction::Up,
+        dry_run: false,
+        max_delete: None,
+        confirmed: false,
+        transfers: 4,
+        checksum: false,
+        keep_target_extras: false,
+    };
+    let mut guest = pool().lease().unwrap();
+    let outcome = crate::sync::run(&conf, remote, &mut guest, opts, &QUIET).unwrap();
+    assert_eq!(outcome.exit, Exit::Success);
+}
+
+/// Writes and backs up `files` one at a time, returning each file's object
+/// key (the sealed layout's keys are encrypted paths).
+fn backup_keyed(
+    local: &Path,
+    remote: &dyn Remote,
+    store: &MemoryStore,
+    files: &[(&str, &str)],
+) -> BTreeMap<String, String> {
+    let mut keys = BTreeMap::new();
+    for (rel, body) in files {
+        let before = store.keys();
+        write(local, rel, body);
+        backup(local, remote);
+        let new: Vec<String> = store
+            .keys()
+            .into_iter()
+            .filter(|k| !k.starts_with(".poof/") && !before.contains(k))
+            .collect();
+        assert_eq!(new.len(), 1, "{rel}: {new:?}");
+        keys.insert(rel.to_string(), new[0].clone());
+    }
+    keys
+}
+
+/// `poof check` of one path: how many differences.
+fn differences(local: &Path, remote: &dyn Remote) -> usize {
+    let mut guest = pool().lease().unwrap();
+    check_path(&path(local), remote, &mut guest, 4, &QUIET).unwrap()
+}
+
+/// What the store holds, key by key.
+fn snapshot(store: &MemoryStore) -> Vec<(String, Vec<u8>)> {
+    store
+        .keys()
+        .into_iter()
+        .map(|k| {
+            let b = store.bytes(&k).unwrap();
+            (k, b)
+        })
+        .collect()
+}
+
+/// A folder of three files backed up into a new store: the local folder,
+/// the store, the remote and each file's object key.
+fn backed_up(
+    layout: &str,
+) -> (
+    tempfile::TempDir,
+    Arc<MemoryStore>,
+    Box<dyn Remote>,
+    BTreeMap<String, String>,
+) {
+    let local = tempfile::tempdir().unwrap();
+    let store = Arc::new(MemoryStore::new());
+    let remote = remote(layout, &store);
+    let files = [("a", "alpha"), ("sub/b", "beta"), ("c", "gamma")];
+    let keys = backup_keyed(local.path(), &*remote, &store, &files);
+    (local, store, remote, keys)
+}
+
+#[test]
+fn identical_trees_have_no_difference_and_nothing_changes() {
+    for layout in LAYOUTS {
+        let (local, store, remote, _) = backed_up(layout);
+        let before = snapshot(&store);
+        assert_eq!(differences(local.path(), &*remote), 0, "{layout}");
+        assert_eq!(snapshot(&store), before, "{layout}: check wrote nothing");
+        let local_files = walk::walk(local.path(), Links::Follow).unwrap().entries;
+        assert_eq!(local_files.len(), 3, "{layout}: check removed nothing");
+    }
+}
+
+#[test]
+fn a_tampered_copy_is_a_difference() {
+    for layout in LAYOUTS {
+        for same_size in [true, false] {
+            let (local, store, remote, keys) = backed_up(layout);
+            let mut bytes = store.bytes(&keys["sub/b"]).unwrap();
+            if same_size {
+                let last = bytes.len() - 1;
+                bytes[last] ^= 1;
+            } else {
+                bytes.push(0);
+            }
+            store.tamper(&keys["sub/b"], bytes);
+            assert_eq!(
+                differences(local.path(), &*remote),
+                1,
+                "{layout}, same size: {same_size}"
+            );
+        }
+    }
+}
+
+/// On the sealed layout, an object the manifest records and the store
+/// lacks is also a listing problem, reported besides the file itself.
+fn manifest_records(layout: &str) -> usize {
+    match layout {
+        "plain" => 0,
+        _ => 1,
+    }
+}
+
+#[test]
+fn a_missing_copy_is_a_difference() {
+    for layout in LAYOUTS {
+        let (local, store, remote, keys) = backed_up(layout);
+        store.remove_behind(&keys["a"]);
+        assert_eq!(
+            differences(local.path(), &*remote),
+            1 + manifest_records(layout),
+            "{layout}"
+        );
+    }
+}
+
+#[test]
+fn a_file_on_one_side_only_is_a_difference() {
+    for layout in LAYOUTS {
+        let (local, _store, remote, _) = backed_up(layout);
+        write(local.path(), "new", "local only");
+        assert_eq!(
+            differences(local.path(), &*remote),
+            1,
+            "{layout}: extra local"
+        );
+        std::fs::remove_file(local.path().join("new")).unwrap();
+        std::fs::remove_file(local.path().join("c")).unwrap();
+        assert_eq!(
+            differences(local.path(), &*remote),
+            1,
+            "{layout}: extra remote"
+        );
+    }
+}
+
+#[test]
+fn every_difference_is_counted() {
+    for layout in LAYOUTS {
+        let (local, store, remote, keys) = backed_up(layout);
+        let d = backup_keyed(
+            local.path(),
+            &*remote,
+            &store,
+            &[("d", "delta"), ("e", "epsilon")],
+        );
+        let mut bytes = store.bytes(&keys["a"]).unwrap();
+        bytes[0] ^= 1;
+        store.tamper(&keys["a"], bytes);
+        store.remove_behind(&d["e"]);
+        std::fs::remove_file(local.path().join("c")).unwrap();
+        write(local.path(), "new", "local only");
+        // a differs, c only on the copy, e and new only here; d and sub/b
+        // are the same.
+        assert_eq!(
+            differences(local.path(), &*remote),
+            4 + manifest_records(layout),
+            "{layout}"
+        );
+    }
+}
+
+#[test]
+fn an_unreadable_copy_is_a_difference() {
+    for layout in LAYOUTS {
+        let (local, store, _, _) = backed_up(layout);
+        // How many calls a new remote's listing makes (list, manifest).
+        let before = store.requests().unwrap();
+        remote(layout, &store).list("Docs").unwrap();
+        let listing = store.requests().unwrap() - before;
+        // Every call after the next listing fails: the copies' reads.
+        let remote = remote(layout, &store);
+        let next = store.requests().unwrap() + listing + 1;
+        for n in next..next + 64 {
+            store.inject(Fault::Fail { op: None, n });
+        }
+        assert_eq!(differences(local.path(), &*remote), 3, "{layout}");
+    }
+}
+
+#[test]
+fn an_unreadable_listing_is_an_error_not_a_pass() {
+    for layout in LAYOUTS {
+        let (local, store, remote, _) = backed_up(layout);
+        // Every read from now on fails, the manifest's included.
+        for n in 1..=64 {
+            store.inject(Fault::Fail {
+                op: Some(Op::Get),
+                n,
+            });
+        }
+        let mut guest = pool().lease().unwrap();
+        let r = check_path(&path(local.path()), &*remote, &mut guest, 4, &QUIET);
+        let e = r.expect_err(layout);
+        assert!(format!("{e:#}").contains("manifest"), "{layout}: {e:#}");
+    }
+}
+
+#[test]
+fn a_stale_listing_is_not_a_silent_pass() {
+    for layout in LAYOUTS {
+        // The listing misses a file backed up since.
+        let (local, store, remote, _) = backed_up(layout);
+        store.inject(Fault::StaleListing);
+        write(
+            local.path(),
+            "later",
+            "backed up after the listing's moment",
+        );
+        backup(local.path(), &*remote);
+        assert!(store.keys().len() > 4, "{layout}: `later` is stored");
+        assert_eq!(
+            differences(local.path(), &*remote),
+            1 + manifest_records(layout),
+            "{layout}: a listing without `later`"
+        );
+
+        // The listing shows a copy that is gone, and one that changed.
+        let (local, store, remote, keys) = backed_up(layout);
+        store.inject(Fault::StaleListing);
+        store.remove_behind(&keys["a"]);
+        let mut bytes = store.bytes(&keys["c"]).unwrap();
+        bytes.push(0);
+        store.tamper(&keys["c"], bytes);
+        assert_eq!(
+            differences(local.path(), &*remote),
+            2,
+            "{layout}: a listing with the old `a` and `c`"
+        );
+    }
+}

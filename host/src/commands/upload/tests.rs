@@ -1,0 +1,392 @@
+//! Upload's verify-then-wipe against the in-memory store, on the plain and
+//! the sealed layout, with the real guest: only files whose copy was proved
+//! equal are wiped; a lost write, a copy tampered with or removed after the
+//! backup, or a read that fails keeps the local file, with a reason.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+use super::*;
+use crate::cli::SyncArgs;
+use crate::config::RemoteSpec;
+use crate::crypt::Crypt;
+use crate::engine::pool::Pool;
+use crate::layout::plain::{self, PlainRemote};
+use crate::layout::sealed::SealedRemote;
+use crate::store::memory::{Fault, MemoryStore, Op};
+use crate::store::{Meta, Store};
+
+fn pool() -> &'static Pool {
+    static POOL: OnceLock<&'static Pool> = OnceLock::new();
+    POOL.get_or_init(|| Pool::for_run(crate::engine::test_guest()))
+}
+
+const QUIET: Output = Output {
+    verbose: false,
+    quiet: true,
+    json: false,
+};
+
+const LAYOUTS: [&str; 2] = ["plain", "sealed"];
+
+fn path(local: &Path) -> SyncPath {
+    SyncPath {
+        local: local.to_path_buf(),
+        cloud: "Docs".into(),
+    }
+}
+
+fn args(verify: VerifyMode, transfers: u16) -> UploadArgs {
+    UploadArgs {
+        sync: SyncArgs {
+            dry_run: false,
+            yes: false,
+            max_delete: None,
+            checksum: false,
+            transfers,
+        },
+        verify,
+        shred: false,
+        keep_binary: false,
+    }
+}
+
+fn write(root: &Path, rel: &str, body: &str) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, body).unwrap();
+}
+
+fn remote(layout: &str, store: &Arc<MemoryStore>) -> Box<dyn Remote> {
+    let s: Arc<dyn Store> = store.clone();
+    match layout {
+        "plain" => Box::new(PlainRemote::new(s).with_session(pool().take().unwrap())),
+        _ => {
+            static WRAPPED: OnceLock<Vec<u8>> = OnceLock::new();
+            let wrapped = WRAPPED.get_or_init(|| {
+                let mut inst = pool().lease().unwrap();
+                let key = inst.keyring_generate(&[7; 32]).unwrap().unwrap();
+                inst.keyring_wrap(&key, b"test passphrase", &[9; 32])
+                    .unwrap()
+                    .unwrap()
+            });
+            let crypt = Crypt::unlock(
+                pool(),
+                wrapped.clone(),
+                zeroize::Zeroizing::new(b"test passphrase".to_vec()),
+                "test key",
+            )
+            .unwrap();
+            Box::new(SealedRemote::new(s, Arc::new(crypt)).unwrap())
+        }
+    }
+}
+
+/// Backs `local` up as upload does (nothing deleted remotely); the backup
+/// must complete, as upload verifies only paths whose backup did.
+fn backup(local: &Path, remote: &dyn Remote) {
+    let conf = PoofConf {
+        file: local.join("poof.conf"),
+        bucket: None,
+        conf_file: None,
+        paths: vec![path(local)],
+        remote: RemoteSpec::Folder("/nonexistent".into()),
+        encrypted: false,
+    };
+    let opts = super::super::sync_options(&args(VerifyMode::Read, 4).sync, Direction::Up, true);
+    let mut guest = pool().lease().unwrap();
+    let outcome = sync::run(&conf, remote, &mut guest, opts, &QUIET).unwrap();
+    assert_eq!(outcome.exit, Exit::Success);
+    assert!(outcome.paths.iter().all(|p| p.complete));
+}
+
+/// Writes and backs up `files` one at a time, returning each file's object
+/// key (the sealed layout's keys are encrypted paths).
+fn backup_keyed(
+    local: &Path,
+    remote: &dyn Remote,
+    store: &MemoryStore,
+    files: &[(&str, &str)],
+) -> BTreeMap<String, String> {
+    let mut keys = BTreeMap::new();
+    for (rel, body) in files {
+        let before = store.keys();
+        write(local, rel, body);
+        backup(local, remote);
+        let new: Vec<String> = store
+            .keys()
+            .into_iter()
+            .filter(|k| !k.starts_with(".poof/") && !before.contains(k))
+            .collect();
+        assert_eq!(new.len(), 1, "{rel}: {new:?}");
+        keys.insert(rel.to_string(), new[0].clone());
+    }
+    keys
+}
+
+fn verify(local: &Path, remote: &dyn Remote, args: &UploadArgs) -> PathWipe {
+    let mut guest = pool().lease().unwrap();
+    verify_and_wipe(&path(local), remote, &mut guest, args, &QUIET).unwrap()
+}
+
+/// The files under `root`, relative, sorted.
+fn files(root: &Path) -> Vec<String> {
+    walk::walk(root, Links::Follow)
+        .unwrap()
+        .entries
+        .into_iter()
+        .map(|e| e.path)
+        .collect()
+}
+
+/// The one kept file's name and reason.
+fn only_kept(r: &PathWipe) -> (&str, &str) {
+    assert_eq!(r.kept.len(), 1, "{r:?}");
+    (&r.kept[0].0, &r.kept[0].1)
+}
+
+/// Each kept file's reason, by name.
+fn reasons(r: &PathWipe) -> BTreeMap<&str, &str> {
+    r.kept
+        .iter()
+        .map(|(f, why)| (f.as_str(), why.as_str()))
+        .collect()
+}
+
+#[test]
+fn wipes_exactly_the_verified_files() {
+    for layout in LAYOUTS {
+        let local = tempfile::tempdir().unwrap();
+        let root = local.path();
+        write(root, "a", "alpha");
+        write(root, "sub/b", "beta");
+        write(root, "changed", "before");
+        let store = Arc::new(MemoryStore::new());
+        let remote = remote(layout, &store);
+        backup(root, &*remote);
+        // After the backup: one file changes (same size), one appears.
+        write(root, "changed", "after!");
+        write(root, "late", "not backed up");
+        let r = verify(root, &*remote, &args(VerifyMode::Read, 4));
+        assert_eq!((r.wiped, r.kept.len()), (2, 2), "{layout}: {r:?}");
+        let reasons = reasons(&r);
+        assert_eq!(
+            reasons.keys().copied().collect::<Vec<_>>(),
+            ["changed", "late"],
+            "{layout}"
+        );
+        assert!(reasons["changed"].contains("differs"), "{layout}: {r:?}");
+        assert!(reasons["late"].contains("no copy"), "{layout}: {r:?}");
+        assert_eq!(files(root), ["changed", "late"], "{layout}");
+        assert!(!root.join("sub").exists(), "{layout}: the emptied folder");
+        assert_eq!(
+            std::fs::read_to_string(root.join("changed")).unwrap(),
+            "after!"
+        );
+    }
+}
+
+#[test]
+fn a_lost_write_keeps_the_file() {
+    for layout in LAYOUTS {
+        let local = tempfile::tempdir().unwrap();
+        let root = local.path();
+        write(root, "a", "1");
+        write(root, "b", "2");
+        let store = Arc::new(MemoryStore::new());
+        let remote = remote(layout, &store);
+        // The first put answers success and stores nothing.
+        store.inject(Fault::LoseWrite { n: 1 });
+        backup(root, &*remote);
+        store.heal();
+        let lost: Vec<&str> = ["a", "b"]
+            .into_iter()
+            .filter(|f| remote.read_sha256("Docs", f).unwrap().is_none())
+            .collect();
+        assert_eq!(lost.len(), 1, "{layout}: one file's write was lost");
+        let r = verify(root, &*remote, &args(VerifyMode::Read, 4));
+        assert_eq!(r.wiped, 1, "{layout}: {r:?}");
+        let (file, why) = only_kept(&r);
+        assert_eq!(file, lost[0], "{layout}");
+        assert!(why.contains("no copy"), "{layout}: {why}");
+        assert_eq!(files(root), [lost[0]], "{layout}");
+    }
+}
+
+#[test]
+fn a_copy_tampered_with_after_the_backup_keeps_the_file() {
+    for layout in LAYOUTS {
+        let local = tempfile::tempdir().unwrap();
+        let root = local.path();
+        let store = Arc::new(MemoryStore::new());
+        let remote = remote(layout, &store);
+        let keys = backup_keyed(root, &*remote, &store, &[("a", "alpha"), ("b", "beta")]);
+        let mut bytes = store.bytes(&keys["a"]).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        store.tamper(&keys["a"], bytes);
+        for how in [VerifyMode::Read, VerifyMode::Stored] {
+            if (layout, how) == ("plain", VerifyMode::Stored) {
+                // The stored hash proves what was sent, not what is stored:
+                // see `stored_hash_is_used_without_reading_the_copy`.
+                continue;
+            }
+            let r = verify(root, &*remote, &args(how, 4));
+            let (file, why) = only_kept(&r);
+            assert_eq!(file, "a", "{layout} {how:?}");
+            // Plain reads other bytes; sealed fails to authenticate them.
+            let expected = match layout {
+                "plain" => "differs",
+                _ => "could not be checked",
+            };
+            assert!(why.contains(expected), "{layout} {how:?}: {why}");
+            assert_eq!(files(root), ["a"], "{layout} {how:?}");
+            write(root, "b", "beta");
+        }
+    }
+}
+
+#[test]
+fn a_copy_removed_after_the_backup_keeps_the_file() {
+    for layout in LAYOUTS {
+        let local = tempfile::tempdir().unwrap();
+        let root = local.path();
+        let store = Arc::new(MemoryStore::new());
+        let remote = remote(layout, &store);
+        let keys = backup_keyed(root, &*remote, &store, &[("a", "alpha"), ("b", "beta")]);
+        store.remove_behind(&keys["b"]);
+        if layout == "plain" {
+            // What the S3 client would have stored with it.
+            use sha2::{Digest, Sha256};
+            store_hash(&store, &keys["a"], &hex::encode(Sha256::digest(b"alpha")));
+        }
+        for how in [VerifyMode::Read, VerifyMode::Stored] {
+            let r = verify(root, &*remote, &args(how, 4));
+            assert_eq!(r.wiped, 1, "{layout} {how:?}: {r:?}");
+            let (file, why) = only_kept(&r);
+            assert_eq!(file, "b", "{layout} {how:?}");
+            assert!(why.contains("no copy"), "{layout} {how:?}: {why}");
+            assert_eq!(files(root), ["b"], "{layout} {how:?}");
+            write(root, "a", "alpha");
+        }
+    }
+}
+
+#[test]
+fn a_read_that_keeps_failing_keeps_every_file() {
+    for layout in LAYOUTS {
+        let local = tempfile::tempdir().unwrap();
+        let root = local.path();
+        write(root, "a", "1");
+        write(root, "b", "2");
+        let store = Arc::new(MemoryStore::new());
+        let remote = remote(layout, &store);
+        backup(root, &*remote);
+        // Every read from now on fails (the backup's reads are few).
+        for n in 1..=64 {
+            store.inject(Fault::Fail {
+                op: Some(Op::Get),
+                n,
+            });
+        }
+        let r = verify(root, &*remote, &args(VerifyMode::Read, 4));
+        assert_eq!((r.wiped, r.kept.len()), (0, 2), "{layout}: {r:?}");
+        for (file, why) in &r.kept {
+            assert!(
+                why.contains("could not be checked") && why.contains("injected failure"),
+                "{layout}: {file}: {why}"
+            );
+        }
+        assert_eq!(files(root), ["a", "b"], "{layout}");
+    }
+}
+
+#[test]
+fn one_failed_read_is_retried_by_plain_and_keeps_the_file_on_sealed() {
+    for layout in LAYOUTS {
+        let local = tempfile::tempdir().unwrap();
+        let root = local.path();
+        write(root, "a", "1");
+        write(root, "b", "2");
+        let store = Arc::new(MemoryStore::new());
+        let remote = remote(layout, &store);
+        backup(root, &*remote);
+        // One file at a time, in order: the next store call is a's read.
+        let next = store.requests().unwrap() + 1;
+        store.inject(Fault::Fail { op: None, n: next });
+        let r = verify(root, &*remote, &args(VerifyMode::Read, 1));
+        match layout {
+            // The plain layout reads the copy again, in full.
+            "plain" => {
+                assert_eq!((r.wiped, r.kept.len()), (2, 0), "{r:?}");
+                assert!(files(root).is_empty());
+            }
+            _ => {
+                assert_eq!(r.wiped, 1, "{r:?}");
+                let (file, why) = only_kept(&r);
+                assert_eq!(file, "a");
+                assert!(why.contains("injected failure"), "{why}");
+                assert_eq!(files(root), ["a"]);
+            }
+        }
+    }
+}
+
+/// The plain layout writes no `sha256` metadata itself (the S3 client
+/// does, with every file it uploads); the memory store keeps user metadata,
+/// so `--verify=stored` finds none there and keeps every file, saying why.
+#[test]
+fn stored_verify_without_a_stored_hash_keeps_the_files() {
+    let local = tempfile::tempdir().unwrap();
+    let root = local.path();
+    write(root, "a", "1");
+    write(root, "b", "2");
+    let store = Arc::new(MemoryStore::new());
+    let remote = remote("plain", &store);
+    backup(root, &*remote);
+    let user = store.meta("Docs/a").unwrap().user;
+    assert!(!user.contains_key(plain::SHA256), "{user:?}");
+    let r = verify(root, &*remote, &args(VerifyMode::Stored, 4));
+    assert_eq!((r.wiped, r.kept.len()), (0, 2), "{r:?}");
+    for (_, why) in &r.kept {
+        assert!(why.contains("has no stored sha256"), "{why}");
+    }
+    assert_eq!(files(root), ["a", "b"]);
+}
+
+/// Adds `sha256` metadata to `key`, as the S3 client writes it.
+fn store_hash(store: &MemoryStore, key: &str, hex: &str) {
+    let mut meta: Meta = store.meta(key).unwrap();
+    meta.user.insert(plain::SHA256.into(), hex.into());
+    store.set_meta(key, &meta).unwrap();
+}
+
+#[test]
+fn stored_hash_is_used_without_reading_the_copy() {
+    use sha2::{Digest, Sha256};
+    let local = tempfile::tempdir().unwrap();
+    let root = local.path();
+    write(root, "a", "alpha");
+    write(root, "b", "beta");
+    write(root, "c", "gamma");
+    let store = Arc::new(MemoryStore::new());
+    let remote = remote("plain", &store);
+    backup(root, &*remote);
+    store_hash(&store, "Docs/a", &hex::encode(Sha256::digest(b"alpha")));
+    store_hash(&store, "Docs/b", &hex::encode(Sha256::digest(b"not beta")));
+    store_hash(&store, "Docs/c", "not hex");
+    // No read succeeds: only the stored hash can prove `a`.
+    for n in 1..=64 {
+        store.inject(Fault::Fail {
+            op: Some(Op::Get),
+            n,
+        });
+    }
+    let r = verify(root, &*remote, &args(VerifyMode::Stored, 4));
+    assert_eq!((r.wiped, r.kept.len()), (1, 2), "{r:?}");
+    let reasons = reasons(&r);
+    assert!(reasons["b"].contains("differs"), "{r:?}");
+    assert!(reasons["c"].contains("malformed sha256"), "{r:?}");
+    assert_eq!(files(root), ["b", "c"]);
+}
