@@ -362,6 +362,17 @@ impl Instance {
             .map(Handle))
     }
 
+    /// Asks the guest which found copy of the wrapped key a run uses.
+    pub fn choose_wrapped_key(
+        &mut self,
+        local: Option<&crypto::FoundKey>,
+        remote: Option<&crypto::FoundKey>,
+    ) -> Crypto<Option<crypto::KeySource>> {
+        let c = self.bindings.poof_core_crypto();
+        c.call_choose_wrapped_key(&mut self.store, local, remote)
+            .map_err(Self::trapped("choose-wrapped-key"))
+    }
+
     /// Opens a wrapped key with a passphrase, inside this instance.
     pub fn keyring_unlock(&mut self, wrapped: &[u8], passphrase: &[u8]) -> Crypto<Handle> {
         let c = self.bindings.poof_core_crypto();

@@ -59,6 +59,20 @@ impl crypto::Guest for super::Guest {
         Ok(stream::plain_size(sealed_size)?)
     }
 
+    fn choose_wrapped_key(
+        local: Option<crypto::FoundKey>,
+        remote: Option<crypto::FoundKey>,
+    ) -> Result<Option<crypto::KeySource>, Error> {
+        match core::keyring::choose(found(&local), found(&remote)) {
+            Ok(s) => Ok(s.map(|s| match s {
+                core::keyring::KeySource::Local => crypto::KeySource::Local,
+                core::keyring::KeySource::Remote => crypto::KeySource::Remote,
+            })),
+            Err(core::keyring::ChoiceError::Unreadable(m)) => Err(Error::InvalidInput(m)),
+            Err(core::keyring::ChoiceError::Different(m)) => Err(Error::Refused(m)),
+        }
+    }
+
     fn inspect_wrapped_key(wrapped: Vec<u8>) -> Result<crypto::WrappedKeyInfo, Error> {
         let info = core::keyring::inspect(&wrapped)?;
         Ok(crypto::WrappedKeyInfo {
@@ -71,6 +85,11 @@ impl crypto::Guest for super::Guest {
             },
         })
     }
+}
+
+/// A found key as the crypto core takes it: where it was found, and its bytes.
+fn found(k: &Option<crypto::FoundKey>) -> Option<(&str, &[u8])> {
+    k.as_ref().map(|k| (k.name.as_str(), k.wrapped.as_slice()))
 }
 
 impl crypto::GuestKeyring for Keyring {

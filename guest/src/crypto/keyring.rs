@@ -345,6 +345,55 @@ pub(crate) fn argon2id(
     Ok(out)
 }
 
+/// Where the wrapped key a run uses comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySource {
+    /// The copy in poof's config folder.
+    Local,
+    /// The copy in the remote.
+    Remote,
+}
+
+/// Why no wrapped key could be chosen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChoiceError {
+    /// A copy is no wrapped key poof reads; the words name it.
+    Unreadable(String),
+    /// Both copies exist and hold different keys; the words name both.
+    Different(String),
+}
+
+/// Chooses the wrapped key a run uses from the copies found, each given
+/// with the name of where it was found: the local copy, else the remote's.
+/// Two copies must hold the same master key (the same key id): otherwise
+/// neither is trusted, and the user is told to move one away.
+pub fn choose(
+    local: Option<(&str, &[u8])>,
+    remote: Option<(&str, &[u8])>,
+) -> std::result::Result<Option<KeySource>, ChoiceError> {
+    let id = |(name, wrapped): (&str, &[u8])| {
+        inspect(wrapped)
+            .map(|i| to_hex(&i.key_id))
+            .map_err(|e| ChoiceError::Unreadable(format!("{name}: {}", crate::session::words(&e))))
+    };
+    match (local, remote) {
+        (Some(l), Some(r)) => {
+            let (a, b) = (id(l)?, id(r)?);
+            if a != b {
+                return Err(ChoiceError::Different(format!(
+                    "the key in {} (key id {a}) is not the key of {} (key id {b}); \
+                     move one of them away so that poof uses the other",
+                    l.0, r.0
+                )));
+            }
+            Ok(Some(KeySource::Local))
+        }
+        (Some(l), None) => id(l).map(|_| Some(KeySource::Local)),
+        (None, Some(r)) => id(r).map(|_| Some(KeySource::Remote)),
+        (None, None) => Ok(None),
+    }
+}
+
 /// The associated data of a handed-off key: its purpose and the key id.
 fn handoff_ad(key_id: &[u8]) -> Vec<u8> {
     [b"poof v1 handoff".as_slice(), key_id].concat()
@@ -397,6 +446,43 @@ mod tests {
         assert!(Keyring::adopt(&sealed, &wrong).is_err());
         assert!(Keyring::adopt(&sealed[1..], &transfer[..]).is_err());
         assert!(k.handoff(&[5; 31]).is_err(), "too little entropy");
+    }
+
+    #[test]
+    fn the_local_key_wins_and_two_different_keys_are_refused() {
+        let a = Keyring::generate(&[1; 32])
+            .unwrap()
+            .wrap_with(b"p", &[2; 32], FAST)
+            .unwrap();
+        let a2 = Keyring::unlock(&a, b"p")
+            .unwrap()
+            .wrap_with(b"q", &[3; 32], FAST)
+            .unwrap();
+        let b = Keyring::generate(&[4; 32])
+            .unwrap()
+            .wrap_with(b"p", &[5; 32], FAST)
+            .unwrap();
+        let l = |w: &'static [u8]| Some(("local", w));
+        let r = |w: &'static [u8]| Some(("remote", w));
+        let (a, a2, b) = (a.leak() as &[u8], a2.leak() as &[u8], b.leak() as &[u8]);
+        assert_eq!(
+            choose(l(a), r(a2)),
+            Ok(Some(KeySource::Local)),
+            "same key, other passphrase"
+        );
+        assert_eq!(choose(None, r(b)), Ok(Some(KeySource::Remote)));
+        assert_eq!(choose(l(b), None), Ok(Some(KeySource::Local)));
+        assert_eq!(choose(None, None), Ok(None));
+        match choose(l(a), r(b)) {
+            Err(ChoiceError::Different(m)) => {
+                assert!(m.contains("local") && m.contains("remote"), "{m}")
+            }
+            other => panic!("{other:?}"),
+        }
+        match choose(l(a), r(b"junk")) {
+            Err(ChoiceError::Unreadable(m)) => assert!(m.starts_with("remote: "), "{m}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -18,6 +18,7 @@ use zeroize::Zeroizing;
 
 use super::{Crypt, describe};
 use crate::config::{Locations, PoofConf};
+use crate::engine::crypto::{FoundKey, KeySource};
 use crate::engine::pool::Pool;
 use crate::exit::ConfigError;
 use crate::remote::{RESERVED_KEY, Remote};
@@ -174,9 +175,9 @@ pub fn key_id(pool: &Pool, wrapped: &[u8], source: &str) -> Result<String> {
     Ok(info.key_id)
 }
 
-/// The wrapped key to use with `remote`, and where it came from: the local
-/// copy, else the remote's (a machine that lost its config). Refuses two
-/// copies with different key ids.
+/// The wrapped key to use with `remote`, and where it came from. Which
+/// copy is used (the local one, else the remote's) and refusing two copies
+/// of different keys are the guest's decisions (`choose-wrapped-key`).
 pub fn find(
     pool: &Pool,
     locations: &Locations,
@@ -186,27 +187,20 @@ pub fn find(
     let stored = remote
         .read_reserved(RESERVED_KEY)
         .with_context(|| format!("reading the key from {}", remote.describe()))?;
-    let local_name = local_path(locations).display().to_string();
-    let remote_name = format!("{} ({RESERVED_KEY})", remote.describe());
-    match (local, stored) {
-        (Some(l), Some(r)) => {
-            let (a, b) = (
-                key_id(pool, &l, &local_name)?,
-                key_id(pool, &r, &remote_name)?,
-            );
-            if a != b {
-                return Err(ConfigError(format!(
-                    "the key in {local_name} (key id {a}) is not the key of {remote_name} (key id {b}); \
-                     move one of them away so that poof uses the other"
-                ))
-                .into());
-            }
-            Ok(Some((l, local_name)))
-        }
-        (Some(l), None) => Ok(Some((l, local_name))),
-        (None, Some(r)) => Ok(Some((r, remote_name))),
-        (None, None) => Ok(None),
-    }
+    let found =
+        |name: String, wrapped: Option<Vec<u8>>| wrapped.map(|wrapped| FoundKey { name, wrapped });
+    let local = found(local_path(locations).display().to_string(), local);
+    let remote = found(format!("{} ({RESERVED_KEY})", remote.describe()), stored);
+    let choice = pool
+        .lease()?
+        .choose_wrapped_key(local.as_ref(), remote.as_ref())?
+        .map_err(|e| ConfigError(describe(&e)))?;
+    let pick = match choice {
+        None => None,
+        Some(KeySource::Local) => local,
+        Some(KeySource::Remote) => remote,
+    };
+    Ok(pick.map(|k| (k.wrapped, k.name)))
 }
 
 /// The unlocked key of an encrypted config, for a sync over `remote`.
