@@ -21,6 +21,8 @@ pub mod s3;
 pub mod schedule;
 pub mod store;
 pub mod sync;
+#[cfg(test)]
+mod testkit;
 pub mod walk;
 pub mod wipe;
 

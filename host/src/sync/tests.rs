@@ -3,41 +3,12 @@
 //! the sealed layout, with the real guest deciding.
 
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use super::*;
-use crate::config::{RemoteSpec, SyncPath};
-use crate::crypt::Crypt;
-use crate::engine::pool::Pool;
-use crate::layout::plain::PlainRemote;
-use crate::layout::sealed::SealedRemote;
 use crate::store::Store;
 use crate::store::memory::{Fault, MemoryStore, Op};
-
-fn pool() -> &'static Pool {
-    static POOL: OnceLock<&'static Pool> = OnceLock::new();
-    POOL.get_or_init(|| Pool::for_run(crate::engine::test_guest()))
-}
-
-const QUIET: Output = Output {
-    verbose: false,
-    quiet: true,
-    json: false,
-};
-
-fn conf(local: &Path) -> PoofConf {
-    PoofConf {
-        file: local.join("poof.conf"),
-        bucket: None,
-        conf_file: None,
-        paths: vec![SyncPath {
-            local: local.to_path_buf(),
-            cloud: "Docs".into(),
-        }],
-        remote: RemoteSpec::Folder("/nonexistent".into()),
-        encrypted: false,
-    }
-}
+use crate::testkit::{QUIET, conf, plain, pool, sealed, write};
 
 fn opts(direction: Direction) -> Options {
     Options {
@@ -51,40 +22,9 @@ fn opts(direction: Direction) -> Options {
     }
 }
 
-fn write(root: &Path, rel: &str, body: &str) {
-    let p = root.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, body).unwrap();
-}
-
 fn run(local: &Path, remote: &dyn Remote, direction: Direction) -> Outcome {
     let mut inst = pool().lease().unwrap();
     super::run(&conf(local), remote, &mut inst, opts(direction), &QUIET).unwrap()
-}
-
-fn plain(store: &Arc<MemoryStore>) -> PlainRemote {
-    let s: Arc<dyn Store> = store.clone();
-    PlainRemote::new(s).with_session(pool().take().unwrap())
-}
-
-fn sealed(store: &Arc<MemoryStore>) -> SealedRemote {
-    static WRAPPED: OnceLock<Vec<u8>> = OnceLock::new();
-    let wrapped = WRAPPED.get_or_init(|| {
-        let mut inst = pool().lease().unwrap();
-        let key = inst.keyring_generate(&[7; 32]).unwrap().unwrap();
-        inst.keyring_wrap(&key, b"test passphrase", &[9; 32])
-            .unwrap()
-            .unwrap()
-    });
-    let crypt = Crypt::unlock(
-        pool(),
-        wrapped.clone(),
-        zeroize::Zeroizing::new(b"test passphrase".to_vec()),
-        "test key",
-    )
-    .unwrap();
-    let s: Arc<dyn Store> = store.clone();
-    SealedRemote::new(s, Arc::new(crypt)).unwrap()
 }
 
 fn names(remote: &dyn Remote) -> Vec<String> {

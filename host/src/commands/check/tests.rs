@@ -5,79 +5,17 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use super::*;
-use crate::config::RemoteSpec;
-use crate::crypt::Crypt;
-use crate::engine::pool::Pool;
 use crate::engine::sync::Direction;
-use crate::layout::plain::PlainRemote;
-use crate::layout::sealed::SealedRemote;
 use crate::store::Store;
 use crate::store::memory::{Fault, MemoryStore, Op};
-
-fn pool() -> &'static Pool {
-    static POOL: OnceLock<&'static Pool> = OnceLock::new();
-    POOL.get_or_init(|| Pool::for_run(crate::engine::test_guest()))
-}
-
-const QUIET: Output = Output {
-    verbose: false,
-    quiet: true,
-    json: false,
-};
-
-const LAYOUTS: [&str; 2] = ["plain", "sealed"];
-
-fn path(local: &Path) -> SyncPath {
-    SyncPath {
-        local: local.to_path_buf(),
-        cloud: "Docs".into(),
-    }
-}
-
-fn write(root: &Path, rel: &str, body: &str) {
-    let p = root.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, body).unwrap();
-}
-
-fn remote(layout: &str, store: &Arc<MemoryStore>) -> Box<dyn Remote> {
-    let s: Arc<dyn Store> = store.clone();
-    match layout {
-        "plain" => Box::new(PlainRemote::new(s).with_session(pool().take().unwrap())),
-        _ => {
-            static WRAPPED: OnceLock<Vec<u8>> = OnceLock::new();
-            let wrapped = WRAPPED.get_or_init(|| {
-                let mut inst = pool().lease().unwrap();
-                let key = inst.keyring_generate(&[7; 32]).unwrap().unwrap();
-                inst.keyring_wrap(&key, b"test passphrase", &[9; 32])
-                    .unwrap()
-                    .unwrap()
-            });
-            let crypt = Crypt::unlock(
-                pool(),
-                wrapped.clone(),
-                zeroize::Zeroizing::new(b"test passphrase".to_vec()),
-                "test key",
-            )
-            .unwrap();
-            Box::new(SealedRemote::new(s, Arc::new(crypt)).unwrap())
-        }
-    }
-}
+use crate::testkit::{LAYOUTS, QUIET, conf, path, pool, remote, write};
 
 /// `poof backup` of `local`, which must succeed.
 fn backup(local: &Path, remote: &dyn Remote) {
-    let conf = PoofConf {
-        file: local.join("poof.conf"),
-        bucket: None,
-        conf_file: None,
-        paths: vec![path(local)],
-        remote: RemoteSpec::Folder("/nonexistent".into()),
-        encrypted: false,
-    };
+    let conf = conf(local);
     let opts = crate::sync::Options {
         direction: Direction::Up,
         dry_run: false,

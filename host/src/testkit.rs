@@ -1,0 +1,95 @@
+//! Shared pieces of the host's unit tests: the run's guest pool, remotes
+//! over the in-memory store on both layouts, a config of one path, and
+//! quiet output. Only compiled for tests.
+
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+use crate::config::{PoofConf, RemoteSpec, SyncPath};
+use crate::crypt::Crypt;
+use crate::engine::pool::Pool;
+use crate::layout::plain::PlainRemote;
+use crate::layout::sealed::SealedRemote;
+use crate::output::Output;
+use crate::remote::Remote;
+use crate::store::Store;
+use crate::store::memory::MemoryStore;
+
+/// The guest pool of the test process (the guest `cargo xtask build` left).
+pub fn pool() -> &'static Pool {
+    static POOL: OnceLock<&'static Pool> = OnceLock::new();
+    POOL.get_or_init(|| Pool::for_run(crate::engine::test_guest()))
+}
+
+/// Output that prints nothing but errors.
+pub const QUIET: Output = Output {
+    verbose: false,
+    quiet: true,
+    json: false,
+};
+
+/// Both layouts, by the names `remote` takes.
+pub const LAYOUTS: [&str; 2] = ["plain", "sealed"];
+
+/// The configured path of `local`, kept in the cloud folder `Docs`.
+pub fn path(local: &Path) -> SyncPath {
+    SyncPath {
+        local: local.to_path_buf(),
+        cloud: "Docs".into(),
+    }
+}
+
+/// A config with the one path of `local` (its remote is not used: tests
+/// pass their own).
+pub fn conf(local: &Path) -> PoofConf {
+    PoofConf {
+        file: local.join("poof.conf"),
+        bucket: None,
+        conf_file: None,
+        paths: vec![path(local)],
+        remote: RemoteSpec::Folder("/nonexistent".into()),
+        encrypted: false,
+    }
+}
+
+/// Writes `body` to `root/rel`, creating folders.
+pub fn write(root: &Path, rel: &str, body: &str) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, body).unwrap();
+}
+
+/// The plain layout over `store`, with a guest session.
+pub fn plain(store: &Arc<MemoryStore>) -> PlainRemote {
+    let s: Arc<dyn Store> = store.clone();
+    PlainRemote::new(s).with_session(pool().take().unwrap())
+}
+
+/// The sealed layout over `store`, under one test key (the same in every test).
+pub fn sealed(store: &Arc<MemoryStore>) -> SealedRemote {
+    static WRAPPED: OnceLock<Vec<u8>> = OnceLock::new();
+    let wrapped = WRAPPED.get_or_init(|| {
+        let mut inst = pool().lease().unwrap();
+        let key = inst.keyring_generate(&[7; 32]).unwrap().unwrap();
+        inst.keyring_wrap(&key, b"test passphrase", &[9; 32])
+            .unwrap()
+            .unwrap()
+    });
+    let crypt = Crypt::unlock(
+        pool(),
+        wrapped.clone(),
+        zeroize::Zeroizing::new(b"test passphrase".to_vec()),
+        "test key",
+    )
+    .unwrap();
+    let s: Arc<dyn Store> = store.clone();
+    SealedRemote::new(s, Arc::new(crypt)).unwrap()
+}
+
+/// The layout named `layout` (one of `LAYOUTS`) over `store`.
+pub fn remote(layout: &str, store: &Arc<MemoryStore>) -> Box<dyn Remote> {
+    match layout {
+        "plain" => Box::new(plain(store)),
+        _ => Box::new(sealed(store)),
+    }
+}
