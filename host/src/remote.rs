@@ -153,7 +153,15 @@ pub fn open_store(conf: &PoofConf, locations: &Locations) -> Result<Arc<dyn Stor
             env: &env,
             home: home.as_deref(),
         })?;
-        Ok(Arc::new(S3Store::from_settings(bucket, prefix, &settings)?))
+        // Objects carry rclone's `md5chksum` and poof's `sha256` metadata,
+        // the plain layout's convention (encrypted objects carry none).
+        Ok(Arc::new(S3Store::from_settings(
+            bucket,
+            prefix,
+            &settings,
+            Some(crate::layout::plain::meta::MD5CHKSUM),
+            Some(crate::layout::plain::meta::SHA256),
+        )?))
     };
     match &conf.remote {
         RemoteSpec::Folder(root) => Ok(Arc::new(FolderStore::new(root.clone()))),

@@ -31,7 +31,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use ops::{DeleteFailure, Head, ListPage, Object, SHA256_META, Upload};
+pub use ops::{DeleteFailure, Head, ListPage, Object, Upload};
 pub use request::encode_key;
 pub use retry::RetryPolicy;
 
@@ -248,6 +248,14 @@ pub struct Config {
     pub retry: RetryPolicy,
     /// How long to wait for a connection.
     pub connect_timeout: Duration,
+    /// The user metadata key under which a multipart upload's MD5 (base64)
+    /// is written, and read back to check downloads whose ETag is no MD5;
+    /// `None`: not written, and such downloads are checked by length only.
+    /// The client has no convention of its own: the remote sets rclone's.
+    pub md5_meta: Option<String>,
+    /// The user metadata key under which an uploaded file's SHA-256 (hex) is
+    /// written; `None`: not written.
+    pub sha256_meta: Option<String>,
 }
 
 /// S3's smallest part (except the last one).
@@ -277,6 +285,8 @@ impl Config {
             ca_file: None,
             retry: RetryPolicy::default(),
             connect_timeout: Duration::from_secs(15),
+            md5_meta: None,
+            sha256_meta: None,
         }
     }
 

@@ -40,8 +40,8 @@ use crate::remote::{Remote, RemoteListing};
 use crate::store::{Body, Meta, ObjectInfo, Store, UserMeta};
 
 /// The user metadata key of the content's SHA-256 (hex), which the S3
-/// client writes with every file it uploads (`--verify=stored`).
-pub const SHA256: &str = crate::s3::SHA256_META;
+/// store writes with every file it uploads (`--verify=stored`).
+pub const SHA256: &str = meta::SHA256;
 
 /// Files kept as plain objects in a store.
 pub struct PlainRemote {

@@ -62,6 +62,9 @@ fn fresh(test: &str) -> Option<Client> {
         },
     );
     config.retry.base_delay = Duration::from_millis(20);
+    // The digest metadata keys the remote sets for the plain layout.
+    config.md5_meta = Some(crate::layout::plain::meta::MD5CHKSUM.into());
+    config.sha256_meta = Some(crate::layout::plain::meta::SHA256.into());
     let client = Client::new(config).unwrap();
     // Garage lets the test key create buckets through S3's CreateBucket.
     let req = Request::new(Method::PUT, None, "CreateBucket");

@@ -151,7 +151,7 @@ impl Client {
     pub fn get(&self, key: &str, out: &mut dyn Write) -> Result<u64> {
         let req = Request::new(Method::GET, Some(key), format!("GET {key}"));
         let resp = self.send(&req)?;
-        copy_body(resp, out, Path::new(key)).map_err(|(_, e)| e)
+        copy_body(resp, out, Path::new(key), self.config.md5_meta.as_deref()).map_err(|(_, e)| e)
     }
 
     /// The first `len` bytes of an object from byte `start` (fewer when
@@ -188,7 +188,7 @@ impl Client {
             file.set_len(0).map_err(io)?;
             file.rewind().map_err(io)?;
             let resp = self.send(&req)?;
-            match copy_body(resp, file, dest) {
+            match copy_body(resp, file, dest, self.config.md5_meta.as_deref()) {
                 Ok(n) => return Ok(n),
                 Err((Verdict::Retry, e)) if attempt < policy.attempts => {
                     let _ = e;
@@ -221,18 +221,20 @@ impl Client {
             source,
         })?;
         let md5_b64 = base64::engine::general_purpose::STANDARD.encode(md5);
-        // The content's SHA-256, hashed in the same pass as the MD5, for
-        // `poof upload --verify=stored` (rclone ignores the key).
+        // The content's SHA-256, hashed in the same pass as the MD5, under
+        // the key the config names.
         let mut metadata = metadata.clone();
-        metadata.insert(SHA256_META.into(), hex::encode(sha256));
+        if let Some(k) = &self.config.sha256_meta {
+            metadata.insert(k.clone(), hex::encode(sha256));
+        }
         let metadata = &metadata;
         if len >= self.config.multipart_threshold && len > 0 {
             let mut metadata = metadata.clone();
-            // rclone's convention: a multipart ETag is not an MD5, so the
-            // MD5 goes into the metadata, where `rclone check` finds it.
-            metadata
-                .entry("md5chksum".into())
-                .or_insert_with(|| md5_b64.clone());
+            // A multipart ETag is not an MD5, so the MD5 goes into the
+            // metadata, under the key the config names.
+            if let Some(k) = &self.config.md5_meta {
+                metadata.entry(k.clone()).or_insert_with(|| md5_b64.clone());
+            }
             return self.put_multipart(key, file, path, len, &metadata);
         }
         let mut req = Request::new(Method::PUT, Some(key), format!("PUT {key}"));
@@ -390,7 +392,12 @@ impl Client {
             attempt += 1;
             let mut out = Vec::new();
             let resp = self.send(&req)?;
-            match copy_body(resp, &mut out, Path::new(key)) {
+            match copy_body(
+                resp,
+                &mut out,
+                Path::new(key),
+                self.config.md5_meta.as_deref(),
+            ) {
                 Ok(_) => return Ok(out),
                 Err((Verdict::Retry, _)) if attempt < policy.attempts => {
                     std::thread::sleep(policy.delay(attempt));
@@ -423,10 +430,6 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
 pub(super) fn md5_b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(Md5::digest(bytes))
 }
-
-/// The user metadata key that holds an object's SHA-256 (lower-case hex),
-/// written on every upload of a file.
-pub const SHA256_META: &str = "sha256";
 
 /// The MD5 of the first `len` bytes of a file.
 #[cfg(test)]
@@ -462,9 +465,10 @@ fn copy_body(
     mut resp: Response,
     out: &mut dyn Write,
     dest: &Path,
+    md5_meta: Option<&str>,
 ) -> std::result::Result<u64, (Verdict, Error)> {
     let expected = resp.content_length();
-    let checksum = expected_md5(resp.headers());
+    let checksum = expected_md5(resp.headers(), md5_meta);
     let mut md5 = Md5::new();
     let mut buf = vec![0u8; 256 * 1024];
     let mut n = 0u64;
@@ -523,8 +527,8 @@ fn copy_body(
 
 /// The MD5 a GET body must have, when the answer tells: the ETag of an
 /// object uploaded in one piece (not for SSE-KMS or SSE-C, whose ETags are
-/// not MD5s), else rclone's and poof's `md5chksum` metadata (base64).
-fn expected_md5(h: &HeaderMap) -> Option<Vec<u8>> {
+/// not MD5s), else the user metadata `md5_meta` names (base64).
+fn expected_md5(h: &HeaderMap, md5_meta: Option<&str>) -> Option<Vec<u8>> {
     let sse = header(h, "x-amz-server-side-encryption").unwrap_or("");
     let sse_c = header(h, "x-amz-server-side-encryption-customer-algorithm").is_some();
     if let Some(etag) = header(h, "etag").map(xml::unquote)
@@ -535,7 +539,8 @@ fn expected_md5(h: &HeaderMap) -> Option<Vec<u8>> {
     {
         return Some(md5);
     }
-    header(h, "x-amz-meta-md5chksum")
+    md5_meta
+        .and_then(|k| header(h, &format!("x-amz-meta-{k}")))
         .and_then(|b| {
             base64::engine::general_purpose::STANDARD
                 .decode(b.trim())
@@ -557,7 +562,7 @@ mod tests {
             HeaderValue::from_static("\"9e107d9d372bb6826bd81d3542a419d6\""),
         );
         assert_eq!(
-            hex::encode(expected_md5(&h).unwrap()),
+            hex::encode(expected_md5(&h, Some("md5chksum")).unwrap()),
             "9e107d9d372bb6826bd81d3542a419d6"
         );
         // A multipart ETag is no MD5; rclone's metadata is used instead.
@@ -565,15 +570,17 @@ mod tests {
             "etag",
             HeaderValue::from_static("\"0123456789abcdef0123456789abcdef-3\""),
         );
-        assert_eq!(expected_md5(&h), None);
+        assert_eq!(expected_md5(&h, Some("md5chksum")), None);
         h.insert(
             "x-amz-meta-md5chksum",
             HeaderValue::from_static("1B2M2Y8AsgTpgAmY7PhCfg=="),
         );
         assert_eq!(
-            hex::encode(expected_md5(&h).unwrap()),
+            hex::encode(expected_md5(&h, Some("md5chksum")).unwrap()),
             "d41d8cd98f00b204e9800998ecf8427e"
         );
+        // The client reads no metadata key unless it is told which.
+        assert_eq!(expected_md5(&h, None), None);
         // SSE-KMS ETags are not MD5s.
         let mut k = HeaderMap::new();
         k.insert(
@@ -584,7 +591,7 @@ mod tests {
             "x-amz-server-side-encryption",
             HeaderValue::from_static("aws:kms"),
         );
-        assert_eq!(expected_md5(&k), None);
+        assert_eq!(expected_md5(&k, Some("md5chksum")), None);
     }
 
     #[test]

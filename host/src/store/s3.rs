@@ -57,11 +57,15 @@ impl S3Store {
         }
     }
 
-    /// Builds the client from resolved settings.
+    /// Builds the client from resolved settings. `md5_meta` and
+    /// `sha256_meta` name the user metadata keys under which uploads carry
+    /// their digests (the layout's convention; see `crate::s3::Config`).
     pub fn from_settings(
         bucket: &str,
         prefix: &str,
         settings: &S3Settings,
+        md5_meta: Option<&str>,
+        sha256_meta: Option<&str>,
     ) -> anyhow::Result<Self> {
         let config_error = |e: s3::Error| ConfigError(format!("{}: {e}", settings.source));
         let endpoint =
@@ -82,6 +86,8 @@ impl S3Store {
             config.concurrency = n;
         }
         config.ca_file = settings.ca_file.clone();
+        config.md5_meta = md5_meta.map(str::to_string);
+        config.sha256_meta = sha256_meta.map(str::to_string);
         let client = Client::new(config).map_err(config_error)?;
         Ok(S3Store::new(client, prefix, &settings.describe()))
     }

@@ -18,6 +18,13 @@
 pub const MTIME: &str = "mtime";
 /// The metadata key of the permission bits.
 pub const MODE: &str = "mode";
+/// The metadata key of a multipart upload's MD5 (base64), which rclone
+/// writes and `rclone check` reads; the S3 store writes it and checks
+/// downloads against it (`S3Store::from_settings`).
+pub const MD5CHKSUM: &str = "md5chksum";
+/// The metadata key of a file's SHA-256 (lower-case hex), which poof writes
+/// for `poof upload --verify=stored` (rclone ignores it).
+pub const SHA256: &str = "sha256";
 
 /// Formats nanoseconds since the epoch as rclone's `mtime` string.
 pub fn format_mtime(ns: i64) -> String {
