@@ -22,12 +22,12 @@
 //! - a listing that found anything amiss never rewrites a sealed manifest:
 //!   its records are what the next run checks the bucket against.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use crate::crypto::keyring::Keyring;
-use crate::crypto::{CryptoError, object_path, stream};
-use crate::manifest::{self, Object, Stored};
+use crate::crypto::{CryptoError, object_path};
+use crate::manifest::{self, Stored};
 use crate::paths;
 use crate::plan::Entry;
 
@@ -232,95 +232,6 @@ impl Session {
         }
     }
 
-    fn ingest_plain(
-        &mut self,
-        objects: Vec<Listed>,
-        manifest: Option<Vec<u8>>,
-    ) -> Result<Vec<String>> {
-        let mut files = Vec::new();
-        for o in objects {
-            let Some(rel) = o.key.strip_prefix(&self.prefix).map(str::to_string) else {
-                return Err(SessionError::InvalidInput(format!(
-                    "{} is not under {}",
-                    o.key, self.prefix
-                )));
-            };
-            if let Err(why) = paths::check(&rel) {
-                self.listing
-                    .skipped
-                    .push(format!("{} (not a usable path: {why})", self.show(&o.key)));
-                continue;
-            }
-            files.push((rel, o));
-        }
-        // An object store can hold both `a` and `a/b`; a file system
-        // cannot. The folder wins.
-        let mut folders = BTreeSet::new();
-        for (rel, _) in &files {
-            for parent in paths::ancestors(rel) {
-                folders.insert(parent.to_string());
-            }
-        }
-        let mut unknown = Vec::new();
-        for (rel, o) in files {
-            if folders.contains(&rel) {
-                self.listing.skipped.push(format!(
-                    "{} (both a file and a folder in the bucket; the folder's files are used)",
-                    self.show(&o.key)
-                ));
-                continue;
-            }
-            self.names.insert(rel.clone(), o.key.clone());
-            match &o.entry {
-                Some(Ok(e)) => self.listing.entries.push(Entry {
-                    path: rel,
-                    ..e.clone()
-                }),
-                Some(Err(why)) => self.listing.problems.push(why.clone()),
-                None => unknown.push((rel, o)),
-            }
-        }
-        let Some(key) = self.manifest_key.clone() else {
-            // No manifest: whatever lacks metadata is read.
-            let unknown = unknown.into_iter().map(|(r, o)| {
-                let size = o.size;
-                (r, o, size)
-            });
-            return Ok(self.wait_for(unknown.collect()));
-        };
-        let listed: Vec<Object> = unknown
-            .iter()
-            .map(|(rel, o)| Object {
-                path: rel.clone(),
-                size: o.size,
-                etag: o.etag.clone(),
-            })
-            .collect();
-        let r = manifest::reconcile(&manifest.unwrap_or_default(), &listed);
-        if let Some(problem) = &r.problem {
-            self.listing.skipped.push(format!(
-                "the manifest {} ({problem}); it is rebuilt from the listing",
-                self.show(&key)
-            ));
-        }
-        self.exact = r.exact;
-        self.dirty = !r.exact;
-        for s in r.known {
-            self.listing.entries.push(s.entry.clone());
-            self.files.insert(s.entry.path.clone(), s);
-        }
-        let want: BTreeSet<String> = r.unknown.into_iter().collect();
-        let unknown = unknown
-            .into_iter()
-            .filter(|(rel, _)| want.contains(rel))
-            .map(|(r, o)| {
-                let size = o.size;
-                (r, o, size)
-            })
-            .collect();
-        Ok(self.wait_for(unknown))
-    }
-
     /// Records objects as waiting for a read and returns their keys.
     /// `size` is the file's size (a sealed object's plain size).
     fn wait_for(&mut self, objects: Vec<(String, Listed, u64)>) -> Vec<String> {
@@ -329,112 +240,6 @@ impl Session {
             self.pending.insert(o.key.clone(), (rel, o, size));
         }
         keys
-    }
-
-    fn ingest_sealed(
-        &mut self,
-        k: &Keyring,
-        objects: Vec<Listed>,
-        manifest: Option<Vec<u8>>,
-    ) -> Result<Vec<String>> {
-        let cloud = self.cloud.clone();
-        let prefix = format!("{cloud}/");
-        let mut present: BTreeMap<String, (Listed, u64)> = BTreeMap::new();
-        for o in objects {
-            let path = match k.decrypt_path(&o.key) {
-                Ok(p) => p,
-                Err(CryptoError::InvalidInput(_)) => {
-                    self.listing.skipped.push(format!(
-                        "{} (not an encrypted name; left alone)",
-                        self.show(&o.key)
-                    ));
-                    continue;
-                }
-                Err(e) => {
-                    self.listing.problems.push(format!(
-                        "{}: its name {}",
-                        self.show(&o.key),
-                        words(&e)
-                    ));
-                    continue;
-                }
-            };
-            let Some(rel) = path.strip_prefix(&prefix).map(str::to_string) else {
-                self.listing.problems.push(format!(
-                    "{}: it belongs to {path:?}, not to {cloud}; it was moved",
-                    self.show(&o.key)
-                ));
-                continue;
-            };
-            let size = match stream::plain_size(o.size) {
-                Ok(s) => s,
-                Err(e) => {
-                    self.bad.insert(
-                        rel.clone(),
-                        format!("{} ({cloud}/{rel}): {}", self.show(&o.key), words(&e)),
-                    );
-                    0
-                }
-            };
-            self.names.insert(rel.clone(), o.key.clone());
-            present.insert(rel, (o, size));
-        }
-        let key = self.manifest_key.clone().unwrap_or_default();
-        let bytes = match manifest {
-            None => Vec::new(),
-            Some(sealed) => match k.open_blob(&manifest_context(&cloud), sealed) {
-                Ok(b) => b,
-                Err(e) => {
-                    self.listing.problems.push(format!(
-                        "the manifest of {cloud} ({}) cannot be opened: {}; it is rebuilt from the listing",
-                        self.show(&key),
-                        words(&e)
-                    ));
-                    Vec::new()
-                }
-            },
-        };
-        let listed: Vec<Object> = present
-            .iter()
-            .map(|(rel, (o, size))| Object {
-                path: rel.clone(),
-                size: *size,
-                etag: o.etag.clone(),
-            })
-            .collect();
-        let r = manifest::reconcile(&bytes, &listed);
-        if let Some(p) = &r.problem {
-            self.listing.skipped.push(format!(
-                "the manifest of {cloud} ({p}); it is rebuilt from the listing"
-            ));
-        }
-        self.exact = r.exact;
-        self.ids = r.ids.into_iter().collect();
-        for path in self.ids.keys() {
-            if !present.contains_key(path) {
-                self.listing.problems.push(format!(
-                    "{cloud}/{path}: the manifest records it but the remote does not hold it \
-                     (deleted or renamed by someone else); nothing is deleted on its account"
-                ));
-            }
-        }
-        for s in r.known {
-            self.listing.entries.push(s.entry.clone());
-            self.files.insert(s.entry.path.clone(), s);
-        }
-        let unknown: Vec<(String, Listed, u64)> = r
-            .unknown
-            .into_iter()
-            .filter(|p| !self.bad.contains_key(p))
-            .filter_map(|p| present.remove(&p).map(|(o, size)| (p, o, size)))
-            .collect();
-        // Refused objects keep their plain size (0 when unknown) for `finish_listing`.
-        for (rel, (_, size)) in &present {
-            if self.bad.contains_key(rel) {
-                self.bad_sizes.insert(rel.clone(), *size);
-            }
-        }
-        Ok(self.wait_for(unknown))
     }
 
     /// Takes what the host read for one key `ingest_listing` asked about.
@@ -688,5 +493,7 @@ fn manifest_context(cloud: &str) -> String {
     format!("manifest:{cloud}")
 }
 
+mod plain;
+mod sealed;
 #[cfg(test)]
 mod tests;

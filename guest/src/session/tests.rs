@@ -4,7 +4,7 @@
 use std::rc::Rc;
 
 use super::*;
-use crate::crypto::stream::FileMeta;
+use crate::crypto::stream::{self, FileMeta};
 
 fn key() -> Rc<Keyring> {
     Rc::new(Keyring::generate(&[7u8; 32]).unwrap())
