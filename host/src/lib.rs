@@ -10,6 +10,7 @@ pub mod crypt;
 pub mod engine;
 pub mod exit;
 pub mod fsx;
+pub mod harden;
 pub mod layout;
 pub mod lock;
 pub mod neuter;

@@ -56,6 +56,8 @@ impl Source<'_> {
 /// Reads a passphrase from `src`: the file, the environment, or a prompt
 /// on the terminal without echo.
 pub fn passphrase(src: Source<'_>) -> Result<Zeroizing<Vec<u8>>> {
+    // Before any secret enters this process's memory.
+    crate::harden::keep_secrets_out_of_dumps()?;
     if let Some(file) = src.file {
         let mut bytes = Zeroizing::new(
             std::fs::read(file)
