@@ -54,6 +54,13 @@ pub fn main(guest: &'static Guest) -> ExitCode {
     .map_err(anyhow::Error::from)
     .and_then(|mut locations| {
         locations.passphrase_file = cli.passphrase_file.clone();
+        if let Some(w) = cli
+            .passphrase_file
+            .as_deref()
+            .and_then(crypt::keys::exposed)
+        {
+            out.warn(&w);
+        }
         let mut ctx = Context {
             guest,
             pool: engine::pool::Pool::for_run(guest),

@@ -288,11 +288,26 @@ fn a_wrong_passphrase_writes_nothing(kind: Kind) {
     w.poof_env(&["download"], &wrong).expect(2);
     assert_eq!(snapshot(&w.path("src")), local);
     assert_eq!(objects(&w), stored);
-    // A passphrase file: one trailing newline is stripped.
+    // A passphrase file: one trailing newline is stripped; one that other
+    // users can read is used, with a warning saying how to fix it.
     std::fs::write(w.path("pass"), "correct horse battery staple\n").unwrap();
     let file = w.path("pass");
-    let run = w.poof(&["--passphrase-file", file.to_str().unwrap(), "download"]);
-    run.expect(0);
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let run = w
+        .poof(&["--passphrase-file", file.to_str().unwrap(), "download"])
+        .expect(0);
+    assert!(
+        run.stderr
+            .contains("can be read by other users (mode 0644); run `chmod 600"),
+        "{}",
+        run.stderr
+    );
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let run = w
+        .poof(&["--passphrase-file", file.to_str().unwrap(), "download"])
+        .expect(0);
+    assert!(!run.stderr.contains("other users"), "{}", run.stderr);
     std::fs::write(w.path("pass"), "\n").unwrap();
     let run = w
         .poof(&["--passphrase-file", file.to_str().unwrap(), "backup"])

@@ -61,6 +61,9 @@ pub fn run(ctx: &mut Context, args: &EconfigArgs) -> Result<Exit> {
             .into());
         };
         let key = unlock(&mut inst, &wrapped, &source, keys::existing(&ctx.locations))?;
+        if let Some(w) = args.new_passphrase_file.as_deref().and_then(keys::exposed) {
+            ctx.out.warn(&w);
+        }
         let new = keys::passphrase(Source {
             file: args.new_passphrase_file.as_deref(),
             env: keys::ENV_NEW,

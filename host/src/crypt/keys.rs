@@ -116,6 +116,21 @@ pub fn passphrase(src: Source<'_>) -> Result<Zeroizing<Vec<u8>>> {
     Ok(first)
 }
 
+/// A warning when the passphrase file `file` can be read (or written) by
+/// the file's group or by others; `None` when it is private, or cannot be
+/// examined (reading it will then say why).
+pub fn exposed(file: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(file).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "{} holds a passphrase and can be read by other users (mode {mode:04o}); run `chmod 600 {}`",
+            file.display(),
+            file.display()
+        )
+    })
+}
+
 /// The usual passphrase source: `--passphrase-file`, `POOF_PASSPHRASE`, the prompt.
 pub fn existing(locations: &Locations) -> Source<'_> {
     Source {
