@@ -35,17 +35,26 @@ pub struct RemoteListing {
     pub skipped: Vec<String>,
 }
 
-/// A place snapshots are kept.
+/// A place snapshots are kept: a layout over a store. What only passes
+/// through to the store (describing it, checking it, poof's own objects,
+/// request counts) is written once here; each layout writes what differs.
 pub trait Remote: Send + Sync {
+    /// The store the layout keeps its objects in.
+    fn store(&self) -> &dyn Store;
+
     /// A short description for messages, e.g. `folder /media/usb/poof`.
-    fn describe(&self) -> String;
+    fn describe(&self) -> String {
+        self.store().describe()
+    }
 
     /// Modification times closer than this are taken as equal (the precision the remote keeps).
     fn mtime_window_ns(&self) -> u64;
 
     /// Fails, saying what to do, when the remote cannot be used at all
     /// (a folder remote whose disk is not mounted, for example).
-    fn check_ready(&self) -> Result<()>;
+    fn check_ready(&self) -> Result<()> {
+        Ok(self.store().check_ready()?)
+    }
 
     /// Lists every file under `dir`.
     fn list(&self, dir: &str) -> Result<RemoteListing>;
@@ -76,32 +85,29 @@ pub trait Remote: Send + Sync {
 
     /// How many requests the remote has sent so far, when it counts them.
     fn requests(&self) -> Option<u64> {
-        None
+        self.store().requests()
     }
 
     /// Called once a sync of `dir` has run (not on a dry run), to record
-    /// what the remote holds now, e.g. the S3 remote's manifest.
-    fn finish(&self, _dir: &str) -> Result<()> {
-        Ok(())
-    }
+    /// what the remote holds now (the path's manifest).
+    fn finish(&self, dir: &str) -> Result<()>;
 
     /// Reads one of poof's own plain objects, such as the wrapped key
     /// (`RESERVED_KEY`), stored outside every cloud folder; `None` when
     /// there is none.
     fn read_reserved(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        anyhow::bail!("{} cannot hold {name}", self.describe())
+        crate::layout::read_reserved(self.store(), name)
     }
 
     /// Writes (replaces) one of poof's own plain objects.
-    fn write_reserved(&self, name: &str, _bytes: &[u8]) -> Result<()> {
-        anyhow::bail!("{} cannot hold {name}", self.describe())
+    fn write_reserved(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        crate::layout::write_reserved(self.store(), name, bytes)
     }
 
     /// Checks that the remote can be used, as `poof verify` does; returns
     /// what it found, in words, or an error saying what is wrong.
     fn verify(&self) -> Result<Vec<String>> {
-        self.check_ready()?;
-        Ok(vec![format!("{} is reachable", self.describe())])
+        Ok(self.store().verify()?)
     }
 }
 

@@ -136,8 +136,11 @@ trait Scheduler {
     fn files(&self) -> Vec<PathBuf>;
     /// Installs (or replaces) the entry for `job`.
     fn install(&self, job: &Job, dry_run: bool) -> Result<Done>;
-    /// Whether the entry is installed, in words when it is.
-    fn status(&self) -> Result<Option<String>>;
+    /// Whether the entry is installed, in words when it is: by default,
+    /// which of its files exist.
+    fn status(&self) -> Result<Option<String>> {
+        Ok(present_files(self.files()))
+    }
     /// Removes the entry, if there is one.
     fn remove(&self, dry_run: bool) -> Result<Done>;
 }

@@ -2,6 +2,7 @@
 //! over the in-memory store on both layouts, a config of one path, and
 //! quiet output. Only compiled for tests.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
@@ -92,4 +93,29 @@ pub fn remote(layout: &str, store: &Arc<MemoryStore>) -> Box<dyn Remote> {
         "plain" => Box::new(plain(store)),
         _ => Box::new(sealed(store)),
     }
+}
+
+/// Writes and backs up `files` one at a time with `backup`, returning each
+/// file's object key (the sealed layout's keys are encrypted paths).
+pub fn backup_keyed(
+    backup: impl Fn(&Path, &dyn Remote),
+    local: &Path,
+    remote: &dyn Remote,
+    store: &MemoryStore,
+    files: &[(&str, &str)],
+) -> BTreeMap<String, String> {
+    let mut keys = BTreeMap::new();
+    for (rel, body) in files {
+        let before = store.keys();
+        write(local, rel, body);
+        backup(local, remote);
+        let new: Vec<String> = store
+            .keys()
+            .into_iter()
+            .filter(|k| !k.starts_with(".poof/") && !before.contains(k))
+            .collect();
+        assert_eq!(new.len(), 1, "{rel}: {new:?}");
+        keys.insert(rel.to_string(), new[0].clone());
+    }
+    keys
 }

@@ -45,11 +45,6 @@ impl Pool {
         Box::leak(Box::new(Pool::new(guest)))
     }
 
-    /// The guest the instances run.
-    pub fn guest(&self) -> &'static Guest {
-        self.guest
-    }
-
     fn fresh(&self) -> Result<Instance> {
         let inst = self.guest.instantiate()?;
         self.created.fetch_add(1, Ordering::Relaxed);

@@ -68,11 +68,6 @@ impl PlainRemote {
         self
     }
 
-    /// The store underneath.
-    pub fn store(&self) -> &dyn Store {
-        &*self.store
-    }
-
     fn sessions(&self) -> Result<&Sessions> {
         self.sessions
             .as_ref()
@@ -107,21 +102,13 @@ impl PlainRemote {
 }
 
 impl Remote for PlainRemote {
-    fn verify(&self) -> Result<Vec<String>> {
-        Ok(self.store.verify()?)
-    }
-
-    fn describe(&self) -> String {
-        self.store.describe()
+    fn store(&self) -> &dyn Store {
+        &*self.store
     }
 
     fn mtime_window_ns(&self) -> u64 {
         // rclone's `mtime` metadata and local file systems keep nanoseconds.
         self.store.time_precision_ns()
-    }
-
-    fn check_ready(&self) -> Result<()> {
-        Ok(self.store.check_ready()?)
     }
 
     fn list(&self, dir: &str) -> Result<RemoteListing> {
@@ -276,18 +263,6 @@ impl Remote for PlainRemote {
         hex::decode_to_slice(hex.trim(), &mut out)
             .map_err(|_| anyhow!("{object} has a malformed sha256 metadata value {hex:?}"))?;
         Ok(Some(out))
-    }
-
-    fn requests(&self) -> Option<u64> {
-        self.store.requests()
-    }
-
-    fn read_reserved(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        super::read_reserved(&*self.store, name)
-    }
-
-    fn write_reserved(&self, name: &str, bytes: &[u8]) -> Result<()> {
-        super::write_reserved(&*self.store, name, bytes)
     }
 
     fn finish(&self, dir: &str) -> Result<()> {

@@ -55,21 +55,13 @@ fn io_err(e: anyhow::Error) -> io::Error {
 }
 
 impl Remote for SealedRemote {
-    fn verify(&self) -> Result<Vec<String>> {
-        Ok(self.store.verify()?)
-    }
-
-    fn describe(&self) -> String {
-        self.store.describe()
+    fn store(&self) -> &dyn Store {
+        &*self.store
     }
 
     fn mtime_window_ns(&self) -> u64 {
         // Times are sealed with nanoseconds, whatever the store keeps.
         1
-    }
-
-    fn check_ready(&self) -> Result<()> {
-        Ok(self.store.check_ready()?)
     }
 
     fn list(&self, dir: &str) -> Result<RemoteListing> {
@@ -172,18 +164,6 @@ impl Remote for SealedRemote {
         }
         let (meta, _) = w.finish().with_context(|| self.store.show(&key))?;
         Ok(meta.sha256.try_into().ok())
-    }
-
-    fn requests(&self) -> Option<u64> {
-        self.store.requests()
-    }
-
-    fn read_reserved(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        super::read_reserved(&*self.store, name)
-    }
-
-    fn write_reserved(&self, name: &str, bytes: &[u8]) -> Result<()> {
-        super::write_reserved(&*self.store, name, bytes)
     }
 
     fn finish(&self, dir: &str) -> Result<()> {

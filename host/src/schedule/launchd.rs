@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use super::{Done, Job, Scheduler, present_files, remove_files, try_run, write_file};
+use super::{Done, Job, Scheduler, remove_files, try_run, write_file};
 use crate::exit::ConfigError;
 
 /// The launchd label, as poof 1.x's.
@@ -94,10 +94,6 @@ impl Scheduler for Launchd {
             ));
         }
         Ok(done)
-    }
-
-    fn status(&self) -> Result<Option<String>> {
-        Ok(present_files(self.files()))
     }
 
     fn remove(&self, dry_run: bool) -> Result<Done> {

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use super::{Done, Job, Scheduler, human_every, present_files, remove_files, try_run, write_file};
+use super::{Done, Job, Scheduler, human_every, remove_files, try_run, write_file};
 use crate::exit::ConfigError;
 
 /// The folder of systemd user units: `$XDG_CONFIG_HOME/systemd/user` or
@@ -114,10 +114,6 @@ impl Scheduler for Systemd {
             }
         }
         Ok(done)
-    }
-
-    fn status(&self) -> Result<Option<String>> {
-        Ok(present_files(self.files()))
     }
 
     fn remove(&self, dry_run: bool) -> Result<Done> {

@@ -40,19 +40,14 @@ impl FolderStore {
         FolderStore { root }
     }
 
-    /// The root folder.
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     fn path(&self, key: &str) -> Result<PathBuf> {
         check_key(key)?;
         fsx::safe_join(&self.root, key).map_err(|e| StoreError::from_io(e, self.show(key)))
     }
 
-    /// Opens an object for reading, never through a link, never blocking
-    /// on a named pipe.
-    fn open(&self, key: &str) -> Result<File> {
+    /// The path of an object and what `lstat` says of it; an error when it
+    /// is missing or not a regular file (a link is never followed).
+    fn regular(&self, key: &str) -> Result<(PathBuf, fs::Metadata)> {
         let path = self.path(key)?;
         let m = fs::symlink_metadata(&path).map_err(|e| StoreError::from_io(e, self.show(key)))?;
         if !m.is_file() {
@@ -61,6 +56,13 @@ impl FolderStore {
                 path.display()
             )));
         }
+        Ok((path, m))
+    }
+
+    /// Opens an object for reading, never through a link, never blocking
+    /// on a named pipe.
+    fn open(&self, key: &str) -> Result<File> {
+        let (path, _) = self.regular(key)?;
         OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
@@ -165,14 +167,7 @@ impl Store for FolderStore {
     }
 
     fn head(&self, key: &str) -> Result<ObjectInfo> {
-        let path = self.path(key)?;
-        let m = fs::symlink_metadata(&path).map_err(|e| StoreError::from_io(e, self.show(key)))?;
-        if !m.is_file() {
-            return Err(StoreError::other(format!(
-                "{} is not a regular file",
-                path.display()
-            )));
-        }
+        let (_, m) = self.regular(key)?;
         Ok(self.info(key, &m))
     }
 

@@ -11,9 +11,7 @@
 //! visible; a fault changes only the one call it names.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{self, Read, Write};
-use std::path::Path;
 use std::sync::Mutex;
 
 use super::{
@@ -271,10 +269,6 @@ impl Store for MemoryStore {
         let start = (start as usize).min(o.bytes.len());
         let end = start.saturating_add(len as usize).min(o.bytes.len());
         Ok(o.bytes[start..end].to_vec())
-    }
-
-    fn get_file(&self, key: &str, file: &mut File, _dest: &Path) -> Result<u64> {
-        self.get(key, file)
     }
 
     fn put(&self, key: &str, body: Body<'_>, meta: &Meta) -> Result<Put> {

@@ -11,7 +11,7 @@ use super::*;
 use crate::engine::sync::Direction;
 use crate::store::Store;
 use crate::store::memory::{Fault, MemoryStore, Op};
-use crate::testkit::{LAYOUTS, QUIET, conf, path, pool, remote, write};
+use crate::testkit::{LAYOUTS, QUIET, backup_keyed, conf, path, pool, remote, write};
 
 /// `poof backup` of `local`, which must succeed.
 fn backup(local: &Path, remote: &dyn Remote) {
@@ -28,30 +28,6 @@ fn backup(local: &Path, remote: &dyn Remote) {
     let mut guest = pool().lease().unwrap();
     let outcome = crate::sync::run(&conf, remote, &mut guest, opts, &QUIET).unwrap();
     assert_eq!(outcome.exit, Exit::Success);
-}
-
-/// Writes and backs up `files` one at a time, returning each file's object
-/// key (the sealed layout's keys are encrypted paths).
-fn backup_keyed(
-    local: &Path,
-    remote: &dyn Remote,
-    store: &MemoryStore,
-    files: &[(&str, &str)],
-) -> BTreeMap<String, String> {
-    let mut keys = BTreeMap::new();
-    for (rel, body) in files {
-        let before = store.keys();
-        write(local, rel, body);
-        backup(local, remote);
-        let new: Vec<String> = store
-            .keys()
-            .into_iter()
-            .filter(|k| !k.starts_with(".poof/") && !before.contains(k))
-            .collect();
-        assert_eq!(new.len(), 1, "{rel}: {new:?}");
-        keys.insert(rel.to_string(), new[0].clone());
-    }
-    keys
 }
 
 /// `poof check` of one path: how many differences.
@@ -86,7 +62,7 @@ fn backed_up(
     let store = Arc::new(MemoryStore::new());
     let remote = remote(layout, &store);
     let files = [("a", "alpha"), ("sub/b", "beta"), ("c", "gamma")];
-    let keys = backup_keyed(local.path(), &*remote, &store, &files);
+    let keys = backup_keyed(backup, local.path(), &*remote, &store, &files);
     (local, store, remote, keys)
 }
 
@@ -171,6 +147,7 @@ fn every_difference_is_counted() {
     for layout in LAYOUTS {
         let (local, store, remote, keys) = backed_up(layout);
         let d = backup_keyed(
+            backup,
             local.path(),
             &*remote,
             &store,

@@ -12,7 +12,7 @@ use crate::cli::SyncArgs;
 use crate::layout::plain;
 use crate::store::memory::{Fault, MemoryStore, Op};
 use crate::store::{Meta, Store};
-use crate::testkit::{LAYOUTS, QUIET, conf, path, pool, remote, write};
+use crate::testkit::{LAYOUTS, QUIET, backup_keyed, conf, path, pool, remote, write};
 
 fn args(verify: VerifyMode, transfers: u16) -> UploadArgs {
     UploadArgs {
@@ -38,30 +38,6 @@ fn backup(local: &Path, remote: &dyn Remote) {
     let outcome = sync::run(&conf, remote, &mut guest, opts, &QUIET).unwrap();
     assert_eq!(outcome.exit, Exit::Success);
     assert!(outcome.paths.iter().all(|p| p.complete));
-}
-
-/// Writes and backs up `files` one at a time, returning each file's object
-/// key (the sealed layout's keys are encrypted paths).
-fn backup_keyed(
-    local: &Path,
-    remote: &dyn Remote,
-    store: &MemoryStore,
-    files: &[(&str, &str)],
-) -> BTreeMap<String, String> {
-    let mut keys = BTreeMap::new();
-    for (rel, body) in files {
-        let before = store.keys();
-        write(local, rel, body);
-        backup(local, remote);
-        let new: Vec<String> = store
-            .keys()
-            .into_iter()
-            .filter(|k| !k.starts_with(".poof/") && !before.contains(k))
-            .collect();
-        assert_eq!(new.len(), 1, "{rel}: {new:?}");
-        keys.insert(rel.to_string(), new[0].clone());
-    }
-    keys
 }
 
 fn verify(local: &Path, remote: &dyn Remote, args: &UploadArgs) -> PathWipe {
@@ -160,7 +136,13 @@ fn a_copy_tampered_with_after_the_backup_keeps_the_file() {
         let root = local.path();
         let store = Arc::new(MemoryStore::new());
         let remote = remote(layout, &store);
-        let keys = backup_keyed(root, &*remote, &store, &[("a", "alpha"), ("b", "beta")]);
+        let keys = backup_keyed(
+            backup,
+            root,
+            &*remote,
+            &store,
+            &[("a", "alpha"), ("b", "beta")],
+        );
         let mut bytes = store.bytes(&keys["a"]).unwrap();
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
@@ -193,7 +175,13 @@ fn a_copy_removed_after_the_backup_keeps_the_file() {
         let root = local.path();
         let store = Arc::new(MemoryStore::new());
         let remote = remote(layout, &store);
-        let keys = backup_keyed(root, &*remote, &store, &[("a", "alpha"), ("b", "beta")]);
+        let keys = backup_keyed(
+            backup,
+            root,
+            &*remote,
+            &store,
+            &[("a", "alpha"), ("b", "beta")],
+        );
         store.remove_behind(&keys["b"]);
         if layout == "plain" {
             // What the S3 client would have stored with it.
