@@ -14,7 +14,9 @@
 //! `{"format":"poof-manifest","version":1,"files":[[path,size,mtime_ns,mode|null,etag(,object_id)],...]}`
 //! The sixth column, the object id of an encrypted object (docs/FORMAT.md,
 //! "Replay"), is present only on encrypted remotes; plain manifests keep
-//! five columns, byte for byte as before.
+//! five columns, byte for byte as before. Encrypted manifests also carry
+//! `"generation":N`, a number that rises by one with every manifest written
+//! (docs/FORMAT.md, "Freshness"); a manifest without it is generation 0.
 
 use std::collections::BTreeMap;
 
@@ -64,20 +66,24 @@ pub struct Reconciled {
     /// Every recorded object id, by path, whether or not the listing still
     /// matches the record: what an encrypted object must carry to be current.
     pub ids: Vec<(String, String)>,
+    /// The manifest's generation (0 when it records none); `None` when
+    /// there is no manifest or it could not be read.
+    pub generation: Option<u64>,
 }
 
 /// Checks `listing` against the manifest bytes (empty when there is none).
 pub fn reconcile(manifest: &[u8], listing: &[Object]) -> Reconciled {
-    let (records, problem) = if manifest.is_empty() {
-        (BTreeMap::new(), None)
+    let (records, generation, problem) = if manifest.is_empty() {
+        (BTreeMap::new(), None, None)
     } else {
         match decode(manifest) {
-            Ok(r) => (r, None),
-            Err(why) => (BTreeMap::new(), Some(why)),
+            Ok((r, g)) => (r, Some(g), None),
+            Err(why) => (BTreeMap::new(), None, Some(why)),
         }
     };
     let mut out = Reconciled {
         problem,
+        generation,
         ..Reconciled::default()
     };
     out.ids = records
@@ -101,8 +107,9 @@ pub fn reconcile(manifest: &[u8], listing: &[Object]) -> Reconciled {
     out
 }
 
-/// Encodes a manifest, sorted by path so that equal contents give equal bytes.
-pub fn encode(files: &[Stored]) -> Vec<u8> {
+/// Encodes a manifest, sorted by path so that equal contents give equal
+/// bytes; `generation` is written when given (encrypted manifests).
+pub fn encode(files: &[Stored], generation: Option<u64>) -> Vec<u8> {
     let mut sorted: Vec<&Stored> = files.iter().collect();
     sorted.sort_by(|a, b| a.entry.path.cmp(&b.entry.path));
     let rows: Vec<Value> = sorted
@@ -121,12 +128,15 @@ pub fn encode(files: &[Stored]) -> Vec<u8> {
             row
         })
         .collect();
-    json!({"format": FORMAT, "version": VERSION, "files": rows})
-        .to_string()
-        .into_bytes()
+    let mut doc = json!({"format": FORMAT, "version": VERSION, "files": rows});
+    if let Some(g) = generation {
+        doc["generation"] = json!(g);
+    }
+    doc.to_string().into_bytes()
 }
 
-fn decode(bytes: &[u8]) -> Result<BTreeMap<String, Stored>, String> {
+/// The records and the generation (0 when absent) of a manifest.
+fn decode(bytes: &[u8]) -> Result<(BTreeMap<String, Stored>, u64), String> {
     let v: Value = serde_json::from_slice(bytes).map_err(|e| format!("not valid JSON: {e}"))?;
     if v["format"] != FORMAT {
         return Err("not a poof manifest".into());
@@ -137,6 +147,10 @@ fn decode(bytes: &[u8]) -> Result<BTreeMap<String, Stored>, String> {
             v["version"]
         ));
     }
+    let generation = match &v["generation"] {
+        Value::Null => 0,
+        g => g.as_u64().ok_or("its generation is not a number")?,
+    };
     let rows = v["files"].as_array().ok_or("it has no file list")?;
     let mut out = BTreeMap::new();
     for (i, row) in rows.iter().enumerate() {
@@ -172,7 +186,7 @@ fn decode(bytes: &[u8]) -> Result<BTreeMap<String, Stored>, String> {
             return Err(format!("{path:?} is recorded twice"));
         }
     }
-    Ok(out)
+    Ok((out, generation))
 }
 
 #[cfg(test)]
@@ -202,21 +216,27 @@ mod tests {
 
     #[test]
     fn a_matching_manifest_vouches_for_everything() {
-        let m = encode(&[stored("b", 2, "e2"), stored("a/x", 1, "e1")]);
+        let m = encode(&[stored("b", 2, "e2"), stored("a/x", 1, "e1")], None);
         let r = reconcile(&m, &[obj("a/x", 1, "e1"), obj("b", 2, "e2")]);
         assert!(r.exact && r.unknown.is_empty() && r.problem.is_none());
         assert_eq!(r.known, vec![stored("a/x", 1, "e1"), stored("b", 2, "e2")]);
         // Equal contents, equal bytes.
-        assert_eq!(m, encode(&[stored("a/x", 1, "e1"), stored("b", 2, "e2")]));
+        assert_eq!(
+            m,
+            encode(&[stored("a/x", 1, "e1"), stored("b", 2, "e2")], None)
+        );
     }
 
     #[test]
     fn changed_new_and_gone_objects_are_not_trusted() {
-        let m = encode(&[
-            stored("same", 1, "e"),
-            stored("changed", 1, "e"),
-            stored("gone", 1, "e"),
-        ]);
+        let m = encode(
+            &[
+                stored("same", 1, "e"),
+                stored("changed", 1, "e"),
+                stored("gone", 1, "e"),
+            ],
+            None,
+        );
         let r = reconcile(
             &m,
             &[
@@ -237,7 +257,7 @@ mod tests {
     fn object_ids_are_kept_and_reported_even_for_stale_records() {
         let mut a = stored("a", 1, "e1");
         a.object_id = Some("ab".repeat(32));
-        let m = encode(&[a.clone(), stored("b", 2, "e2")]);
+        let m = encode(&[a.clone(), stored("b", 2, "e2")], None);
         // Plain records keep five columns; the id is a sixth.
         assert!(String::from_utf8_lossy(&m).contains(r#"["b",2,-1500000000,416,"e2"]"#));
         let r = reconcile(&m, &[obj("a", 1, "changed"), obj("b", 2, "e2")]);
@@ -259,10 +279,25 @@ mod tests {
             br#"{"format":"poof-manifest","version":1,"files":[["a",1,0,null]]}"#,
             br#"{"format":"poof-manifest","version":1,"files":[["../a",1,0,null,"e"]]}"#,
             br#"{"format":"poof-manifest","version":1,"files":[["a",1,0,null,"e"],["a",1,0,null,"e"]]}"#,
+            br#"{"format":"poof-manifest","version":1,"generation":-1,"files":[]}"#,
         ] {
             let r = reconcile(bad, &listing);
             assert!(r.problem.is_some(), "{}", String::from_utf8_lossy(bad));
             assert!(r.known.is_empty() && !r.exact);
         }
+    }
+
+    #[test]
+    fn the_generation_is_written_when_given_and_read_as_zero_when_absent() {
+        let listing = [obj("a", 1, "e")];
+        let plain = encode(&[stored("a", 1, "e")], None);
+        assert!(!String::from_utf8_lossy(&plain).contains("generation"));
+        assert_eq!(reconcile(&plain, &listing).generation, Some(0));
+        let sealed = encode(&[stored("a", 1, "e")], Some(7));
+        assert!(String::from_utf8_lossy(&sealed).contains(r#""generation":7"#));
+        let r = reconcile(&sealed, &listing);
+        assert_eq!((r.generation, r.exact), (Some(7), true));
+        assert_eq!(reconcile(b"", &listing).generation, None);
+        assert_eq!(reconcile(b"{", &listing).generation, None);
     }
 }

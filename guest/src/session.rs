@@ -20,7 +20,12 @@
 //!   whose id is not the one the manifest records: a replay) is listed, so
 //!   a backup replaces it, and a restore of it is refused;
 //! - a listing that found anything amiss never rewrites a sealed manifest:
-//!   its records are what the next run checks the bucket against.
+//!   its records are what the next run checks the bucket against;
+//! - freshness (docs/FORMAT.md, "Freshness"): a sealed folder whose manifest
+//!   is missing, cannot be opened, or is older than the generation this
+//!   machine remembers is refused as a whole (no restore, no deletion, no
+//!   new manifest sealed over it) unless the user trusts the remote's word;
+//!   the generation written only rises.
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -87,6 +92,17 @@ pub struct Listing {
     pub skipped: Vec<String>,
 }
 
+/// What a machine remembers of a sealed folder's manifest: the generation
+/// of the last one it wrote or accepted, and the SHA-256 of its sealed bytes
+/// (empty when the folder had none yet).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Freshness {
+    /// The manifest's generation.
+    pub generation: u64,
+    /// Hex SHA-256 of the sealed manifest; empty when none was written yet.
+    pub manifest_sha256: String,
+}
+
 /// Why the session refused a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionError {
@@ -151,6 +167,14 @@ pub struct Session {
     dirty: bool,
     /// The listing has been ingested.
     listed: bool,
+    /// What this machine remembered of the folder when the session began.
+    memory: Option<Freshness>,
+    /// The user accepts the remote's manifest as it is (`--trust-remote`).
+    trust_remote: bool,
+    /// The highest generation seen: the next manifest is one more.
+    generation: u64,
+    /// What the host must remember now, when it changed.
+    remember: Option<Freshness>,
 }
 
 impl Session {
@@ -186,7 +210,30 @@ impl Session {
             exact: true,
             dirty: false,
             listed: false,
+            memory: None,
+            trust_remote: false,
+            generation: 0,
+            remember: None,
         })
+    }
+
+    /// Gives a sealed session what this machine remembers of the folder's
+    /// manifest, and whether the user trusts the remote's word over it.
+    pub fn remembering(mut self, memory: Option<Freshness>, trust_remote: bool) -> Session {
+        self.memory = memory;
+        self.trust_remote = trust_remote;
+        self
+    }
+
+    /// What the host must remember of this sealed folder, when it differs
+    /// from what it remembered: the manifest accepted by the listing (not
+    /// when accepted only on `--trust-remote`, so that a dry run does not
+    /// make the override stick), or the one `manifest` sealed, once the host
+    /// wrote it.
+    pub fn remember(&self) -> Option<Freshness> {
+        self.remember
+            .clone()
+            .filter(|r| Some(r) != self.memory.as_ref())
     }
 
     /// The key prefix the host lists: `CLOUD/` or `E(CLOUD)/`.
@@ -478,14 +525,29 @@ impl Session {
             return Ok(None);
         }
         let files: Vec<Stored> = self.files.values().cloned().collect();
-        let plain = manifest::encode(&files);
         let bytes = match &self.layout {
-            Layout::Plain { .. } => plain,
-            Layout::Sealed(k) => k.seal_blob(&manifest_context(&self.cloud), plain, entropy)?,
+            Layout::Plain { .. } => manifest::encode(&files, None),
+            Layout::Sealed(k) => {
+                let generation = self.generation + 1;
+                let plain = manifest::encode(&files, Some(generation));
+                let sealed = k.seal_blob(&manifest_context(&self.cloud), plain, entropy)?;
+                self.generation = generation;
+                self.remember = Some(Freshness {
+                    generation,
+                    manifest_sha256: sha256_hex(&sealed),
+                });
+                sealed
+            }
         };
         self.dirty = false;
         Ok(Some(bytes))
     }
+}
+
+/// Hex SHA-256 of `bytes`.
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
 }
 
 /// The context a cloud folder's sealed manifest is sealed for.

@@ -42,6 +42,14 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
 
+    /// Accept an encrypted folder whose manifest is missing, does not open,
+    /// or is older than the one this machine last wrote or accepted (poof
+    /// refuses such a folder otherwise: a provider could have rolled it
+    /// back). For a bucket you restored from an old copy on purpose, or a
+    /// new machine facing a folder without a manifest.
+    #[arg(long, global = true)]
+    pub trust_remote: bool,
+
     /// Say what each action did.
     #[arg(short, long, global = true, conflicts_with = "quiet")]
     pub verbose: bool,

@@ -28,6 +28,8 @@ pub struct Context {
     pub pool: &'static Pool,
     /// poof's config folder and file.
     pub locations: Locations,
+    /// `--trust-remote`: accept encrypted manifests the guest would refuse.
+    pub trust_remote: bool,
     /// Where messages go.
     pub out: Output,
 }
@@ -75,7 +77,7 @@ pub fn run_sync(
     direction: crate::engine::sync::Direction,
 ) -> anyhow::Result<crate::exit::Exit> {
     let conf = crate::config::PoofConf::load(&ctx.locations.poofconf)?;
-    let remote = crate::remote::open_for_sync(&conf, &ctx.locations, ctx.pool)?;
+    let remote = crate::remote::open_for_sync(&conf, &ctx.locations, ctx.pool, ctx.trust_remote)?;
     let _lock = lock_unless_dry_run(ctx, &conf, args.dry_run)?;
     let mut guest = ctx.pool.lease()?;
     let opts = sync_options(args, direction, false);

@@ -14,6 +14,7 @@
 //! Invariant: a layout touches only keys under the cloud folder it is given
 //! and poof's reserved keys (`.poof/…`), and only paths the plan named.
 
+pub mod freshness;
 pub mod plain;
 pub mod sealed;
 pub mod session;

@@ -65,6 +65,7 @@ pub fn main(guest: &'static Guest) -> ExitCode {
             guest,
             pool: engine::pool::Pool::for_run(guest),
             locations,
+            trust_remote: cli.trust_remote,
             out,
         };
         match &cli.command {

@@ -16,6 +16,7 @@ use crate::cloudconf::{self, Env, Lookup};
 use crate::config::{Locations, PoofConf, RemoteSpec};
 use crate::engine::pool::Pool;
 use crate::engine::sync::Entry;
+use crate::layout::freshness::Memory;
 use crate::layout::plain::PlainRemote;
 use crate::layout::sealed::SealedRemote;
 use crate::store::Store;
@@ -127,17 +128,20 @@ pub fn open(conf: &PoofConf, locations: &Locations) -> Result<Box<dyn Remote>> {
 /// a manifest per cloud folder where the store needs one, read and written
 /// through an instance taken from `instances`. When the config says `"encrypted": true`,
 /// the key is found and unlocked (asking for the passphrase) and the remote
-/// uses the sealed layout.
+/// uses the sealed layout, with what this machine remembers of its folders'
+/// manifests (`trust_remote`: accept manifests the guest would refuse).
 pub fn open_for_sync(
     conf: &PoofConf,
     locations: &Locations,
     instances: &'static Pool,
+    trust_remote: bool,
 ) -> Result<Box<dyn Remote>> {
     let store = open_store(conf, locations)?;
     let plain = PlainRemote::new(store.clone());
     if conf.encrypted {
+        let memory = Memory::open(locations.freshness_file(), store.describe(), trust_remote)?;
         let crypt = crate::crypt::keys::for_sync(instances, conf, locations, &plain)?;
-        return Ok(Box::new(SealedRemote::new(store, crypt)?));
+        return Ok(Box::new(SealedRemote::new(store, crypt, memory)?));
     }
     Ok(Box::new(plain.with_session(instances.take()?)))
 }

@@ -96,6 +96,9 @@ pub fn run(
     let mut outcomes = Vec::new();
     for path in &conf.paths {
         let tally = sync_path(path, remote, guest, opts, out).unwrap_or_else(|e| Tally {
+            // A safety rule that stopped the whole path (a stale encrypted
+            // manifest) makes the run's exit code 3.
+            refused: crate::exit::classify(&e) == Exit::Refused,
             failures: vec![format!("{}: {e:#}", path.local.display())],
             ..Tally::default()
         });

@@ -9,6 +9,7 @@ use std::sync::{Arc, OnceLock};
 use crate::config::{PoofConf, RemoteSpec, SyncPath};
 use crate::crypt::Crypt;
 use crate::engine::pool::Pool;
+use crate::layout::freshness::Memory;
 use crate::layout::plain::PlainRemote;
 use crate::layout::sealed::SealedRemote;
 use crate::output::Output;
@@ -84,7 +85,7 @@ pub fn sealed(store: &Arc<MemoryStore>) -> SealedRemote {
     )
     .unwrap();
     let s: Arc<dyn Store> = store.clone();
-    SealedRemote::new(s, Arc::new(crypt)).unwrap()
+    SealedRemote::new(s, Arc::new(crypt), Memory::of_one_run()).unwrap()
 }
 
 /// The layout named `layout` (one of `LAYOUTS`) over `store`.

@@ -22,6 +22,7 @@ crate::on_both_remotes!(
     swapped_objects_are_detected_and_named,
     a_renamed_object_is_detected_and_named,
     a_replayed_object_is_detected_and_named,
+    a_deleted_or_rolled_back_manifest_stops_the_folder,
 );
 
 const PASS: (&str, &str) = ("POOF_PASSPHRASE", "correct horse battery staple");
@@ -459,4 +460,77 @@ fn a_replayed_object_is_detected_and_named(kind: Kind) {
     assert_eq!(object_of(&w, 200_000), name);
     write(&w, &name, &old);
     download_refuses(&w, "c.bin", &name, "replayed");
+}
+
+fn delete(w: &World, name: &str) {
+    match &w.kind {
+        Kind::Folder => std::fs::remove_file(w.path(&format!("remote/{name}"))).unwrap(),
+        Kind::S3(_) => {
+            rclone(
+                w,
+                &["deletefile", &format!("poof-backup:{}/{name}", w.bucket)],
+                None,
+            );
+        }
+    }
+}
+
+/// Freshness (docs/FORMAT.md): a provider that puts an older manifest back,
+/// or deletes it, stops restores, deletions and new manifests on that
+/// folder (exit 3) until the user says to trust the remote.
+fn a_deleted_or_rolled_back_manifest_stops_the_folder(kind: Kind) {
+    let w = encrypted(kind);
+    let manifest = objects(&w)
+        .into_iter()
+        .map(|(n, _)| n)
+        .find(|n| n.starts_with(".poof/manifests/"))
+        .expect("a sealed manifest");
+    let memory = w.path("conf/freshness.json");
+    let mode = std::fs::metadata(&memory).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the memory is private");
+    let generation_1 = read(&w, &manifest);
+    let c: Vec<u8> = (0..200_000u32).map(|i| (i % 13) as u8).collect();
+    w.file("src/c.bin", &c, 1_600_009_999, 0o640);
+    poof(&w, &["backup"]).expect(0);
+
+    // Rolled back: the older manifest would vouch for nothing wrong in
+    // itself, but it is older than the one this machine wrote.
+    write(&w, &manifest, &generation_1);
+    w.file("src/a.txt", b"the user's own version", 1_700_000_000, 0o644);
+    let before = snapshot(&w.path("src"));
+    for cmd in ["download", "backup", "check"] {
+        let run = poof(&w, &[cmd]).expect(3);
+        assert!(
+            run.stderr.contains("older than generation 2") && run.stderr.contains("--trust-remote"),
+            "{cmd}: {}",
+            run.stderr
+        );
+    }
+    assert_eq!(snapshot(&w.path("src")), before, "nothing restored");
+    assert_eq!(
+        read(&w, &manifest),
+        generation_1,
+        "no manifest sealed over it"
+    );
+
+    // Deleted: the same.
+    delete(&w, &manifest);
+    let run = poof(&w, &["download"]).expect(3);
+    assert!(run.stderr.contains("is missing"), "{}", run.stderr);
+    assert_eq!(snapshot(&w.path("src")), before);
+
+    // Trusted on purpose: the remote's objects are taken as they are, a new
+    // manifest is written, and the next run needs no override.
+    let run = w
+        .poof_env(&["--trust-remote", "download"], &[PASS])
+        .expect(0);
+    assert!(
+        run.stderr.contains("the remote's word is trusted"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(std::fs::read(w.path("src/a.txt")).unwrap(), b"alpha");
+    assert_eq!(std::fs::read(w.path("src/c.bin")).unwrap(), c);
+    poof(&w, &["download"]).expect(0);
+    poof(&w, &["backup"]).expect(0);
 }

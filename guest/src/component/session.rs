@@ -50,13 +50,16 @@ impl wit::GuestSession for SessionResource {
         cloud: String,
         key: crypto::KeyringBorrow<'_>,
         show_root: String,
+        memory: Option<wit::Freshness>,
+        trust_remote: bool,
     ) -> Result<wit::Session, Error> {
         let k = key.get::<super::crypto::Keyring>().0.clone();
-        Ok(Self::handle(Session::new(
-            &cloud,
-            Layout::Sealed(k),
-            &show_root,
-        )?))
+        let memory = memory.map(|m| session::Freshness {
+            generation: m.generation,
+            manifest_sha256: m.manifest_sha256,
+        });
+        let s = Session::new(&cloud, Layout::Sealed(k), &show_root)?;
+        Ok(Self::handle(s.remembering(memory, trust_remote)))
     }
 
     fn prefix(&self) -> String {
@@ -131,5 +134,12 @@ impl wit::GuestSession for SessionResource {
 
     fn manifest(&self, entropy: Vec<u8>) -> Result<Option<Vec<u8>>, Error> {
         Ok(self.0.borrow_mut().manifest(&entropy)?)
+    }
+
+    fn remember(&self) -> Option<wit::Freshness> {
+        self.0.borrow().remember().map(|f| wit::Freshness {
+            generation: f.generation,
+            manifest_sha256: f.manifest_sha256,
+        })
     }
 }

@@ -7,7 +7,7 @@
 //! refused for a restore, never guessed.
 use std::collections::BTreeMap;
 
-use super::{Listed, Result, Session, manifest_context, words};
+use super::{Listed, Result, Session, SessionError, manifest_context, words};
 use crate::crypto::CryptoError;
 use crate::crypto::keyring::Keyring;
 use crate::crypto::stream;
@@ -22,6 +22,7 @@ impl Session {
     ) -> Result<Vec<String>> {
         let cloud = self.cloud.clone();
         let prefix = format!("{cloud}/");
+        let objects_listed = objects.len();
         let mut present: BTreeMap<String, (Listed, u64)> = BTreeMap::new();
         for o in objects {
             let path = match k.decrypt_path(&o.key) {
@@ -63,20 +64,6 @@ impl Session {
             present.insert(rel, (o, size));
         }
         let key = self.manifest_key.clone().unwrap_or_default();
-        let bytes = match manifest {
-            None => Vec::new(),
-            Some(sealed) => match k.open_blob(&manifest_context(&cloud), sealed) {
-                Ok(b) => b,
-                Err(e) => {
-                    self.listing.problems.push(format!(
-                        "the manifest of {cloud} ({}) cannot be opened: {}; it is rebuilt from the listing",
-                        self.show(&key),
-                        words(&e)
-                    ));
-                    Vec::new()
-                }
-            },
-        };
         let listed: Vec<Object> = present
             .iter()
             .map(|(rel, (o, size))| Object {
@@ -85,12 +72,41 @@ impl Session {
                 etag: o.etag.clone(),
             })
             .collect();
-        let r = manifest::reconcile(&bytes, &listed);
-        if let Some(p) = &r.problem {
+        let sha = manifest.as_deref().map(super::sha256_hex);
+        let (bytes, unreadable) = match manifest {
+            None => (Vec::new(), None),
+            Some(sealed) => match k.open_blob(&manifest_context(&cloud), sealed) {
+                Ok(b) => (b, None),
+                Err(e) => (Vec::new(), Some(format!("cannot be opened: {}", words(&e)))),
+            },
+        };
+        let mut r = manifest::reconcile(&bytes, &listed);
+        let unreadable = unreadable.or(r.problem.take());
+        let found = r.generation.unwrap_or_default();
+        let stale = self.stale(unreadable, r.generation, objects_listed);
+        if let Some(why) = stale {
+            let what = format!("the manifest of {cloud} ({})", self.show(&key));
+            if !self.trust_remote {
+                return Err(SessionError::Refused(format!(
+                    "{what} {why}. Nothing was restored, deleted or rewritten in {cloud}. \
+                     If you know why (an old copy of the bucket was restored on purpose, or this \
+                     machine is new to the remote), run again with --trust-remote to accept what \
+                     the remote holds as it is"
+                )));
+            }
             self.listing.skipped.push(format!(
-                "the manifest of {cloud} ({p}); it is rebuilt from the listing"
+                "{what} {why}; --trust-remote: the remote's word is trusted, the objects are \
+                 read one by one and a new manifest is written"
             ));
+            r = manifest::reconcile(b"", &listed);
+        } else {
+            self.remember = Some(super::Freshness {
+                generation: found,
+                manifest_sha256: sha.unwrap_or_default(),
+            });
         }
+        let remembered = self.memory.as_ref().map_or(0, |m| m.generation);
+        self.generation = remembered.max(found);
         self.exact = r.exact;
         self.ids = r.ids.into_iter().collect();
         for path in self.ids.keys() {
@@ -118,5 +134,43 @@ impl Session {
             }
         }
         Ok(self.wait_for(unknown))
+    }
+}
+
+impl Session {
+    /// Why the sealed manifest must not be trusted, if it must not: it is
+    /// `unreadable`, missing where this machine remembers one (or where
+    /// objects are stored and this machine remembers nothing), or older than
+    /// the generation remembered. `generation` is the manifest's, when it
+    /// was read.
+    fn stale(
+        &self,
+        unreadable: Option<String>,
+        generation: Option<u64>,
+        objects: usize,
+    ) -> Option<String> {
+        if let Some(why) = unreadable {
+            return Some(why);
+        }
+        let memory = self.memory.as_ref();
+        match (generation, memory) {
+            (Some(g), Some(m)) if g < m.generation => Some(format!(
+                "is generation {g}, older than generation {} which this machine wrote or \
+                 accepted: an older copy was put back (a rollback)",
+                m.generation
+            )),
+            (Some(_), _) => None,
+            (None, Some(m)) if m.generation > 0 || !m.manifest_sha256.is_empty() => Some(format!(
+                "is missing, but this machine wrote or accepted generation {} of it: it was \
+                 deleted",
+                m.generation
+            )),
+            (None, None) if objects > 0 => Some(format!(
+                "is missing while {objects} objects are stored, and this machine has no memory \
+                 of the folder: poof cannot tell a deleted manifest from a first backup that \
+                 was interrupted elsewhere"
+            )),
+            (None, _) => None,
+        }
     }
 }

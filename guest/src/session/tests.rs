@@ -45,6 +45,14 @@ fn sealed_object(
     (listed, sealer.header().to_vec(), sealer.object_id_hex())
 }
 
+/// A sealed session of a folder this machine began (it remembers no
+/// manifest yet), so that objects without a manifest are its own.
+fn began(k: &Rc<Keyring>, cloud: &str, root: &str) -> Session {
+    Session::new(cloud, Layout::Sealed(k.clone()), root)
+        .unwrap()
+        .remembering(Some(Freshness::default()), false)
+}
+
 /// Lists a sealed session: reads every header asked for from `headers`.
 fn list_sealed(
     s: &mut Session,
@@ -141,7 +149,7 @@ fn plain_on_a_folder_keeps_no_manifest_and_the_folder_wins() {
 fn sealed_round_trip_then_a_replay_is_refused() {
     let k = key();
     let (a1, h1, id1) = sealed_object(&k, "Docs", "a", 10, 1);
-    let mut s = Session::new("Docs", Layout::Sealed(k.clone()), "s3://b/").unwrap();
+    let mut s = began(&k, "Docs", "s3://b/");
     let l = list_sealed(
         &mut s,
         vec![a1.clone()],
@@ -195,7 +203,7 @@ fn sealed_an_object_the_manifest_records_but_the_store_lacks_is_a_problem() {
     let k = key();
     let (a, ha, _) = sealed_object(&k, "Docs", "a", 1, 1);
     let (b, hb, _) = sealed_object(&k, "Docs", "b", 2, 2);
-    let mut s = Session::new("Docs", Layout::Sealed(k.clone()), "/m/").unwrap();
+    let mut s = began(&k, "Docs", "/m/");
     let headers = [(a.key.clone(), ha), (b.key.clone(), hb)];
     list_sealed(&mut s, vec![a.clone(), b], &headers, None);
     let manifest = s.manifest(&[1; 32]).unwrap().unwrap();
@@ -213,7 +221,11 @@ fn sealed_names_headers_and_manifests_that_fail_are_accounted_for() {
     let other = Rc::new(Keyring::generate(&[8u8; 32]).unwrap());
     let (a, ha, _) = sealed_object(&k, "Docs", "a", 5, 1);
     let (moved, hm, _) = sealed_object(&k, "Else", "x", 5, 1);
-    let mut s = Session::new("Docs", Layout::Sealed(k.clone()), "/m/").unwrap();
+    // A manifest that does not open is refused (see the freshness test);
+    // trusted, the listing is rebuilt from the objects.
+    let mut s = Session::new("Docs", Layout::Sealed(k.clone()), "/m/")
+        .unwrap()
+        .remembering(None, true);
     let stray = Listed {
         key: format!("{}plain.txt", s.prefix()),
         size: 4,
@@ -248,7 +260,9 @@ fn sealed_names_headers_and_manifests_that_fail_are_accounted_for() {
         "{l:?}"
     );
     assert!(
-        l.problems.iter().any(|m| m.contains("cannot be opened")),
+        l.skipped
+            .iter()
+            .any(|m| m.contains("cannot be opened") && m.contains("--trust-remote")),
         "{l:?}"
     );
     assert!(
@@ -256,7 +270,7 @@ fn sealed_names_headers_and_manifests_that_fail_are_accounted_for() {
         "a truncated object is refused"
     );
     // A header sealed with another key does not open.
-    let mut s = Session::new("Docs", Layout::Sealed(k), "/m/").unwrap();
+    let mut s = began(&k, "Docs", "/m/");
     let (fake, hf, _) = sealed_object(&other, "Docs", "a", 5, 1);
     let _ = hm;
     let asked = s
@@ -308,4 +322,162 @@ fn calls_out_of_order_are_refused() {
     assert!(s.ingest_listing(vec![], None).is_err());
     assert!(s.object_key("../x").is_err());
     assert_eq!(s.object_key("a/b").unwrap(), "D/a/b");
+}
+
+/// Lists `objects` with `manifest` in a sealed session given `memory`.
+fn try_list(
+    k: &Rc<Keyring>,
+    memory: Option<Freshness>,
+    trust: bool,
+    objects: &[(Listed, Vec<u8>)],
+    manifest: Option<Vec<u8>>,
+) -> std::result::Result<Session, SessionError> {
+    let mut s = Session::new("Docs", Layout::Sealed(k.clone()), "/m/")
+        .unwrap()
+        .remembering(memory, trust);
+    let listed = objects.iter().map(|(o, _)| o.clone()).collect();
+    for key in s.ingest_listing(listed, manifest)? {
+        let h = objects
+            .iter()
+            .find(|(o, _)| o.key == key)
+            .unwrap()
+            .1
+            .clone();
+        s.ingest_read(&key, Read::Header(h)).unwrap();
+    }
+    s.finish_listing().unwrap();
+    Ok(s)
+}
+
+fn refused_for(r: std::result::Result<Session, SessionError>, words: &str) {
+    match r {
+        Err(SessionError::Refused(m)) => {
+            assert!(m.contains(words), "{m}");
+            assert!(m.contains("--trust-remote"), "says the way out: {m}");
+        }
+        Err(e) => panic!("refused for another reason: {e:?}"),
+        Ok(_) => panic!("accepted, but must be refused ({words})"),
+    }
+}
+
+#[test]
+fn freshness_a_deleted_unopenable_or_older_manifest_is_refused_unless_trusted() {
+    let k = key();
+    let (a, ha, ida) = sealed_object(&k, "Docs", "a", 3, 1);
+    let objects = [(a.clone(), ha)];
+
+    // A new folder: nothing stored, nothing remembered; remembered as begun.
+    let mut s = try_list(&k, None, false, &[], None).unwrap();
+    assert_eq!(s.remember(), Some(Freshness::default()));
+    s.uploaded(entry("a", 3), Some(a.etag.clone()), Some(ida.clone()));
+    let gen1 = s.manifest(&[1; 32]).unwrap().unwrap();
+    let mem1 = s.remember().expect("the written manifest is remembered");
+    assert_eq!(mem1.generation, 1);
+    assert_eq!(mem1.manifest_sha256, sha256_hex(&gen1));
+
+    // Begun, interrupted before the manifest: its own objects are accepted.
+    assert!(try_list(&k, Some(Freshness::default()), false, &objects, None).is_ok());
+
+    // The next run accepts generation 1 (nothing new to remember) and writes 2.
+    let mut s = try_list(&k, Some(mem1.clone()), false, &objects, Some(gen1.clone())).unwrap();
+    assert_eq!(s.remember(), None);
+    s.deleted("a");
+    s.uploaded(entry("a", 3), Some("etag-2".into()), Some(ida.clone()));
+    let gen2 = s.manifest(&[2; 32]).unwrap().unwrap();
+    let mem2 = s.remember().unwrap();
+    assert_eq!(mem2.generation, 2);
+
+    // Rolled back to generation 1, deleted, or replaced by garbage: refused.
+    refused_for(
+        try_list(&k, Some(mem2.clone()), false, &objects, Some(gen1.clone())),
+        "generation 1, older than generation 2",
+    );
+    refused_for(
+        try_list(&k, Some(mem2.clone()), false, &objects, None),
+        "is missing, but this machine wrote or accepted generation 2",
+    );
+    refused_for(
+        try_list(&k, Some(mem2.clone()), false, &[], None),
+        "is missing",
+    );
+    refused_for(
+        try_list(
+            &k,
+            Some(mem2.clone()),
+            false,
+            &objects,
+            Some(b"junk".to_vec()),
+        ),
+        "cannot be opened",
+    );
+    // A new machine: objects but no manifest cannot be told from a deletion.
+    refused_for(
+        try_list(&k, None, false, &objects, None),
+        "no memory of the folder",
+    );
+    // The manifest of another folder does not open for this one.
+    let mut other = began(&k, "Else", "/m/");
+    other.ingest_listing(vec![], None).unwrap();
+    other.finish_listing().unwrap();
+    other.uploaded(entry("x", 1), Some("e".into()), Some(ida.clone()));
+    let elsewhere = other.manifest(&[3; 32]).unwrap().unwrap();
+    refused_for(
+        try_list(&k, Some(mem2.clone()), false, &objects, Some(elsewhere)),
+        "cannot be opened",
+    );
+
+    // Trusted on purpose: accepted, said so, not remembered until a new
+    // manifest (above every generation seen) is written.
+    let mut s = try_list(&k, Some(mem2.clone()), true, &objects, Some(gen1.clone())).unwrap();
+    assert_eq!(
+        s.remember(),
+        None,
+        "a dry run does not make the override stick"
+    );
+    assert!(
+        s.listing
+            .skipped
+            .iter()
+            .any(|m| m.contains("--trust-remote"))
+    );
+    s.manifest(&[4; 32])
+        .unwrap()
+        .expect("a new manifest over the old one");
+    assert_eq!(s.remember().unwrap().generation, 3);
+
+    // A machine with no memory trusts the first manifest it sees, as it is.
+    let s = try_list(&k, None, false, &objects, Some(gen2.clone())).unwrap();
+    assert_eq!(s.remember(), Some(mem2.clone()));
+    // Equal or newer generations are accepted; a newer one is remembered.
+    let s = try_list(&k, Some(mem1), false, &objects, Some(gen2)).unwrap();
+    assert_eq!(s.remember(), Some(mem2));
+}
+
+#[test]
+fn freshness_a_manifest_from_before_generations_counts_as_generation_0() {
+    let k = key();
+    let (a, ha, ida) = sealed_object(&k, "Docs", "a", 3, 1);
+    let files = [Stored {
+        entry: entry("a", 3),
+        etag: a.etag.clone(),
+        object_id: Some(ida),
+    }];
+    let old = k
+        .seal_blob(
+            &manifest_context("Docs"),
+            manifest::encode(&files, None),
+            &[9; 32],
+        )
+        .unwrap();
+    let objects = [(a, ha)];
+    let s = try_list(&k, None, false, &objects, Some(old.clone())).unwrap();
+    assert_eq!(s.remember().unwrap().generation, 0);
+    let remembered = Freshness {
+        generation: 1,
+        manifest_sha256: "00".repeat(32),
+    };
+    refused_for(
+        try_list(&k, Some(remembered), false, &objects, Some(old)),
+        "generation 0, older than generation 1",
+    );
 }

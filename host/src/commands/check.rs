@@ -24,7 +24,7 @@ use crate::{fsx, pool};
 /// Runs `poof check`.
 pub fn run(ctx: &mut Context, args: &CheckArgs) -> Result<Exit> {
     let conf = PoofConf::load(&ctx.locations.poofconf)?;
-    let remote = remote::open_for_sync(&conf, &ctx.locations, ctx.pool)?;
+    let remote = remote::open_for_sync(&conf, &ctx.locations, ctx.pool, ctx.trust_remote)?;
     remote.check_ready()?;
     let mut guest = ctx.pool.lease()?;
     let mut differences = 0;

@@ -103,6 +103,12 @@ impl Locations {
         self.confdir.join("poof.log")
     }
 
+    /// What this machine remembers of encrypted folders' manifests
+    /// (docs/FORMAT.md, "Freshness").
+    pub fn freshness_file(&self) -> PathBuf {
+        self.confdir.join("freshness.json")
+    }
+
     /// The outcome of the last `upload` (`neuter` refuses after a partial one).
     pub fn statusfile(&self) -> PathBuf {
         self.confdir.join("poof.status")

@@ -23,10 +23,24 @@ impl Instance {
     }
 
     /// A sealed session for `cloud`, sharing the keyring `key` of this instance.
-    pub fn session_sealed(&mut self, cloud: &str, key: &Handle, show_root: &str) -> Crypto<Handle> {
+    pub fn session_sealed(
+        &mut self,
+        cloud: &str,
+        key: &Handle,
+        show_root: &str,
+        memory: Option<&session::Freshness>,
+        trust_remote: bool,
+    ) -> Crypto<Handle> {
         let s = self.bindings.poof_core_session();
         Ok(s.session()
-            .call_sealed(&mut self.store, cloud, key.0, show_root)
+            .call_sealed(
+                &mut self.store,
+                cloud,
+                key.0,
+                show_root,
+                memory,
+                trust_remote,
+            )
             .map_err(Self::trapped("session.sealed"))?
             .map(Handle))
     }
@@ -141,5 +155,13 @@ impl Instance {
         s.session()
             .call_manifest(&mut self.store, h.0, entropy)
             .map_err(Self::trapped("session.manifest"))
+    }
+
+    /// What the host must now remember of a sealed folder, when it changed.
+    pub fn session_remember(&mut self, h: &Handle) -> Result<Option<session::Freshness>> {
+        let s = self.bindings.poof_core_session();
+        s.session()
+            .call_remember(&mut self.store, h.0)
+            .map_err(Self::trapped("session.remember"))
     }
 }

@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
 
+use super::freshness::Memory;
 use super::session::Sessions;
 use crate::crypt::{Crypt, SMALL_OBJECT};
 use crate::engine::session::{Listed, Read};
@@ -37,11 +38,12 @@ pub struct SealedRemote {
 }
 
 impl SealedRemote {
-    /// The sealed layout over `store`, with this unlocked key; one of the
-    /// key's unlocked instances holds the sessions for the whole run.
-    pub fn new(store: Arc<dyn Store>, crypt: Arc<Crypt>) -> Result<Self> {
+    /// The sealed layout over `store`, with this unlocked key and what this
+    /// machine remembers of the folders' manifests; one of the key's
+    /// unlocked instances holds the sessions for the whole run.
+    pub fn new(store: Arc<dyn Store>, crypt: Arc<Crypt>, memory: Memory) -> Result<Self> {
         let (inst, key) = crypt.take_unlocked()?;
-        let sessions = Sessions::sealed(inst, key, &*store);
+        let sessions = Sessions::sealed(inst, key, &*store, memory);
         Ok(SealedRemote {
             store,
             crypt,

@@ -11,10 +11,12 @@ use std::sync::Mutex;
 
 use anyhow::{Result, anyhow};
 
+use super::freshness::Memory;
 use crate::crypt::describe;
 use crate::engine::session::{Listed, Read};
 use crate::engine::sync::Entry;
 use crate::engine::{GuestError, Handle, Instance};
+use crate::exit::Refused;
 use crate::remote::RemoteListing;
 use crate::store::{ObjectInfo, Store};
 
@@ -26,8 +28,12 @@ enum Kind {
     Plain {
         lists_metadata: bool,
     },
-    /// Sealed, with the unlocked keyring held in the sessions' instance.
-    Sealed(Handle),
+    /// Sealed, with the unlocked keyring held in the sessions' instance,
+    /// and what this machine remembers of the folders' manifests.
+    Sealed {
+        key: Handle,
+        memory: Memory,
+    },
 }
 
 struct Inner {
@@ -62,10 +68,11 @@ impl Sessions {
         }
     }
 
-    /// Sealed sessions in `inst`, whose keyring `key` is unlocked.
-    pub fn sealed(inst: Instance, key: Handle, store: &dyn Store) -> Self {
+    /// Sealed sessions in `inst`, whose keyring `key` is unlocked, given
+    /// what this machine remembers of the folders' manifests.
+    pub fn sealed(inst: Instance, key: Handle, store: &dyn Store, memory: Memory) -> Self {
         Sessions {
-            kind: Kind::Sealed(key),
+            kind: Kind::Sealed { key, memory },
             show_root: store.show(""),
             inner: Mutex::new(Inner {
                 inst,
@@ -81,7 +88,13 @@ impl Sessions {
                     .inst
                     .session_plain(cloud, *lists_metadata, &self.show_root)?
             }
-            Kind::Sealed(key) => inner.inst.session_sealed(cloud, key, &self.show_root)?,
+            Kind::Sealed { key, memory } => inner.inst.session_sealed(
+                cloud,
+                key,
+                &self.show_root,
+                memory.get(cloud).as_ref(),
+                memory.trust_remote,
+            )?,
         };
         made.map_err(refusal)
     }
@@ -141,7 +154,12 @@ impl Sessions {
         let objects: Vec<Listed> = l.objects.into_iter().map(to_listed).collect();
         let asked = self.with(cloud, |inst, h| {
             inst.session_ingest_listing(h, &objects, manifest.as_deref())?
-                .map_err(refusal)
+                .map_err(|e| match e {
+                    // A folder refused as a whole (a stale manifest) is a
+                    // safety refusal: exit code 3.
+                    GuestError::Refused(why) => Refused(why).into(),
+                    e => refusal(e),
+                })
         })?;
         let reads = crate::pool::map(&asked, READ_THREADS, |k| read(k));
         let listing = self.with(cloud, |inst, h| {
@@ -150,6 +168,7 @@ impl Sessions {
             }
             inst.session_finish_listing(h)?.map_err(refusal)
         })?;
+        self.remember(cloud)?;
         let mut problems = l.problems;
         problems.extend(listing.problems);
         let mut skipped = l.skipped;
@@ -226,7 +245,19 @@ impl Sessions {
                         "writing the manifest of {cloud} to {describe_remote}"
                     ))
                 })?;
+            self.remember(cloud)?;
         }
         Ok(())
+    }
+
+    /// Records what the session of `cloud` says to remember, if anything.
+    fn remember(&self, cloud: &str) -> Result<()> {
+        let Kind::Sealed { memory, .. } = &self.kind else {
+            return Ok(());
+        };
+        match self.with(cloud, |inst, h| inst.session_remember(h))? {
+            Some(f) => memory.record(cloud, f),
+            None => Ok(()),
+        }
     }
 }
