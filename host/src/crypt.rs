@@ -499,3 +499,46 @@ impl<W: Write> Drop for Opening<'_, W> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{self, Cursor};
+    use std::path::Path;
+
+    use crate::engine::sync::Entry;
+    use crate::testkit;
+
+    #[test]
+    fn a_file_rewritten_at_the_same_size_between_hashing_and_sealing_is_never_sealed_whole() {
+        let c = testkit::crypt();
+        let size = 150_000;
+        let entry = Entry {
+            path: "f".into(),
+            size,
+            mtime_ns: 0,
+            mode: None,
+        };
+        let sealed = |rewritten: bool| {
+            let data = vec![1u8; size as usize];
+            let rewind = |src: &mut Cursor<Vec<u8>>| {
+                if rewritten {
+                    // Same size, same time, other bytes: what the size and
+                    // time check after the upload cannot see.
+                    *src = Cursor::new(vec![2u8; size as usize]);
+                } else {
+                    src.set_position(0);
+                }
+                Ok(())
+            };
+            let mut sealing = c
+                .seal_file("Docs", &entry, Cursor::new(data), rewind, Path::new("f"))
+                .unwrap();
+            let mut out = Vec::new();
+            io::copy(&mut sealing, &mut out).map(|_| out)
+        };
+        let whole = sealed(false).unwrap();
+        assert_eq!(whole.len() as u64, c.sealed_size(size).unwrap());
+        let e = sealed(true).unwrap_err();
+        assert!(e.to_string().contains("changed while it was read"), "{e}");
+    }
+}

@@ -67,8 +67,8 @@ pub fn plain(store: &Arc<MemoryStore>) -> PlainRemote {
     PlainRemote::new(s).with_session(pool().take().unwrap())
 }
 
-/// The sealed layout over `store`, under one test key (the same in every test).
-pub fn sealed(store: &Arc<MemoryStore>) -> SealedRemote {
+/// One test key, unlocked (the same in every test).
+pub fn crypt() -> Crypt {
     static WRAPPED: OnceLock<Vec<u8>> = OnceLock::new();
     let wrapped = WRAPPED.get_or_init(|| {
         let mut inst = pool().lease().unwrap();
@@ -77,15 +77,20 @@ pub fn sealed(store: &Arc<MemoryStore>) -> SealedRemote {
             .unwrap()
             .unwrap()
     });
-    let crypt = Crypt::unlock(
+    Crypt::unlock(
         pool(),
         wrapped.clone(),
         zeroize::Zeroizing::new(b"test passphrase".to_vec()),
         "test key",
     )
-    .unwrap();
+    .unwrap()
+}
+
+/// The sealed layout over `store`, under the test key, on a machine that
+/// remembers nothing of it.
+pub fn sealed(store: &Arc<MemoryStore>) -> SealedRemote {
     let s: Arc<dyn Store> = store.clone();
-    SealedRemote::new(s, Arc::new(crypt), Memory::of_one_run()).unwrap()
+    SealedRemote::new(s, Arc::new(crypt()), Memory::of_one_run()).unwrap()
 }
 
 /// The layout named `layout` (one of `LAYOUTS`) over `store`.

@@ -165,6 +165,12 @@ fn check_path(path: &str) -> Result<()> {
 }
 
 /// Seals one file, segment by segment, after handing out its header.
+///
+/// Invariant: the plaintext sealed is the plaintext the header's SHA-256
+/// describes. The sealer hashes every segment as it seals it and refuses to
+/// seal the last one when the hash differs (the file was rewritten, same
+/// size, between the host's hashing and sealing), so no object that could
+/// never be restored is ever completed.
 pub struct Sealer {
     cipher: Aes256Gcm,
     header: Vec<u8>,
@@ -173,6 +179,10 @@ pub struct Sealer {
     count: u64,
     next: u64,
     failed: bool,
+    /// The SHA-256 the header announces.
+    sha256: [u8; 32],
+    /// The SHA-256 of the segments sealed so far.
+    hasher: Sha256,
 }
 
 impl Keyring {
@@ -212,6 +222,8 @@ impl Keyring {
             count,
             next: 0,
             failed: false,
+            sha256: meta.sha256,
+            hasher: Sha256::new(),
         })
     }
 
@@ -324,6 +336,15 @@ impl Sealer {
                 } else {
                     " and more to follow"
                 },
+            )));
+        }
+        self.hasher.update(&plaintext);
+        if last && self.hasher.clone().finalize()[..] != self.sha256[..] {
+            self.failed = true;
+            return Err(CryptoError::InvalidInput(format!(
+                "{}: the file changed while it was read: its content is no longer the content \
+                 hashed before sealing (rewritten, same size); read it again",
+                self.path
             )));
         }
         plaintext.reserve_exact(TAG_LEN);
@@ -550,10 +571,43 @@ mod tests {
         assert!(s.seal_segment(vec![0; 10], true).is_err());
         let mut s = k.sealer("f", &meta, &[0; 32]).unwrap();
         assert!(s.seal_segment(vec![0; 10], false).is_err());
+        let meta = FileMeta {
+            sha256: Sha256::digest([0; 10]).into(),
+            ..meta
+        };
         let mut s = k.sealer("f", &meta, &[0; 32]).unwrap();
         s.seal_segment(vec![0; 10], true).unwrap();
         assert!(s.seal_segment(vec![], true).is_err());
         assert!(k.sealer("../f", &meta, &[0; 32]).is_err());
         assert!(k.sealer("f", &meta, &[0; 31]).is_err());
+    }
+
+    #[test]
+    fn sealer_refuses_content_rewritten_at_the_same_size() {
+        let k = Keyring::from_master(&[5; 32]);
+        let data: Vec<u8> = (0..(SEGMENT_SIZE as u32 + 10)).map(|i| i as u8).collect();
+        let meta = FileMeta {
+            size: data.len() as u64,
+            mtime_ns: 0,
+            mode: None,
+            sha256: Sha256::digest(&data).into(),
+        };
+        // The first segment is as hashed; the rest was rewritten since.
+        let mut s = k.sealer("f", &meta, &[0; 32]).unwrap();
+        s.seal_segment(data[..SEGMENT_SIZE].to_vec(), false)
+            .unwrap();
+        let e = s.seal_segment(vec![0; 10], true).unwrap_err();
+        assert!(
+            matches!(&e, CryptoError::InvalidInput(m) if m.contains("changed while it was read")),
+            "{e:?}"
+        );
+        assert!(!s.is_finished(), "the last segment is never handed out");
+        assert!(s.seal_segment(data[SEGMENT_SIZE..].to_vec(), true).is_err());
+        // The same content seals to the end.
+        let mut s = k.sealer("f", &meta, &[0; 32]).unwrap();
+        s.seal_segment(data[..SEGMENT_SIZE].to_vec(), false)
+            .unwrap();
+        s.seal_segment(data[SEGMENT_SIZE..].to_vec(), true).unwrap();
+        assert!(s.is_finished());
     }
 }
