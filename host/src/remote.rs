@@ -19,6 +19,7 @@ use crate::engine::sync::Entry;
 use crate::layout::freshness::Memory;
 use crate::layout::plain::PlainRemote;
 use crate::layout::sealed::SealedRemote;
+use crate::layout::session::Beside;
 use crate::store::Store;
 use crate::store::folder::FolderStore;
 use crate::store::s3::S3Store;
@@ -115,6 +116,11 @@ pub trait Remote: Send + Sync {
 /// The reserved name of the wrapped key in a remote (`[PREFIX/].poof/key`).
 pub const RESERVED_KEY: &str = ".poof/key";
 
+/// The reserved object `poof cryptoggle` writes when its owner switches a
+/// remote that holds poof's key to the plain layout: plain copies beside the
+/// encrypted ones are then intended (docs/FORMAT.md, "No downgrade").
+pub const RESERVED_PLAIN: &str = ".poof/plain";
+
 /// Opens the remote a config names, plain, without a manifest (for
 /// `verify`, `econfig`, `cryptoggle`). An S3 remote's credentials come from
 /// the cloud config file (`--cloudconf`, else `confFile`, else
@@ -139,11 +145,17 @@ pub fn open_for_sync(
     let store = open_store(conf, locations)?;
     let plain = PlainRemote::new(store.clone());
     if conf.encrypted {
-        let memory = Memory::open(locations.freshness_file(), store.describe(), trust_remote)?;
         let crypt = crate::crypt::keys::for_sync(instances, conf, locations, &plain)?;
+        // Per key as well: a rotated key's folders are other folders.
+        let remote = format!("{} key {}", store.describe(), crypt.key_id());
+        let memory = Memory::open(locations.freshness_file(), remote, trust_remote)?;
         return Ok(Box::new(SealedRemote::new(store, crypt, memory)?));
     }
-    Ok(Box::new(plain.with_session(instances.take()?)))
+    let beside = Beside {
+        key_stored: plain.read_reserved(RESERVED_KEY)?.is_some(),
+        plain_chosen: plain.read_reserved(RESERVED_PLAIN)?.is_some(),
+    };
+    Ok(Box::new(plain.with_session(instances.take()?, beside)))
 }
 
 /// The store a config names: a local folder, or an S3 bucket (with an

@@ -1,6 +1,6 @@
 //! What this machine remembers of each encrypted folder's manifest: the
-//! generation and hash of the last one poof wrote or accepted, per remote and
-//! cloud folder (docs/FORMAT.md, "Freshness"). The guest session decides
+//! generation and hash of the last one poof wrote or accepted, per remote,
+//! key and cloud folder (docs/FORMAT.md, "Freshness"). The guest session decides
 //! what a remembered generation means for a listing and what to remember
 //! next; this file only keeps the record.
 //!
@@ -32,7 +32,7 @@ pub struct Memory {
     /// Where the record is kept; `None` for a test's memory of one run.
     file: Option<PathBuf>,
     /// The remote, as its store describes itself (endpoint, bucket, prefix
-    /// or folder).
+    /// or folder), and the key's id: what the records are kept under.
     remote: String,
     /// The user accepts manifests the session would refuse (`--trust-remote`).
     pub trust_remote: bool,
