@@ -78,7 +78,11 @@ pub fn run(ctx: &mut Context, args: &EconfigArgs) -> Result<Exit> {
         remote.write_reserved(RESERVED_KEY, &rewrapped)?;
         keys::write_local(&ctx.locations, &rewrapped)?;
         ctx.out.line(&format!(
-            "changed the passphrase of key {id} in {local_name} and {remote_name}; nothing was uploaded again, and the old passphrase no longer opens the key"
+            "changed the passphrase of key {id} in {local_name} and {remote_name}; nothing was uploaded again. \
+             The master key is the same: an old copy of the key file (an older version of {RESERVED_KEY} \
+             if the bucket keeps versions, a backup of the config folder) still opens it with the old \
+             passphrase. To cut those copies off, run `poof econfig --rotate`, which re-encrypts every \
+             object under a new key"
         ));
         return Ok(Exit::Success);
     }
