@@ -5,31 +5,50 @@
 //! folder on a file's path is a link, `link_on_path`) and carries the plan
 //! out inside one configured folder, the root. Invariants:
 //! - nothing outside the root is touched: every path is checked
-//!   (`pathguard::check`), and no symbolic link is ever followed. A file or
+//!   (`pathguard::check`), and no symbolic link is ever followed. The root
+//!   is opened once as a folder handle (its last component no link), and
+//!   every path is walked from that handle one folder at a time, each opened
+//!   with `O_DIRECTORY | O_NOFOLLOW` from the one above (`at.rs`); the file
+//!   is examined, opened and unlinked relative to its folder's handle. So
+//!   swapping a folder for a link after it was examined cannot redirect a
+//!   removal: the handle still names the folder that was examined. A file or
 //!   folder whose path goes through a link is refused, whatever the plan
 //!   says; a link the plan lists is removed itself (the link only, never
 //!   what it points to);
+//! - right before each removal, the path is confirmed: from the root's
+//!   handle, each name still leads to the folder opened for it (and none is
+//!   a link), and the last one to the file examined. A tree rearranged since
+//!   the walk keeps what it holds (`ThroughLink`, `Moved`, `Changed`);
 //! - no file system boundary is crossed: every folder and file removed is on
 //!   the root's device, and (on Linux) no mount point below the root, such
 //!   as a bind mount, is entered, whatever its device;
 //! - a file is removed only while it is still the file that was verified
 //!   (same inode, size and modification time);
 //! - with `shred`, a regular file is overwritten with zeros and flushed
-//!   before it is unlinked, after checking (lstat, open without following
-//!   links, fstat) that the open file is the one examined. A file with other
-//!   hard links is unlinked but not overwritten, and the report says so;
+//!   before it is unlinked, after checking (`fstatat`, `openat` without
+//!   following links, `fstat`) that the open file is the one examined. A
+//!   file with other hard links is unlinked but not overwritten, and the
+//!   report says so;
 //! - the folders the plan lists are tried in its order (deepest first) with
-//!   rmdir, which removes only an empty folder; the root itself is never
-//!   removed (no safe relative path names it);
+//!   `unlinkat(AT_REMOVEDIR)`, which removes only an empty folder; the root
+//!   itself is never removed (no safe relative path names it);
 //! - every file that stays is reported with its reason.
 //!
-//! Shredding is best effort and often useless: see docs/WIPE.md.
+//! What this cannot prevent (no system call unlinks a name only if it still
+//! names a given inode): someone who can write in a folder below the root
+//! may put another entry under a file's name between the last check and the
+//! unlink, and that entry (in that same folder, never elsewhere) is removed
+//! instead. Shredding is best effort and often useless. See docs/WIPE.md.
 
 use std::collections::HashSet;
-use std::fs::{self, Metadata, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::fs::{self, Metadata};
+use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+
+mod at;
+
+use at::{Dir, Facts, Kind, OpenError};
 
 /// Why a file (or the whole root) was not wiped.
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +92,9 @@ pub enum WipeError {
     /// The file changed between its verification and its removal.
     #[error("{0} changed after it was verified; it was kept, run upload again")]
     Changed(PathBuf),
+    /// A folder on the path was moved or replaced while the wipe was in it.
+    #[error("{0} was moved or replaced during the wipe; what is in it was kept, run upload again")]
+    Moved(PathBuf),
     /// A system call failed.
     #[error("{path}: {source}")]
     Io {
@@ -104,6 +126,16 @@ impl Stamp {
             ino: m.ino(),
             size: m.len(),
             mtime_ns: crate::walk::mtime_ns(m),
+        }
+    }
+
+    /// The stamp of what `fstatat` saw.
+    fn of_facts(f: &Facts) -> Stamp {
+        Stamp {
+            dev: f.dev,
+            ino: f.ino,
+            size: f.size,
+            mtime_ns: f.mtime_ns,
         }
     }
 }
@@ -144,22 +176,20 @@ pub struct Report {
     pub failures: Vec<(String, WipeError)>,
 }
 
-/// The root's identity and the boundaries below it.
+/// The root's handle and identity, and the boundaries below it.
 struct Bounds {
     root: PathBuf,
+    /// The root, opened once; every path is walked from it.
+    dir: Dir,
     /// The root without symbolic links, as mount points are written.
     canonical: PathBuf,
-    dev: u64,
     /// Mount points strictly below the root (Linux), canonical.
     mounts: HashSet<PathBuf>,
 }
 
 impl Bounds {
     fn new(root: &Path) -> Result<Bounds, WipeError> {
-        let m = fs::symlink_metadata(root).map_err(|_| WipeError::BadRoot(root.into()))?;
-        if !m.is_dir() {
-            return Err(WipeError::BadRoot(root.into()));
-        }
+        let dir = Dir::open_root(root).map_err(|_| WipeError::BadRoot(root.into()))?;
         let canonical = fs::canonicalize(root).map_err(|source| WipeError::Io {
             path: root.into(),
             source,
@@ -170,18 +200,23 @@ impl Bounds {
             .collect();
         Ok(Bounds {
             root: root.into(),
+            dir,
             canonical,
-            dev: m.dev(),
             mounts,
         })
     }
 
-    /// Fails unless `rel` (already examined: `m`) is on the root's file system
-    /// and is no mount point.
-    fn check(&self, rel: &str, m: &Metadata) -> Result<(), WipeError> {
-        if m.dev() != self.dev {
+    /// Fails unless `rel` (already examined: `f`) is on the root's file
+    /// system and is no mount point.
+    fn check(&self, rel: &str, f: &Facts) -> Result<(), WipeError> {
+        if f.dev != self.dir.facts.dev {
             return Err(WipeError::OtherFileSystem(self.root.join(rel)));
         }
+        self.no_mount_point(rel)
+    }
+
+    /// Fails when `rel` is a mount point (Linux), before anything opens it.
+    fn no_mount_point(&self, rel: &str) -> Result<(), WipeError> {
         if self.mounts.contains(&self.canonical.join(rel)) {
             return Err(WipeError::MountPoint(self.root.join(rel)));
         }
@@ -277,41 +312,104 @@ enum Step {
     Gone,
 }
 
-/// Examines the folders above `rel` with lstat, never following a link:
-/// each must be a real folder on the root's file system, and none a link.
-/// `Ok(None)` when one of them, or `rel` itself, is gone; otherwise what
-/// `rel` is (not followed either).
-fn examine(b: &Bounds, rel: &str) -> Result<Option<Metadata>, WipeError> {
+/// Where a path is: the folders above it, each opened from the one above
+/// (the first from the root) without following a link, and its last name.
+/// Only the handle of the last folder is kept (a deep path holds no more
+/// than two open at a time).
+struct Walk<'a> {
+    /// Each folder above the last component: its path relative to the root,
+    /// its name, and what `fstat` saw of it once opened.
+    dirs: Vec<(&'a str, &'a str, Facts)>,
+    /// The folder that holds the last component (`None`: the root).
+    parent: Option<Dir>,
+    /// The last component.
+    name: &'a str,
+}
+
+impl Walk<'_> {
+    /// The handle of the folder that holds the last component.
+    fn parent<'b>(&'b self, b: &'b Bounds) -> &'b Dir {
+        self.parent.as_ref().unwrap_or(&b.dir)
+    }
+}
+
+/// Walks to `rel` from the root's handle, opening each folder above it with
+/// `O_DIRECTORY | O_NOFOLLOW` from the one above: each must be a real folder
+/// on the root's file system, and none a link (a mount point is refused
+/// before it is opened). `Ok(None)` when one of them, or `rel` itself, is
+/// gone; otherwise the walk and what `rel` is (`fstatat` in its folder, not
+/// following a link either).
+fn examine<'a>(b: &Bounds, rel: &'a str) -> Result<Option<(Walk<'a>, Facts)>, WipeError> {
     crate::pathguard::check(rel).map_err(|why| WipeError::UnsafePath {
         path: rel.into(),
         why: why.to_string(),
     })?;
+    let mut dirs = Vec::new();
+    let mut parent: Option<Dir> = None;
+    let mut start = 0;
     for (i, _) in rel.match_indices('/') {
-        let folder = &rel[..i];
-        let path = b.root.join(folder);
-        let m = match fs::symlink_metadata(&path) {
-            Ok(m) => m,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io_err(&path)(e)),
+        let (folder, name) = (&rel[..i], &rel[start..i]);
+        start = i + 1;
+        b.no_mount_point(folder)?;
+        let dir = match parent.as_ref().unwrap_or(&b.dir).open_dir(name) {
+            Ok(d) => d,
+            Err(OpenError::Gone) => return Ok(None),
+            Err(OpenError::Link) => return Err(WipeError::ThroughLink(b.root.join(folder))),
+            Err(OpenError::NotDir) => {
+                return Err(WipeError::NotAFile {
+                    path: b.root.join(folder),
+                    kind: "not a folder",
+                });
+            }
+            Err(OpenError::Io(e)) => return Err(io_err(&b.root.join(folder))(e)),
         };
-        if m.file_type().is_symlink() {
-            return Err(WipeError::ThroughLink(path));
-        }
-        if !m.is_dir() {
-            return Err(WipeError::NotAFile {
-                path,
-                kind: "not a folder",
-            });
-        }
-        b.check(folder, &m)?;
+        b.check(folder, &dir.facts)?;
+        dirs.push((folder, name, dir.facts));
+        parent = Some(dir);
     }
-    let path = b.root.join(rel);
-    match fs::symlink_metadata(&path) {
-        Ok(m) => Ok(Some(m)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(io_err(&path)(e)),
+    let walk = Walk {
+        dirs,
+        parent,
+        name: &rel[start..],
+    };
+    match walk.parent(b).stat(walk.name) {
+        Ok(Some(f)) => Ok(Some((walk, f))),
+        Ok(None) => Ok(None),
+        Err(e) => Err(io_err(&b.root.join(rel))(e)),
     }
 }
+
+/// Right before a removal: confirms, walking again from the root's handle
+/// the same way, that each folder's name still leads to the folder the walk
+/// opened (none is now a link) and the last name to what was examined
+/// (`seen`). A tree rearranged since the walk keeps what it holds. The
+/// unlink that follows goes through the walk's handle whatever happens
+/// after this, so it cannot leave the folder that was examined.
+fn confirm(b: &Bounds, rel: &str, walk: &Walk, seen: &Facts) -> Result<(), WipeError> {
+    let mut again: Option<Dir> = None;
+    for (folder, name, facts) in &walk.dirs {
+        let path = b.root.join(folder);
+        again = match again.as_ref().unwrap_or(&b.dir).open_dir(name) {
+            Ok(d) if d.facts.same(facts) => Some(d),
+            Err(OpenError::Link) => return Err(WipeError::ThroughLink(path)),
+            Err(OpenError::Io(e)) => return Err(io_err(&path)(e)),
+            _ => return Err(WipeError::Moved(path)),
+        };
+    }
+    let path = b.root.join(rel);
+    match walk.parent(b).stat(walk.name).map_err(io_err(&path))? {
+        Some(f) if f.same(seen) && f.kind == seen.kind => Ok(()),
+        _ => Err(WipeError::Changed(path)),
+    }
+}
+
+/// Runs between a removal's checks and its confirmation; in tests, a hook
+/// that changes the tree at that very moment (`tests::after_check`).
+#[cfg(not(test))]
+fn after_check(_rel: &str) {}
+
+#[cfg(test)]
+use tests::after_check;
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> WipeError + '_ {
     move |source| WipeError::Io {
@@ -327,20 +425,6 @@ fn copy_err(e: &WipeError) -> WipeError {
     }
 }
 
-fn kind_of(m: &Metadata) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    let ft = m.file_type();
-    if ft.is_dir() {
-        "a folder"
-    } else if ft.is_fifo() {
-        "a named pipe"
-    } else if ft.is_socket() {
-        "a socket"
-    } else {
-        "a device"
-    }
-}
-
 fn wipe_one(
     b: &Bounds,
     rel: &str,
@@ -348,94 +432,89 @@ fn wipe_one(
     opts: Options,
     report: &mut Report,
 ) -> Result<Step, WipeError> {
-    let Some(m) = examine(b, rel)? else {
+    let Some((walk, m)) = examine(b, rel)? else {
         return Ok(Step::Gone);
     };
     let path = b.root.join(rel);
-    if m.file_type().is_symlink() {
-        // A link to a file: the backup stored what it points to; the link
-        // itself goes, its target stays.
-        fs::remove_file(&path).map_err(io_err(&path))?;
-        return Ok(Step::Removed);
-    }
-    if !m.is_file() {
-        return Err(WipeError::NotAFile {
-            kind: kind_of(&m),
-            path,
-        });
+    let parent = walk.parent(b);
+    match m.kind {
+        Kind::Link => {
+            // A link to a file: the backup stored what it points to; the
+            // link itself goes, its target stays.
+            after_check(rel);
+            confirm(b, rel, &walk, &m)?;
+            parent.unlink(walk.name, false).map_err(io_err(&path))?;
+            return Ok(Step::Removed);
+        }
+        Kind::File => {}
+        Kind::Dir => {
+            return Err(WipeError::NotAFile {
+                path,
+                kind: "a folder",
+            });
+        }
+        Kind::Other(kind) => return Err(WipeError::NotAFile { path, kind }),
     }
     b.check(rel, &m)?;
     if let Some(s) = stamp
-        && s != Stamp::of(&m)
+        && s != Stamp::of_facts(&m)
     {
         return Err(WipeError::Changed(path));
     }
+    after_check(rel);
+    confirm(b, rel, &walk, &m)?;
     if opts.shred {
-        if m.nlink() > 1 {
+        if m.nlink > 1 {
             report.notes.push(format!(
                 "{} has {} other hard links: it was unlinked, not overwritten, and its content stays reachable through them",
                 path.display(),
-                m.nlink() - 1
+                m.nlink - 1
             ));
-        } else {
-            shred(&path, &m)?;
+        } else if !parent.shred(walk.name, &m).map_err(io_err(&path))? {
+            return Err(WipeError::Changed(path));
         }
     }
-    fs::remove_file(&path).map_err(io_err(&path))?;
+    parent.unlink(walk.name, false).map_err(io_err(&path))?;
     Ok(Step::Removed)
-}
-
-/// Overwrites a regular file with zeros and flushes it, after checking that
-/// the file opened (without following a link) is the one examined.
-fn shred(path: &Path, seen: &Metadata) -> Result<(), WipeError> {
-    let mut f = OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-        .map_err(io_err(path))?;
-    let now = f.metadata().map_err(io_err(path))?;
-    if !now.is_file() || now.dev() != seen.dev() || now.ino() != seen.ino() {
-        return Err(WipeError::Changed(path.into()));
-    }
-    let zeros = vec![0u8; 1 << 20];
-    let mut left = now.len();
-    while left > 0 {
-        let n = left.min(zeros.len() as u64) as usize;
-        f.write_all(&zeros[..n]).map_err(io_err(path))?;
-        left -= n as u64;
-    }
-    f.sync_all().map_err(io_err(path))
 }
 
 /// Removes the link `link` itself, after checking that the folders above it
 /// are real folders on the root's file system and that it is still a link.
 fn remove_link(b: &Bounds, link: &str) -> Result<Step, WipeError> {
-    let Some(m) = examine(b, link)? else {
+    let Some((walk, m)) = examine(b, link)? else {
         return Ok(Step::Gone);
     };
     let path = b.root.join(link);
-    if !m.file_type().is_symlink() {
+    if m.kind != Kind::Link {
         return Err(WipeError::Changed(path));
     }
     b.check(link, &m)?;
-    fs::remove_file(&path).map_err(io_err(&path))?;
+    after_check(link);
+    confirm(b, link, &walk, &m)?;
+    walk.parent(b)
+        .unlink(walk.name, false)
+        .map_err(io_err(&path))?;
     Ok(Step::Removed)
 }
 
 /// Tries to remove each of `folders`, in order, and returns how many went.
 /// A folder is tried only when its path is safe, goes through no link and
-/// stays on the root's file system; rmdir then fails, and leaves it, when
-/// something is still in it.
+/// stays on the root's file system; `unlinkat(AT_REMOVEDIR)` then fails,
+/// and leaves it, when something is still in it.
 fn prune(b: &Bounds, folders: &[String]) -> usize {
     let mut removed = 0;
     for f in folders {
-        let Ok(Some(m)) = examine(b, f) else {
+        let Ok(Some((walk, m))) = examine(b, f) else {
             continue;
         };
-        if !m.is_dir() || b.check(f, &m).is_err() {
+        if m.kind != Kind::Dir || b.check(f, &m).is_err() {
             continue;
         }
-        if fs::remove_dir(b.root.join(f)).is_ok() {
+        after_check(f);
+        if confirm(b, f, &walk, &m).is_err() {
+            continue;
+        }
+        if walk.parent(b).unlink(walk.name, true).is_ok() {
             removed += 1;
         }
     }
@@ -443,179 +522,4 @@ fn prune(b: &Bounds, folders: &[String]) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::os::unix::fs::symlink;
-
-    fn all(paths: &[&str]) -> Plan {
-        Plan {
-            files: paths.iter().map(|p| (p.to_string(), None)).collect(),
-            ..Plan::default()
-        }
-    }
-
-    fn strings(paths: &[&str]) -> Vec<String> {
-        paths.iter().map(|p| p.to_string()).collect()
-    }
-
-    #[test]
-    fn removes_files_and_emptied_folders_but_keeps_the_root_and_the_rest() {
-        let d = tempfile::tempdir().unwrap();
-        let root = d.path().join("root");
-        fs::create_dir_all(root.join("a/b")).unwrap();
-        fs::create_dir_all(root.join("was-empty")).unwrap();
-        fs::write(root.join("a/b/f"), "x").unwrap();
-        fs::write(root.join("a/keep"), "k").unwrap();
-        fs::write(root.join("top"), "t").unwrap();
-        let plan = Plan {
-            // The root is never removed, even when listed: no safe path names it.
-            folders: strings(&["a/b", "a", "", ".", ".."]),
-            ..all(&["a/b/f", "top", "missing"])
-        };
-        let r = wipe(&root, &plan, Options::default()).unwrap();
-        assert_eq!(r.removed, ["a/b/f", "top"]);
-        assert_eq!(r.gone, ["missing"]);
-        assert!(r.failures.is_empty(), "{:?}", r.failures);
-        assert_eq!(r.folders_removed, 1);
-        assert!(!root.join("a/b").exists());
-        assert!(root.join("a/keep").exists());
-        assert!(root.join("was-empty").is_dir());
-        assert!(root.is_dir());
-    }
-
-    #[test]
-    fn never_follows_links_or_leaves_the_root() {
-        let d = tempfile::tempdir().unwrap();
-        let outside = tempfile::tempdir().unwrap();
-        fs::write(outside.path().join("f"), "precious").unwrap();
-        let root = d.path().join("root");
-        fs::create_dir(&root).unwrap();
-        fs::create_dir(outside.path().join("empty")).unwrap();
-        symlink(outside.path(), root.join("dirlink")).unwrap();
-        symlink(outside.path(), root.join("keptlink")).unwrap();
-        symlink(outside.path().join("f"), root.join("filelink")).unwrap();
-        let plan = Plan {
-            // A file and folders through a link the plan does not remove are
-            // refused, whatever the plan says.
-            folders: strings(&["keptlink/empty", "keptlink"]),
-            links: vec![("dirlink".into(), strings(&["dirlink/f"]))],
-            ..all(&["keptlink/f", "filelink", "../escape", "/etc/passwd"])
-        };
-        let r = wipe(&root, &plan, Options { shred: true }).unwrap();
-        assert_eq!(fs::read(outside.path().join("f")).unwrap(), b"precious");
-        assert!(outside.path().join("empty").is_dir());
-        assert!(fs::symlink_metadata(root.join("dirlink")).is_err());
-        assert!(fs::symlink_metadata(root.join("filelink")).is_err());
-        assert!(fs::symlink_metadata(root.join("keptlink")).is_ok());
-        assert_eq!(r.links_removed, ["dirlink"]);
-        assert_eq!(r.removed, ["filelink", "dirlink/f"]);
-        assert_eq!(r.folders_removed, 0);
-        let failed: Vec<&str> = r.failures.iter().map(|(p, _)| p.as_str()).collect();
-        assert_eq!(failed, ["keptlink/f", "../escape", "/etc/passwd"]);
-        assert!(matches!(r.failures[0].1, WipeError::ThroughLink(_)));
-        assert!(
-            r.failures[1..]
-                .iter()
-                .all(|(_, e)| matches!(e, WipeError::UnsafePath { .. }))
-        );
-    }
-
-    #[test]
-    fn link_on_path_names_the_first_link_without_following_it() {
-        let d = tempfile::tempdir().unwrap();
-        let outside = tempfile::tempdir().unwrap();
-        fs::create_dir(outside.path().join("sub")).unwrap();
-        symlink(outside.path(), outside.path().join("inner")).unwrap();
-        let root = d.path().join("root");
-        fs::create_dir_all(root.join("a/b")).unwrap();
-        symlink(outside.path(), root.join("a/l")).unwrap();
-        symlink(outside.path().join("sub"), root.join("filelike")).unwrap();
-        assert_eq!(link_on_path(&root, "a/l/inner/f").as_deref(), Some("a/l"));
-        assert_eq!(link_on_path(&root, "a/l/f").as_deref(), Some("a/l"));
-        assert_eq!(link_on_path(&root, "a/b/f"), None);
-        // The file itself is no folder on its path.
-        assert_eq!(link_on_path(&root, "a/l"), None);
-        assert_eq!(link_on_path(&root, "f"), None);
-        assert_eq!(link_on_path(&root, "missing/x/f"), None);
-        assert_eq!(link_on_path(&root, "../root/a/l/f"), None);
-    }
-
-    #[test]
-    fn a_link_that_changed_is_kept_with_its_files() {
-        let d = tempfile::tempdir().unwrap();
-        let root = d.path().join("root");
-        fs::create_dir_all(root.join("l")).unwrap();
-        fs::write(root.join("l/f"), "now a real folder").unwrap();
-        let plan = Plan {
-            links: vec![
-                ("l".into(), strings(&["l/f"])),
-                ("gone".into(), strings(&["gone/g"])),
-            ],
-            ..Plan::default()
-        };
-        let r = wipe(&root, &plan, Options::default()).unwrap();
-        assert!(root.join("l/f").exists());
-        assert_eq!(r.failures.len(), 1);
-        assert_eq!(r.failures[0].0, "l/f");
-        assert!(
-            r.failures[0]
-                .1
-                .to_string()
-                .contains("changed after it was verified"),
-            "{}",
-            r.failures[0].1
-        );
-        assert_eq!(r.gone, ["gone/g"]);
-        assert!(r.links_removed.is_empty());
-    }
-
-    #[test]
-    fn shred_overwrites_and_a_changed_file_is_kept() {
-        let d = tempfile::tempdir().unwrap();
-        let root = d.path().join("root");
-        fs::create_dir(&root).unwrap();
-        fs::write(root.join("f"), "secret").unwrap();
-        let m = fs::metadata(root.join("f")).unwrap();
-        fs::write(root.join("g"), "other").unwrap();
-        shred(&root.join("f"), &m).unwrap();
-        assert_eq!(fs::read(root.join("f")).unwrap(), [0u8; 6]);
-        let stamp = Stamp::of(&fs::metadata(root.join("g")).unwrap());
-        fs::write(root.join("g"), "other, changed").unwrap();
-        let plan = Plan {
-            files: vec![("g".into(), Some(stamp))],
-            ..Plan::default()
-        };
-        let r = wipe(&root, &plan, Options { shred: true }).unwrap();
-        assert!(matches!(r.failures[0].1, WipeError::Changed(_)));
-        assert!(root.join("g").exists());
-    }
-
-    #[test]
-    fn hard_links_are_not_shredded() {
-        let d = tempfile::tempdir().unwrap();
-        let root = d.path().join("root");
-        fs::create_dir(&root).unwrap();
-        fs::write(d.path().join("outside"), "shared").unwrap();
-        fs::hard_link(d.path().join("outside"), root.join("f")).unwrap();
-        let r = wipe(&root, &all(&["f"]), Options { shred: true }).unwrap();
-        assert_eq!(r.removed, ["f"]);
-        assert_eq!(fs::read(d.path().join("outside")).unwrap(), b"shared");
-        assert!(r.notes[0].contains("hard link"), "{:?}", r.notes);
-    }
-
-    #[test]
-    fn a_root_that_is_a_link_is_refused() {
-        let d = tempfile::tempdir().unwrap();
-        fs::create_dir(d.path().join("real")).unwrap();
-        symlink(d.path().join("real"), d.path().join("root")).unwrap();
-        let err = wipe(&d.path().join("root"), &Plan::default(), Options::default()).unwrap_err();
-        assert!(matches!(err, WipeError::BadRoot(_)));
-    }
-
-    #[test]
-    fn mountinfo_escapes_are_undone() {
-        assert_eq!(unescape_mount("/mnt/my\\040disk"), "/mnt/my disk");
-        assert_eq!(unescape_mount("/plain"), "/plain");
-        assert!(mount_points().iter().any(|p| p == Path::new("/")) || !cfg!(target_os = "linux"));
-    }
-}
+mod tests;
