@@ -104,8 +104,10 @@ pub fn entropy() -> Result<Zeroizing<Vec<u8>>> {
 impl Crypt {
     /// Unlocks `wrapped` with `passphrase` in a first instance, the one
     /// Argon2id run of the process for this key; the passphrase is dropped
-    /// (and wiped) when this returns. A wrong passphrase is a `ConfigError`
-    /// that names `source` (where the wrapped key came from).
+    /// (and wiped) right after, and so is that instance, with the memory
+    /// Argon2id took: the instances that seal and open adopt the key. A
+    /// wrong passphrase is a `ConfigError` that names `source` (where the
+    /// wrapped key came from).
     pub fn unlock(
         instances: &'static Instances,
         wrapped: Vec<u8>,
@@ -125,6 +127,11 @@ impl Crypt {
         })?;
         drop(passphrase);
         let (transfer, handoff) = inst.keyring_handoff(&key, &entropy()?)?.map_err(fail)?;
+        // Argon2id grew this instance's memory by the key's `m` (256 MiB for
+        // a new key), which wasm memory never gives back: drop it, and let
+        // the pool's instances adopt the key instead.
+        inst.drop_handle(key)?;
+        drop(inst);
         let max = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8));
         let crypt = Crypt {
             instances,
@@ -136,10 +143,6 @@ impl Crypt {
             pool: Mutex::new(Pool::default()),
             freed: Condvar::new(),
         };
-        let mut pool = crypt.pool.lock().expect("no panics while locked");
-        pool.idle.push(Unlocked { inst, key });
-        pool.live = 1;
-        drop(pool);
         Ok(crypt)
     }
 
