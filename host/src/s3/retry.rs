@@ -75,6 +75,9 @@ pub fn classify_status(status: u16, code: &str) -> Verdict {
     }
     match status {
         429 | 408 => Verdict::Retry,
+        // A server that does not implement a request (Garage's answer to
+        // GetObjectLockConfiguration) will not implement it a moment later.
+        501 => Verdict::Fail,
         500..=599 => Verdict::Retry,
         _ => Verdict::Fail,
     }
@@ -132,6 +135,7 @@ mod tests {
         assert_eq!(classify_status(403, "RequestTimeTooSkewed"), Verdict::Fail);
         assert_eq!(classify_status(404, "NoSuchKey"), Verdict::Fail);
         assert_eq!(classify_status(400, "InvalidArgument"), Verdict::Fail);
+        assert_eq!(classify_status(501, "NotImplemented"), Verdict::Fail);
     }
 
     #[test]
