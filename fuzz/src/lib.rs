@@ -16,7 +16,7 @@ use poof_guest::crypto::keyring::{self, KdfParams, Keyring};
 use poof_guest::crypto::stream::{self, FileMeta};
 use poof_guest::manifest::{self, Object, Stored};
 use poof_guest::paths;
-use poof_guest::plan::{self, DeleteLimit, Direction, Entry, Input};
+use poof_guest::plan::{self, Direction, Entry, GuardKind, Input, Limit};
 
 /// One target: it takes arbitrary bytes and panics only on a bug.
 pub type Target = fn(&[u8]);
@@ -115,17 +115,19 @@ pub fn paths(data: &[u8]) {
 /// `plan::plan` on arbitrary listings: never panics; a plan only names
 /// checked paths, copies from the source, deletes from the target, holds
 /// deletions back when the source is missing, empty or incomplete, and
-/// trips the guard instead of deleting more than the rules allow.
+/// trips a guard instead of deleting or (going up) overwriting more than the
+/// rules allow.
 pub fn plan(data: &[u8]) {
     let mut b = Bytes(data);
     let flags = b.u8();
     let source: Vec<Entry> = (0..b.u8() % 12).map(|_| b.entry()).collect();
     let target: Vec<Entry> = (0..b.u8() % 12).map(|_| b.entry()).collect();
-    let max_delete = match b.u8() % 4 {
-        0 => Some(DeleteLimit::Count(u64::from(b.u8() % 5))),
-        1 => Some(DeleteLimit::Percent(b.u8())),
+    let mut limit = || match b.u8() % 4 {
+        0 => Some(Limit::Count(u64::from(b.u8() % 5))),
+        1 => Some(Limit::Percent(b.u8())),
         _ => None,
     };
+    let (max_delete, max_overwrite) = (limit(), limit());
     let input = Input {
         direction: if flags & 1 == 0 {
             Direction::Up
@@ -139,6 +141,7 @@ pub fn plan(data: &[u8]) {
         target: target.clone(),
         mtime_window_ns: u64::from(b.u8() % 3),
         max_delete,
+        max_overwrite,
         confirmed: flags & 8 != 0,
         checksum: flags & 16 != 0,
         source_hashes: source
@@ -191,15 +194,35 @@ pub fn plan(data: &[u8]) {
             "deleted from a missing, empty or incomplete source, or in never-delete mode"
         );
     }
-    if p.guard.is_none() && max_delete.is_none() && !input.confirmed && deletions > 0 {
+    let tripped = |kind| p.guard_trips.iter().any(|t| t.kind == kind);
+    if !tripped(GuardKind::Delete) && max_delete.is_none() && !input.confirmed && deletions > 0 {
         assert!(
             deletions <= target.len() / 2,
             "{deletions} of {} deleted without --yes",
             target.len()
         );
     }
-    if let (None, Some(DeleteLimit::Count(n))) = (&p.guard, max_delete) {
+    if let (false, Some(Limit::Count(n))) = (tripped(GuardKind::Delete), max_delete) {
         assert!(deletions as u64 <= n);
+    }
+    let overwrites = p
+        .copy
+        .iter()
+        .filter(|c| target.iter().any(|t| t.path == c.path))
+        .count() as u64;
+    if input.direction == Direction::Down {
+        assert!(!tripped(GuardKind::Overwrite), "a restore was refused: {p:?}");
+    } else if !tripped(GuardKind::Overwrite) {
+        if max_overwrite.is_none() && !input.confirmed {
+            assert!(
+                overwrites <= (target.len() as u64 / 2).max(plan::OVERWRITE_FLOOR),
+                "{overwrites} of {} overwritten without --yes",
+                target.len()
+            );
+        }
+        if let Some(Limit::Count(n)) = max_overwrite {
+            assert!(overwrites <= n);
+        }
     }
 }
 

@@ -57,10 +57,8 @@ impl sync::Guest for Guest {
             never_delete: input.never_delete,
             target: input.target.into_iter().map(entry_in).collect(),
             mtime_window_ns: input.mtime_window_ns,
-            max_delete: input.max_delete.map(|l| match l {
-                sync::DeleteLimit::Count(n) => plan::DeleteLimit::Count(n),
-                sync::DeleteLimit::Percent(p) => plan::DeleteLimit::Percent(p),
-            }),
+            max_delete: input.max_delete.map(limit_in),
+            max_overwrite: input.max_overwrite.map(limit_in),
             confirmed: input.confirmed,
             checksum: input.checksum,
             source_hashes: input
@@ -90,13 +88,28 @@ impl sync::Guest for Guest {
                 plan::Withheld::SourceIncomplete => sync::Withheld::SourceIncomplete,
                 plan::Withheld::NeverDelete => sync::Withheld::NeverDelete,
             }),
-            guard: out.guard.map(|g| sync::GuardTrip {
-                deletions: g.deletions,
-                target_files: g.target_files,
-                limit: g.limit,
-                reason: g.reason,
-            }),
+            guard_trips: out
+                .guard_trips
+                .into_iter()
+                .map(|g| sync::GuardTrip {
+                    kind: match g.kind {
+                        plan::GuardKind::Delete => sync::GuardKind::Delete,
+                        plan::GuardKind::Overwrite => sync::GuardKind::Overwrite,
+                    },
+                    count: g.count,
+                    target_files: g.target_files,
+                    limit: g.limit,
+                    reason: g.reason,
+                })
+                .collect(),
         })
+    }
+}
+
+fn limit_in(l: sync::Limit) -> plan::Limit {
+    match l {
+        sync::Limit::Count(n) => plan::Limit::Count(n),
+        sync::Limit::Percent(p) => plan::Limit::Percent(p),
     }
 }
 

@@ -7,8 +7,12 @@
 //! - a missing source, an empty source or a source that could not be read in
 //!   full never causes a deletion;
 //! - a plan that deletes more than the user's limit (by default: more than
-//!   half of the target's files, or all of them) carries a `guard` trip, and
+//!   half of the target's files, or all of them) carries a guard trip, and
 //!   the host runs none of it;
+//! - so does a plan going up (backup, upload) that overwrites more than the
+//!   user's limit of the target's files (by default: more than half of them,
+//!   and more than `OVERWRITE_FLOOR`): the remote is a mirror, not a
+//!   history, so a mass rewrite (ransomware) would replace the only copy;
 //! - deletions that must happen before a copy can land (a file standing where
 //!   the source has a folder, or the reverse) are in `make_room`; every other
 //!   deletion is in `delete`, which the host runs only after every copy
@@ -59,8 +63,11 @@ pub struct Input {
     /// Modification times closer than this are equal.
     pub mtime_window_ns: u64,
     /// The user's limit on deletions; `None` for the default rule.
-    pub max_delete: Option<DeleteLimit>,
-    /// The user confirmed destructive runs: lifts the default rule only.
+    pub max_delete: Option<Limit>,
+    /// The user's limit on overwrites (`Up` only); `None` for the default rule.
+    pub max_overwrite: Option<Limit>,
+    /// The user confirmed destructive runs: lifts the default rules only,
+    /// never the user's own limits.
     pub confirmed: bool,
     /// Compare content by SHA-256 instead of size and time.
     pub checksum: bool,
@@ -70,23 +77,42 @@ pub struct Input {
     pub target_hashes: BTreeMap<String, Vec<u8>>,
 }
 
-/// A limit on the deletions of one path.
+/// A limit on the deletions or the overwrites of one path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeleteLimit {
+pub enum Limit {
     /// At most this many files.
     Count(u64),
     /// At most this percentage of the target's files.
     Percent(u8),
 }
 
-/// Why the mass-delete guard stopped a plan.
+/// Overwrites the default rule always allows on a path going up, however
+/// few files the path has: a folder of one to three files is often edited
+/// whole between two backups, and refusing each such backup would teach the
+/// user to pass `--yes` by habit. Deletions have no such floor (removing
+/// every file of a small folder is rare and looks like a wrong source).
+pub const OVERWRITE_FLOOR: u64 = 3;
+
+/// What a guard counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuardKind {
+    /// Target files the plan deletes (`make_room` and `delete`).
+    Delete,
+    /// Target files the plan replaces with other content (copies onto a
+    /// path the target holds), on the way up only.
+    Overwrite,
+}
+
+/// Why a guard stopped a plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GuardTrip {
-    /// Deletions the plan holds.
-    pub deletions: u64,
+    /// Which guard tripped.
+    pub kind: GuardKind,
+    /// Deletions or overwrites (per `kind`) the plan holds.
+    pub count: u64,
     /// Files the target holds.
     pub target_files: u64,
-    /// The most deletions allowed.
+    /// The most allowed.
     pub limit: u64,
     /// Which rule tripped and how to go on, in words.
     pub reason: String,
@@ -122,8 +148,9 @@ pub struct Plan {
     pub withheld_deletions: u64,
     /// Set when `withheld_deletions` is not zero.
     pub withheld_reason: Option<Withheld>,
-    /// Set when the mass-delete guard tripped; the plan must not be run.
-    pub guard: Option<GuardTrip>,
+    /// Every guard that tripped (deletions first); when there is one, the
+    /// plan must not be run.
+    pub guard_trips: Vec<GuardTrip>,
 }
 
 /// Why no plan could be made.
@@ -144,6 +171,7 @@ pub fn plan(input: Input) -> Result<Plan, PlanError> {
     check_tree(&source, source_side)?;
 
     let mut plan = Plan::default();
+    let mut overwrites = 0u64;
     for (path, src) in &source {
         match target.get(path) {
             Some(dst)
@@ -163,7 +191,10 @@ pub fn plan(input: Input) -> Result<Plan, PlanError> {
                     plan.unchanged += 1;
                 }
             }
-            _ => plan.copy.push(src.clone()),
+            dst => {
+                overwrites += u64::from(dst.is_some());
+                plan.copy.push(src.clone());
+            }
         }
     }
 
@@ -197,50 +228,107 @@ pub fn plan(input: Input) -> Result<Plan, PlanError> {
         plan.make_room.clear();
         plan.delete.clear();
     }
-    plan.guard = guard(
-        (plan.make_room.len() + plan.delete.len()) as u64,
-        target.len() as u64,
+    let target_files = target.len() as u64;
+    let deletions = (plan.make_room.len() + plan.delete.len()) as u64;
+    plan.guard_trips.extend(guard(
+        GuardKind::Delete,
+        deletions,
+        target_files,
         input.max_delete,
         input.confirmed,
-    );
+    ));
+    // A download's overwrites are not guarded: they replace local files
+    // with the copy the user asked to restore, and a restore after a local
+    // mass rewrite (ransomware) must overwrite every file to undo it.
+    if input.direction == Direction::Up {
+        plan.guard_trips.extend(
+            guard(
+                GuardKind::Overwrite,
+                overwrites,
+                target_files,
+                input.max_overwrite,
+                input.confirmed,
+            )
+            .map(|mut trip| {
+                if !input.checksum {
+                    trip.reason +=
+                        "; if only their modification times changed, --checksum copies none of them";
+                }
+                trip
+            }),
+        );
+    }
     Ok(plan)
 }
 
-/// The mass-delete guard: `None` when `deletions` out of `target_files` is allowed.
+/// One guard: `None` when `count` deletions or overwrites (per `kind`) out
+/// of `target_files` are allowed.
+///
+/// The user's limit holds even with `confirmed` (`--yes`); without one, the
+/// default rule applies unless `confirmed`. The default rule for deletions:
+/// at most half of the target's files, and never all of them. For
+/// overwrites: at most half of the target's files, or `OVERWRITE_FLOOR`
+/// when that is more (so every file of a tiny path may change).
 fn guard(
-    deletions: u64,
+    kind: GuardKind,
+    count: u64,
     target_files: u64,
-    max_delete: Option<DeleteLimit>,
+    user: Option<Limit>,
     confirmed: bool,
 ) -> Option<GuardTrip> {
-    if deletions == 0 {
+    if count == 0 {
         return None;
     }
-    let (limit, rule) = match max_delete {
-        Some(DeleteLimit::Count(n)) => (n, format!("--max-delete {n}")),
-        Some(DeleteLimit::Percent(p)) => (
+    let flag = match kind {
+        GuardKind::Delete => "--max-delete",
+        GuardKind::Overwrite => "--max-overwrite",
+    };
+    let (limit, rule) = match (user, kind) {
+        (Some(Limit::Count(n)), _) => (n, format!("{flag} {n}")),
+        (Some(Limit::Percent(p)), _) => (
             target_files * u64::from(p.min(100)) / 100,
-            format!("--max-delete {p}%"),
+            format!("{flag} {p}%"),
         ),
-        None if confirmed => return None,
-        None if deletions == target_files => (
+        (None, _) if confirmed => return None,
+        (None, GuardKind::Delete) if count == target_files => (
             target_files - 1,
             "the default rule: never delete every file without --yes".to_string(),
         ),
-        None => (
+        (None, GuardKind::Delete) => (
             target_files / 2,
             "the default rule: never delete more than half of the files without --yes".to_string(),
         ),
+        (None, GuardKind::Overwrite) => (
+            (target_files / 2).max(OVERWRITE_FLOOR),
+            format!(
+                "the default rule: never overwrite more than half of the files \
+                 (any {OVERWRITE_FLOOR} may) without --yes"
+            ),
+        ),
     };
-    (deletions > limit).then(|| GuardTrip {
-        deletions,
-        target_files,
-        limit,
-        reason: format!(
-            "the plan deletes {deletions} of {target_files} files, more than {rule} allows; \
+    if count <= limit {
+        return None;
+    }
+    let reason = match kind {
+        GuardKind::Delete => format!(
+            "the plan deletes {count} of {target_files} files, more than {rule} allows; \
              check that the source is the right one (a missing disk, a wrong folder), then \
              run again with --yes or a larger --max-delete if the deletions are wanted"
         ),
+        GuardKind::Overwrite => format!(
+            "the plan overwrites {count} of the {target_files} files the copy holds, more \
+             than {rule} allows; the copy is a mirror, not a history, so a mass rewrite \
+             (ransomware, a tool gone wrong) would replace the only copy: check that the \
+             files open as they should, then run again with --yes or a larger \
+             --max-overwrite if the changes are wanted"
+        ),
+    };
+    Some(GuardTrip {
+        kind,
+        count,
+        target_files,
+        limit,
+        reason,
     })
 }
 
@@ -305,6 +393,7 @@ mod tests {
             target,
             mtime_window_ns: 1,
             max_delete: None,
+            max_overwrite: None,
             confirmed: false,
             checksum: false,
             source_hashes: BTreeMap::new(),
@@ -445,7 +534,7 @@ mod tests {
         assert!(p.delete.is_empty() && p.make_room.is_empty());
         assert_eq!(p.withheld_reason, Some(Withheld::NeverDelete));
         assert_eq!(p.withheld_deletions, 2);
-        assert_eq!(p.guard, None, "nothing to delete, nothing to guard");
+        assert_eq!(p.guard_trips, [], "nothing to delete, nothing to guard");
     }
 
     #[test]
@@ -496,11 +585,16 @@ mod tests {
     #[test]
     fn the_default_guard_stops_deleting_more_than_half() {
         // 10 files, keep 5: deleting half is allowed.
-        assert_eq!(plan(deleting(10, 5)).unwrap().guard, None);
+        assert_eq!(plan(deleting(10, 5)).unwrap().guard_trips, []);
         // Keep 4: deleting 6 of 10 trips.
         let p = plan(deleting(10, 4)).unwrap();
-        let trip = p.guard.expect("guard trips");
-        assert_eq!((trip.deletions, trip.target_files, trip.limit), (6, 10, 5));
+        let [trip] = &p.guard_trips[..] else {
+            panic!("one trip: {:?}", p.guard_trips)
+        };
+        assert_eq!(
+            (trip.kind, trip.count, trip.target_files, trip.limit),
+            (GuardKind::Delete, 6, 10, 5)
+        );
         assert!(trip.reason.contains("more than half"), "{}", trip.reason);
         assert!(trip.reason.contains("--yes"), "{}", trip.reason);
         // The plan is still shown in full, for a dry run.
@@ -508,7 +602,7 @@ mod tests {
         // --yes lifts the default rule.
         let mut i = deleting(10, 4);
         i.confirmed = true;
-        assert_eq!(plan(i).unwrap().guard, None);
+        assert_eq!(plan(i).unwrap().guard_trips, []);
     }
 
     #[test]
@@ -516,7 +610,7 @@ mod tests {
         // The source has one unrelated file; every target file would go.
         let mut i = deleting(2, 0);
         i.source = vec![e("other", 1, 1)];
-        let trip = plan(i).unwrap().guard.expect("guard trips");
+        let trip = plan(i).unwrap().guard_trips.remove(0);
         assert!(
             trip.reason.contains("never delete every file"),
             "{}",
@@ -527,15 +621,185 @@ mod tests {
     #[test]
     fn an_explicit_limit_holds_even_with_yes() {
         let mut i = deleting(100, 90);
-        i.max_delete = Some(DeleteLimit::Count(5));
+        i.max_delete = Some(Limit::Count(5));
         i.confirmed = true;
-        let trip = plan(i.clone()).unwrap().guard.expect("10 > 5");
+        let trip = plan(i.clone()).unwrap().guard_trips.remove(0);
         assert!(trip.reason.contains("--max-delete 5"), "{}", trip.reason);
-        i.max_delete = Some(DeleteLimit::Count(10));
-        assert_eq!(plan(i.clone()).unwrap().guard, None);
-        i.max_delete = Some(DeleteLimit::Percent(9));
-        assert!(plan(i.clone()).unwrap().guard.is_some());
-        i.max_delete = Some(DeleteLimit::Percent(10));
-        assert_eq!(plan(i).unwrap().guard, None);
+        i.max_delete = Some(Limit::Count(10));
+        assert_eq!(plan(i.clone()).unwrap().guard_trips, []);
+        i.max_delete = Some(Limit::Percent(9));
+        assert_eq!(plan(i.clone()).unwrap().guard_trips.len(), 1);
+        i.max_delete = Some(Limit::Percent(10));
+        assert_eq!(plan(i).unwrap().guard_trips, []);
+    }
+
+    /// `n_target` files on both sides, the first `n_rewritten` of them with
+    /// other content at the source.
+    fn rewriting(n_target: usize, n_rewritten: usize) -> Input {
+        let target: Vec<Entry> = (0..n_target).map(|i| e(&format!("f{i}"), 1, 1)).collect();
+        let mut source = target.clone();
+        for s in &mut source[..n_rewritten] {
+            s.size = 2;
+        }
+        input(source, target)
+    }
+
+    fn trips(i: Input) -> Vec<(GuardKind, u64, u64, u64)> {
+        plan(i)
+            .unwrap()
+            .guard_trips
+            .iter()
+            .map(|t| (t.kind, t.count, t.target_files, t.limit))
+            .collect()
+    }
+
+    #[test]
+    fn the_default_guard_stops_overwriting_more_than_half() {
+        // 10 files, 5 rewritten: half is allowed.
+        assert_eq!(trips(rewriting(10, 5)), []);
+        // 6 of 10 trips, with its own words.
+        let p = plan(rewriting(10, 6)).unwrap();
+        let [trip] = &p.guard_trips[..] else {
+            panic!("one trip: {:?}", p.guard_trips)
+        };
+        assert_eq!(
+            (trip.kind, trip.count, trip.target_files, trip.limit),
+            (GuardKind::Overwrite, 6, 10, 5)
+        );
+        for words in [
+            "the plan overwrites 6 of the 10 files the copy holds",
+            "never overwrite more than half of the files (any 3 may) without --yes",
+            "ransomware",
+            "--yes or a larger --max-overwrite",
+            "--checksum copies none of them",
+        ] {
+            assert!(trip.reason.contains(words), "{words:?}: {}", trip.reason);
+        }
+        // The plan is still shown in full, for a dry run.
+        assert_eq!(p.copy.len(), 6);
+        assert_eq!(p.unchanged, 4);
+        // An upload (never-delete mode) is guarded the same way.
+        let mut i = rewriting(10, 6);
+        i.never_delete = true;
+        assert_eq!(trips(i), [(GuardKind::Overwrite, 6, 10, 5)]);
+        // --yes lifts the default rule.
+        let mut i = rewriting(10, 6);
+        i.confirmed = true;
+        assert_eq!(trips(i), []);
+        // With --checksum there is no hint about times.
+        let mut i = rewriting(10, 6);
+        i.checksum = true;
+        let trip = plan(i).unwrap().guard_trips.remove(0);
+        assert!(!trip.reason.contains("--checksum"), "{}", trip.reason);
+    }
+
+    #[test]
+    fn a_few_files_may_all_change_without_yes() {
+        // Up to OVERWRITE_FLOOR files may change whatever the share.
+        for n in 1..=OVERWRITE_FLOOR as usize {
+            assert_eq!(trips(rewriting(n, n)), [], "{n} of {n}");
+        }
+        assert_eq!(trips(rewriting(6, 3)), []);
+        // One more than the floor, and more than half, trips.
+        assert_eq!(
+            trips(rewriting(4, 4)),
+            [(GuardKind::Overwrite, 4, 4, OVERWRITE_FLOOR)]
+        );
+        assert_eq!(
+            trips(rewriting(7, 4)),
+            [(GuardKind::Overwrite, 4, 7, OVERWRITE_FLOOR)]
+        );
+        // Above the floor, half of the files is the limit.
+        assert_eq!(trips(rewriting(1000, 500)), []);
+        assert_eq!(
+            trips(rewriting(1000, 812)),
+            [(GuardKind::Overwrite, 812, 1000, 500)]
+        );
+    }
+
+    #[test]
+    fn new_files_and_a_first_backup_are_no_overwrites() {
+        // A first backup: the target is empty.
+        let source: Vec<Entry> = (0..50).map(|i| e(&format!("f{i}"), 1, 1)).collect();
+        assert_eq!(trips(input(source.clone(), vec![])), []);
+        // Many new files beside a few old ones, one of them changed.
+        let mut i = input(source, vec![e("f0", 9, 9), e("f1", 1, 1)]);
+        assert_eq!(trips(i.clone()), []);
+        // Unchanged files, and files whose permissions alone changed, are
+        // not overwritten either.
+        i.source = vec![e("f0", 9, 9), e("f1", 1, 1)];
+        i.source[0].mode = Some(0o600);
+        let p = plan(i).unwrap();
+        assert_eq!((p.set_mode.len(), p.unchanged), (1, 1));
+        assert_eq!(p.guard_trips, []);
+    }
+
+    #[test]
+    fn the_users_overwrite_limit_holds_even_with_yes() {
+        let mut i = rewriting(100, 10);
+        i.max_overwrite = Some(Limit::Count(5));
+        i.confirmed = true;
+        let trip = plan(i.clone()).unwrap().guard_trips.remove(0);
+        assert_eq!(
+            (trip.kind, trip.count, trip.limit),
+            (GuardKind::Overwrite, 10, 5)
+        );
+        assert!(trip.reason.contains("--max-overwrite 5"), "{}", trip.reason);
+        i.max_overwrite = Some(Limit::Count(10));
+        assert_eq!(trips(i.clone()), []);
+        i.max_overwrite = Some(Limit::Percent(9));
+        assert_eq!(trips(i.clone()), [(GuardKind::Overwrite, 10, 100, 9)]);
+        assert!(
+            plan(i.clone()).unwrap().guard_trips[0]
+                .reason
+                .contains("--max-overwrite 9%")
+        );
+        i.max_overwrite = Some(Limit::Percent(10));
+        assert_eq!(trips(i.clone()), []);
+        // A user limit replaces the default rule: 80 of 100 may go with 80%,
+        // and a limit of 0 refuses every overwrite, even below the floor.
+        let mut i = rewriting(100, 80);
+        i.max_overwrite = Some(Limit::Percent(80));
+        assert_eq!(trips(i), []);
+        let mut i = rewriting(2, 1);
+        i.max_overwrite = Some(Limit::Count(0));
+        assert_eq!(trips(i), [(GuardKind::Overwrite, 1, 2, 0)]);
+        // The deletion limit does not govern overwrites, nor the reverse.
+        let mut i = rewriting(10, 8);
+        i.max_delete = Some(Limit::Count(100));
+        assert_eq!(trips(i.clone()).len(), 1);
+        i.max_overwrite = Some(Limit::Count(8));
+        i.max_delete = Some(Limit::Count(0));
+        assert_eq!(trips(i), []);
+    }
+
+    #[test]
+    fn both_guards_can_trip_at_once() {
+        // 10 files: 6 rewritten and the other 4 gone, one new. Under the
+        // default rules only one can trip (the two counts add up to at most
+        // the target's files); with the user's limits both do, deletions first.
+        let mut i = rewriting(10, 6);
+        i.source.truncate(6);
+        i.source.push(e("new", 1, 1));
+        assert_eq!(trips(i.clone()), [(GuardKind::Overwrite, 6, 10, 5)]);
+        i.max_delete = Some(Limit::Count(3));
+        assert_eq!(
+            trips(i),
+            [
+                (GuardKind::Delete, 4, 10, 3),
+                (GuardKind::Overwrite, 6, 10, 5)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_download_may_overwrite_every_local_file() {
+        // A restore after a local mass rewrite replaces every file.
+        let mut i = rewriting(100, 100);
+        i.direction = Direction::Down;
+        assert_eq!(trips(i.clone()), []);
+        // Even a user limit is for the way up only.
+        i.max_overwrite = Some(Limit::Count(0));
+        assert_eq!(trips(i), []);
     }
 }

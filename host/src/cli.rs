@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::engine::sync::DeleteLimit;
+use crate::engine::sync::Limit;
 
 /// poof: snapshot backups of a few folders, with a sandboxed, auditable core.
 ///
@@ -81,7 +81,7 @@ pub enum Command {
     #[command(
         after_help = "Example:\n  poof backup --dry-run    # show what would change\n  poof backup"
     )]
-    Backup(SyncArgs),
+    Backup(BackupArgs),
 
     /// Make every configured folder equal to its remote copy (destructive).
     ///
@@ -266,14 +266,15 @@ pub struct SyncArgs {
     pub dry_run: bool,
 
     /// Go ahead even when a path's plan deletes more than half of its copy's
-    /// files, or all of them (the default guard). Does not lift --max-delete.
+    /// files, or all of them, or (backup, upload) overwrites more than half
+    /// of them (the default guards). Does not lift --max-delete or --max-overwrite.
     #[arg(short = 'y', long)]
     pub yes: bool,
 
     /// Refuse a path whose plan deletes more than N files, or more than N% of
     /// them (e.g. 100 or 10%). Replaces the default guard.
-    #[arg(long, value_name = "N|N%", value_parser = parse_delete_limit)]
-    pub max_delete: Option<DeleteLimit>,
+    #[arg(long, value_name = "N|N%", value_parser = parse_limit)]
+    pub max_delete: Option<Limit>,
 
     /// Compare files by content (SHA-256 of both sides) instead of size and
     /// modification time. Slower: every local file is read, and every remote
@@ -286,12 +287,27 @@ pub struct SyncArgs {
     pub transfers: u16,
 }
 
+/// Flags of `poof backup`: the sync flags, and the guard on overwrites.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The flags shared with download.
+    #[command(flatten)]
+    pub sync: SyncArgs,
+
+    /// Refuse a path whose plan overwrites more than N of the files its copy
+    /// holds, or more than N% of them (e.g. 100 or 10%). Replaces the default
+    /// guard: more than half of them, and more than 3 (a mass rewrite, as
+    /// ransomware does, would replace the only copy).
+    #[arg(long, value_name = "N|N%", value_parser = parse_limit)]
+    pub max_overwrite: Option<Limit>,
+}
+
 /// Flags of `poof upload`.
 #[derive(Debug, Args)]
 pub struct UploadArgs {
     /// The backup's flags.
     #[command(flatten)]
-    pub sync: SyncArgs,
+    pub backup: BackupArgs,
 
     /// How each copy is checked before its local file is wiped: `read` reads
     /// the whole copy back; `stored` only compares the SHA-256 stored with
@@ -379,19 +395,15 @@ pub struct ScheduleKindArgs {
     pub dry_run: bool,
 }
 
-/// Parses `--max-delete`: a count (`100`) or a percentage (`10%`).
-fn parse_delete_limit(s: &str) -> Result<DeleteLimit, String> {
+/// Parses `--max-delete` and `--max-overwrite`: a count (`100`) or a percentage (`10%`).
+fn parse_limit(s: &str) -> Result<Limit, String> {
     let bad = || format!("{s:?} is not a count (like 100) or a percentage (like 10%)");
     match s.strip_suffix('%') {
         Some(p) => match p.trim().parse::<u8>() {
-            Ok(p) if p <= 100 => Ok(DeleteLimit::Percent(p)),
+            Ok(p) if p <= 100 => Ok(Limit::Percent(p)),
             _ => Err(bad()),
         },
-        None => s
-            .trim()
-            .parse::<u64>()
-            .map(DeleteLimit::Count)
-            .map_err(|_| bad()),
+        None => s.trim().parse::<u64>().map(Limit::Count).map_err(|_| bad()),
     }
 }
 
@@ -445,18 +457,12 @@ mod tests {
     }
 
     #[test]
-    fn max_delete_takes_counts_and_percentages() {
-        use super::{DeleteLimit, parse_delete_limit};
-        assert!(matches!(
-            parse_delete_limit("100"),
-            Ok(DeleteLimit::Count(100))
-        ));
-        assert!(matches!(
-            parse_delete_limit("10%"),
-            Ok(DeleteLimit::Percent(10))
-        ));
+    fn limits_take_counts_and_percentages() {
+        use super::{Limit, parse_limit};
+        assert!(matches!(parse_limit("100"), Ok(Limit::Count(100))));
+        assert!(matches!(parse_limit("10%"), Ok(Limit::Percent(10))));
         for bad in ["", "-1", "101%", "ten", "5.5%"] {
-            let err = parse_delete_limit(bad).unwrap_err();
+            let err = parse_limit(bad).unwrap_err();
             assert!(
                 err.contains("is not a count (like 100) or a percentage (like 10%)"),
                 "{err}"

@@ -53,9 +53,11 @@ pub fn lock_unless_dry_run(
     Ok(Some(lock))
 }
 
-/// The sync options that the flags shared by backup, download and upload give.
+/// The sync options that the flags shared by backup, download and upload
+/// give, with backup's and upload's `--max-overwrite`.
 pub fn sync_options(
     args: &crate::cli::SyncArgs,
+    max_overwrite: Option<crate::engine::sync::Limit>,
     direction: crate::engine::sync::Direction,
     keep_target_extras: bool,
 ) -> crate::sync::Options {
@@ -63,6 +65,7 @@ pub fn sync_options(
         direction,
         dry_run: args.dry_run,
         max_delete: args.max_delete,
+        max_overwrite,
         confirmed: args.yes,
         transfers: usize::from(args.transfers),
         checksum: args.checksum,
@@ -74,12 +77,13 @@ pub fn sync_options(
 pub fn run_sync(
     ctx: &mut Context,
     args: &crate::cli::SyncArgs,
+    max_overwrite: Option<crate::engine::sync::Limit>,
     direction: crate::engine::sync::Direction,
 ) -> anyhow::Result<crate::exit::Exit> {
     let conf = crate::config::PoofConf::load(&ctx.locations.poofconf)?;
     let remote = crate::remote::open_for_sync(&conf, &ctx.locations, ctx.pool, ctx.trust_remote)?;
     let _lock = lock_unless_dry_run(ctx, &conf, args.dry_run)?;
     let mut guest = ctx.pool.lease()?;
-    let opts = sync_options(args, direction, false);
+    let opts = sync_options(args, max_overwrite, direction, false);
     Ok(crate::sync::run(&conf, remote.as_ref(), &mut guest, opts, &ctx.out)?.exit)
 }

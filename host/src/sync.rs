@@ -4,7 +4,8 @@
 //! and (unless it is a dry run) runs it phase by phase, transfers in
 //! parallel. Invariants:
 //! - the host adds no decision of its own about what to copy or delete;
-//! - a plan on which the guest's mass-delete guard tripped is not run at all;
+//! - a plan on which one of the guest's guards tripped (mass delete, mass
+//!   rewrite) is not run at all;
 //! - the `delete` phase of a path runs only when every earlier action of that
 //!   path succeeded: after any error, nothing more is deleted;
 //! - one path's failure does not stop the others, and makes the run partial.
@@ -17,7 +18,7 @@ use anyhow::{Context as _, Result};
 use crate::config::{PoofConf, SyncPath};
 use crate::engine::Instance;
 use crate::engine::sync::{
-    DeleteLimit, Direction, Entry, Hashed, Plan, PlanInput, SourceState, Withheld,
+    Direction, Entry, Hashed, Limit, Plan, PlanInput, SourceState, Withheld,
 };
 use crate::exit::Exit;
 use crate::output::{Event, Output};
@@ -33,8 +34,11 @@ pub struct Options {
     /// Print the plan and change nothing.
     pub dry_run: bool,
     /// The user's limit on deletions per path.
-    pub max_delete: Option<DeleteLimit>,
-    /// `--yes`: lifts the default mass-delete rule.
+    pub max_delete: Option<Limit>,
+    /// The user's limit on overwrites per path (the guest guards them on
+    /// the way up only).
+    pub max_overwrite: Option<Limit>,
+    /// `--yes`: lifts the default mass-delete and mass-rewrite rules.
     pub confirmed: bool,
     /// Files transferred at once.
     pub transfers: usize,
@@ -195,6 +199,7 @@ fn sync_path(
         target,
         mtime_window_ns: remote.mtime_window_ns(),
         max_delete: opts.max_delete,
+        max_overwrite: opts.max_overwrite,
         confirmed: opts.confirmed,
         checksum: opts.checksum,
         source_hashes: Vec::new(),
@@ -239,12 +244,14 @@ fn sync_path(
     if opts.dry_run || out.verbose {
         out.emit(&Event::PlanActions(&plan));
     }
-    if let Some(trip) = &plan.guard {
-        out.emit(&Event::Refused {
-            path: &path.local,
-            reason: &trip.reason,
-            dry_run: opts.dry_run,
-        });
+    if !plan.guard_trips.is_empty() {
+        for trip in &plan.guard_trips {
+            out.emit(&Event::Refused {
+                path: &path.local,
+                trip,
+                dry_run: opts.dry_run,
+            });
+        }
         return Ok(Tally {
             refused: true,
             ..Tally::default()

@@ -17,6 +17,7 @@ mod kill;
 mod neuter;
 mod proxy;
 mod rclone;
+mod rewrite;
 mod s3;
 mod schedule;
 mod setup;

@@ -10,5 +10,6 @@ use crate::exit::Exit;
 
 /// Runs `poof download`.
 pub fn run(ctx: &mut Context, args: &SyncArgs) -> Result<Exit> {
-    super::run_sync(ctx, args, Direction::Down)
+    // A restore's overwrites are what it is for: no overwrite limit.
+    super::run_sync(ctx, args, None, Direction::Down)
 }

@@ -38,12 +38,12 @@ use crate::{fsx, neuter, pool, remote, sync};
 pub fn run(ctx: &mut Context, args: &UploadArgs) -> Result<Exit> {
     let conf = PoofConf::load(&ctx.locations.poofconf)?;
     let remote = remote::open_for_sync(&conf, &ctx.locations, ctx.pool, ctx.trust_remote)?;
-    let s = &args.sync;
+    let s = &args.backup.sync;
     let lock = super::lock_unless_dry_run(ctx, &conf, s.dry_run)?;
     let mut guest = ctx.pool.lease()?;
     // Like `rclone move`: nothing is deleted remotely, so files an earlier
     // upload wiped locally keep their only copy.
-    let opts = super::sync_options(s, Direction::Up, true);
+    let opts = super::sync_options(s, args.backup.max_overwrite, Direction::Up, true);
     let outcome = sync::run(&conf, remote.as_ref(), &mut guest, opts, &ctx.out)?;
     let own = |p: &SyncPath| same_folder(&p.local, &ctx.locations.confdir);
     if s.dry_run {
@@ -166,7 +166,8 @@ fn verify_and_wipe(
         local.entries.iter().map(|e| e.size).sum(),
         local.entries.len() as u64,
     );
-    let mut checked = pool::map(&local.entries, usize::from(args.sync.transfers), |e| {
+    let transfers = usize::from(args.backup.sync.transfers);
+    let mut checked = pool::map(&local.entries, transfers, |e| {
         let checked = check(root, &path.cloud, &e.path, remote, args.verify);
         bar.inc(e.size);
         checked

@@ -12,7 +12,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use super::human_bytes;
-use crate::engine::sync::{Plan, Withheld};
+use crate::engine::sync::{GuardKind, GuardTrip, Plan, Withheld};
 use crate::exit::Exit;
 
 /// One thing poof reports during a sync, an upload or a check.
@@ -56,12 +56,14 @@ pub enum Event<'a> {
         /// Why.
         why: Withheld,
     },
-    /// The mass-delete guard refused a path's plan, which is therefore not run.
+    /// A guard (mass delete, mass rewrite) refused a path's plan, which is
+    /// therefore not run; one event per guard that tripped.
     Refused {
         /// The local folder.
         path: &'a Path,
-        /// The guest's words: which rule tripped and how to go on.
-        reason: &'a str,
+        /// The guest's finding: which guard, the counts, and in words which
+        /// rule tripped and how to go on.
+        trip: &'a GuardTrip,
         /// True when nothing would have run anyway.
         dry_run: bool,
     },
@@ -284,7 +286,13 @@ impl Event<'_> {
                     "delete": plan.make_room.len() + plan.delete.len(),
                     "unchanged": plan.unchanged,
                     "withheld_deletions": plan.withheld_deletions,
-                    "guard": plan.guard.as_ref().map(|g| &g.reason),
+                    // Every tripped guard's words; the `refused` events
+                    // that follow give each one's kind and counts.
+                    "guard": (!plan.guard_trips.is_empty()).then(|| {
+                        let reasons: Vec<&str> =
+                            plan.guard_trips.iter().map(|g| g.reason.as_str()).collect();
+                        reasons.join("; ")
+                    }),
                 })),
             ],
             Event::PlanActions(plan) => plan_actions(plan),
@@ -308,7 +316,7 @@ impl Event<'_> {
             }
             Event::Refused {
                 path,
-                reason,
+                trip,
                 dry_run,
             } => {
                 let what = if dry_run {
@@ -316,7 +324,22 @@ impl Event<'_> {
                 } else {
                     "refused"
                 };
-                vec![Error(format!("{}: {what}: {reason}", path.display()))]
+                let (kind, guard) = match trip.kind {
+                    GuardKind::Delete => ("delete", "mass-delete guard"),
+                    GuardKind::Overwrite => ("overwrite", "mass-rewrite guard"),
+                };
+                vec![
+                    Error(format!(
+                        "{}: {what} by the {guard}: {}",
+                        path.display(),
+                        trip.reason
+                    )),
+                    Json(json!({
+                        "event": "refused", "path": path, "kind": kind,
+                        "count": trip.count, "target_files": trip.target_files,
+                        "limit": trip.limit, "reason": trip.reason, "dry_run": dry_run,
+                    })),
+                ]
             }
             Event::Copied {
                 path,
@@ -650,6 +673,48 @@ mod tests {
                 )
             );
         }
+    }
+
+    #[test]
+    fn a_refusal_names_its_guard_in_words_and_json() {
+        use crate::engine::sync::{GuardKind, GuardTrip};
+        let trip = |kind| GuardTrip {
+            kind,
+            count: 8,
+            target_files: 10,
+            limit: 5,
+            reason: "the plan overwrites 8 of the 10 files".into(),
+        };
+        let overwrite = trip(GuardKind::Overwrite);
+        let pieces = Event::Refused {
+            path: Path::new("/data"),
+            trip: &overwrite,
+            dry_run: true,
+        }
+        .pieces();
+        assert_eq!(
+            pieces[0],
+            Piece::Error(
+                "/data: would be refused by the mass-rewrite guard: the plan overwrites 8 of the 10 files"
+                    .into()
+            )
+        );
+        assert_eq!(
+            json(&pieces[1]),
+            r#"{"count":8,"dry_run":true,"event":"refused","kind":"overwrite","limit":5,"path":"/data","reason":"the plan overwrites 8 of the 10 files","target_files":10}"#
+        );
+        let delete = trip(GuardKind::Delete);
+        let pieces = Event::Refused {
+            path: Path::new("/data"),
+            trip: &delete,
+            dry_run: false,
+        }
+        .pieces();
+        assert!(
+            matches!(&pieces[0], Piece::Error(s) if s.starts_with("/data: refused by the mass-delete guard: ")),
+            "{pieces:?}"
+        );
+        assert!(json(&pieces[1]).contains(r#""kind":"delete""#));
     }
 
     #[test]

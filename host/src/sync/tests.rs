@@ -15,6 +15,7 @@ fn opts(direction: Direction) -> Options {
         direction,
         dry_run: false,
         max_delete: None,
+        max_overwrite: None,
         confirmed: false,
         transfers: 4,
         checksum: false,

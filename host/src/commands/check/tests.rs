@@ -20,6 +20,7 @@ fn backup(local: &Path, remote: &dyn Remote) {
         direction: Direction::Up,
         dry_run: false,
         max_delete: None,
+        max_overwrite: None,
         confirmed: false,
         transfers: 4,
         checksum: false,

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::*;
-use crate::cli::SyncArgs;
+use crate::cli::{BackupArgs, SyncArgs};
 use crate::layout::plain;
 use crate::store::memory::{Fault, MemoryStore, Op};
 use crate::store::{Meta, Store};
@@ -16,12 +16,15 @@ use crate::testkit::{LAYOUTS, QUIET, backup_keyed, conf, path, pool, remote, wri
 
 fn args(verify: VerifyMode, transfers: u16) -> UploadArgs {
     UploadArgs {
-        sync: SyncArgs {
-            dry_run: false,
-            yes: false,
-            max_delete: None,
-            checksum: false,
-            transfers,
+        backup: BackupArgs {
+            sync: SyncArgs {
+                dry_run: false,
+                yes: false,
+                max_delete: None,
+                checksum: false,
+                transfers,
+            },
+            max_overwrite: None,
         },
         verify,
         shred: false,
@@ -33,7 +36,12 @@ fn args(verify: VerifyMode, transfers: u16) -> UploadArgs {
 /// must complete, as upload verifies only paths whose backup did.
 fn backup(local: &Path, remote: &dyn Remote) {
     let conf = conf(local);
-    let opts = super::super::sync_options(&args(VerifyMode::Read, 4).sync, Direction::Up, true);
+    let opts = super::super::sync_options(
+        &args(VerifyMode::Read, 4).backup.sync,
+        None,
+        Direction::Up,
+        true,
+    );
     let mut guest = pool().lease().unwrap();
     let outcome = sync::run(&conf, remote, &mut guest, opts, &QUIET).unwrap();
     assert_eq!(outcome.exit, Exit::Success);
