@@ -31,7 +31,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use ops::{DeleteFailure, Head, ListPage, Object, Upload};
+pub use ops::{DeleteFailure, Head, ListPage, Object, ObjectLock, Upload, Versioning};
 pub use request::encode_key;
 pub use retry::RetryPolicy;
 
@@ -138,6 +138,11 @@ impl Error {
             Error::GaveUp { last, .. } => last.root(),
             e => e,
         }
+    }
+
+    /// True for a server's error answer with this S3 error code.
+    pub fn is_code(&self, want: &str) -> bool {
+        matches!(self, Error::Service { code, .. } if code == want)
     }
 }
 

@@ -124,6 +124,34 @@ pub struct Put {
     pub etag: Option<String>,
 }
 
+/// What a store keeps of the objects a sync overwrites or deletes, for
+/// `poof verify`: poof keeps one copy, not a history, so this is what stands
+/// between a bad backup (a mass rewrite by ransomware) and losing the copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Protection {
+    /// Whether earlier versions are kept (S3 bucket versioning).
+    pub versioning: Setting,
+    /// Whether kept versions are locked against deletion (S3 Object Lock).
+    pub object_lock: Setting,
+    /// The command that turns versioning on.
+    pub enable_versioning: String,
+}
+
+/// The state of one of a store's protective settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Setting {
+    /// On; the words say how, where there is more to say (may be empty).
+    On(String),
+    /// It was on and is suspended: new changes keep nothing.
+    Suspended,
+    /// Off.
+    Off,
+    /// The server does not offer it.
+    NotOffered,
+    /// It could not be read, for this reason.
+    Unknown(String),
+}
+
 /// A check the store runs right before a `put` becomes visible (a folder:
 /// before the rename; S3: once the upload is complete), so that a source
 /// rewritten while it was read is reported rather than silently stored.
@@ -186,6 +214,13 @@ pub trait Store: Send + Sync {
     fn verify(&self) -> Result<Vec<String>> {
         self.check_ready()?;
         Ok(vec![format!("{} is reachable", self.describe())])
+    }
+
+    /// What the store keeps of overwritten and deleted objects, as
+    /// `poof verify` reports it; `None` for a store that has no such
+    /// setting (a folder: keeping another copy is up to the user).
+    fn protection(&self) -> Option<Protection> {
+        None
     }
 
     /// True when `list` returns each object's user metadata and native

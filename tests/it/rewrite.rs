@@ -2,13 +2,14 @@
 //! that would overwrite most of a copy (files encrypted by ransomware) is
 //! refused (exit code 3) until `--yes` or `--max-overwrite`, and the copy
 //! keeps its old content meanwhile; a restore is never refused for its
-//! overwrites.
+//! overwrites. `poof verify`'s report on bucket versioning is here too.
 
 use crate::common::{Kind, World, snapshot};
 
 crate::on_both_remotes!(
     a_mass_rewrite_is_refused_until_confirmed,
     upload_is_guarded_too,
+    verify_reports_versioning,
 );
 
 /// Ten files, backed up.
@@ -165,4 +166,68 @@ fn a_restore_may_overwrite_every_file() {
         "{}",
         run.stderr
     );
+}
+
+fn verify_reports_versioning(kind: Kind) {
+    let on_s3 = matches!(kind, Kind::S3(_));
+    let w = World::on(kind);
+    ten_files(&w);
+    let run = w.poof(&["verify"]).expect(0);
+    let json = w.poof(&["--json", "verify"]).expect(0);
+    let check = |what: &str| -> serde_json::Value {
+        json.stdout
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|e| e["what"] == what)
+            .unwrap_or_else(|| panic!("no {what:?} check in {}", json.stdout))
+    };
+    let versioning = check("versioning");
+    if on_s3 {
+        // Garage keeps no versions and answers GetBucketVersioning with an
+        // empty configuration: never enabled. It does not implement
+        // GetObjectLockConfiguration (501 NotImplemented).
+        assert_eq!(versioning["state"], "off", "{versioning}");
+        let advice = versioning["advice"].as_str().unwrap();
+        assert!(
+            advice.contains(&format!(
+                "aws s3api put-bucket-versioning --bucket {} --versioning-configuration Status=Enabled --endpoint-url http://127.",
+                w.bucket
+            )),
+            "{advice}"
+        );
+        // Garage refuses to turn it on, so the advice names the way out too.
+        assert!(advice.contains("another copy elsewhere"), "{advice}");
+        assert_eq!(check("object lock")["state"], "not-offered");
+        assert!(
+            run.stdout.contains("versioning     off: "),
+            "{}",
+            run.stdout
+        );
+        assert!(
+            run.stdout
+                .contains("object lock    not offered by this server"),
+            "{}",
+            run.stdout
+        );
+        assert!(
+            run.stdout.contains("put-bucket-versioning"),
+            "{}",
+            run.stdout
+        );
+    } else {
+        assert_eq!(versioning["state"], "not-applicable", "{versioning}");
+        assert!(
+            run.stdout
+                .contains("versioning     does not apply to folder "),
+            "{}",
+            run.stdout
+        );
+        assert!(
+            versioning["advice"]
+                .as_str()
+                .unwrap()
+                .contains("keep another copy"),
+            "{versioning}"
+        );
+    }
 }

@@ -4,7 +4,10 @@
 //! It checks what poof 1.x checked (the config files exist and parse, at
 //! least one path besides poof's own config folder, no placeholder values)
 //! and then the live things: the credentials work and the bucket (or folder)
-//! is reachable.
+//! is reachable. It also says what would undo a bad backup: poof keeps one
+//! copy, not a history, so a backup of files ransomware rewrote replaces it
+//! unless the bucket keeps earlier versions; it recommends turning bucket
+//! versioning on where it is off. That report never fails the run.
 
 use anyhow::Result;
 
@@ -12,6 +15,109 @@ use super::Context;
 use crate::config::PoofConf;
 use crate::exit::{ConfigError, Exit};
 use crate::remote::{self, Remote};
+use crate::store::{Setting, Store};
+
+/// One line of the report on what protects the copy.
+struct Finding {
+    /// `versioning` or `object lock`.
+    what: &'static str,
+    /// For `--json`: `on`, `suspended`, `off`, `not-offered`, `unknown` or
+    /// `not-applicable`.
+    state: &'static str,
+    /// In words.
+    words: String,
+    /// What to do about it, when something should be done.
+    advice: Option<String>,
+}
+
+/// Versioning and Object Lock, as the store reports them, with a
+/// recommendation wherever a bad backup could not be undone.
+fn protection(store: &dyn Store) -> [Finding; 2] {
+    const ONLY_COPY: &str = "a backup that overwrites or deletes a file replaces the only \
+                             copy, so a bad one (files rewritten by ransomware) cannot be undone";
+    let Some(p) = store.protection() else {
+        let words = format!("does not apply to {}: {ONLY_COPY}", store.describe());
+        return [
+            Finding {
+                what: "versioning",
+                state: "not-applicable",
+                words,
+                advice: Some(
+                    "keep another copy of what matters (a second disk, or a file system \
+                     with snapshots such as btrfs or ZFS)"
+                        .into(),
+                ),
+            },
+            Finding {
+                what: "object lock",
+                state: "not-applicable",
+                words: format!("does not apply to {}", store.describe()),
+                advice: None,
+            },
+        ];
+    };
+    let turn_on = format!(
+        "turn it on with `{}` (or in the provider's console), and add a lifecycle rule \
+         that removes noncurrent versions after some days so that they do not pile up",
+        p.enable_versioning
+    );
+    let versioning = match p.versioning {
+        Setting::On(_) => Finding {
+            what: "versioning",
+            state: "on",
+            words: "on: an overwritten or deleted object keeps its earlier versions, \
+                    so a bad backup can be undone"
+                .into(),
+            advice: None,
+        },
+        Setting::Suspended => Finding {
+            what: "versioning",
+            state: "suspended",
+            words: format!("suspended: {ONLY_COPY}"),
+            advice: Some(turn_on),
+        },
+        Setting::Off => Finding {
+            what: "versioning",
+            state: "off",
+            words: format!("off: {ONLY_COPY}"),
+            // Garage answers "never turned on" and refuses to turn it on.
+            advice: Some(format!(
+                "{turn_on}; a store that does not offer versioning (Garage reads as off \
+                 but refuses to turn it on) needs another copy elsewhere instead"
+            )),
+        },
+        Setting::NotOffered => Finding {
+            what: "versioning",
+            state: "not-offered",
+            words: format!("not offered by this server: {ONLY_COPY}"),
+            advice: Some(
+                "keep another copy of what matters elsewhere (another bucket or disk)".into(),
+            ),
+        },
+        Setting::Unknown(why) => Finding {
+            what: "versioning",
+            state: "unknown",
+            words: format!("unknown: {why}"),
+            advice: Some(format!(
+                "check it in the provider's console; if it is off, {turn_on}"
+            )),
+        },
+    };
+    let (state, words) = match p.object_lock {
+        Setting::On(how) => ("on", format!("on ({how})")),
+        Setting::Suspended => ("suspended", "suspended".into()),
+        Setting::Off => ("off", "off".into()),
+        Setting::NotOffered => ("not-offered", "not offered by this server".into()),
+        Setting::Unknown(why) => ("unknown", format!("unknown: {why}")),
+    };
+    let object_lock = Finding {
+        what: "object lock",
+        state,
+        words,
+        advice: None,
+    };
+    [versioning, object_lock]
+}
 
 /// Whether encryption is on, which key it uses, and whether the passphrase
 /// opens it (checked when a passphrase can be had: a file, the environment,
@@ -84,6 +190,16 @@ pub fn run(ctx: &mut Context) -> Result<Exit> {
     let remote = remote::open(&conf, &ctx.locations)?;
     for line in remote.verify()? {
         report("remote", &line);
+    }
+    for f in protection(remote.store()) {
+        ctx.out.line(&format!("{:14} {}", f.what, f.words));
+        if let Some(advice) = &f.advice {
+            ctx.out.line(&format!("{:14} recommended: {advice}", ""));
+        }
+        ctx.out.event(serde_json::json!({
+            "event": "check", "what": f.what, "result": f.words,
+            "state": f.state, "advice": f.advice,
+        }));
     }
     report("encryption", &encryption(ctx, &conf, remote.as_ref())?);
     report("verdict", "poof is ready");

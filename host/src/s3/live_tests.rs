@@ -121,6 +121,28 @@ fn listing_follows_continuation_tokens() {
 }
 
 #[test]
+fn bucket_versioning_and_object_lock_as_garage_answers() {
+    let Some(c) = fresh("bucket-settings") else {
+        return;
+    };
+    // Garage keeps no versions: an empty VersioningConfiguration.
+    assert_eq!(c.bucket_versioning().unwrap(), Versioning::Off);
+    // It does not implement GetObjectLockConfiguration, and says so at once:
+    // a 501 is not retried.
+    let before = c.requests();
+    let err = c.object_lock().unwrap_err();
+    assert!(
+        matches!(&err, Error::Service { status: 501, code, .. } if code == "NotImplemented"),
+        "{err:?}"
+    );
+    assert_eq!(c.requests() - before, 1);
+    let store = S3Store::new(c, "", "test");
+    let p = crate::store::Store::protection(&store).unwrap();
+    assert_eq!(p.versioning, crate::store::Setting::Off);
+    assert_eq!(p.object_lock, crate::store::Setting::NotOffered);
+}
+
+#[test]
 fn put_get_head_round_trip_with_metadata() {
     let Some(c) = fresh("roundtrip") else { return };
     let key = "Docs/a b/ü+=&?#%.txt";

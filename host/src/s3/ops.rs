@@ -1,4 +1,5 @@
-//! The S3 operations poof uses: list, head, get, put, copy-in-place, delete.
+//! The S3 operations poof uses: list, head, get, put, copy-in-place, delete,
+//! and the two bucket settings `poof verify` reports (versioning, Object Lock).
 //!
 //! Invariants:
 //! - a listing is either complete or an error, never silently short;
@@ -76,6 +77,27 @@ pub struct Upload {
     pub etag: Option<String>,
     /// How many parts were sent (1 for a single PUT).
     pub parts: u64,
+}
+
+/// A bucket's versioning, as GetBucketVersioning tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Versioning {
+    /// Every overwrite and deletion keeps the object's earlier version.
+    Enabled,
+    /// It was on; overwrites and deletions now keep no earlier version.
+    Suspended,
+    /// It was never turned on.
+    Off,
+}
+
+/// A bucket's Object Lock configuration, as GetObjectLockConfiguration tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectLock {
+    /// `ObjectLockEnabled` is `Enabled`.
+    pub enabled: bool,
+    /// The default retention, in words (`GOVERNANCE, 30 days`), when the
+    /// bucket has one.
+    pub default_retention: Option<String>,
 }
 
 /// The largest number of keys one DeleteObjects request may name.
@@ -337,6 +359,34 @@ impl Client {
     /// Checks that the credentials work and the bucket can be listed.
     pub fn check_bucket(&self) -> Result<()> {
         self.list_page("", None, 1).map(|_| ())
+    }
+
+    /// The bucket's versioning (`GET /?versioning`).
+    pub fn bucket_versioning(&self) -> Result<Versioning> {
+        let mut req = Request::new(Method::GET, None, "reading the bucket's versioning");
+        req.query.push(("versioning", String::new()));
+        let text = self.send_text(&req)?;
+        xml::parse_versioning(&text).map_err(|detail| Error::BadResponse { op: req.op, detail })
+    }
+
+    /// The bucket's Object Lock configuration (`GET /?object-lock`); `None`
+    /// when it has none (`ObjectLockConfigurationNotFoundError`). A server
+    /// that does not implement it answers an error (`NotImplemented`).
+    pub fn object_lock(&self) -> Result<Option<ObjectLock>> {
+        let mut req = Request::new(
+            Method::GET,
+            None,
+            "reading the bucket's Object Lock configuration",
+        );
+        req.query.push(("object-lock", String::new()));
+        let text = match self.send_text(&req) {
+            Ok(text) => text,
+            Err(e) if e.root().is_code("ObjectLockConfigurationNotFoundError") => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        xml::parse_object_lock(&text)
+            .map(Some)
+            .map_err(|detail| Error::BadResponse { op: req.op, detail })
     }
 
     /// The unfinished multipart uploads under `prefix`, as (key, upload id).

@@ -6,7 +6,7 @@
 
 use roxmltree::{Document, Node};
 
-use super::ops::{DeleteFailure, ListPage, Object};
+use super::ops::{DeleteFailure, ListPage, Object, ObjectLock, Versioning};
 
 /// The first child element of `node` named `name`.
 fn child<'a, 'i>(node: Node<'a, 'i>, name: &str) -> Option<Node<'a, 'i>> {
@@ -152,6 +152,57 @@ pub fn parse_uploads(body: &str) -> Result<Vec<(String, String)>, String> {
         .collect())
 }
 
+/// A GetBucketVersioning answer: `Status` is `Enabled` or `Suspended`, and
+/// absent (an empty configuration) when versioning was never turned on.
+pub fn parse_versioning(body: &str) -> Result<Versioning, String> {
+    let doc = parse(body)?;
+    let root = doc.root_element();
+    if root.tag_name().name() != "VersioningConfiguration" {
+        return Err(format!(
+            "expected VersioningConfiguration, got {}",
+            root.tag_name().name()
+        ));
+    }
+    match text(root, "Status").map(str::trim) {
+        None | Some("") => Ok(Versioning::Off),
+        Some("Enabled") => Ok(Versioning::Enabled),
+        Some("Suspended") => Ok(Versioning::Suspended),
+        Some(other) => Err(format!("an unknown versioning status {other:?}")),
+    }
+}
+
+/// A GetObjectLockConfiguration answer.
+pub fn parse_object_lock(body: &str) -> Result<ObjectLock, String> {
+    let doc = parse(body)?;
+    let root = doc.root_element();
+    if root.tag_name().name() != "ObjectLockConfiguration" {
+        return Err(format!(
+            "expected ObjectLockConfiguration, got {}",
+            root.tag_name().name()
+        ));
+    }
+    let enabled = text(root, "ObjectLockEnabled").is_some_and(|t| t.trim() == "Enabled");
+    let default_retention = child(root, "Rule")
+        .and_then(|r| child(r, "DefaultRetention"))
+        .map(|d| {
+            let mode = text(d, "Mode").unwrap_or("").trim();
+            let count = |n: &str, unit: &str| match n.trim() {
+                "1" => format!("1 {unit}"),
+                n => format!("{n} {unit}s"),
+            };
+            let period = match (text(d, "Days"), text(d, "Years")) {
+                (Some(n), _) => count(n, "day"),
+                (None, Some(n)) => count(n, "year"),
+                (None, None) => "no period".into(),
+            };
+            format!("{mode}, {period}")
+        });
+    Ok(ObjectLock {
+        enabled,
+        default_retention,
+    })
+}
+
 /// The body of a quiet DeleteObjects request.
 pub fn delete_body<S: AsRef<str>>(keys: &[S]) -> String {
     let mut s = String::from(
@@ -295,6 +346,80 @@ mod tests {
                 .unwrap(),
             "u1"
         );
+    }
+
+    #[test]
+    fn reads_versioning_as_aws_and_garage_answer() {
+        let ns = r#"xmlns="http://s3.amazonaws.com/doc/2006-03-01/""#;
+        let answer = |inner: &str| {
+            format!(
+                r#"<?xml version="1.0" encoding="UTF-8"?><VersioningConfiguration {ns}>{inner}</VersioningConfiguration>"#
+            )
+        };
+        // AWS, and Garage, on a bucket where it was never turned on.
+        assert_eq!(parse_versioning(&answer("")), Ok(Versioning::Off));
+        assert_eq!(
+            parse_versioning("<VersioningConfiguration/>"),
+            Ok(Versioning::Off)
+        );
+        assert_eq!(
+            parse_versioning(&answer(
+                "<Status>Enabled</Status><MfaDelete>Disabled</MfaDelete>"
+            )),
+            Ok(Versioning::Enabled)
+        );
+        assert_eq!(
+            parse_versioning(&answer("<Status>Suspended</Status>")),
+            Ok(Versioning::Suspended)
+        );
+        let err = parse_versioning(&answer("<Status>Maybe</Status>")).unwrap_err();
+        assert!(err.contains("\"Maybe\""), "{err}");
+        assert!(parse_versioning("<ListBucketResult/>").is_err());
+        assert!(parse_versioning("not xml").is_err());
+    }
+
+    #[test]
+    fn reads_an_object_lock_configuration() {
+        let lock = parse_object_lock(
+            r#"<ObjectLockConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">
+  <ObjectLockEnabled>Enabled</ObjectLockEnabled>
+  <Rule><DefaultRetention><Mode>GOVERNANCE</Mode><Days>30</Days></DefaultRetention></Rule>
+</ObjectLockConfiguration>"#,
+        )
+        .unwrap();
+        assert!(lock.enabled);
+        assert_eq!(
+            lock.default_retention.as_deref(),
+            Some("GOVERNANCE, 30 days")
+        );
+        let lock = parse_object_lock(
+            "<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled>\
+             <Rule><DefaultRetention><Mode>COMPLIANCE</Mode><Years>1</Years></DefaultRetention></Rule>\
+             </ObjectLockConfiguration>",
+        )
+        .unwrap();
+        assert_eq!(
+            lock.default_retention.as_deref(),
+            Some("COMPLIANCE, 1 year")
+        );
+        // Enabled, without a default retention.
+        let lock = parse_object_lock(
+            "<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled></ObjectLockConfiguration>",
+        )
+        .unwrap();
+        assert_eq!(
+            lock,
+            ObjectLock {
+                enabled: true,
+                default_retention: None
+            }
+        );
+        assert!(
+            !parse_object_lock("<ObjectLockConfiguration/>")
+                .unwrap()
+                .enabled
+        );
+        assert!(parse_object_lock("<Error/>").is_err());
     }
 
     #[test]

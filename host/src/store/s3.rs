@@ -21,8 +21,8 @@ use std::path::Path;
 use anyhow::{Context, anyhow};
 
 use super::{
-    Body, Listing, Meta, ObjectInfo, Put, Result, Store, StoreError, check_key, check_prefix,
-    join_prefix,
+    Body, Listing, Meta, ObjectInfo, Protection, Put, Result, Setting, Store, StoreError,
+    check_key, check_prefix, join_prefix,
 };
 use crate::cloudconf::S3Settings;
 use crate::exit::ConfigError;
@@ -112,6 +112,39 @@ impl S3Store {
     }
 }
 
+/// A bucket setting that could not be read: not offered when the server
+/// does not implement the request, unknown otherwise (often a key without
+/// the `permission` to read it).
+fn unread_setting(e: &s3::Error, permission: &str) -> Setting {
+    match e.root() {
+        s3::Error::Service { status: 501, .. } => Setting::NotOffered,
+        root if root.is_code("NotImplemented") => Setting::NotOffered,
+        s3::Error::AccessDenied { .. } => Setting::Unknown(format!(
+            "this key may not read it (it needs the permission {permission})"
+        )),
+        root => Setting::Unknown(root.to_string()),
+    }
+}
+
+/// The AWS CLI command that turns versioning on for the configured bucket
+/// (with the endpoint of a store other than AWS, or AWS's region).
+fn enable_versioning(config: &s3::Config) -> String {
+    let mut cmd = format!(
+        "aws s3api put-bucket-versioning --bucket {} --versioning-configuration Status=Enabled",
+        config.bucket
+    );
+    match &config.endpoint {
+        Endpoint::Custom(url) => {
+            cmd += &format!(" --endpoint-url {}", url.as_str().trim_end_matches('/'));
+        }
+        Endpoint::Aws if !config.region.is_empty() => {
+            cmd += &format!(" --region {}", config.region);
+        }
+        Endpoint::Aws => {}
+    }
+    cmd
+}
+
 /// Sorts a client error into the store's kinds, keeping its words.
 fn classify(e: s3::Error, context: String) -> StoreError {
     let kind = match e.root() {
@@ -159,6 +192,30 @@ impl Store for S3Store {
         self.check_ready()?;
         found.push("the bucket answers and the credentials work".into());
         Ok(found)
+    }
+
+    /// Reads the bucket's versioning and Object Lock settings; a setting
+    /// that cannot be read is reported as such, never as an error.
+    fn protection(&self) -> Option<Protection> {
+        let versioning = match self.client.bucket_versioning() {
+            Ok(s3::Versioning::Enabled) => Setting::On(String::new()),
+            Ok(s3::Versioning::Suspended) => Setting::Suspended,
+            Ok(s3::Versioning::Off) => Setting::Off,
+            Err(e) => unread_setting(&e, "s3:GetBucketVersioning"),
+        };
+        let object_lock = match self.client.object_lock() {
+            Ok(Some(lock)) if lock.enabled => Setting::On(match lock.default_retention {
+                Some(r) => format!("default retention: {r}"),
+                None => "no default retention".into(),
+            }),
+            Ok(_) => Setting::Off,
+            Err(e) => unread_setting(&e, "s3:GetBucketObjectLockConfiguration"),
+        };
+        Some(Protection {
+            versioning,
+            object_lock,
+            enable_versioning: enable_versioning(self.client.config()),
+        })
     }
 
     fn keeps_user_metadata(&self) -> bool {
@@ -338,6 +395,64 @@ mod tests {
             },
         );
         S3Store::new(Client::new(c).unwrap(), prefix, "test")
+    }
+
+    #[test]
+    fn the_versioning_command_names_the_bucket_and_where_it_is() {
+        assert_eq!(
+            enable_versioning(store("").client().config()),
+            "aws s3api put-bucket-versioning --bucket bkt --versioning-configuration Status=Enabled \
+             --endpoint-url http://127.0.0.1:9"
+        );
+        let aws = Config::new(
+            Endpoint::Aws,
+            "eu-west-1",
+            "bkt",
+            Credentials {
+                access_key_id: "AK".into(),
+                secret_access_key: "s".into(),
+                session_token: None,
+            },
+        );
+        assert!(enable_versioning(&aws).ends_with("Status=Enabled --region eu-west-1"));
+    }
+
+    #[test]
+    fn unreadable_settings_are_not_offered_or_unknown_never_errors() {
+        let service = |status, code: &str| s3::Error::Service {
+            op: "reading".into(),
+            status,
+            code: code.into(),
+            message: "m".into(),
+        };
+        // Garage answers GetObjectLockConfiguration with 501 NotImplemented.
+        assert_eq!(
+            unread_setting(&service(501, "NotImplemented"), "p"),
+            Setting::NotOffered
+        );
+        assert_eq!(
+            unread_setting(&service(400, "NotImplemented"), "p"),
+            Setting::NotOffered
+        );
+        let gave_up = s3::Error::GaveUp {
+            attempts: 5,
+            last: Box::new(service(501, "")),
+        };
+        assert_eq!(unread_setting(&gave_up, "p"), Setting::NotOffered);
+        let denied = s3::Error::AccessDenied {
+            what: "bucket".into(),
+            message: "no".into(),
+        };
+        assert_eq!(
+            unread_setting(&denied, "s3:GetBucketVersioning"),
+            Setting::Unknown(
+                "this key may not read it (it needs the permission s3:GetBucketVersioning)".into()
+            )
+        );
+        assert!(matches!(
+            unread_setting(&service(500, "InternalError"), "p"),
+            Setting::Unknown(why) if why.contains("InternalError")
+        ));
     }
 
     #[test]
