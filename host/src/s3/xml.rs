@@ -28,6 +28,15 @@ fn parse(body: &str) -> Result<Document<'_>, String> {
     Document::parse(body).map_err(|e| format!("not XML: {e}"))
 }
 
+/// The root element of an answer, which must be named `name`.
+fn root_named<'a, 'i>(doc: &'a Document<'i>, name: &str) -> Result<Node<'a, 'i>, String> {
+    let root = doc.root_element();
+    match root.tag_name().name() {
+        n if n == name => Ok(root),
+        other => Err(format!("expected {name}, got {other}")),
+    }
+}
+
 /// The `Code` and `Message` of an `<Error>` answer, if it is one.
 pub fn parse_error(body: &str) -> Option<(String, String)> {
     let doc = Document::parse(body).ok()?;
@@ -54,13 +63,7 @@ fn url_decode(s: &str) -> Option<String> {
 /// One page of a ListObjectsV2 answer.
 pub fn parse_list(body: &str) -> Result<ListPage, String> {
     let doc = parse(body)?;
-    let root = doc.root_element();
-    if root.tag_name().name() != "ListBucketResult" {
-        return Err(format!(
-            "expected ListBucketResult, got {}",
-            root.tag_name().name()
-        ));
-    }
+    let root = root_named(&doc, "ListBucketResult")?;
     // Asked for with `encoding-type=url`, so that keys holding characters
     // XML cannot carry (control characters, a lone `\r`) arrive intact.
     let url_encoded = text(root, "EncodingType").is_some_and(|e| e.trim() == "url");
@@ -123,13 +126,7 @@ pub fn parse_etag_result(body: &str) -> Result<Option<String>, (String, String)>
 /// The keys a DeleteObjects answer reports as failed.
 pub fn parse_delete_result(body: &str) -> Result<Vec<DeleteFailure>, String> {
     let doc = parse(body)?;
-    let root = doc.root_element();
-    if root.tag_name().name() != "DeleteResult" {
-        return Err(format!(
-            "expected DeleteResult, got {}",
-            root.tag_name().name()
-        ));
-    }
+    let root = root_named(&doc, "DeleteResult")?;
     Ok(children(root, "Error")
         .map(|e| DeleteFailure {
             key: text(e, "Key").unwrap_or("").to_string(),
@@ -156,13 +153,7 @@ pub fn parse_uploads(body: &str) -> Result<Vec<(String, String)>, String> {
 /// absent (an empty configuration) when versioning was never turned on.
 pub fn parse_versioning(body: &str) -> Result<Versioning, String> {
     let doc = parse(body)?;
-    let root = doc.root_element();
-    if root.tag_name().name() != "VersioningConfiguration" {
-        return Err(format!(
-            "expected VersioningConfiguration, got {}",
-            root.tag_name().name()
-        ));
-    }
+    let root = root_named(&doc, "VersioningConfiguration")?;
     match text(root, "Status").map(str::trim) {
         None | Some("") => Ok(Versioning::Off),
         Some("Enabled") => Ok(Versioning::Enabled),
@@ -174,13 +165,7 @@ pub fn parse_versioning(body: &str) -> Result<Versioning, String> {
 /// A GetObjectLockConfiguration answer.
 pub fn parse_object_lock(body: &str) -> Result<ObjectLock, String> {
     let doc = parse(body)?;
-    let root = doc.root_element();
-    if root.tag_name().name() != "ObjectLockConfiguration" {
-        return Err(format!(
-            "expected ObjectLockConfiguration, got {}",
-            root.tag_name().name()
-        ));
-    }
+    let root = root_named(&doc, "ObjectLockConfiguration")?;
     let enabled = text(root, "ObjectLockEnabled").is_some_and(|t| t.trim() == "Enabled");
     let default_retention = child(root, "Rule")
         .and_then(|r| child(r, "DefaultRetention"))
@@ -374,7 +359,10 @@ mod tests {
         );
         let err = parse_versioning(&answer("<Status>Maybe</Status>")).unwrap_err();
         assert!(err.contains("\"Maybe\""), "{err}");
-        assert!(parse_versioning("<ListBucketResult/>").is_err());
+        assert_eq!(
+            parse_versioning("<ListBucketResult/>").unwrap_err(),
+            "expected VersioningConfiguration, got ListBucketResult"
+        );
         assert!(parse_versioning("not xml").is_err());
     }
 
