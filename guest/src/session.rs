@@ -175,6 +175,9 @@ pub struct Session {
     generation: u64,
     /// What the host must remember now, when it changed.
     remember: Option<Freshness>,
+    /// Plain: the store holds poof's key, and its owner did not choose the
+    /// plain layout beside it.
+    downgrade: bool,
 }
 
 impl Session {
@@ -214,7 +217,18 @@ impl Session {
             trust_remote: false,
             generation: 0,
             remember: None,
+            downgrade: false,
         })
+    }
+
+    /// Tells a plain session whether the store holds poof's key
+    /// (`key_stored`) and whether its owner chose plain copies beside it
+    /// (`plain_chosen`). A key without that choice means the remote's
+    /// backups are encrypted and this config forgot it: the listing is
+    /// refused, so that nothing is uploaded in the clear beside them.
+    pub fn beside(mut self, key_stored: bool, plain_chosen: bool) -> Session {
+        self.downgrade = key_stored && !plain_chosen;
+        self
     }
 
     /// Gives a sealed session what this machine remembers of the folder's

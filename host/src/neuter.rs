@@ -70,13 +70,24 @@ pub fn record_upload(locations: &Locations, exit: u8) {
 
 /// poof's own files in the config folder, by what they are.
 fn own_files(l: &Locations) -> Vec<(&'static str, PathBuf)> {
-    vec![
-        ("poof.conf", l.poofconf.clone()),
-        ("run lock", l.lockfile()),
-        ("log", l.logfile()),
-        ("upload status", l.statusfile()),
-        ("cloud config", l.cloudconf.clone()),
-    ]
+    l.own_files()
+}
+
+/// Why the local key must be kept, if it must: it is the only copy of the
+/// key when the remote does not hold the same wrapped key (`.poof/key`),
+/// and removing it would lose every encrypted backup.
+fn key_must_stay(l: &Locations) -> Option<String> {
+    let local = fs::read(l.keyfile()).ok()?;
+    let stored = crate::config::PoofConf::load(&l.poofconf)
+        .map_err(anyhow::Error::from)
+        .and_then(|conf| crate::remote::open(&conf, l))
+        .and_then(|remote| remote.read_reserved(crate::remote::RESERVED_KEY));
+    match stored {
+        Ok(Some(s)) if s == local => None,
+        Ok(Some(_)) => Some("the remote holds another wrapped key; run `poof econfig` to see which".into()),
+        Ok(None) => Some("the remote holds no copy of it; run `poof econfig` to store one there".into()),
+        Err(e) => Some(format!("the remote's copy could not be checked ({e:#})")),
+    }
 }
 
 /// Removes poof from this machine.
@@ -128,8 +139,19 @@ pub fn run(l: &Locations, opts: Options, out: &Output) -> Result<Report> {
         }
         return Ok(r);
     }
+    let keep_key = key_must_stay(l);
     for (what, p) in own_files(l) {
-        if what == "cloud config" && !p.starts_with(&l.confdir) {
+        if p == l.keyfile()
+            && let Some(why) = &keep_key
+        {
+            r.left.push(format!(
+                "{} ({what}): kept, because {why}; without it and the passphrase the encrypted \
+                 backups cannot be read",
+                p.display()
+            ));
+            continue;
+        }
+        if p == l.cloudconf && !p.starts_with(&l.confdir) {
             if p.exists() {
                 r.left.push(format!(
                     "{} (cloud config): outside poof's config folder, it may be shared with rclone; remove it yourself if it is poof's",

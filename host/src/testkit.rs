@@ -12,6 +12,7 @@ use crate::engine::pool::Pool;
 use crate::layout::freshness::Memory;
 use crate::layout::plain::PlainRemote;
 use crate::layout::sealed::SealedRemote;
+use crate::layout::session::Beside;
 use crate::output::Output;
 use crate::remote::Remote;
 use crate::store::Store;
@@ -64,7 +65,7 @@ pub fn write(root: &Path, rel: &str, body: &str) {
 /// The plain layout over `store`, with a guest session.
 pub fn plain(store: &Arc<MemoryStore>) -> PlainRemote {
     let s: Arc<dyn Store> = store.clone();
-    PlainRemote::new(s).with_session(pool().take().unwrap())
+    PlainRemote::new(s).with_session(pool().take().unwrap(), Beside::default())
 }
 
 /// One test key, unlocked (the same in every test).

@@ -23,6 +23,7 @@ crate::on_both_remotes!(
     a_renamed_object_is_detected_and_named,
     a_replayed_object_is_detected_and_named,
     a_deleted_or_rolled_back_manifest_stops_the_folder,
+    a_config_that_forgot_encryption_uploads_nothing_in_the_clear,
 );
 
 const PASS: (&str, &str) = ("POOF_PASSPHRASE", "correct horse battery staple");
@@ -399,8 +400,14 @@ fn cryptoggle_switches_layouts_and_keeps_the_config(kind: Kind) {
     poof(&w, &["backup"]).expect(0);
     let names: Vec<_> = objects(&w).into_iter().map(|(n, _)| n).collect();
     assert!(names.contains(&"Docs/a.txt".to_string()), "{names:?}");
+    assert!(
+        names.contains(&".poof/plain".to_string()),
+        "the choice is recorded"
+    );
     // The encrypted objects are still there, and back in use once toggled on.
     poof(&w, &["cryptoggle"]).expect(0);
+    let names: Vec<_> = objects(&w).into_iter().map(|(n, _)| n).collect();
+    assert!(!names.contains(&".poof/plain".to_string()), "{names:?}");
     let run = poof(&w, &["backup"]).expect(0);
     assert!(run.stdout.contains("0 copied"), "{}", run.stdout);
     let run = poof(&w, &["verify"]).expect(0);
@@ -533,4 +540,66 @@ fn a_deleted_or_rolled_back_manifest_stops_the_folder(kind: Kind) {
     assert_eq!(std::fs::read(w.path("src/c.bin")).unwrap(), c);
     poof(&w, &["download"]).expect(0);
     poof(&w, &["backup"]).expect(0);
+}
+
+/// No downgrade: a config without `"encrypted": true` (a new machine, a
+/// config copied from an old one) facing a remote that holds poof's key is
+/// refused before anything is uploaded in the clear.
+fn a_config_that_forgot_encryption_uploads_nothing_in_the_clear(kind: Kind) {
+    let w = encrypted(kind);
+    let before = objects(&w);
+    let conf = w.path("conf/poof.conf");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(&conf, text.replace("\"encrypted\": true,", "")).unwrap();
+    assert!(
+        !std::fs::read_to_string(&conf)
+            .unwrap()
+            .contains("encrypted")
+    );
+    w.file("src/new.txt", b"secret", 1_600_000_300, 0o644);
+    for cmd in ["backup", "upload", "download"] {
+        let run = poof(&w, &[cmd]).expect(3);
+        assert!(
+            run.stderr.contains("holds poof's encryption key") && run.stderr.contains("cryptoggle"),
+            "{cmd}: {}",
+            run.stderr
+        );
+    }
+    assert_eq!(objects(&w), before, "nothing uploaded");
+    assert!(w.path("src/new.txt").exists(), "nothing wiped");
+}
+
+/// `poof neuter` removes the local key and the freshness record with the
+/// rest of poof's files, but keeps the key when the remote holds no copy of
+/// it (removing it would lose every encrypted backup).
+#[test]
+fn neuter_removes_the_key_only_when_the_remote_keeps_a_copy() {
+    let w = encrypted(Kind::Folder);
+    let crontab = crate::schedule::fake_crontab(&w);
+    let crontab = crontab.to_str().unwrap();
+    let file = w.path("crontab.txt");
+    let env = [
+        ("POOF_CRONTAB", crontab),
+        ("FAKE_CRONTAB_FILE", file.to_str().unwrap()),
+    ];
+    let neuter = || w.poof_env(&["neuter", "--dry-run", "--keep-binary"], &env);
+    let run = neuter().expect(0);
+    for name in ["poof.key", "freshness.json", "poof.conf"] {
+        assert!(
+            run.stdout.lines().any(|l| l.contains("would remove") && l.contains(name)),
+            "{name}: {}",
+            run.stdout
+        );
+    }
+    let run = w.poof_env(&["paths"], &env).expect(0);
+    assert!(run.stdout.contains("poof.key") && run.stdout.contains("freshness.json"));
+    std::fs::remove_file(w.path("remote/.poof/key")).unwrap();
+    let run = neuter();
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        all.lines()
+            .any(|l| l.contains("poof.key") && l.contains("kept, because the remote holds no copy")),
+        "{all}"
+    );
+    assert!(w.path("conf/poof.key").exists());
 }

@@ -41,9 +41,11 @@ impl wit::GuestSession for SessionResource {
         cloud: String,
         lists_metadata: bool,
         show_root: String,
+        key_stored: bool,
+        plain_chosen: bool,
     ) -> Result<wit::Session, Error> {
         let s = Session::new(&cloud, Layout::Plain { lists_metadata }, &show_root)?;
-        Ok(Self::handle(s))
+        Ok(Self::handle(s.beside(key_stored, plain_chosen)))
     }
 
     fn sealed(

@@ -17,6 +17,17 @@ impl Session {
         objects: Vec<Listed>,
         manifest: Option<Vec<u8>>,
     ) -> Result<Vec<String>> {
+        if self.downgrade {
+            return Err(SessionError::Refused(format!(
+                "{} holds poof's encryption key (.poof/key): its backups are encrypted, but this \
+                 config uses the plain layout, and a plain backup would put your files in the \
+                 clear beside them. Add \"encrypted\": true to poof.conf (`poof cryptoggle` does \
+                 it) and run again. If plain copies beside the encrypted ones are what you want, \
+                 run `poof cryptoggle` twice: switching back to plain records that choice in the \
+                 remote (.poof/plain)",
+                self.show_root
+            )));
+        }
         let mut files = Vec::new();
         for o in objects {
             let Some(rel) = o.key.strip_prefix(&self.prefix).map(str::to_string) else {

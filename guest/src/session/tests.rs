@@ -481,3 +481,46 @@ fn freshness_a_manifest_from_before_generations_counts_as_generation_0() {
         "generation 0, older than generation 1",
     );
 }
+
+#[test]
+fn a_plain_folder_beside_poofs_key_is_refused_unless_chosen() {
+    let plain = || {
+        Session::new(
+            "Docs",
+            Layout::Plain {
+                lists_metadata: true,
+            },
+            "/mnt/usb/",
+        )
+        .unwrap()
+    };
+    // A config that forgot "encrypted": true, facing an encrypted remote.
+    let e = plain()
+        .beside(true, false)
+        .ingest_listing(vec![], None)
+        .unwrap_err();
+    assert!(
+        matches!(&e, SessionError::Refused(m) if m.contains("/mnt/usb/ holds poof's encryption key")
+            && m.contains("cryptoggle")),
+        "{e:?}"
+    );
+    // Chosen on purpose, or no key at all: listed as usual.
+    assert!(
+        plain()
+            .beside(true, true)
+            .ingest_listing(vec![], None)
+            .is_ok()
+    );
+    assert!(
+        plain()
+            .beside(false, false)
+            .ingest_listing(vec![], None)
+            .is_ok()
+    );
+    assert!(
+        plain()
+            .beside(false, true)
+            .ingest_listing(vec![], None)
+            .is_ok()
+    );
+}

@@ -4,8 +4,11 @@
 //! Invariants: every other key of poof.conf, its order and its permission
 //! bits stay as they were (the file is rewritten through a temporary file
 //! and a rename); the new text is validated before it replaces the old; no
-//! object is touched: the next backup uploads everything under the other
-//! layout and leaves the old layout's objects where they are.
+//! file is touched: the next backup uploads everything under the other
+//! layout and leaves the old layout's objects where they are. Switching to
+//! plain records the choice in the remote (`.poof/plain`), so that plain
+//! copies beside poof's key are accepted there; switching to encrypted
+//! removes that record (docs/FORMAT.md, "No downgrade").
 
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -16,7 +19,8 @@ use super::Context;
 use crate::config::PoofConf;
 use crate::crypt::keys;
 use crate::exit::{ConfigError, Exit};
-use crate::remote;
+use crate::remote::{self, RESERVED_PLAIN};
+use crate::store::StoreError;
 
 /// Runs `poof cryptoggle`.
 pub fn run(ctx: &mut Context, dry_run: bool) -> Result<Exit> {
@@ -65,6 +69,33 @@ pub fn run(ctx: &mut Context, dry_run: bool) -> Result<Exit> {
         let _ = std::fs::remove_file(&tmp);
     }
     written.with_context(|| format!("writing {}", file.display()))?;
+    if on {
+        match remote.store().delete(RESERVED_PLAIN) {
+            Ok(()) | Err(StoreError::NotFound(_)) => {}
+            Err(e) => {
+                return Err(anyhow::Error::from(e).context(format!(
+                    "encryption is on in {}, but removing {RESERVED_PLAIN} from {} failed; \
+                     run `poof cryptoggle` twice to retry",
+                    file.display(),
+                    remote.describe()
+                )));
+            }
+        }
+    } else {
+        remote
+            .write_reserved(
+                RESERVED_PLAIN,
+                b"plain copies beside poof's key are intended (written by poof cryptoggle)\n",
+            )
+            .with_context(|| {
+                format!(
+                    "encryption is off in {}, but recording that choice in {} failed, so plain \
+                     backups there will be refused; run `poof cryptoggle` twice to retry",
+                    file.display(),
+                    remote.describe()
+                )
+            })?;
+    }
     let (now, before) = if on {
         ("on", "plain")
     } else {

@@ -9,14 +9,8 @@ use crate::exit::Exit;
 /// Runs `poof paths`.
 pub fn run(ctx: &mut Context) -> Result<Exit> {
     let l = &ctx.locations;
-    let mut rows = vec![
-        ("config folder", l.confdir.clone()),
-        ("poof.conf", l.poofconf.clone()),
-        ("cloud config (rclone-poof.conf)", l.cloudconf.clone()),
-        ("run lock", l.lockfile()),
-        ("log (scheduled runs)", l.logfile()),
-        ("last upload's outcome", l.statusfile()),
-    ];
+    let mut rows = vec![("config folder", l.confdir.clone())];
+    rows.extend(l.own_files());
     if let Some(d) = crate::schedule::systemd_dir() {
         rows.push(("systemd user service", d.join("poof.service")));
         rows.push(("systemd user timer", d.join("poof.timer")));

@@ -103,6 +103,26 @@ impl Locations {
         self.confdir.join("poof.log")
     }
 
+    /// The local copy of the wrapped encryption key.
+    pub fn keyfile(&self) -> PathBuf {
+        self.confdir.join("poof.key")
+    }
+
+    /// Every file poof keeps in its config folder (or beside `poof.conf`),
+    /// by what it is: what `poof paths` lists and `poof neuter` removes.
+    pub fn own_files(&self) -> Vec<(&'static str, PathBuf)> {
+        vec![
+            ("poof.conf", self.poofconf.clone()),
+            ("cloud config (rclone-poof.conf)", self.cloudconf.clone()),
+            ("encryption key (wrapped)", self.keyfile()),
+            ("encryption key being rotated in", self.keyfile().with_extension("key.next")),
+            ("memory of encrypted manifests", self.freshness_file()),
+            ("run lock", self.lockfile()),
+            ("log (scheduled runs)", self.logfile()),
+            ("last upload's outcome", self.statusfile()),
+        ]
+    }
+
     /// What this machine remembers of encrypted folders' manifests
     /// (docs/FORMAT.md, "Freshness").
     pub fn freshness_file(&self) -> PathBuf {

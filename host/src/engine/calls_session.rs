@@ -14,10 +14,19 @@ impl Instance {
         cloud: &str,
         lists_metadata: bool,
         show_root: &str,
+        key_stored: bool,
+        plain_chosen: bool,
     ) -> Crypto<Handle> {
         let s = self.bindings.poof_core_session();
         Ok(s.session()
-            .call_plain(&mut self.store, cloud, lists_metadata, show_root)
+            .call_plain(
+                &mut self.store,
+                cloud,
+                lists_metadata,
+                show_root,
+                key_stored,
+                plain_chosen,
+            )
             .map_err(Self::trapped("session.plain"))?
             .map(Handle))
     }

@@ -31,7 +31,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
 
-use super::session::Sessions;
+use super::session::{Beside, Sessions};
 use crate::engine::Instance;
 use crate::engine::session::{Listed, Read};
 use crate::engine::sync::Entry;
@@ -62,9 +62,10 @@ impl PlainRemote {
     }
 
     /// Lets this guest instance's sessions decide what listings mean and
-    /// keep the manifests.
-    pub fn with_session(mut self, guest: Instance) -> Self {
-        self.sessions = Some(Sessions::plain(guest, &*self.store));
+    /// keep the manifests, given what the store holds `beside` the plain
+    /// folders.
+    pub fn with_session(mut self, guest: Instance, beside: Beside) -> Self {
+        self.sessions = Some(Sessions::plain(guest, &*self.store, beside));
         self
     }
 

@@ -27,18 +27,26 @@ const READ_THREADS: usize = 16;
 enum Kind {
     Plain {
         lists_metadata: bool,
+        beside: Beside,
     },
     /// Sealed, with the unlocked keyring held in the sessions' instance,
     /// and what this machine remembers of the folders' manifests.
-    Sealed {
-        key: Handle,
-        memory: Memory,
-    },
+    Sealed { key: Handle, memory: Memory },
 }
 
 struct Inner {
     inst: Instance,
     by_cloud: HashMap<String, Handle>,
+}
+
+/// What a plain remote's store holds beside the plain folders: the facts
+/// the guest weighs before a plain layout may be used there.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Beside {
+    /// The store holds poof's key (`.poof/key`).
+    pub key_stored: bool,
+    /// Its owner chose plain copies beside it (`.poof/plain`).
+    pub plain_chosen: bool,
 }
 
 /// The sessions of one remote.
@@ -54,11 +62,13 @@ pub fn refusal(e: GuestError) -> anyhow::Error {
 }
 
 impl Sessions {
-    /// Plain sessions in `inst`, for a store that does (or does not) list metadata.
-    pub fn plain(inst: Instance, store: &dyn Store) -> Self {
+    /// Plain sessions in `inst`, for a store that does (or does not) list
+    /// metadata, holding `beside` beside its plain folders.
+    pub fn plain(inst: Instance, store: &dyn Store, beside: Beside) -> Self {
         Sessions {
             kind: Kind::Plain {
                 lists_metadata: store.lists_metadata(),
+                beside,
             },
             show_root: store.show(""),
             inner: Mutex::new(Inner {
@@ -83,11 +93,16 @@ impl Sessions {
 
     fn open(&self, inner: &mut Inner, cloud: &str) -> Result<Handle> {
         let made = match &self.kind {
-            Kind::Plain { lists_metadata } => {
-                inner
-                    .inst
-                    .session_plain(cloud, *lists_metadata, &self.show_root)?
-            }
+            Kind::Plain {
+                lists_metadata,
+                beside,
+            } => inner.inst.session_plain(
+                cloud,
+                *lists_metadata,
+                &self.show_root,
+                beside.key_stored,
+                beside.plain_chosen,
+            )?,
             Kind::Sealed { key, memory } => inner.inst.session_sealed(
                 cloud,
                 key,

@@ -321,6 +321,7 @@ fn the_remote_keeps_rclones_layout() {
         crate::engine::pool::Pool::new(crate::engine::test_guest())
             .take()
             .unwrap(),
+        crate::layout::session::Beside::default(),
     );
     remote.verify().unwrap();
     let src = tempfile::tempdir().unwrap();
