@@ -38,9 +38,21 @@ pub struct Cli {
     pub cloudconf: Option<PathBuf>,
 
     /// Read the encryption passphrase from FILE (one trailing newline is
-    /// stripped) instead of POOF_PASSPHRASE or a prompt.
+    /// stripped). Without it, poof tries --passphrase-command, then the file
+    /// named by POOF_PASSPHRASE_FILE, then POOF_PASSPHRASE, then asks.
     #[arg(long, global = true, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
+
+    /// Run CMD with `sh -c` and read the encryption passphrase from its
+    /// output (one trailing newline is stripped), e.g. `pass show poof`. It
+    /// gets no input; its output is never shown; poof stops it after 120 s.
+    #[arg(
+        long,
+        global = true,
+        value_name = "CMD",
+        conflicts_with = "passphrase_file"
+    )]
+    pub passphrase_command: Option<String>,
 
     /// Accept an encrypted folder whose manifest is missing, does not open,
     /// or is older than the one this machine last wrote or accepted (poof
@@ -161,8 +173,10 @@ pub enum Command {
     /// passphrase (Argon2id), and keeps the wrapped key in CONFDIR/poof.key
     /// and in the remote (.poof/key). When only the remote holds it (a new
     /// machine), it is copied here once the passphrase opens it. The
-    /// passphrase comes from --passphrase-file, POOF_PASSPHRASE, or a prompt
-    /// (asked twice for a new one). Then run `poof cryptoggle`.
+    /// passphrase comes from --passphrase-file, --passphrase-command,
+    /// POOF_PASSPHRASE_FILE, POOF_PASSPHRASE, or a prompt (asked twice for a
+    /// new one); a new one that is easy to guess gets a warning. Then run
+    /// `poof cryptoggle`.
     #[command(after_help = "Example:\n  poof econfig\n  poof econfig --change-passphrase")]
     Econfig(EconfigArgs),
 

@@ -54,12 +54,14 @@ pub fn main(guest: &'static Guest) -> ExitCode {
     .map_err(anyhow::Error::from)
     .and_then(|mut locations| {
         locations.passphrase_file = cli.passphrase_file.clone();
-        if let Some(w) = cli
-            .passphrase_file
-            .as_deref()
-            .and_then(crypt::keys::exposed)
-        {
-            out.warn(&w);
+        locations.passphrase_command = cli.passphrase_command.clone();
+        locations.passphrase_env_file = std::env::var_os(crypt::keys::ENV_FILE)
+            .filter(|v| !v.is_empty())
+            .map(std::path::PathBuf::from);
+        for file in [&locations.passphrase_file, &locations.passphrase_env_file] {
+            if let Some(w) = file.as_deref().and_then(crypt::keys::exposed) {
+                out.warn(&w);
+            }
         }
         let mut ctx = Context {
             guest,

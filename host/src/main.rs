@@ -24,5 +24,12 @@ static GUEST: poof::engine::Guest = poof::engine::Guest::new(
 );
 
 fn main() -> ExitCode {
+    // SAFETY: nothing has run yet but the standard library's start-up, which
+    // starts no thread: this is the one moment when the environment may be
+    // changed soundly (`take_from_env`'s contract).
+    #[allow(unsafe_code)]
+    unsafe {
+        poof::crypt::keys::take_from_env()
+    };
     poof::main(&GUEST)
 }

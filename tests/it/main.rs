@@ -15,6 +15,7 @@ mod harness;
 mod hostile;
 mod kill;
 mod neuter;
+mod passphrase;
 mod proxy;
 mod rclone;
 mod rewrite;

@@ -64,12 +64,10 @@ pub fn run(ctx: &mut Context, args: &EconfigArgs) -> Result<Exit> {
         if let Some(w) = args.new_passphrase_file.as_deref().and_then(keys::exposed) {
             ctx.out.warn(&w);
         }
-        let new = keys::passphrase(Source {
-            file: args.new_passphrase_file.as_deref(),
-            env: keys::ENV_NEW,
-            prompt: "new passphrase",
-            confirm: true,
-        })?;
+        let new = keys::passphrase(keys::new_passphrase(args.new_passphrase_file.as_deref()))?;
+        if let Some(w) = keys::weak(&new) {
+            ctx.out.warn(&w);
+        }
         let rewrapped = inst
             .keyring_wrap(&key, &new, &entropy()?)?
             .map_err(|e| anyhow::anyhow!(describe(&e)))?;
@@ -94,6 +92,9 @@ pub fn run(ctx: &mut Context, args: &EconfigArgs) -> Result<Exit> {
                 prompt: "new passphrase",
                 ..keys::existing(&ctx.locations)
             })?;
+            if let Some(w) = keys::weak(&pass) {
+                ctx.out.warn(&w);
+            }
             let seed = entropy()?;
             let key = inst
                 .keyring_generate(&seed)?

@@ -24,8 +24,14 @@ pub struct Locations {
     /// True when `--cloudconf` was given.
     pub cloudconf_from_flag: bool,
     /// `--passphrase-file`: where the encryption passphrase is read from,
-    /// before `POOF_PASSPHRASE` and the prompt (set after `resolve`).
+    /// before every other source (set after `resolve`, as are the next two).
     pub passphrase_file: Option<PathBuf>,
+    /// `--passphrase-command`: a shell command that prints the passphrase,
+    /// tried after `--passphrase-file`.
+    pub passphrase_command: Option<String>,
+    /// `POOF_PASSPHRASE_FILE`: a file holding the passphrase, tried after
+    /// the two flags and before `POOF_PASSPHRASE` and the prompt.
+    pub passphrase_env_file: Option<PathBuf>,
     /// Portable mode (`--portable`, or a `poof.conf` beside the binary):
     /// every file poof keeps is in the binary's folder, none under the home.
     pub portable: bool,
@@ -89,6 +95,8 @@ impl Locations {
             cloudconf,
             cloudconf_from_flag,
             passphrase_file: None,
+            passphrase_command: None,
+            passphrase_env_file: None,
             portable,
         })
     }
