@@ -369,8 +369,13 @@ pub struct NeuterArgs {
 #[derive(Debug, Subcommand)]
 pub enum ScheduleCommand {
     /// Install (or replace) an unattended `poof backup`.
+    ///
+    /// With "encrypted": true, give the passphrase's source with
+    /// --passphrase-file or --passphrase-command (or POOF_PASSPHRASE_FILE):
+    /// it is written into the job (the passphrase itself never is), and
+    /// poof refuses without one.
     #[command(
-        after_help = "Example:\n  poof schedule install --every 6h\n  poof schedule install --kind cron --every 30m"
+        after_help = "Example:\n  poof schedule install --every 6h\n  poof schedule install --kind cron --every 30m\n  poof --passphrase-file ~/.config/poof/passphrase schedule install"
     )]
     Install(ScheduleInstallArgs),
     /// Remove the unattended run (every kind unless --kind).

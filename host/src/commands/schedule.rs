@@ -5,7 +5,9 @@ use anyhow::Result;
 
 use super::Context;
 use crate::cli::{ScheduleCommand, ScheduleInstallArgs, ScheduleKindArgs};
-use crate::exit::Exit;
+use crate::config::PoofConf;
+use crate::crypt::keys;
+use crate::exit::{ConfigError, Exit};
 use crate::schedule::{self, Job, Kind};
 
 /// Runs `poof schedule ...`.
@@ -18,7 +20,7 @@ pub fn run(ctx: &mut Context, cmd: &ScheduleCommand) -> Result<Exit> {
 }
 
 /// The job a scheduled run executes: this binary, with the flags that
-/// locate this config, running `backup`.
+/// locate this config and give the passphrase's source, running `backup`.
 fn job(ctx: &Context, every: schedule::Every) -> Result<Job> {
     let l = &ctx.locations;
     let bin = std::env::current_exe()?;
@@ -33,6 +35,7 @@ fn job(ctx: &Context, every: schedule::Every) -> Result<Job> {
     if l.cloudconf_from_flag {
         args.extend(["--cloudconf".to_string(), l.cloudconf.display().to_string()]);
     }
+    args.extend(passphrase_source(ctx)?);
     args.push("backup".into());
     Ok(Job {
         bin,
@@ -40,6 +43,63 @@ fn job(ctx: &Context, every: schedule::Every) -> Result<Job> {
         log: l.logfile(),
         every,
     })
+}
+
+/// The flags that give a scheduled run its passphrase: `--passphrase-file`
+/// with an absolute path (from the flag, else from `POOF_PASSPHRASE_FILE`),
+/// or `--passphrase-command`; never the passphrase itself. A scheduled run
+/// has no terminal to ask on, so an encrypted config without a source is
+/// refused (exit 2) rather than given a job that fails every time. Warns
+/// when the file can be read by other users.
+fn passphrase_source(ctx: &Context) -> Result<Vec<String>> {
+    let l = &ctx.locations;
+    // The order every run reads them in (`keys::existing`); the two flags
+    // exclude each other.
+    if let Some(cmd) = l
+        .passphrase_command
+        .as_ref()
+        .filter(|_| l.passphrase_file.is_none())
+    {
+        return Ok(vec!["--passphrase-command".into(), cmd.clone()]);
+    }
+    if let Some(file) = l
+        .passphrase_file
+        .as_ref()
+        .or(l.passphrase_env_file.as_ref())
+    {
+        let abs = std::path::absolute(file)
+            .map_err(|e| ConfigError(format!("{}: {e}", file.display())))?;
+        if !abs.is_file() {
+            return Err(ConfigError(format!(
+                "{}: no such file; a scheduled run would find no passphrase in it",
+                abs.display()
+            ))
+            .into());
+        }
+        if let Some(w) = keys::exposed(&abs) {
+            ctx.out.warn(&w);
+        }
+        return Ok(vec!["--passphrase-file".into(), abs.display().to_string()]);
+    }
+    let conf = match PoofConf::load(&l.poofconf) {
+        Ok(c) => c,
+        // No config yet: the scheduled run will say so, as it would have.
+        Err(_) if !l.poofconf.exists() => return Ok(vec![]),
+        Err(e) => return Err(e.into()),
+    };
+    if conf.encrypted {
+        return Err(ConfigError(format!(
+            "{} says \"encrypted\": true, and a scheduled run has no terminal to ask for the \
+             passphrase on: pass --passphrase-file FILE or --passphrase-command CMD (or set {}) \
+             to `poof schedule install`, which writes that source into the job (never the \
+             passphrase itself; {} is not written there)",
+            conf.file.display(),
+            keys::ENV_FILE,
+            keys::ENV
+        ))
+        .into());
+    }
+    Ok(vec![])
 }
 
 /// Runs `poof schedule install` (and `lconfig`).
