@@ -144,7 +144,8 @@ fn encryption(ctx: &Context, conf: &PoofConf, remote: &dyn Remote) -> Result<Str
     if !src.non_interactive() && !std::io::stdin().is_terminal() {
         let id = keys::key_id(ctx.pool, &wrapped, &source)?;
         return Ok(format!(
-            "on (key id {id}, from {source}); the passphrase was not checked: set {} or pass --passphrase-file to check it",
+            "on (key id {id}, from {source}); the passphrase was not checked: pass \
+             --passphrase-file or --passphrase-command, or set POOF_PASSPHRASE_FILE or {}, to check it",
             keys::ENV
         ));
     }
