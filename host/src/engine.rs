@@ -9,23 +9,26 @@
 //!   accepts it for this CPU; otherwise the guest is compiled at start-up.
 //!   `poof guest verify` recompiles the guest and checks that the precompiled
 //!   copy is byte-identical, so auditing the component audits what runs;
-//! - every instance gets a WASI context with no preopened folder, no
-//!   environment, no arguments, no sockets, no name lookup, closed standard
-//!   streams, and clocks frozen at the Unix epoch, so the guest can only
-//!   compute on what the host hands it.
+//! - every instance runs in the sandbox of `sandbox.rs`: only the WASI
+//!   interfaces the guest imports are linked (no `wasi:random`), over a
+//!   context with no preopened folder, no environment, no arguments, no
+//!   sockets, no name lookup, closed standard streams, and clocks frozen at
+//!   the Unix epoch, so the guest can only compute on what the host hands
+//!   it; its memory is capped and each call has a deadline.
 
 use std::sync::OnceLock;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store};
-use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine};
 
 mod calls_crypto;
 mod calls_session;
 pub mod pool;
+mod sandbox;
+
+use sandbox::{CallStore, Limits, Sandbox};
 
 mod bindings {
     //! Host-side bindings generated from `wit/`, the one contract.
@@ -69,42 +72,6 @@ struct Runtime {
 
 /// Length of the tag before a precompiled guest: the SHA-256 of its component.
 const TAG_LEN: usize = 32;
-
-/// The per-instance state wasmtime keeps for the guest: an empty WASI context.
-struct Sandbox {
-    ctx: WasiCtx,
-    table: ResourceTable,
-}
-
-impl WasiView for Sandbox {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.ctx,
-            table: &mut self.table,
-        }
-    }
-}
-
-/// A clock stopped at the Unix epoch: the guest is sans-IO, time comes as input.
-struct FrozenClock;
-
-impl HostWallClock for FrozenClock {
-    fn resolution(&self) -> Duration {
-        Duration::from_secs(1)
-    }
-    fn now(&self) -> Duration {
-        Duration::ZERO
-    }
-}
-
-impl HostMonotonicClock for FrozenClock {
-    fn resolution(&self) -> u64 {
-        1_000_000_000
-    }
-    fn now(&self) -> u64 {
-        0
-    }
-}
 
 impl Guest {
     /// Wraps the embedded component and its precompiled form (tagged, see
@@ -160,8 +127,13 @@ impl Guest {
     /// the guest is compiled; the rest of the host gets them from the run's
     /// one `pool::Pool`, which alone calls this.
     pub(crate) fn instantiate(&self) -> Result<Instance> {
+        self.instantiate_with(Limits::DEFAULT)
+    }
+
+    /// Creates a fresh instance with the given limits.
+    fn instantiate_with(&self, limits: Limits) -> Result<Instance> {
         let rt = self.runtime()?;
-        let mut store = Store::new(&rt.engine, Sandbox::new());
+        let mut store = CallStore::new(&rt.engine, limits);
         let bindings = rt
             .pre
             .instantiate(&mut store)
@@ -175,7 +147,11 @@ impl Guest {
 fn config() -> Config {
     // `Config::new()` enables no cache and writes no file (checked with
     // strace under an empty $HOME); poof must leave no traces.
-    Config::new()
+    let mut config = Config::new();
+    // The deadline of each guest call (`sandbox.rs`): the compiled guest
+    // checks the engine's epoch at function entries and loop headers.
+    config.epoch_interruption(true);
+    config
 }
 
 impl Runtime {
@@ -207,10 +183,9 @@ impl Runtime {
             ),
         };
         let mut linker = Linker::<Sandbox>::new(&engine);
-        // The std-built guest imports wasi:cli and wasi:io; link them all, and
-        // let the empty context answer "no" to everything.
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        sandbox::link(&mut linker)?;
         let pre = bindings::GuestPre::new(linker.instantiate_pre(&component)?)?;
+        sandbox::start_clock(&engine)?;
         Ok(Runtime {
             engine,
             pre,
@@ -219,28 +194,9 @@ impl Runtime {
     }
 }
 
-impl Sandbox {
-    fn new() -> Self {
-        // Builder defaults: no preopens, no env, no args, empty stdin,
-        // discarded stdout and stderr. Deny the network explicitly.
-        let ctx = WasiCtx::builder()
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .socket_addr_check(|_, _| Box::pin(async { false }))
-            .wall_clock(FrozenClock)
-            .monotonic_clock(FrozenClock)
-            .build();
-        Sandbox {
-            ctx,
-            table: ResourceTable::new(),
-        }
-    }
-}
-
 /// One live guest instance in its sandbox.
 pub struct Instance {
-    store: Store<Sandbox>,
+    store: CallStore,
     bindings: bindings::Guest,
 }
 
@@ -395,7 +351,7 @@ mod bench {
             size,
             mtime_ns: 0,
             mode: None,
-            sha256: vec![0; 32],
+            sha256: sha256_of(&plain, count),
         };
         for _ in 0..3 {
             let sealer = c
@@ -458,6 +414,15 @@ mod bench {
         Ok(())
     }
 
+    /// The SHA-256 of `count` copies of `plain`, which the sealer checks.
+    pub(super) fn sha256_of(plain: &[u8], count: usize) -> Vec<u8> {
+        let mut h = Sha256::new();
+        for _ in 0..count {
+            h.update(plain);
+        }
+        h.finalize().to_vec()
+    }
+
     /// Unlocks `wrapped` in a fresh instance and seals `count` copies of `plain`.
     fn seal_all(guest: &Guest, wrapped: &[u8], plain: &[u8], count: usize) -> Result<()> {
         let mut inst = guest.instantiate()?;
@@ -471,7 +436,7 @@ mod bench {
             size: (plain.len() * count) as u64,
             mtime_ns: 0,
             mode: None,
-            sha256: vec![0; 32],
+            sha256: sha256_of(plain, count),
         };
         let sealer = c
             .keyring()

@@ -6,7 +6,8 @@
 //! - `test`: the whole suite: fmt, clippy, guest unit tests, host unit tests,
 //!   integration tests against real remotes.
 //! - `repro`: build the guest twice in two folders; fail unless the bytes are
-//!   identical to each other and to what the host embeds.
+//!   identical to each other and to what the host embeds, and the host's
+//!   precompiled guest is that guest compiled on this machine.
 //!
 //! Invariant: no `build.rs` anywhere calls cargo; the order guest-then-host
 //! lives here and only here.
@@ -30,7 +31,8 @@ tasks:
   build [--release]   build the guest, then poof with the guest embedded
   demo                build poof, then back up and restore sample files on a local folder
   test                run the whole test suite (fmt, clippy, unit and integration tests)
-  repro               check that the guest builds byte-identically in two folders
+  repro               check that the guest builds byte-identically in two folders,
+                      and that the binary's precompiled guest is it, compiled here
   dist                build the static Linux release binary (x86_64-unknown-linux-musl)
   fuzz [--seconds N] [--plain] [TARGET...]
                       run every fuzz target of fuzz/ for a bounded time (default 60 s each)

@@ -1,8 +1,12 @@
 //! `cargo xtask repro`: the guest must build byte-identically from two
 //! different folders, and match the guest the host embeds, so that an auditor
-//! can rebuild it and compare its hash with `poof guest hash`.
+//! can rebuild it and compare its hash with `poof guest hash`. And the native
+//! code that runs must be that guest compiled: the precompiled copy the
+//! binary embeds must be, byte for byte, the reproduced guest compiled on
+//! this machine by the binary's wasmtime with its configuration.
 
 use std::path::Path;
+use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
@@ -57,10 +61,65 @@ pub fn run() -> Result<()> {
         "reproducible: every build of the guest is sha256:{}",
         hashes[0].1
     );
+    check_precompiled(&embedded, scratch.path())
+}
+
+/// Compiles the guest afresh, in a process of its own, with the poof just
+/// built (its embedded component is the reproduced one: same hash, checked
+/// above), and finds the result, byte for byte, in the binary's own file.
+/// The file is read, not asked: a binary cannot vouch for itself.
+fn check_precompiled(poof: &Path, scratch: &Path) -> Result<()> {
+    let path = scratch.join("fresh.cwasm");
+    crate::exec(Command::new(poof).args(["guest", "precompile"]).arg(&path))?;
+    let fresh = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    let binary = std::fs::read(poof).with_context(|| format!("reading {}", poof.display()))?;
+    let hash = hex::encode(Sha256::digest(&fresh));
+    println!(
+        "{hash}  the reproduced guest, compiled here ({} bytes)",
+        fresh.len()
+    );
+    let Some(at) = find(&binary, &fresh) else {
+        bail!(
+            "{} does not embed the reproduced guest compiled on this machine; its precompiled \
+             guest is stale or not from these sources (see docs/AUDIT.md)",
+            poof.display()
+        );
+    };
+    println!("{hash}  {} (embedded, at byte {at})", poof.display());
+    println!("the precompiled guest in the binary is exactly the reproduced guest compiled here");
     Ok(())
+}
+
+/// Where `needle` (a precompiled guest: its component's SHA-256, then the
+/// code) starts in `haystack`.
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    let tag = needle.get(..32)?;
+    haystack
+        .windows(tag.len())
+        .enumerate()
+        .filter(|(_, w)| *w == tag)
+        .map(|(i, _)| i)
+        .find(|&i| haystack.get(i..i + needle.len()) == Some(needle))
 }
 
 fn sha256_file(path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     Ok(hex::encode(Sha256::digest(bytes)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find;
+
+    #[test]
+    fn a_precompiled_guest_is_found_only_whole() {
+        let needle: Vec<u8> = (0..40).collect();
+        let mut haystack = vec![9; 100];
+        haystack.extend(&needle[..36]); // the tag, then a different copy
+        haystack.extend([9; 10]);
+        assert_eq!(find(&haystack, &needle), None);
+        haystack.extend(&needle);
+        assert_eq!(find(&haystack, &needle), Some(146));
+        assert_eq!(find(&haystack, &needle[..10]), None, "no tag, no match");
+    }
 }

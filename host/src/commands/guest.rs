@@ -7,6 +7,7 @@ use anyhow::{Context as _, Result, bail};
 
 use super::Context;
 use crate::cli::GuestCommand;
+use crate::engine::Compiled;
 use crate::exit::{ConfigError, Exit};
 
 /// The WIT contract, exactly as both sides compiled it.
@@ -51,11 +52,26 @@ pub fn run(ctx: &mut Context, cmd: &GuestCommand) -> Result<Exit> {
             if embedded.is_empty() {
                 bail!("this binary embeds no precompiled guest; it compiles the guest at start-up");
             }
+            if fresh != embedded && ctx.guest.compiled()? == Compiled::AtStartup {
+                // The copy is not used here (wasmtime refused it for this
+                // CPU, or it is not of this component): what runs is the
+                // component compiled here, which is what verify would check.
+                ctx.out.line(&format!(
+                    "the precompiled guest embedded in this binary is not used on this machine \
+                     (compiled for a CPU with features this one lacks, or from another \
+                     component); the guest runs compiled here from the embedded component \
+                     sha256:{}",
+                    ctx.guest.sha256()
+                ));
+                return Ok(Exit::Success);
+            }
             if fresh != embedded {
                 bail!(
-                    "the precompiled guest embedded in this binary differs from the embedded \
-                     component compiled here ({} bytes against {}); do not trust this binary, \
-                     rebuild it from source",
+                    "the precompiled guest embedded in this binary, which runs here, differs \
+                     from the embedded component compiled here ({} bytes against {}). Either \
+                     this CPU has features the build machine's lacked (check on a machine like \
+                     it, see docs/AUDIT.md) or the binary was altered: do not trust it until \
+                     checked, or rebuild it from source",
                     embedded.len(),
                     fresh.len()
                 );
