@@ -262,6 +262,15 @@ pub struct EconfigArgs {
     /// Read the new passphrase from FILE (with --change-passphrase).
     #[arg(long, value_name = "FILE", requires = "change_passphrase")]
     pub new_passphrase_file: Option<PathBuf>,
+
+    /// Replace the master key: make a new one (wrapped with the same
+    /// passphrase), re-encrypt every object of every path under it, reading
+    /// each back before its old object is deleted, then replace both copies
+    /// of the key. Takes about as long as a full download plus a full
+    /// upload; if interrupted, run it again to continue. With --dry-run,
+    /// say how many files each path would re-encrypt.
+    #[arg(long, conflicts_with = "change_passphrase")]
+    pub rotate: bool,
 }
 
 /// The flag of commands whose only option is a dry run.

@@ -224,20 +224,34 @@ impl Crypt {
         let sha = crate::fsx::sha256_of(&mut src)
             .map_err(|e| anyhow!("reading {}: {e}", name.display()))?;
         rewind(&mut src).map_err(|e| anyhow!("reading {}: {e}", name.display()))?;
-        let mut lease = self.lease()?;
         let meta = FileMeta {
             size: entry.size,
             mtime_ns: entry.mtime_ns,
             mode: entry.mode,
             sha256: sha.to_vec(),
         };
+        self.seal_from(cloud, &entry.path, &meta, src, &name.display().to_string())
+    }
+
+    /// Starts sealing `src` for `cloud/rel` with the metadata `meta`, whose
+    /// SHA-256 the caller already knows (key rotation takes it from the old
+    /// object's authenticated header): returns a reader of header and
+    /// segments. `src` must yield exactly `meta.size` bytes with that hash:
+    /// the guest refuses the last segment otherwise, so nothing else can be
+    /// sealed whole. `name` names the source in messages.
+    pub fn seal_from<'a, R: Read>(
+        &'a self,
+        cloud: &str,
+        rel: &str,
+        meta: &FileMeta,
+        src: R,
+        name: &str,
+    ) -> Result<Sealing<'a, R>> {
+        let mut lease = self.lease()?;
         let e = entropy()?;
         let (sealer, header, id) = {
             let u = lease.unlocked();
-            let sealer = u
-                .inst
-                .seal(&u.key, cloud, &entry.path, &meta, &e)?
-                .map_err(fail)?;
+            let sealer = u.inst.seal(&u.key, cloud, rel, meta, &e)?.map_err(fail)?;
             let (header, id) = u.inst.sealer_start(&sealer)?;
             (sealer, header, id)
         };
@@ -245,14 +259,26 @@ impl Crypt {
             lease,
             sealer: Some(sealer),
             src,
-            remaining: entry.size,
+            remaining: meta.size,
             pending: header,
             pos: 0,
             finished: false,
             chunk: vec![0; self.format.segment_size as usize],
-            name: name.display().to_string(),
+            name: name.to_string(),
             id,
         })
+    }
+
+    /// Opens just the header of the object of `cloud/rel` (its first
+    /// `header_size` bytes): the authenticated metadata and the object id,
+    /// before any content is read.
+    pub fn open_header(&self, cloud: &str, rel: &str, header: &[u8]) -> Result<(FileMeta, String)> {
+        let mut lease = self.lease()?;
+        let u = lease.unlocked();
+        let opener = u.inst.open(&u.key, cloud, rel, header)?.map_err(fail)?;
+        let meta = u.inst.opener_meta(&opener);
+        u.inst.drop_handle(opener)?;
+        meta
     }
 
     /// An opening writer for the object of `cloud/rel`, writing plaintext to

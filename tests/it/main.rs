@@ -19,6 +19,7 @@ mod passphrase;
 mod proxy;
 mod rclone;
 mod rewrite;
+mod rotate;
 mod s3;
 mod schedule;
 mod setup;

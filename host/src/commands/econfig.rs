@@ -1,12 +1,16 @@
 //! `poof econfig`: set up encryption. Creates a random master key inside the
 //! guest, wraps it with a passphrase, and keeps the wrapped key in
 //! `CONFDIR/poof.key` and in the remote (`.poof/key`); or restores the local
-//! copy from the remote's; or, with `--change-passphrase`, rewraps it.
+//! copy from the remote's; or, with `--change-passphrase`, rewraps it; or,
+//! with `--rotate`, replaces the master key and re-encrypts every object
+//! (`econfig/rotate.rs`).
 //!
 //! Invariants: the master key never leaves the guest; nothing is written
 //! before the passphrase was checked (a wrong one changes nothing); a copy
 //! holding another key than the other copy is never overwritten; changing
 //! the passphrase rewrites only the two 100-byte copies, never an object.
+
+pub mod rotate;
 
 use anyhow::{Context as _, Result};
 
@@ -22,6 +26,9 @@ use crate::remote::{self, RESERVED_KEY};
 /// Runs `poof econfig`.
 pub fn run(ctx: &mut Context, args: &EconfigArgs) -> Result<Exit> {
     let conf = PoofConf::load(&ctx.locations.poofconf)?;
+    if args.rotate {
+        return rotate::run(ctx, &conf, args.dry_run);
+    }
     let remote = remote::open(&conf, &ctx.locations)?;
     remote.check_ready()?;
     let local_name = keys::local_path(&ctx.locations).display().to_string();
@@ -30,6 +37,22 @@ pub fn run(ctx: &mut Context, args: &EconfigArgs) -> Result<Exit> {
     let stored = remote
         .read_reserved(RESERVED_KEY)
         .with_context(|| format!("reading the key from {}", remote.describe()))?;
+    if let (Some(l), Some(r)) = (&local, &stored) {
+        let (a, b) = (
+            keys::key_id(ctx.pool, l, &local_name)?,
+            keys::key_id(ctx.pool, r, &remote_name)?,
+        );
+        if a != b {
+            return Err(ConfigError(format!(
+                "the key in {local_name} (key id {a}) is not the key of {remote_name} (key id {b}). If the key was rotated \
+                 on another machine (`poof econfig --rotate`), this machine's copy is the old one: \
+                 delete {local_name} and run `poof econfig` again to fetch the new key (the passphrase \
+                 is the same). If you did not rotate the key, someone else changed {remote_name}: \
+                 keep your copy, and put it back with `poof econfig` after moving the remote's away"
+            ))
+            .into());
+        }
+    }
     // Refuses two copies that hold different keys, before anything else.
     let found = keys::find(ctx.pool, &ctx.locations, remote.as_ref())?;
     if args.dry_run {

@@ -24,6 +24,7 @@ use anyhow::{Context, Result, anyhow};
 use super::freshness::Memory;
 use super::session::Sessions;
 use crate::crypt::{Crypt, SMALL_OBJECT};
+use crate::engine::crypto::FileMeta;
 use crate::engine::session::{Listed, Read};
 use crate::engine::sync::Entry;
 use crate::fsx;
@@ -49,6 +50,268 @@ impl SealedRemote {
             crypt,
             sessions,
         })
+    }
+}
+
+/// What key rotation needs of a sealed remote, beyond `Remote`: re-encrypt
+/// one object from another key's remote over the same store, read an
+/// object back, and find and remove what is left of a folder.
+impl SealedRemote {
+    /// The unlocked key.
+    pub fn crypt(&self) -> &Arc<Crypt> {
+        &self.crypt
+    }
+
+    /// The store's keys of what this key keeps of `cloud`: every object
+    /// under its prefix, and the manifest when there is one (not listed
+    /// through the session: a raw look, for "is anything left").
+    pub fn leftovers(&self, cloud: &str) -> Result<(Vec<String>, Option<String>)> {
+        let (prefix, manifest) = self.sessions.with(cloud, |inst, h| {
+            Ok((inst.session_prefix(h)?, inst.session_manifest_key(h)?))
+        })?;
+        let listing = self
+            .store
+            .list(&prefix)
+            .with_context(|| format!("listing {}", self.store.show(&prefix)))?;
+        let mut objects: Vec<String> = listing.objects.into_iter().map(|o| o.key).collect();
+        objects.extend(listing.problems);
+        let manifest = match manifest {
+            Some(m) => match self.store.head(&m) {
+                Ok(_) => Some(m),
+                Err(e) if e.is_not_found() => None,
+                Err(e) => return Err(e).with_context(|| self.store.show(&m)),
+            },
+            None => None,
+        };
+        Ok((objects, manifest))
+    }
+
+    /// Deletes the manifest of `cloud` (once its files are under another
+    /// key), if there is one.
+    pub fn delete_manifest(&self, cloud: &str) -> Result<()> {
+        let name = self
+            .sessions
+            .with(cloud, |inst, h| inst.session_manifest_key(h))?;
+        if let Some(name) = name {
+            match self.store.delete(&name) {
+                Ok(()) => {}
+                Err(e) if e.is_not_found() => {}
+                Err(e) => {
+                    return Err(e).with_context(|| format!("deleting {}", self.store.show(&name)));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The authenticated metadata of the object of `cloud/path`, from its
+    /// header alone, after the session's check that this object may be
+    /// restored (not a replayed one): what rotation must carry over.
+    pub fn header_meta(&self, cloud: &str, path: &str) -> Result<FileMeta> {
+        self.sessions.check_restore(cloud, path)?;
+        let key = self.sessions.object_key(cloud, path)?;
+        let hs = u64::from(self.crypt.format().header_size);
+        let header = self
+            .store
+            .get_range(&key, 0, hs)
+            .with_context(|| format!("reading the header of {}", self.store.show(&key)))?;
+        let (meta, id) = self
+            .crypt
+            .open_header(cloud, path, &header)
+            .with_context(|| self.store.show(&key))?;
+        self.sessions
+            .check_object_id(cloud, path, &id)
+            .with_context(|| self.store.show(&key))?;
+        Ok(meta)
+    }
+
+    /// Reads the object of `cloud/path` back in full through this key,
+    /// authenticating every segment, and returns its header's metadata and
+    /// object id (the content's SHA-256 and length were checked against
+    /// them); `None` when there is no such object.
+    pub fn read_back(&self, cloud: &str, path: &str) -> Result<Option<(FileMeta, String)>> {
+        let key = self.sessions.object_key(cloud, path)?;
+        let mut w = self.crypt.open_into(cloud, path, io::sink())?;
+        match self.store.get(&key, &mut w) {
+            Ok(_) => {}
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => {
+                return Err(e).with_context(|| format!("reading back {}", self.store.show(&key)));
+            }
+        }
+        let done = w.finish().with_context(|| self.store.show(&key))?;
+        Ok(Some(done))
+    }
+
+    /// Re-encrypts `entry` of `cloud` from `from` (another key's remote over
+    /// the same store) into this one, without plaintext on disk: the old
+    /// object is opened through `from`'s key and its plaintext sealed under
+    /// this key as it comes (in memory below `SMALL_OBJECT`, else through a
+    /// bounded channel from a second thread). The new object keeps the
+    /// entry's size, time and mode and the old header's SHA-256, which the
+    /// guest checks again as it seals the last segment. Then the new object
+    /// is read back in full and must have that hash and size, and be the
+    /// object just written (its id). The upload is recorded in this
+    /// remote's session; the old object is left alone (the caller deletes
+    /// it only after this returned `Ok`).
+    pub fn reseal_from(&self, from: &SealedRemote, cloud: &str, entry: &Entry) -> Result<()> {
+        let path = entry.path.as_str();
+        let old = from.header_meta(cloud, path)?;
+        if old.size != entry.size {
+            anyhow::bail!(
+                "{cloud}/{path}: the listing says {} bytes, the object's header {}",
+                entry.size,
+                old.size
+            );
+        }
+        let meta = FileMeta {
+            size: entry.size,
+            mtime_ns: entry.mtime_ns,
+            mode: entry.mode,
+            sha256: old.sha256.clone(),
+        };
+        let old_key = from.sessions.object_key(cloud, path)?;
+        let new_key = self.sessions.object_key(cloud, path)?;
+        let len = self.crypt.sealed_size(entry.size)?;
+        let name = format!("{cloud}/{path}");
+        let label = std::path::Path::new(&name);
+        let store = &*self.store;
+        let (put, id) = if from.crypt.sealed_size(entry.size)? < SMALL_OBJECT {
+            let mut body = Vec::new();
+            store
+                .get(&old_key, &mut body)
+                .with_context(|| format!("reading {}", store.show(&old_key)))?;
+            let mut plain = Vec::with_capacity(entry.size as usize);
+            let mut w = from.crypt.open_into(cloud, path, &mut plain)?;
+            io::Write::write_all(&mut w, &body)?;
+            w.finish().with_context(|| store.show(&old_key))?;
+            let mut sealing =
+                self.crypt
+                    .seal_from(cloud, path, &meta, io::Cursor::new(plain), &name)?;
+            let id = sealing.id.clone();
+            let body = Body::Stream {
+                reader: &mut sealing,
+                len,
+                path: label,
+            };
+            let put = store
+                .put(&new_key, body, &Meta::default())
+                .with_context(|| format!("writing {}", store.show(&new_key)))?;
+            (put, id)
+        } else {
+            std::thread::scope(|s| -> Result<_> {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+                let reader = s.spawn(move || -> Result<()> {
+                    let mut w = from.crypt.open_into(cloud, path, Sender(tx))?;
+                    store
+                        .get(&old_key, &mut w)
+                        .with_context(|| format!("reading {}", store.show(&old_key)))?;
+                    w.finish().with_context(|| store.show(&old_key))?;
+                    Ok(())
+                });
+                let sealed = (|| -> Result<_> {
+                    let mut sealing = self.crypt.seal_from(
+                        cloud,
+                        path,
+                        &meta,
+                        Receiver {
+                            rx,
+                            buf: Vec::new(),
+                            pos: 0,
+                        },
+                        &name,
+                    )?;
+                    let id = sealing.id.clone();
+                    let body = Body::Stream {
+                        reader: &mut sealing,
+                        len,
+                        path: label,
+                    };
+                    let put = store
+                        .put(&new_key, body, &Meta::default())
+                        .with_context(|| format!("writing {}", store.show(&new_key)))?;
+                    Ok((put, id))
+                })();
+                // The reader's failure says more than the short read it caused.
+                reader.join().expect("no panics in the reader")?;
+                sealed
+            })?
+        };
+        self.sessions
+            .uploaded(cloud, entry, put.etag.as_deref(), Some(&id))?;
+        self.check_copy(cloud, entry, &old.sha256, Some(&id))
+    }
+
+    /// Reads the object of `cloud/entry.path` back in full under this key
+    /// and fails unless it holds `sha256` and the entry's size, time and
+    /// mode (and, when given, is the object `id`).
+    pub fn check_copy(
+        &self,
+        cloud: &str,
+        entry: &Entry,
+        sha256: &[u8],
+        id: Option<&str>,
+    ) -> Result<()> {
+        let key = self.sessions.object_key(cloud, &entry.path)?;
+        let Some((meta, got)) = self.read_back(cloud, &entry.path)? else {
+            anyhow::bail!("{}: not there when read back", self.store.show(&key));
+        };
+        let same = meta.size == entry.size
+            && meta.mtime_ns == entry.mtime_ns
+            && meta.mode == entry.mode
+            && meta.sha256 == sha256
+            && id.is_none_or(|id| id == got);
+        if !same {
+            anyhow::bail!(
+                "{}: read back, it is not the copy of {cloud}/{} that was written",
+                self.store.show(&key),
+                entry.path
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The writing end of the bounded channel between the opening and the
+/// sealing thread of a large object.
+struct Sender(std::sync::mpsc::SyncSender<Vec<u8>>);
+
+impl io::Write for Sender {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.0
+            .send(data.to_vec())
+            .map_err(|_| io::Error::other("the sealing side stopped"))?;
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The reading end: the plaintext in order; the end when the opening
+/// thread is done (or failed: the sealer then finds the content short).
+struct Receiver {
+    rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl io::Read for Receiver {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.buf.len() {
+            match self.rx.recv() {
+                Ok(b) => {
+                    self.buf = b;
+                    self.pos = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
     }
 }
 
