@@ -84,8 +84,12 @@ fn key_must_stay(l: &Locations) -> Option<String> {
         .and_then(|remote| remote.read_reserved(crate::remote::RESERVED_KEY));
     match stored {
         Ok(Some(s)) if s == local => None,
-        Ok(Some(_)) => Some("the remote holds another wrapped key; run `poof econfig` to see which".into()),
-        Ok(None) => Some("the remote holds no copy of it; run `poof econfig` to store one there".into()),
+        Ok(Some(_)) => {
+            Some("the remote holds another wrapped key; run `poof econfig` to see which".into())
+        }
+        Ok(None) => {
+            Some("the remote holds no copy of it; run `poof econfig` to store one there".into())
+        }
         Err(e) => Some(format!("the remote's copy could not be checked ({e:#})")),
     }
 }

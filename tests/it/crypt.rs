@@ -586,7 +586,9 @@ fn neuter_removes_the_key_only_when_the_remote_keeps_a_copy() {
     let run = neuter().expect(0);
     for name in ["poof.key", "freshness.json", "poof.conf"] {
         assert!(
-            run.stdout.lines().any(|l| l.contains("would remove") && l.contains(name)),
+            run.stdout
+                .lines()
+                .any(|l| l.contains("would remove") && l.contains(name)),
             "{name}: {}",
             run.stdout
         );

@@ -123,7 +123,10 @@ impl Locations {
             ("poof.conf", self.poofconf.clone()),
             ("cloud config (rclone-poof.conf)", self.cloudconf.clone()),
             ("encryption key (wrapped)", self.keyfile()),
-            ("encryption key being rotated in", self.keyfile().with_extension("key.next")),
+            (
+                "encryption key being rotated in",
+                self.keyfile().with_extension("key.next"),
+            ),
             ("memory of encrypted manifests", self.freshness_file()),
             ("run lock", self.lockfile()),
             ("log (scheduled runs)", self.logfile()),
