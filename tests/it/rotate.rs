@@ -115,7 +115,8 @@ fn a_rotation_re_encrypts_everything_under_a_new_key(kind: Kind) {
         run.stdout
     );
     assert!(
-        run.stdout.contains("rotated: every object"),
+        run.stdout
+            .contains("rotated: every object of the configured paths"),
         "{}",
         run.stdout
     );
@@ -210,7 +211,6 @@ fn a_dry_run_changes_nothing(kind: Kind) {
 fn a_killed_rotation_continues_and_loses_nothing(kind: Kind) {
     let w = encrypted(kind, true);
     let source = snapshot(&w.path("src"));
-    let before = folder_objects(&w);
     let pass = w.path("pass");
     std::fs::write(&pass, PASS.1).unwrap();
     std::fs::set_permissions(&pass, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -220,12 +220,17 @@ fn a_killed_rotation_continues_and_loses_nothing(kind: Kind) {
         "econfig",
         "--rotate",
     ];
-    // Kill points between 1.5 s and 6.5 s: the three Argon2id runs (old
-    // key, new key's wrap, new key) take about 3 s, then objects move.
+    // Calibration: one whole rotation, unkilled.
+    let t = Instant::now();
+    w.poof(&args).expect(0);
+    let calibrated = t.elapsed().as_millis() as u64;
+    let before = folder_objects(&w);
     let mut rng = Rng(4711);
     let (mut killed, mut finished) = (0, 0);
-    for round in 0..6 {
-        let ms = 1_500 + rng.below(5_000);
+    let rounds = 6;
+    for round in 0..rounds {
+        // Most points land inside a run: before three quarters of its length.
+        let ms = calibrated / 10 + rng.below((calibrated * 3 / 4).max(20));
         let mut child = spawn(&w, &args);
         let start = Instant::now();
         while start.elapsed() < Duration::from_millis(ms)
@@ -236,17 +241,23 @@ fn a_killed_rotation_continues_and_loses_nothing(kind: Kind) {
         if kill(&mut child) {
             killed += 1;
         } else {
+            // It ended before the kill; the next round starts another rotation.
             finished += 1;
             let err = spawned_stderr(&w);
             assert!(err.is_empty(), "round {round} ({ms} ms): {err}");
-            break;
         }
     }
-    eprintln!("rotation killed {killed} times, finished {finished} times before the rerun");
-    assert!(killed >= 1, "no kill landed inside the rotation");
+    eprintln!(
+        "rotation of {calibrated} ms: killed {killed} times, finished {finished} times before the rerun"
+    );
+    assert!(
+        killed * 2 >= rounds,
+        "most points must kill a running rotation"
+    );
     let run = w.poof(&args).expect(0);
     assert!(
-        run.stdout.contains("rotated: every object"),
+        run.stdout
+            .contains("rotated: every object of the configured paths"),
         "{}",
         run.stdout
     );

@@ -428,9 +428,11 @@ fn finish(ctx: &Context, plain: &PlainRemote, keys: &Keys, next: &[u8]) -> Resul
     }
     ctx.out.event(json!({"event": "rotated", "key": id}));
     ctx.out.line(&format!(
-        "rotated: every object is now encrypted under key {id}, kept in {} and {} ({}), \
-         wrapped with the same passphrase.\n\
+        "rotated: every object of the configured paths is now encrypted under key {id}, kept in {} \
+         and {} ({}), wrapped with the same passphrase.\n\
          What poof cannot reach, and which still opens the old key with the old passphrase:\n\
+         - objects of cloud folders that are no longer among the paths of poof.conf (they were not \
+         re-encrypted; add the path back and rotate again, or delete them);\n\
          - older versions of {RESERVED_KEY} and of every object, if the bucket keeps versions: \
          they stay readable with the old key until they expire; delete them (e.g. `aws s3api \
          list-object-versions` then `delete-object --version-id`, or a lifecycle rule that expires \
