@@ -254,7 +254,9 @@ pub fn manifest(data: &[u8]) {
                 object_id: None,
             })
             .collect();
-        let mut bytes = manifest::encode(&stored);
+        // Encrypted manifests carry a generation; plain ones do not.
+        let generation = (b.u8() % 2 == 0).then(|| u64::from(b.u8()));
+        let mut bytes = manifest::encode(&stored, generation);
         for (i, m) in b.0.iter().enumerate() {
             if !bytes.is_empty() {
                 let at = (i * 31 + usize::from(*m)) % bytes.len();
@@ -265,6 +267,8 @@ pub fn manifest(data: &[u8]) {
     };
     let r = manifest::reconcile(&bytes, &listing);
     assert_eq!(r.known.len() + r.unknown.len(), listing.len());
+    // A generation is reported only for a manifest that was read.
+    assert!(r.generation.is_none() || r.problem.is_none());
     for k in &r.known {
         assert!(
             listing
@@ -315,9 +319,12 @@ fn sealed() -> &'static Sealed {
     S.get_or_init(|| {
         let size = 2 * stream::SEGMENT_SIZE + 100;
         let plain: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
-        let mut s = keyring()
-            .sealer("docs/f", &meta(size as u64), &[9u8; 32])
-            .unwrap();
+        // The sealer refuses content that is not what the header's SHA-256 says.
+        let meta = FileMeta {
+            sha256: <sha2::Sha256 as sha2::Digest>::digest(&plain).into(),
+            ..meta(size as u64)
+        };
+        let mut s = keyring().sealer("docs/f", &meta, &[9u8; 32]).unwrap();
         let header = s.header().to_vec();
         let chunks: Vec<&[u8]> = plain.chunks(stream::SEGMENT_SIZE).collect();
         let segs = chunks
