@@ -198,9 +198,13 @@ impl Crypt {
     /// Takes one unlocked instance out of the pool for good (its keyring
     /// handle with it), for a holder that keeps state in it for the whole
     /// run: the guest sessions of a sealed remote.
+    /// It no longer counts against the pool's size, so transfers still get
+    /// as many instances as before (on one core: one, not none).
     pub fn take_unlocked(&self) -> Result<(Instance, Handle)> {
         let mut lease = self.lease()?;
         let u = lease.unlocked.take().expect("a lease holds its instance");
+        self.pool.lock().expect("no panics while locked").live -= 1;
+        self.freed.notify_one();
         Ok((u.inst, u.key))
     }
 
@@ -536,6 +540,25 @@ mod tests {
 
     use crate::engine::sync::Entry;
     use crate::testkit;
+
+    #[test]
+    fn instances_taken_for_good_leave_the_pool_its_full_size() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let c = testkit::crypt();
+            // More than the pool's size: each taken instance is replaced.
+            let taken: Vec<_> = (0..=c.max).map(|_| c.take_unlocked().unwrap()).collect();
+            tx.send(c.sealed_size(1).is_ok()).unwrap();
+            drop(taken);
+        });
+        // A deadlock, not slowness: a lease that never comes back.
+        let got = rx.recv_timeout(std::time::Duration::from_secs(300));
+        assert_eq!(
+            got,
+            Ok(true),
+            "a lease waited for an instance taken for good"
+        );
+    }
 
     #[test]
     fn a_file_rewritten_at_the_same_size_between_hashing_and_sealing_is_never_sealed_whole() {
