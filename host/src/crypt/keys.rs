@@ -11,9 +11,7 @@
 //! remote key with different key ids are never mixed.
 
 use std::collections::BTreeMap;
-use std::fs::{DirBuilder, OpenOptions};
-use std::io::{Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -406,38 +404,13 @@ pub fn local_path(locations: &Locations) -> PathBuf {
 /// Reads the local copy of the wrapped key, `None` when there is none.
 pub fn read_local(locations: &Locations) -> Result<Option<Vec<u8>>> {
     let path = local_path(locations);
-    match std::fs::read(&path) {
-        Ok(b) => Ok(Some(b)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
-    }
+    crate::fsx::read_optional(&path).with_context(|| format!("reading {}", path.display()))
 }
 
 /// Writes the local copy of the wrapped key (mode 0600), replacing it atomically.
 pub fn write_local(locations: &Locations, wrapped: &[u8]) -> Result<()> {
     let path = local_path(locations);
-    DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&locations.confdir)
-        .with_context(|| format!("creating {}", locations.confdir.display()))?;
-    let tmp = locations
-        .confdir
-        .join(format!(".{LOCAL_KEY}.{}.tmp", std::process::id()));
-    let written = (|| -> std::io::Result<()> {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(wrapped)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &path)
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written.with_context(|| format!("writing {}", path.display()))
+    crate::fsx::write_private(&path, wrapped).with_context(|| format!("writing {}", path.display()))
 }
 
 /// The key id of a wrapped key, or an error naming where it came from.

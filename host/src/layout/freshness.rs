@@ -10,8 +10,7 @@
 //! never taken as "nothing remembered", which would let a rollback through).
 
 use std::collections::BTreeMap;
-use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -108,9 +107,9 @@ fn damaged(file: &Path, why: impl std::fmt::Display) -> anyhow::Error {
 
 /// remote -> folders, as `file` holds them.
 fn read(file: &Path) -> Result<BTreeMap<String, Folders>> {
-    let bytes = match fs::read(file) {
-        Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+    let bytes = match crate::fsx::read_optional(file) {
+        Ok(Some(b)) => b,
+        Ok(None) => return Ok(BTreeMap::new()),
         Err(e) => return Err(damaged(file, e)),
     };
     let v: Value = serde_json::from_slice(&bytes).map_err(|e| damaged(file, e))?;
@@ -161,26 +160,13 @@ fn write(file: &Path, all: &BTreeMap<String, Folders>) -> io::Result<()> {
         })
         .collect();
     let doc = json!({"format": FORMAT, "version": VERSION, "remotes": remotes});
-    let dir = file.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir)?;
-    let tmp = file.with_extension("json.tmp");
-    let mut opts = fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts.open(&tmp)?;
-    f.write_all(serde_json::to_string_pretty(&doc)?.as_bytes())?;
-    f.sync_all()?;
-    drop(f);
-    fs::rename(&tmp, file)?;
-    if let Ok(d) = fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    crate::fsx::write_private(file, serde_json::to_string_pretty(&doc)?.as_bytes())
 }
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
 
     fn fresh(g: u64) -> Freshness {
@@ -221,7 +207,12 @@ mod tests {
             let mode = fs::metadata(&file).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        assert!(!file.with_extension("json.tmp").exists());
+        let left: Vec<_> = fs::read_dir(file.parent().unwrap())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(left.is_empty(), "no temporary file is left: {left:?}");
     }
 
     #[test]

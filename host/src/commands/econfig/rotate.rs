@@ -20,9 +20,6 @@
 //! only when nothing of the old key is left in any configured path.
 
 use std::collections::HashMap;
-use std::fs::{DirBuilder, OpenOptions};
-use std::io::Write as _;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -36,6 +33,7 @@ use crate::crypt::keys;
 use crate::crypt::{Crypt, describe, entropy};
 use crate::engine::sync::Entry;
 use crate::exit::{ConfigError, Exit};
+use crate::fsx;
 use crate::layout::freshness::Memory;
 use crate::layout::plain::PlainRemote;
 use crate::layout::sealed::SealedRemote;
@@ -110,7 +108,8 @@ pub fn run(ctx: &mut Context, conf: &PoofConf, dry_run: bool) -> Result<Exit> {
     // Both copies before any object is touched (again on a resumed run,
     // where one of them may be missing).
     plain.write_reserved(RESERVED_NEXT, &next)?;
-    write_private(&local_next(&ctx.locations), &next)?;
+    let local = local_next(&ctx.locations);
+    fsx::write_private(&local, &next).with_context(|| format!("writing {}", local.display()))?;
     let new_crypt = Arc::new(Crypt::unlock(
         ctx.pool,
         next.clone(),
@@ -199,7 +198,11 @@ impl Keys {
         let remote_next = plain.read_reserved(RESERVED_NEXT)?;
         let local_name = local_next(locations).display().to_string();
         let remote_name = |n: &str| format!("{} ({n})", plain.describe());
-        let next = match (read_optional(&local_next(locations))?, remote_next) {
+        let next = match (
+            fsx::read_optional(&local_next(locations))
+                .with_context(|| format!("reading {}", local_next(locations).display()))?,
+            remote_next,
+        ) {
             (Some(l), Some(r)) if l != r => {
                 return Err(ConfigError(format!(
                     "{} and {} differ: two rotations were begun with different new keys. \
@@ -445,41 +448,6 @@ fn finish(ctx: &Context, plain: &PlainRemote, keys: &Keys, next: &[u8]) -> Resul
         RESERVED_KEY
     ));
     Ok(Exit::Success)
-}
-
-/// Reads `path`, `None` when it does not exist.
-fn read_optional(path: &std::path::Path) -> Result<Option<Vec<u8>>> {
-    match std::fs::read(path) {
-        Ok(b) => Ok(Some(b)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
-    }
-}
-
-/// Writes `bytes` to `path` (mode 0600) through a temporary file renamed
-/// over it, as `keys::write_local` does for `poof.key`.
-fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().expect("a file in the config folder");
-    DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .with_context(|| format!("creating {}", dir.display()))?;
-    let tmp = dir.join(format!(".{LOCAL_NEXT}.{}.tmp", std::process::id()));
-    let written = (|| -> std::io::Result<()> {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written.with_context(|| format!("writing {}", path.display()))
 }
 
 #[cfg(test)]
