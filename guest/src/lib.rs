@@ -9,6 +9,7 @@
 
 pub mod check;
 pub mod crypto;
+pub mod filter;
 pub mod manifest;
 pub mod paths;
 pub mod plan;
