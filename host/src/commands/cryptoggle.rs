@@ -9,9 +9,16 @@
 //! plain records the choice in the remote (`.poof/plain`), so that plain
 //! copies beside poof's key are accepted there; switching to encrypted
 //! removes that record (docs/FORMAT.md, "No downgrade").
+//!
+//! A switch that fails half way leaves a state that refuses plain backups
+//! beside the key unless the user chose them, and that one more
+//! `poof cryptoggle` repairs: switching on removes the record before the
+//! config says so; switching off writes the config first and puts it back
+//! when the record cannot be written (`switch`).
 
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
 
 use anyhow::{Context as _, Result};
 
@@ -19,8 +26,9 @@ use super::Context;
 use crate::config::PoofConf;
 use crate::crypt::keys;
 use crate::exit::{ConfigError, Exit};
+use crate::layout::write_reserved;
 use crate::remote::{self, RESERVED_PLAIN};
-use crate::store::StoreError;
+use crate::store::{Store, StoreError};
 
 /// Runs `poof cryptoggle`.
 pub fn run(ctx: &mut Context, dry_run: bool) -> Result<Exit> {
@@ -48,54 +56,7 @@ pub fn run(ctx: &mut Context, dry_run: bool) -> Result<Exit> {
         ));
         return Ok(Exit::Success);
     }
-    let mode = std::fs::metadata(&file)
-        .with_context(|| format!("reading {}", file.display()))?
-        .permissions()
-        .mode()
-        & 0o7777;
-    let tmp = file.with_file_name(format!(".poof.conf.{}.tmp", std::process::id()));
-    let written = (|| -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(new.as_bytes())?;
-        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &file)
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written.with_context(|| format!("writing {}", file.display()))?;
-    if on {
-        match remote.store().delete(RESERVED_PLAIN) {
-            Ok(()) | Err(StoreError::NotFound(_)) => {}
-            Err(e) => {
-                return Err(anyhow::Error::from(e).context(format!(
-                    "encryption is on in {}, but removing {RESERVED_PLAIN} from {} failed; \
-                     run `poof cryptoggle` twice to retry",
-                    file.display(),
-                    remote.describe()
-                )));
-            }
-        }
-    } else {
-        remote
-            .write_reserved(
-                RESERVED_PLAIN,
-                b"plain copies beside poof's key are intended (written by poof cryptoggle)\n",
-            )
-            .with_context(|| {
-                format!(
-                    "encryption is off in {}, but recording that choice in {} failed, so plain \
-                     backups there will be refused; run `poof cryptoggle` twice to retry",
-                    file.display(),
-                    remote.describe()
-                )
-            })?;
-    }
+    switch(&file, &text, &new, on, remote.store())?;
     let (now, before) = if on {
         ("on", "plain")
     } else {
@@ -109,6 +70,88 @@ pub fn run(ctx: &mut Context, dry_run: bool) -> Result<Exit> {
         remote.describe()
     ));
     Ok(Exit::Success)
+}
+
+/// What `.poof/plain` holds.
+const PLAIN_RECORD: &[u8] =
+    b"plain copies beside poof's key are intended (written by poof cryptoggle)\n";
+
+/// Replaces poof.conf `file` (now `old`) with `new`, and records (`on`
+/// false) or removes (`on` true) the choice of plain copies in `store`.
+///
+/// The order keeps every failure closed and repairable by a rerun:
+/// - on: the record goes first; if it cannot, nothing changed. If the
+///   config then cannot be written, it still says plain with no record,
+///   so plain backups beside the key are refused, and a rerun switches on;
+/// - off: the config is written first; if the record then cannot be
+///   written, the old config is put back (encryption stays on), so plain
+///   copies never go beside the key unrecorded, and a rerun switches off.
+///   Only when putting it back fails too does the config stay plain
+///   without the record: plain backups are then refused (still closed).
+fn switch(file: &Path, old: &str, new: &str, on: bool, store: &dyn Store) -> Result<()> {
+    let remote = store.describe();
+    if on {
+        match store.delete(RESERVED_PLAIN) {
+            Ok(()) | Err(StoreError::NotFound(_)) => {}
+            Err(e) => {
+                return Err(anyhow::Error::from(e).context(format!(
+                    "nothing was switched: removing {RESERVED_PLAIN} from {remote} failed; \
+                     run `poof cryptoggle` again"
+                )));
+            }
+        }
+        return replace(file, new).with_context(|| {
+            format!(
+                "{RESERVED_PLAIN} was removed from {remote}, but writing {} failed: it still says \
+                 plain, and plain backups there are refused; run `poof cryptoggle` again",
+                file.display()
+            )
+        });
+    }
+    replace(file, new)
+        .with_context(|| format!("nothing was switched: writing {} failed", file.display()))?;
+    let Err(e) = write_reserved(store, RESERVED_PLAIN, PLAIN_RECORD) else {
+        return Ok(());
+    };
+    Err(match replace(file, old) {
+        Ok(()) => e.context(format!(
+            "nothing was switched: recording the choice of plain copies in {remote} failed, so {} \
+             was put back as it was (encryption stays on); run `poof cryptoggle` again",
+            file.display()
+        )),
+        Err(back) => e.context(format!(
+            "encryption is off in {}, but recording that choice in {remote} failed, and putting \
+             the file back failed too ({back:#}): plain backups there are refused until \
+             `poof cryptoggle` switches encryption on again",
+            file.display()
+        )),
+    })
+}
+
+/// Replaces `file` with `text` through a temporary file and a rename,
+/// keeping its permission bits.
+fn replace(file: &Path, text: &str) -> Result<()> {
+    let mode = std::fs::metadata(file)
+        .with_context(|| format!("reading {}", file.display()))?
+        .permissions()
+        .mode()
+        & 0o7777;
+    let tmp = file.with_file_name(format!(".poof.conf.{}.tmp", std::process::id()));
+    let written = (|| -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, file)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.with_context(|| format!("writing {}", file.display()))
 }
 
 /// `text` with its top-level `"encrypted"` set to `on`: the value replaced
@@ -149,7 +192,83 @@ fn set_encrypted(text: &str, on: bool) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::set_encrypted;
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::{set_encrypted, switch};
+    use crate::remote::RESERVED_PLAIN;
+    use crate::store::memory::{Fault, MemoryStore, Op};
+
+    const ON: &str = "{\"encrypted\": true, \"paths\": {}}";
+
+    /// A poof.conf holding `text` (mode 0640, which every rewrite keeps).
+    fn conf(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("poof.conf");
+        std::fs::write(&file, text).unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
+        (dir, file)
+    }
+
+    fn read(file: &std::path::Path) -> String {
+        let mode = std::fs::metadata(file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o640);
+        std::fs::read_to_string(file).unwrap()
+    }
+
+    /// Switching off when the store refuses to keep `.poof/plain`: the
+    /// config is put back, so nothing can go in the clear beside the key
+    /// unrecorded; the rerun switches.
+    #[test]
+    fn a_record_the_store_refuses_switches_nothing_and_a_rerun_works() {
+        let off = set_encrypted(ON, false);
+        let (_dir, file) = conf(ON);
+        let store = MemoryStore::new();
+        store.inject(Fault::Fail {
+            op: Some(Op::Put),
+            n: 1,
+        });
+        let err = format!("{:#}", switch(&file, ON, &off, false, &store).unwrap_err());
+        assert!(
+            err.contains("nothing was switched") && err.contains("encryption stays on"),
+            "{err}"
+        );
+        assert_eq!(read(&file), ON, "the config is as it was");
+        assert!(store.keys().is_empty());
+        let leftovers = std::fs::read_dir(file.parent().unwrap()).unwrap().count();
+        assert_eq!(leftovers, 1, "no temporary file is left");
+
+        store.heal();
+        switch(&file, ON, &off, false, &store).unwrap();
+        assert_eq!(read(&file), off);
+        assert_eq!(store.keys(), [RESERVED_PLAIN]);
+    }
+
+    /// Switching on when the store refuses to delete `.poof/plain`: the
+    /// config stays plain with its record (as the user chose); the rerun
+    /// switches.
+    #[test]
+    fn a_record_the_store_keeps_switches_nothing_and_a_rerun_works() {
+        let off = set_encrypted(ON, false);
+        let (_dir, file) = conf(&off);
+        let store = MemoryStore::new();
+        switch(&file, ON, &off, false, &store).unwrap();
+        assert_eq!(store.keys(), [RESERVED_PLAIN]);
+        store.inject(Fault::Fail {
+            op: Some(Op::Delete),
+            n: 1,
+        });
+        let err = format!("{:#}", switch(&file, &off, ON, true, &store).unwrap_err());
+        assert!(err.contains("nothing was switched"), "{err}");
+        assert_eq!(read(&file), off);
+        assert_eq!(store.keys(), [RESERVED_PLAIN]);
+
+        store.heal();
+        switch(&file, &off, ON, true, &store).unwrap();
+        assert_eq!(read(&file), ON);
+        assert!(store.keys().is_empty());
+        // Switching on where there is no record is no failure.
+        switch(&file, &off, ON, true, &store).unwrap();
+    }
 
     #[test]
     fn only_the_encrypted_key_changes() {
