@@ -2,7 +2,7 @@
 //!
 //! Invariant: no logic lives here, only conversions; each exported interface
 //! is implemented on `Guest` by delegating to a plain-Rust module. The
-//! `crypto` interface, with its resources, has its own file.
+//! interfaces with resources (`crypto`, `legacy`, ...) have their own files.
 
 #![allow(missing_docs)] // Generated bindings carry the WIT's own docs.
 
@@ -10,6 +10,7 @@ use crate::plan;
 
 mod check;
 mod crypto;
+mod legacy;
 mod session;
 mod wipe;
 

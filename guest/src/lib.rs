@@ -1,8 +1,8 @@
 //! poof's guest: the audited core that decides, run by the host in a sandbox.
 //!
 //! This file is only the adapter between the WIT bindings and the plain-Rust
-//! modules that hold the logic (`plan`, `paths`, `probe`, `crypto`, `wipe`,
-//! `check`, ...). Those modules know nothing of WIT, so they unit-test
+//! modules that hold the logic (`plan`, `paths`, `probe`, `crypto`, `legacy`,
+//! `wipe`, `check`, ...). Those modules know nothing of WIT, so they unit-test
 //! natively with `cargo test -p poof-guest`.
 //! Invariant: nothing here performs I/O on its own; every fact comes from the
 //! host through the contract in `wit/`.
@@ -10,6 +10,7 @@
 pub mod check;
 pub mod crypto;
 pub mod filter;
+pub mod legacy;
 pub mod manifest;
 pub mod paths;
 pub mod plan;

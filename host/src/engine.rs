@@ -24,6 +24,7 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine};
 
 mod calls_crypto;
+mod calls_legacy;
 mod calls_session;
 pub mod pool;
 mod sandbox;
@@ -42,6 +43,7 @@ mod bindings {
 pub use bindings::exports::poof::core::audit::{GuestInfo, Probe};
 pub use bindings::exports::poof::core::check;
 pub use bindings::exports::poof::core::crypto;
+pub use bindings::exports::poof::core::legacy;
 pub use bindings::exports::poof::core::session;
 pub use bindings::exports::poof::core::sync;
 pub use bindings::exports::poof::core::wipe;
