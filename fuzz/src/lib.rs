@@ -1,6 +1,8 @@
 //! The checks behind poof's fuzz targets, one function per parser of the
 //! guest: path checking, the sync plan, the manifest, encrypted names, the
-//! object header, the segment stream, sealed blobs and wrapped keys.
+//! object header, the segment stream, sealed blobs, wrapped keys, and
+//! rclone crypt's names, content blocks and obscured passwords (poof 1.x's
+//! encrypted buckets).
 //!
 //! Each function takes arbitrary bytes and panics only on a bug: a panic
 //! inside the guest, or a broken invariant (an unsafe path accepted, a
@@ -14,6 +16,8 @@ use std::sync::OnceLock;
 
 use poof_guest::crypto::keyring::{self, KdfParams, Keyring};
 use poof_guest::crypto::stream::{self, FileMeta};
+use poof_guest::legacy::names::{Mode, NameEncoding};
+use poof_guest::legacy::{self, CryptKey, Options, Section, content, obscure, version};
 use poof_guest::manifest::{self, Object, Stored};
 use poof_guest::paths;
 use poof_guest::plan::{self, Direction, Entry, GuardKind, Input, Limit};
@@ -31,6 +35,9 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("segments", segments),
     ("blob", blob),
     ("wrapped_key", wrapped_key),
+    ("rclone_names", rclone_names),
+    ("rclone_blocks", rclone_blocks),
+    ("rclone_obscured", rclone_obscured),
 ];
 
 /// Reads structured values from fuzz bytes; zeros once they run out.
@@ -73,6 +80,27 @@ impl Bytes<'_> {
             .map(|_| SEGMENTS[usize::from(self.u8()) % SEGMENTS.len()])
             .collect::<Vec<_>>()
             .join("/")
+    }
+
+    /// One to five of `pieces` (segments or blocks) in any order, each maybe
+    /// flipped or truncated, with a `last` flag that is sometimes wrong.
+    fn pieces(&mut self, pieces: &[Vec<u8>]) -> Vec<(Vec<u8>, bool)> {
+        (0..1 + self.u8() % 5)
+            .map(|_| {
+                let i = usize::from(self.u8()) % pieces.len();
+                let mut s = pieces[i].clone();
+                match self.u8() % 4 {
+                    0 => {
+                        let at = (self.u64() as usize) % s.len();
+                        s[at] ^= 1 + self.u8() % 255;
+                    }
+                    1 => s.truncate((self.u64() as usize) % (s.len() + 1)),
+                    _ => {}
+                }
+                let last = i + 1 == pieces.len();
+                (s, if self.u8() % 3 == 0 { !last } else { last })
+            })
+            .collect()
     }
 
     fn entry(&mut self) -> Entry {
@@ -363,24 +391,7 @@ pub fn segments(data: &[u8]) {
     let k = keyring();
     let (header, segs, plain) = sealed();
     let mut b = Bytes(data);
-    let mut order: Vec<(Vec<u8>, bool)> = Vec::new();
-    for _ in 0..1 + b.u8() % 5 {
-        let i = usize::from(b.u8()) % segs.len();
-        let mut s = segs[i].clone();
-        match b.u8() % 4 {
-            0 => {
-                let at = (b.u64() as usize) % s.len();
-                s[at] ^= 1 + b.u8() % 255;
-            }
-            1 => s.truncate((b.u64() as usize) % (s.len() + 1)),
-            _ => {}
-        }
-        let last = match b.u8() % 3 {
-            0 => !last_flag(i, segs.len()),
-            _ => last_flag(i, segs.len()),
-        };
-        order.push((s, last));
-    }
+    let order = b.pieces(segs);
     let mut o = k.opener("docs/f", header).expect("the real header opens");
     let mut out = Vec::new();
     for (s, last) in order {
@@ -396,10 +407,6 @@ pub fn segments(data: &[u8]) {
     if o.is_finished() {
         assert_eq!(&out, plain, "a finished stream is the whole original");
     }
-}
-
-fn last_flag(i: usize, n: usize) -> bool {
-    i + 1 == n
 }
 
 /// Sealed blobs: arbitrary bytes, or a real blob with flipped bits, never
@@ -456,6 +463,188 @@ pub fn wrapped_key(data: &[u8]) {
             assert_eq!(k.key_id(), keyring().key_id());
         }
         Err(_) => assert!(changed, "the untouched wrapped key did not unlock"),
+    }
+}
+
+/// rclone crypt sections of every kind, with rclone's test keys (an empty
+/// password gives all-zero keys, so no scrypt runs here).
+fn crypt_keys() -> &'static [(Options, CryptKey)] {
+    static KEYS: OnceLock<Vec<(Options, CryptKey)>> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        let mut all = Vec::new();
+        for encoding in [
+            NameEncoding::Base32,
+            NameEncoding::Base64,
+            NameEncoding::Base32768,
+        ] {
+            for dirs in [true, false] {
+                all.push(Options {
+                    encoding,
+                    dirs,
+                    ..Options::default()
+                });
+            }
+        }
+        for dirs in [true, false] {
+            all.push(Options {
+                mode: Mode::Obfuscate,
+                dirs,
+                ..Options::default()
+            });
+        }
+        for suffix in [".bin", ""] {
+            all.push(Options {
+                mode: Mode::Off,
+                suffix: suffix.into(),
+                ..Options::default()
+            });
+        }
+        all.into_iter()
+            .map(|o| (o.clone(), CryptKey::from_revealed(b"", b"", o)))
+            .collect()
+    })
+}
+
+/// rclone crypt names, in every mode and encoding: never panics; whatever
+/// decrypts is a safe path that encrypts back to a name decrypting to the
+/// same path (in `standard` and `off`, to the same name, up to base32's
+/// case); a safe path round-trips; a listing keeps a key exactly when it
+/// decrypts and its size is one rclone writes.
+pub fn rclone_names(data: &[u8]) {
+    let mut b = Bytes(data);
+    let keys = crypt_keys();
+    let (options, k) = &keys[usize::from(b.u8()) % keys.len()];
+    let size = b.u64() % 200_000;
+    // Arbitrary text, or the name of a path, maybe with one byte changed.
+    let s = if b.u8() % 2 == 0 {
+        String::from_utf8_lossy(b.0).into_owned()
+    } else {
+        let p = b.path();
+        let mut name = k.encrypt_file_path(&p).unwrap_or(p).into_bytes();
+        if !name.is_empty() && b.u8() % 4 != 0 {
+            let at = (b.u64() as usize) % name.len();
+            name[at] ^= 1 + b.u8() % 255;
+        }
+        String::from_utf8_lossy(&name).into_owned()
+    };
+    // A version stamp is taken off and put back around the encryption, so a
+    // name whose encryption makes or unmakes one does not round-trip in
+    // rclone either.
+    let stamped = |x: &str| version::matches(x);
+    if let Ok(p) = k.decrypt_file_path(&s) {
+        assert!(paths::check(&p).is_ok(), "{s:?} decrypted to unsafe {p:?}");
+        if let Ok(e) = k.encrypt_file_path(&p)
+            && !stamped(&e)
+            && !stamped(&p)
+        {
+            assert_eq!(k.decrypt_file_path(&e).ok().as_deref(), Some(p.as_str()));
+            match options.mode {
+                Mode::Standard if options.encoding == NameEncoding::Base32 => {
+                    assert!(e.eq_ignore_ascii_case(&s), "{s:?} and {e:?} are both {p:?}")
+                }
+                Mode::Standard | Mode::Off => assert_eq!(e, s, "two names for {p:?}"),
+                Mode::Obfuscate => {}
+            }
+        }
+    }
+    if paths::check(&s).is_ok()
+        && let Ok(e) = k.encrypt_file_path(&s)
+        && !stamped(&e)
+        && !stamped(&s)
+    {
+        assert_eq!(k.decrypt_file_path(&e).ok().as_deref(), Some(s.as_str()));
+    }
+    let listing = k.read_listing(&[legacy::Stored {
+        key: s.clone(),
+        size,
+    }]);
+    assert_eq!(listing.files.len() + listing.skipped.len(), 1);
+    if let Some(f) = listing.files.first() {
+        assert_eq!(k.decrypt_file_path(&s).ok(), Some(f.path.clone()));
+        assert_eq!(k.layout().count(size).ok().map(|c| c.1), Some(f.size));
+    }
+}
+
+/// An rclone crypt object of three blocks under rclone's all-zero test key:
+/// the object and its content, made once.
+fn rclone_object() -> &'static (Vec<u8>, Vec<u8>) {
+    static O: OnceLock<(Vec<u8>, Vec<u8>)> = OnceLock::new();
+    O.get_or_init(|| {
+        let plain: Vec<u8> = (0..2 * content::BLOCK_DATA + 100)
+            .map(|i| (i % 253) as u8)
+            .collect();
+        let object = crypt_keys()[0]
+            .1
+            .encrypt_content(&plain, [9; content::NONCE_LEN]);
+        (object, plain)
+    })
+}
+
+/// rclone crypt content: an arbitrary header and size never panic; a real
+/// object with its header flipped and its blocks dropped, repeated,
+/// reordered, truncated, flipped or flagged wrongly never opens to anything
+/// but the original, and is accepted only whole.
+pub fn rclone_blocks(data: &[u8]) {
+    let k = &crypt_keys()[0].1;
+    let mut b = Bytes(data);
+    let size = b.u64();
+    let _ = k.reader(b.take(40), size);
+    let (object, plain) = rclone_object();
+    let block_len = content::ENCRYPTED.block;
+    let header_len = content::HEADER_LEN;
+    let blocks: Vec<Vec<u8>> = object[header_len..]
+        .chunks(block_len)
+        .map(<[u8]>::to_vec)
+        .collect();
+    let mut header = object[..header_len].to_vec();
+    if b.u8() % 4 == 0 {
+        let at = usize::from(b.u8()) % header_len;
+        header[at] ^= 1 + b.u8() % 255;
+    }
+    let order = b.pieces(&blocks);
+    let Ok(mut r) = k.reader(&header, object.len() as u64) else {
+        assert_ne!(header, object[..header_len], "the real header was refused");
+        return;
+    };
+    let mut out = Vec::new();
+    for (s, last) in order {
+        match r.open_block(s, last) {
+            Ok(p) => out.extend_from_slice(&p),
+            Err(_) => break,
+        }
+    }
+    assert!(
+        plain.starts_with(&out),
+        "blocks opened to bytes that are not the original's"
+    );
+    if r.finish(out.len() as u64).is_ok() {
+        assert_eq!(&out, plain, "an accepted object is the whole original");
+    }
+}
+
+/// rclone's obscured passwords and a section's options: arbitrary values
+/// never panic; an obscured value reveals to what was obscured.
+pub fn rclone_obscured(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let _ = obscure::reveal(&text);
+    let mut iv = [0u8; 16];
+    for (d, s) in iv.iter_mut().zip(data) {
+        *d = *s;
+    }
+    let revealed = obscure::reveal(&obscure::obscure(data, iv)).expect("an obscured value reveals");
+    assert_eq!(&revealed[..], data);
+    let mut parts = text.splitn(5, '\n').map(str::to_string);
+    let section = Section {
+        name: "fuzz".into(),
+        filename_encryption: parts.next(),
+        filename_encoding: parts.next(),
+        directory_name_encryption: parts.next(),
+        no_data_encryption: parts.next(),
+        suffix: parts.next(),
+        ..Section::default()
+    };
+    if let Ok(o) = Options::read(&section) {
+        assert!(o.suffix.is_empty() || o.suffix.starts_with('.'));
     }
 }
 

@@ -27,6 +27,9 @@ const TARGETS: &[&str] = &[
     "segments",
     "blob",
     "wrapped_key",
+    "rclone_names",
+    "rclone_blocks",
+    "rclone_obscured",
 ];
 
 /// Runs the fuzz targets; `args` are the task's arguments.
