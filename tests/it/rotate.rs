@@ -48,6 +48,31 @@ fn poof_at(w: &World, confdir: &Path, args: &[&str]) -> Run {
     }
 }
 
+/// Runs poof with a terminal for its output (util-linux `script`), and
+/// returns what the terminal showed; `None` (with a notice) without `script`.
+fn on_a_terminal(w: &World, args: &[&str]) -> Option<String> {
+    let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+    let mut line = vec![
+        quote(&poof_bin().display().to_string()),
+        "--confdir".into(),
+        quote(&w.path("conf").display().to_string()),
+    ];
+    line.extend(args.iter().map(|a| quote(a)));
+    let out = Command::new("script")
+        .args(["-qec", &line.join(" "), "/dev/null"])
+        .env("HOME", w.path("home"))
+        .env(PASS.0, PASS.1)
+        .current_dir(w.path(""))
+        .output();
+    let Ok(out) = out else {
+        eprintln!("skipped: no `script` to give poof a terminal");
+        return None;
+    };
+    let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{shown}");
+    Some(shown)
+}
+
 /// An encrypted world with `src` backed up: three small files, or (with
 /// `many`) a data set and a file above the size poof opens in memory.
 fn encrypted(kind: Kind, many: bool) -> World {
@@ -125,6 +150,11 @@ fn a_rotation_re_encrypts_everything_under_a_new_key(kind: Kind) {
         "{}",
         run.stdout
     );
+    assert!(
+        !run.stderr.contains("ETA"),
+        "no progress bar when stderr is no terminal: {}",
+        run.stderr
+    );
     let new_key = std::fs::read(w.path("conf/poof.key")).unwrap();
     assert_ne!(old_key, new_key);
     assert_eq!(
@@ -145,8 +175,17 @@ fn a_rotation_re_encrypts_everything_under_a_new_key(kind: Kind) {
     );
     // A new machine restores everything with the passphrase alone.
     assert_eq!(restored_elsewhere(&w, "fresh"), source);
-    // Rotating again is a rotation again (to a third key), and works.
-    poof(&w, &["econfig", "--rotate"]).expect(0);
+    // Rotating again is a rotation again (to a third key), and works; on
+    // a terminal, it draws a progress bar.
+    match on_a_terminal(&w, &["econfig", "--rotate"]) {
+        Some(shown) => assert!(
+            shown.contains("/3 files") && shown.contains("ETA") && shown.contains("rotated:"),
+            "{shown}"
+        ),
+        None => {
+            poof(&w, &["econfig", "--rotate"]).expect(0);
+        }
+    }
     assert_eq!(restored_elsewhere(&w, "third"), source);
     let (Some(before), Some(after)) = (before, folder_objects(&w)) else {
         return;

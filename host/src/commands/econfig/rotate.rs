@@ -71,6 +71,30 @@ pub struct Tally {
     pub problems: Vec<String>,
 }
 
+/// What `rotate_path` tells its caller as it goes, for the progress bar
+/// and the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step<'a> {
+    /// The old key's listing of the path: how many files, and their bytes,
+    /// are to be re-encrypted or read back.
+    Listed {
+        /// Files.
+        files: u64,
+        /// Their bytes.
+        bytes: u64,
+    },
+    /// One file is under the new key and was read back.
+    File {
+        /// Its path in the cloud folder.
+        path: &'a str,
+        /// Its size.
+        bytes: u64,
+        /// True when re-encrypted in this run, false when an earlier run's
+        /// copy was already there.
+        resealed: bool,
+    },
+}
+
 /// Runs `poof econfig --rotate` (`dry_run`: only say what would be re-encrypted).
 pub fn run(ctx: &mut Context, conf: &PoofConf, dry_run: bool) -> Result<Exit> {
     if !conf.encrypted {
@@ -129,10 +153,33 @@ pub fn run(ctx: &mut Context, conf: &PoofConf, dry_run: bool) -> Result<Exit> {
     let mut unfinished = Vec::new();
     for p in &conf.paths {
         let out = ctx.out;
-        let tally = rotate_path(&old, &new, &p.cloud, &mut |file, bytes| {
-            out.verbose(&format!("  re-encrypted  {}/{file}", p.cloud));
-            out.event(json!({"event": "resealed", "cloud": p.cloud, "file": file, "bytes": bytes}));
+        // Drawn on stderr only when it is a terminal (`Output::progress`).
+        let mut bar = None;
+        let (mut done, mut total) = (0, 0);
+        let tally = rotate_path(&old, &new, &p.cloud, &mut |step| match step {
+            Step::Listed { files, bytes } => {
+                total = files;
+                bar = Some(out.progress(bytes, files));
+            }
+            Step::File {
+                path,
+                bytes,
+                resealed,
+            } => {
+                done += 1;
+                if let Some(bar) = &bar {
+                    bar.inc(bytes);
+                    bar.set_message(format!("{done}/{total}"));
+                }
+                if resealed {
+                    out.verbose(&format!("  re-encrypted  {}/{path}", p.cloud));
+                    out.event(json!({"event": "resealed", "cloud": p.cloud, "file": path, "bytes": bytes}));
+                }
+            }
         });
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
         let tally = match tally {
             Ok(t) => t,
             Err(e) => Tally {
@@ -292,14 +339,15 @@ fn new_key(ctx: &Context, pass: &Zeroizing<Vec<u8>>) -> Result<Vec<u8>> {
 }
 
 /// Re-encrypts what the old key keeps of `cloud` under the new key (see
-/// the module's steps); `on_file` hears of each file re-encrypted. An error
+/// the module's steps); `on` hears of the listing and of each file under
+/// the new key (`Step`). An error
 /// stops the path (a listing refused, a manifest not written); a file that
 /// fails is in `failed`, and then nothing of the path is deleted.
 pub fn rotate_path(
     old: &SealedRemote,
     new: &SealedRemote,
     cloud: &str,
-    on_file: &mut dyn FnMut(&str, u64),
+    on: &mut dyn FnMut(Step),
 ) -> Result<Tally> {
     let mut t = Tally::default();
     let (objects, manifest) = old.leftovers(cloud)?;
@@ -315,6 +363,10 @@ pub fn rotate_path(
             .iter()
             .map(|p| format!("under the new key: {p}")),
     );
+    on(Step::Listed {
+        files: old_list.entries.len() as u64,
+        bytes: old_list.entries.iter().map(|e| e.size).sum(),
+    });
     let present: HashMap<&str, &Entry> = new_list
         .entries
         .iter()
@@ -341,10 +393,14 @@ pub fn rotate_path(
             Ok(resealed) => {
                 if resealed {
                     t.resealed += 1;
-                    on_file(&e.path, e.size);
                 } else {
                     t.already += 1;
                 }
+                on(Step::File {
+                    path: &e.path,
+                    bytes: e.size,
+                    resealed,
+                });
                 t.bytes += e.size;
                 moved.push(e.path.as_str());
             }
@@ -457,7 +513,7 @@ mod tests {
 
     use zeroize::Zeroizing;
 
-    use super::rotate_path;
+    use super::{Step, rotate_path};
     use crate::crypt::Crypt;
     use crate::engine::sync::Entry;
     use crate::layout::freshness::Memory;
@@ -506,6 +562,18 @@ mod tests {
         .unwrap();
         let s: Arc<dyn Store> = store.clone();
         SealedRemote::new(s, Arc::new(crypt), memory).unwrap()
+    }
+
+    /// A step in words, to compare.
+    fn step(s: Step) -> String {
+        match s {
+            Step::Listed { files, bytes } => format!("listed {files} {bytes}"),
+            Step::File {
+                path,
+                bytes,
+                resealed,
+            } => format!("{path} {bytes} {resealed}"),
+        }
     }
 
     /// Three files, the last above `SMALL_OBJECT` (streamed through a
@@ -597,13 +665,25 @@ mod tests {
             remote(&s.store, NEW, s.dir.path()),
         );
         let mut heard = Vec::new();
-        let t = rotate_path(&old, &new, "Docs", &mut |f, _| heard.push(f.to_string())).unwrap();
+        let t = rotate_path(&old, &new, "Docs", &mut |s| heard.push(step(s))).unwrap();
         assert!(t.failed.is_empty(), "{:?}", t.failed);
         assert_eq!((t.resealed, t.already, t.deleted), (3, 0, 3));
-        assert_eq!(heard.len(), 3);
+        // The progress bar's total first, then each file with its bytes.
+        let total: u64 = FILES.iter().map(|(_, n)| *n as u64).sum();
+        assert_eq!(heard[0], format!("listed 3 {total}"));
+        let mut files = heard[1..].to_vec();
+        files.sort();
+        assert_eq!(
+            files,
+            [
+                "a.txt 5 true",
+                "big.bin 5242880 true",
+                "sub/b.bin 70000 true"
+            ]
+        );
         check_rotated(&s);
         // Done is done: a second run finds nothing of the old key.
-        let t = rotate_path(&old, &new, "Docs", &mut |_, _| {}).unwrap();
+        let t = rotate_path(&old, &new, "Docs", &mut |_| {}).unwrap();
         assert_eq!((t.resealed, t.already, t.deleted), (0, 0, 0));
     }
 
@@ -617,7 +697,7 @@ mod tests {
             remote(&s.store, OLD, s.dir.path()),
             remote(&s.store, NEW, s.dir.path()),
         );
-        let t = rotate_path(&old, &new, "Docs", &mut |_, _| {}).unwrap();
+        let t = rotate_path(&old, &new, "Docs", &mut |_| {}).unwrap();
         assert_eq!(t.failed.len(), 1, "{t:?}");
         assert!(t.failed[0].contains("read back"), "{:?}", t.failed);
         assert_eq!(t.deleted, 0);
@@ -633,9 +713,13 @@ mod tests {
             remote(&s.store, OLD, s.dir.path()),
             remote(&s.store, NEW, s.dir.path()),
         );
-        let t = rotate_path(&old, &new, "Docs", &mut |_, _| {}).unwrap();
+        let mut heard = Vec::new();
+        let t = rotate_path(&old, &new, "Docs", &mut |s| heard.push(step(s))).unwrap();
         assert!(t.failed.is_empty(), "{:?}", t.failed);
         assert_eq!((t.resealed, t.already, t.deleted), (1, 2, 3));
+        // Copies read back count toward the bar as much as new ones.
+        assert_eq!(heard.len(), 4, "{heard:?}");
+        assert_eq!(heard.iter().filter(|h| h.ends_with(" false")).count(), 2);
         check_rotated(&s);
     }
 
@@ -650,7 +734,7 @@ mod tests {
             remote(&s.store, OLD, s.dir.path()),
             remote(&s.store, NEW, s.dir.path()),
         );
-        let t = rotate_path(&old, &new, "Docs", &mut |_, _| {}).unwrap();
+        let t = rotate_path(&old, &new, "Docs", &mut |_| {}).unwrap();
         assert_eq!((t.failed.len(), t.deleted), (1, 2), "{t:?}");
         let old_ = remote(&s.store, OLD, s.dir.path());
         let (left, manifest) = old_.leftovers("Docs").unwrap();
@@ -664,7 +748,7 @@ mod tests {
             remote(&s.store, OLD, s.dir.path()),
             remote(&s.store, NEW, s.dir.path()),
         );
-        let t = rotate_path(&old, &new, "Docs", &mut |_, _| {}).unwrap();
+        let t = rotate_path(&old, &new, "Docs", &mut |_| {}).unwrap();
         assert!(t.failed.is_empty(), "{:?}", t.failed);
         assert_eq!((t.resealed, t.already, t.deleted), (0, 1, 1));
         check_rotated(&s);
