@@ -94,7 +94,10 @@ pub fn pair(local: Listing, copy: Listing) -> Result<Pairing, CheckError> {
 }
 
 /// The sizes of one side's files by path, after checking every path.
-fn sizes<'a>(side: &str, files: &'a [Listed]) -> Result<BTreeMap<&'a str, u64>, CheckError> {
+pub(crate) fn sizes<'a>(
+    side: &str,
+    files: &'a [Listed],
+) -> Result<BTreeMap<&'a str, u64>, CheckError> {
     let mut out = BTreeMap::new();
     for f in files {
         if let Err(why) = paths::check(&f.path) {

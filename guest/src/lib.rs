@@ -2,8 +2,8 @@
 //!
 //! This file is only the adapter between the WIT bindings and the plain-Rust
 //! modules that hold the logic (`plan`, `paths`, `probe`, `crypto`, `legacy`,
-//! `wipe`, `check`, ...). Those modules know nothing of WIT, so they unit-test
-//! natively with `cargo test -p poof-guest`.
+//! `wipe`, `check`, `purge`, ...). Those modules know nothing of WIT, so they
+//! unit-test natively with `cargo test -p poof-guest`.
 //! Invariant: nothing here performs I/O on its own; every fact comes from the
 //! host through the contract in `wit/`.
 
@@ -15,6 +15,7 @@ pub mod manifest;
 pub mod paths;
 pub mod plan;
 pub mod probe;
+pub mod purge;
 pub mod session;
 pub mod wipe;
 

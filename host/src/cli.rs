@@ -184,9 +184,15 @@ pub enum Command {
     ///
     /// Sets "encrypted" in poof.conf. The next backup uploads every file
     /// again under the other layout; the old layout's objects stay in the
-    /// remote until you remove them.
-    #[command(after_help = "Example:\n  poof cryptoggle --dry-run\n  poof cryptoggle")]
-    Cryptoggle(DryRunArgs),
+    /// remote until you remove them. When switching to encrypted,
+    /// --purge-plain backs up at once and removes the plain copies that
+    /// are proved equal to their encrypted ones.
+    #[command(
+        after_help = "Example:\n  poof cryptoggle --dry-run\n  poof cryptoggle\n  \
+poof cryptoggle --purge-plain --dry-run   # which plain copies would go\n  \
+poof cryptoggle --purge-plain"
+    )]
+    Cryptoggle(CryptoggleArgs),
 
     /// Compare every folder with its remote copy by content, and report the differences.
     ///
@@ -273,12 +279,22 @@ pub struct EconfigArgs {
     pub rotate: bool,
 }
 
-/// The flag of commands whose only option is a dry run.
+/// Flags of `poof cryptoggle`.
 #[derive(Debug, Args)]
-pub struct DryRunArgs {
+pub struct CryptoggleArgs {
     /// Say what would change, and change nothing.
     #[arg(short = 'n', long)]
     pub dry_run: bool,
+
+    /// Only when switching to encrypted: after the switch, back up every
+    /// path encrypted, read each plain object back in full with its
+    /// encrypted copy, and delete a path's plain objects (and plain
+    /// manifest) when every one of them has the SHA-256 of its encrypted
+    /// copy. A path where anything differs, is missing or cannot be read
+    /// keeps all its plain objects, is named with the reasons, and the exit
+    /// code is 1.
+    #[arg(long)]
+    pub purge_plain: bool,
 }
 
 /// Flags shared by the commands that sync.

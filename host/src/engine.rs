@@ -267,6 +267,33 @@ impl Instance {
             .map_err(anyhow::Error::from)
             .context("the guest trapped in `judge-hashes`")
     }
+
+    /// Asks the guest which plain objects of a folder to read back with
+    /// their encrypted copies (`cryptoggle --purge-plain`).
+    pub fn pair_purge(
+        &mut self,
+        listings: &check::PurgeListings,
+    ) -> Result<Result<Vec<check::PurgePair>, GuestError>> {
+        self.bindings
+            .poof_core_check()
+            .call_pair_purge(&mut self.store, listings)
+            .map_err(anyhow::Error::from)
+            .context("the guest trapped in `pair-purge`")
+    }
+
+    /// Asks the guest what may be deleted of a plain folder, given the
+    /// checks of the pairs `pair_purge` named.
+    pub fn plan_purge(
+        &mut self,
+        listings: &check::PurgeListings,
+        checks: &[check::PurgeCheck],
+    ) -> Result<Result<check::PurgePlan, GuestError>> {
+        self.bindings
+            .poof_core_check()
+            .call_plan_purge(&mut self.store, listings, checks)
+            .map_err(anyhow::Error::from)
+            .context("the guest trapped in `plan-purge`")
+    }
 }
 
 /// A guest-side resource handle (keyring, sealer, opener or session) of one

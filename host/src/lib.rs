@@ -84,7 +84,7 @@ pub fn main(guest: &'static Guest) -> ExitCode {
             Command::Verify => commands::verify::run(&mut ctx),
             Command::Check(args) => commands::check::run(&mut ctx, args),
             Command::Econfig(args) => commands::econfig::run(&mut ctx, args),
-            Command::Cryptoggle(args) => commands::cryptoggle::run(&mut ctx, args.dry_run),
+            Command::Cryptoggle(args) => commands::cryptoggle::run(&mut ctx, args),
             Command::Completions { shell } => commands::docs::completions(*shell),
             Command::Man => commands::docs::man(),
             Command::Version => commands::version::run(&mut ctx),

@@ -89,7 +89,7 @@ fn rclone(w: &World, args: &[&str], stdin: Option<&[u8]>) -> Vec<u8> {
 
 /// Every stored object (name relative to the remote's root, size), poof's
 /// own `.poof/` objects included.
-fn objects(w: &World) -> Vec<(String, u64)> {
+pub(crate) fn objects(w: &World) -> Vec<(String, u64)> {
     match &w.kind {
         Kind::Folder => {
             let root = w.path("remote");
@@ -135,7 +135,8 @@ fn object_of(w: &World, plain: u64) -> String {
     found[0].0.clone()
 }
 
-fn read(w: &World, name: &str) -> Vec<u8> {
+/// The stored object `name` (relative to the remote's root).
+pub(crate) fn read(w: &World, name: &str) -> Vec<u8> {
     match &w.kind {
         Kind::Folder => std::fs::read(w.path(&format!("remote/{name}"))).unwrap(),
         Kind::S3(_) => rclone(
@@ -146,7 +147,8 @@ fn read(w: &World, name: &str) -> Vec<u8> {
     }
 }
 
-fn write(w: &World, name: &str, bytes: &[u8]) {
+/// Replaces the stored object `name` (relative to the remote's root).
+pub(crate) fn write(w: &World, name: &str, bytes: &[u8]) {
     match &w.kind {
         Kind::Folder => std::fs::write(w.path(&format!("remote/{name}")), bytes).unwrap(),
         Kind::S3(_) => {

@@ -17,6 +17,7 @@ mod kill;
 mod neuter;
 mod passphrase;
 mod proxy;
+mod purge;
 mod rclone;
 mod rewrite;
 mod rotate;

@@ -140,12 +140,17 @@ fn hash_both(
         .and_then(|mut f| fsx::sha256_of(&mut f))
         .map(|h| h.to_vec())
         .map_err(|e| format!("{}: {e}", path.local.join(file).display()));
-    let copy = match remote.read_sha256(&path.cloud, file) {
+    (local, remote_check(remote.read_sha256(&path.cloud, file)))
+}
+
+/// What a copy's side says of one file, for the guest, from the copy's
+/// SHA-256 (`Remote::read_sha256` or `stored_sha256`).
+pub fn remote_check(sha256: Result<Option<[u8; 32]>>) -> RemoteCheck {
+    match sha256 {
         Ok(Some(h)) => RemoteCheck::Hash(h.to_vec()),
         Ok(None) => RemoteCheck::Missing,
         Err(e) => RemoteCheck::Failed(format!("{e:#}")),
-    };
-    (local, copy)
+    }
 }
 
 #[cfg(test)]

@@ -10,6 +10,10 @@
 //! copies beside poof's key are accepted there; switching to encrypted
 //! removes that record (docs/FORMAT.md, "No downgrade").
 //!
+//! `--purge-plain`, on a switch to encrypted only, then backs up every path
+//! encrypted and removes the plain objects proved equal to their encrypted
+//! copies (`purge`).
+//!
 //! A switch that fails half way leaves a state that refuses plain backups
 //! beside the key unless the user chose them, and that one more
 //! `poof cryptoggle` repairs: switching on removes the record before the
@@ -23,40 +27,77 @@ use std::path::Path;
 use anyhow::{Context as _, Result};
 
 use super::Context;
+use crate::cli::CryptoggleArgs;
 use crate::config::PoofConf;
 use crate::crypt::keys;
 use crate::exit::{ConfigError, Exit};
+use crate::layout::plain::PlainRemote;
+use crate::layout::session::Beside;
 use crate::layout::write_reserved;
-use crate::remote::{self, RESERVED_PLAIN};
+use crate::remote::{self, RESERVED_PLAIN, Remote};
 use crate::store::{Store, StoreError};
 
+mod purge;
+
 /// Runs `poof cryptoggle`.
-pub fn run(ctx: &mut Context, dry_run: bool) -> Result<Exit> {
+pub fn run(ctx: &mut Context, args: &CryptoggleArgs) -> Result<Exit> {
     let file = ctx.locations.poofconf.clone();
     let conf = PoofConf::load(&file)?;
     let on = !conf.encrypted;
-    let remote = remote::open(&conf, &ctx.locations)?;
-    if on && keys::find(ctx.pool, &ctx.locations, remote.as_ref())?.is_none() {
+    if args.purge_plain && !on {
+        return Err(ConfigError(format!(
+            "--purge-plain removes the plain copies a switch to encrypted leaves behind, but {} \
+             is encrypted already, so this would switch it to plain; nothing was changed. To \
+             remove plain copies an earlier switch left: `poof cryptoggle` (back to plain), then \
+             `poof cryptoggle --purge-plain`",
+            file.display()
+        ))
+        .into());
+    }
+    let store = remote::open_store(&conf, &ctx.locations)?;
+    // The plain folders' names come from a guest session; it never lists,
+    // so what the store holds beside them does not matter here.
+    let plain = PlainRemote::new(store).with_session(ctx.pool.take()?, Beside::default());
+    if on && keys::find(ctx.pool, &ctx.locations, &plain)?.is_none() {
         return Err(ConfigError(format!(
             "there is no key yet, neither in {} nor in {}; run `poof econfig` first",
             keys::local_path(&ctx.locations).display(),
-            remote.describe()
+            plain.describe()
         ))
         .into());
     }
     let text =
         std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
     let new = set_encrypted(&text, on);
-    PoofConf::parse(&file, &new)?;
-    if dry_run {
+    let switched = PoofConf::parse(&file, &new)?;
+    if args.dry_run {
         ctx.out.line(&format!(
             "dry run: would switch encryption {} in {}; nothing was changed",
             if on { "on" } else { "off" },
             file.display()
         ));
+        if args.purge_plain {
+            purge::dry_run(ctx, &conf, &plain)?;
+        }
         return Ok(Exit::Success);
     }
-    switch(&file, &text, &new, on, remote.store())?;
+    if args.purge_plain {
+        let _lock = super::lock_unless_dry_run(ctx, &conf, false)?;
+        // The key is unlocked before anything changes: a wrong passphrase
+        // switches nothing.
+        let sealed = remote::open_for_sync(&switched, &ctx.locations, ctx.pool, ctx.trust_remote)?;
+        switch(&file, &text, &new, on, plain.store())?;
+        ctx.out.line(&format!(
+            "encryption is now on in {}; backing up every path encrypted to {}, then removing \
+             the plain copies proved equal to their encrypted ones",
+            file.display(),
+            plain.describe()
+        ));
+        ctx.out
+            .event(serde_json::json!({"event": "switched", "encrypted": true}));
+        return purge::run(ctx, &switched, &plain, sealed.as_ref());
+    }
+    switch(&file, &text, &new, on, plain.store())?;
     let (now, before) = if on {
         ("on", "plain")
     } else {
@@ -67,7 +108,7 @@ pub fn run(ctx: &mut Context, dry_run: bool) -> Result<Exit> {
          the {before} copies already there stay until you remove them (poof leaves them, so switching back loses nothing)",
         file.display(),
         if on { "encrypted" } else { "plain" },
-        remote.describe()
+        plain.describe()
     ));
     Ok(Exit::Success)
 }

@@ -26,7 +26,7 @@ use crate::cli::{UploadArgs, VerifyMode};
 use crate::config::{PoofConf, SyncPath};
 use crate::engine::Instance;
 use crate::engine::sync::Direction;
-use crate::engine::wipe::{CheckedFile, RemoteCheck, WipeInput};
+use crate::engine::wipe::{CheckedFile, WipeInput};
 use crate::exit::Exit;
 use crate::output::{Event, Output};
 use crate::remote::Remote;
@@ -271,11 +271,7 @@ fn check(
         VerifyMode::Read => remote.read_sha256(cloud, rel),
         VerifyMode::Stored => remote.stored_sha256(cloud, rel),
     };
-    let remote = match remote {
-        Ok(Some(h)) => RemoteCheck::Hash(h.to_vec()),
-        Ok(None) => RemoteCheck::Missing,
-        Err(e) => RemoteCheck::Failed(format!("{e:#}")),
-    };
+    let remote = super::check::remote_check(remote);
     (
         CheckedFile {
             path: rel.to_string(),

@@ -43,6 +43,36 @@ use crate::store::{Body, Meta, ObjectInfo, Store, UserMeta};
 /// store writes with every file it uploads (`--verify=stored`).
 pub const SHA256: &str = meta::SHA256;
 
+/// The SHA-256 of the object `key`, read back in full and streamed (an S3
+/// store also checks its MD5 on the way); `None` when there is no such
+/// object. A transfer that breaks off is tried again from the start.
+pub fn sha256_of(store: &dyn Store, key: &str) -> Result<Option<[u8; 32]>> {
+    use sha2::{Digest, Sha256};
+    struct Hashing(Sha256);
+    impl io::Write for Hashing {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.0.update(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut h = Hashing(Sha256::new());
+        match store.get(key, &mut h) {
+            Ok(_) => return Ok(Some(h.0.finalize().into())),
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(crate::store::StoreError::Transient(_)) if attempt < 3 => {}
+            Err(e) => {
+                return Err(e).with_context(|| format!("reading back {}", store.show(key)));
+            }
+        }
+    }
+}
+
 /// Files kept as plain objects in a store.
 pub struct PlainRemote {
     store: Arc<dyn Store>,
@@ -73,6 +103,16 @@ impl PlainRemote {
         self.sessions
             .as_ref()
             .ok_or_else(|| anyhow!("this remote was opened for poof's own objects only"))
+    }
+
+    /// The key prefix of `cloud`'s objects and the key of its manifest,
+    /// when this store keeps one, as the guest session names them (nothing
+    /// is listed: a remote the session would refuse to list, one beside
+    /// poof's key, still names them).
+    pub fn names(&self, cloud: &str) -> Result<(String, Option<String>)> {
+        self.sessions()?.with(cloud, |inst, h| {
+            Ok((inst.session_prefix(h)?, inst.session_manifest_key(h)?))
+        })
     }
 
     /// The key of `dir/path`.
@@ -210,35 +250,9 @@ impl Remote for PlainRemote {
         self.sessions()?.deleted(dir, path)
     }
 
-    /// Streams the object through SHA-256 (an S3 store also checks its MD5
-    /// on the way); a transfer that breaks off is tried again from the start.
+    /// Streams the object through SHA-256 (`sha256_of`).
     fn read_sha256(&self, dir: &str, path: &str) -> Result<Option<[u8; 32]>> {
-        use sha2::{Digest, Sha256};
-        struct Hashing(Sha256);
-        impl io::Write for Hashing {
-            fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-                self.0.update(b);
-                Ok(b.len())
-            }
-            fn flush(&mut self) -> io::Result<()> {
-                Ok(())
-            }
-        }
-        let key = self.key(dir, path)?;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let mut h = Hashing(Sha256::new());
-            match self.store.get(&key, &mut h) {
-                Ok(_) => return Ok(Some(h.0.finalize().into())),
-                Err(e) if e.is_not_found() => return Ok(None),
-                Err(crate::store::StoreError::Transient(_)) if attempt < 3 => {}
-                Err(e) => {
-                    return Err(e)
-                        .with_context(|| format!("reading back {}", self.store.show(&key)));
-                }
-            }
-        }
+        sha256_of(&*self.store, &self.key(dir, path)?)
     }
 
     /// The `sha256` user metadata written with the object (one `head`); a
