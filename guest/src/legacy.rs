@@ -17,6 +17,7 @@ pub mod content;
 pub mod eme;
 pub mod names;
 pub mod obscure;
+pub mod s3names;
 pub mod version;
 #[cfg(any(test, feature = "test-writer"))]
 pub mod writer;
@@ -297,21 +298,25 @@ impl CryptKey {
         }
     }
 
-    /// The stored form of a cloud folder's path (rclone's folder-name form:
-    /// left as it is with `filename_encryption = off` or
-    /// `directory_name_encryption = false`).
+    /// The S3 key of a cloud folder's path: rclone's folder-name form (left
+    /// as it is with `filename_encryption = off` or
+    /// `directory_name_encryption = false`), as its S3 backend stores it
+    /// (`s3names`).
     pub fn encrypt_dir_path(&self, path: &str) -> Result<String> {
         checked(path)?;
         self.names
             .encrypt_dir(path)
+            .map(|name| s3names::to_key(&name))
             .map_err(CryptoError::InvalidInput)
     }
 
-    /// The stored form of a file's path (rclone's file-name form).
+    /// The S3 key of a file's path (rclone's file-name form, as its S3
+    /// backend stores it).
     pub fn encrypt_file_path(&self, path: &str) -> Result<String> {
         checked(path)?;
         self.names
             .encrypt_file(path)
+            .map(|name| s3names::to_key(&name))
             .map_err(CryptoError::InvalidInput)
     }
 
@@ -327,7 +332,7 @@ impl CryptKey {
     fn decrypt(&self, key: &str) -> std::result::Result<String, Undecryptable> {
         let path = self
             .names
-            .decrypt_file(key)
+            .decrypt_file(&s3names::from_key(key))
             .map_err(Undecryptable::NotOurs)?;
         paths::check(&path).map_err(|why| Undecryptable::Unsafe(path.clone(), why))?;
         Ok(path)

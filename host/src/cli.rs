@@ -204,6 +204,19 @@ poof cryptoggle --purge-plain"
     )]
     Check(CheckArgs),
 
+    /// Move poof 1.x's encrypted tree (rclone crypt) to poof's own encrypted format.
+    ///
+    /// For a poof.conf whose `remote` names an rclone crypt section: copies
+    /// every file of every path into poof's encrypted format (the key from
+    /// `poof econfig`) in the bucket the crypt section wraps, reads each new
+    /// copy back and compares it, then switches poof.conf to it (`remote`
+    /// the S3 section, `bucket`, "encrypted": true). If interrupted, run it
+    /// again: it continues. The old copies stay unless --delete-old is given.
+    #[command(
+        after_help = "Example:\n  poof econfig\n  poof migrate --dry-run\n  poof migrate\n  poof migrate --delete-old"
+    )]
+    Migrate(MigrateArgs),
+
     /// Check the configuration, the credentials and the remote, and say what is wrong.
     ///
     /// Changes nothing. Exit code 0 when poof is ready, 2 when a config file
@@ -242,6 +255,28 @@ poof cryptoggle --purge-plain"
 pub struct CheckArgs {
     /// How many files to compare at once.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub transfers: u16,
+}
+
+/// Flags of `poof migrate`.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Say how many files each path would copy, and change nothing.
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+
+    /// Once every file of a path was copied and its new copy read back equal
+    /// to the old one, delete the path's rclone crypt objects.
+    #[arg(long)]
+    pub delete_old: bool,
+
+    /// Go ahead even when a path's plan would overwrite more than half of the
+    /// new copies already made (the default guard).
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+
+    /// How many files to migrate at once.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub transfers: u16,
 }
 

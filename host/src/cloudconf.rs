@@ -130,13 +130,55 @@ impl S3Settings {
     }
 }
 
-/// Finds the settings of an S3 remote, first match wins (see the module docs).
-pub fn resolve(l: &Lookup<'_>) -> Result<S3Settings, ConfigError> {
+/// A `type = crypt` section, poof 1.x's encrypted remote (read only; see
+/// docs/RCLONE-CRYPT.md): its options as written, and the S3 bucket it
+/// wraps (`remote = S3SECTION:BUCKET[/PREFIX]`) with that section's settings.
+#[derive(Clone)]
+pub struct CryptConf {
+    /// The crypt section's name.
+    pub name: String,
+    /// Its options (lower-case keys), passwords still obscured.
+    pub options: BTreeMap<String, String>,
+    /// The name of the S3 section it wraps.
+    pub s3_section: String,
+    /// The bucket it wraps.
+    pub bucket: String,
+    /// The prefix inside the bucket, without slashes at either end; may be empty.
+    pub prefix: String,
+    /// The wrapped S3 section's settings.
+    pub s3: S3Settings,
+}
+
+impl fmt::Debug for CryptConf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Option names only: the passwords are secrets, obscured or not.
+        f.debug_struct("CryptConf")
+            .field("name", &self.name)
+            .field("options", &self.options.keys().collect::<Vec<_>>())
+            .field("s3_section", &self.s3_section)
+            .field("bucket", &self.bucket)
+            .field("prefix", &self.prefix)
+            .field("s3", &self.s3)
+            .finish()
+    }
+}
+
+/// What a remote resolves to.
+#[derive(Debug, Clone)]
+pub enum Resolved {
+    /// An S3 bucket, with these settings.
+    S3(S3Settings),
+    /// An rclone crypt section over an S3 bucket.
+    Crypt(CryptConf),
+}
+
+/// Finds the settings of a remote, first match wins (see the module docs).
+pub fn resolve(l: &Lookup<'_>) -> Result<Resolved, ConfigError> {
     if let Some(found) = from_cloud_file(l)? {
         return Ok(found);
     }
     if let Some(found) = from_env_chain(l)? {
-        return Ok(found);
+        return Ok(Resolved::S3(found));
     }
     Err(ConfigError(format!(
         "no S3 credentials found; put them in {} (a [section] with type = s3, access_key_id and \
@@ -145,7 +187,7 @@ pub fn resolve(l: &Lookup<'_>) -> Result<S3Settings, ConfigError> {
     )))
 }
 
-fn from_cloud_file(l: &Lookup<'_>) -> Result<Option<S3Settings>, ConfigError> {
+fn from_cloud_file(l: &Lookup<'_>) -> Result<Option<Resolved>, ConfigError> {
     let file = l.file;
     let text = match std::fs::read_to_string(file) {
         Ok(t) => t,
@@ -167,6 +209,19 @@ fn from_cloud_file(l: &Lookup<'_>) -> Result<Option<S3Settings>, ConfigError> {
             )));
         }
     };
+    // rclone writes comment lines before the marker.
+    if text
+        .lines()
+        .any(|line| line.trim_start().starts_with("RCLONE_ENCRYPT_V0:"))
+    {
+        return Err(ConfigError(format!(
+            "{}: is an encrypted rclone config (rclone's `config encryption`), which poof cannot \
+             read; decrypt it with `rclone config encryption remove --config {}` (it asks for the \
+             config password), or give poof a plain copy with --cloudconf",
+            file.display(),
+            file.display()
+        )));
+    }
     let sections = ini::parse(&text)
         .map_err(|why| ConfigError(format!("{}: {why}; fix the file", file.display())))?;
     let section = match l.section {
@@ -188,7 +243,69 @@ fn from_cloud_file(l: &Lookup<'_>) -> Result<Option<S3Settings>, ConfigError> {
             }
         }
     };
-    read_section(section, file, l).map(Some)
+    if section.get("type") == Some("crypt") && l.section.is_some() {
+        return read_crypt(section, &sections, file, l).map(|c| Some(Resolved::Crypt(c)));
+    }
+    read_section(section, file, l).map(|s| Some(Resolved::S3(s)))
+}
+
+/// A crypt section and the S3 section it wraps.
+fn read_crypt(
+    s: &Section,
+    sections: &[Section],
+    file: &Path,
+    l: &Lookup<'_>,
+) -> Result<CryptConf, ConfigError> {
+    let name = &s.name;
+    let bad = |what: String| ConfigError(format!("{}: [{name}] {what}", file.display()));
+    let Some(wrapped) = s.get("remote") else {
+        return Err(bad(
+            "is an rclone crypt section without `remote`; add remote = S3SECTION:BUCKET".into(),
+        ));
+    };
+    let Some((s3_section, path)) = wrapped.split_once(':').filter(|(n, _)| !n.is_empty()) else {
+        return Err(bad(format!(
+            "remote = {wrapped}: poof reads a crypt section over an S3 section of the same \
+             file, written S3SECTION:BUCKET[/PREFIX]"
+        )));
+    };
+    let path = path.trim_matches('/');
+    let (bucket, prefix) = path.split_once('/').unwrap_or((path, ""));
+    if bucket.is_empty() {
+        return Err(bad(format!(
+            "remote = {wrapped} names no bucket; write {s3_section}:BUCKET"
+        )));
+    }
+    crate::config::check_bucket(bucket).map_err(|why| bad(format!("remote = {wrapped}: {why}")))?;
+    let prefix = prefix.trim_matches('/');
+    if !prefix.is_empty() {
+        crate::pathguard::check(prefix).map_err(|why| {
+            bad(format!(
+                "remote = {wrapped}: the prefix is not usable: {why}"
+            ))
+        })?;
+    }
+    let Some(under) = ini::find(sections, s3_section) else {
+        return Err(bad(format!(
+            "wraps remote {s3_section:?}, but {} has no [{s3_section}] section; add it \
+             (type = s3, with its keys) or fix the crypt section's `remote`",
+            file.display()
+        )));
+    };
+    if under.get("type") == Some("crypt") {
+        return Err(bad(format!(
+            "wraps [{s3_section}], another crypt section; poof reads one crypt section over an S3 section"
+        )));
+    }
+    let s3 = read_section(under, file, l)?;
+    Ok(CryptConf {
+        name: name.clone(),
+        options: s.values.clone(),
+        s3_section: s3_section.to_string(),
+        bucket: bucket.to_string(),
+        prefix: prefix.to_string(),
+        s3,
+    })
 }
 
 fn read_section(s: &Section, file: &Path, l: &Lookup<'_>) -> Result<S3Settings, ConfigError> {
@@ -197,17 +314,11 @@ fn read_section(s: &Section, file: &Path, l: &Lookup<'_>) -> Result<S3Settings, 
     match s.get("type") {
         Some("s3") => {}
         Some("crypt") => {
-            let under = s
-                .get("remote")
-                .map(|r| format!(" (it wraps {r})"))
-                .unwrap_or_default();
-            return Err(bad(format!(
-                "is an rclone crypt remote{under}; poof does not read rclone crypt remotes. To \
-                 migrate, restore your files with poof 1.x (or `rclone copy {name}: FOLDER --config {}`), \
-                 point `remote` at a plain s3 section or an s3://BUCKET URL, and back up again: \
-                 poof encrypts with its own format",
-                file.display()
-            )));
+            return Err(bad(
+                "is an rclone crypt section; name it in poof.conf's `remote` (poof reads poof \
+                 1.x's encrypted buckets through it, read only) rather than an s3:// remote"
+                    .into(),
+            ));
         }
         Some(other) => {
             return Err(bad(format!(

@@ -8,6 +8,7 @@ pub mod docs;
 pub mod download;
 pub mod econfig;
 pub mod guest;
+pub mod migrate;
 pub mod neuter;
 pub mod paths;
 pub mod schedule;
@@ -82,6 +83,9 @@ pub fn run_sync(
 ) -> anyhow::Result<crate::exit::Exit> {
     let conf = crate::config::PoofConf::load(&ctx.locations.poofconf)?;
     let remote = crate::remote::open_for_sync(&conf, &ctx.locations, ctx.pool, ctx.trust_remote)?;
+    if direction == crate::engine::sync::Direction::Up {
+        remote.check_writable()?;
+    }
     let _lock = lock_unless_dry_run(ctx, &conf, args.dry_run)?;
     let mut guest = ctx.pool.lease()?;
     let opts = sync_options(args, max_overwrite, direction, false);

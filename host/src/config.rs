@@ -20,6 +20,7 @@
 //! Anything else is a `ConfigError` naming the file and the problem, raised
 //! before anything is touched.
 
+pub mod edit;
 mod locations;
 mod poofconf;
 mod remote_spec;
@@ -27,3 +28,4 @@ mod remote_spec;
 pub use locations::Locations;
 pub use poofconf::{PoofConf, SyncPath};
 pub use remote_spec::RemoteSpec;
+pub(crate) use remote_spec::check_bucket;

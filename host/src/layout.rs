@@ -5,7 +5,9 @@
 //!   modification time and permission bits in rclone's user metadata
 //!   (`mtime`, `mode`), so poof 1.x, rclone and poof share buckets;
 //! - `sealed`: poof's encrypted format (docs/FORMAT.md): encrypted names,
-//!   sealed content, a sealed manifest.
+//!   sealed content, a sealed manifest;
+//! - `legacy`: poof 1.x's encrypted format, rclone crypt, read only
+//!   (docs/RCLONE-CRYPT.md).
 //!
 //! Both implement `crate::remote::Remote`, which is all that sync, upload,
 //! download and check see: no code outside this module knows whether a
@@ -15,6 +17,7 @@
 //! and poof's reserved keys (`.poof/…`), and only paths the plan named.
 
 pub mod freshness;
+pub mod legacy;
 pub mod plain;
 pub mod sealed;
 pub mod session;

@@ -83,6 +83,7 @@ pub fn main(guest: &'static Guest) -> ExitCode {
             Command::Paths => commands::paths::run(&mut ctx),
             Command::Verify => commands::verify::run(&mut ctx),
             Command::Check(args) => commands::check::run(&mut ctx, args),
+            Command::Migrate(args) => commands::migrate::run(&mut ctx, args),
             Command::Econfig(args) => commands::econfig::run(&mut ctx, args),
             Command::Cryptoggle(args) => commands::cryptoggle::run(&mut ctx, args),
             Command::Completions { shell } => commands::docs::completions(*shell),

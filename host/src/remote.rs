@@ -12,11 +12,13 @@ use std::sync::Arc;
 
 use anyhow::Result;
 
-use crate::cloudconf::{self, Env, Lookup};
+use crate::cloudconf::{self, Env, Lookup, Resolved};
 use crate::config::{Locations, PoofConf, RemoteSpec};
 use crate::engine::pool::Pool;
 use crate::engine::sync::Entry;
+use crate::exit::ConfigError;
 use crate::layout::freshness::Memory;
+use crate::layout::legacy::LegacyRemote;
 use crate::layout::plain::PlainRemote;
 use crate::layout::sealed::SealedRemote;
 use crate::layout::session::Beside;
@@ -56,6 +58,13 @@ pub trait Remote: Send + Sync {
     /// (a folder remote whose disk is not mounted, for example).
     fn check_ready(&self) -> Result<()> {
         Ok(self.store().check_ready()?)
+    }
+
+    /// Fails, saying why and what to do, when this remote cannot be
+    /// written (poof 1.x's rclone crypt remotes are read only); `backup`
+    /// and `upload` ask before anything else.
+    fn check_writable(&self) -> Result<()> {
+        Ok(())
     }
 
     /// Lists every file under `dir`.
@@ -130,7 +139,8 @@ pub fn open(conf: &PoofConf, locations: &Locations) -> Result<Box<dyn Remote>> {
     Ok(Box::new(PlainRemote::new(open_store(conf, locations)?)))
 }
 
-/// Opens the remote a config names, for a sync: the plain layout then keeps
+/// Opens the remote a config names, for a sync: poof 1.x's rclone crypt
+/// section, read only, when `remote` names one; else the plain layout keeps
 /// a manifest per cloud folder where the store needs one, read and written
 /// through an instance taken from `instances`. When the config says `"encrypted": true`,
 /// the key is found and unlocked (asking for the passphrase) and the remote
@@ -142,7 +152,20 @@ pub fn open_for_sync(
     instances: &'static Pool,
     trust_remote: bool,
 ) -> Result<Box<dyn Remote>> {
-    let store = open_store(conf, locations)?;
+    let (store, crypt_section) = locate(conf, locations)?;
+    if let Some(section) = crypt_section {
+        if conf.encrypted {
+            return Err(ConfigError(format!(
+                "{}: `remote` names the rclone crypt section [{}] and `encrypted` is true; poof \
+                 reads a crypt section as poof 1.x wrote it: remove `encrypted`, or point `remote` \
+                 at the S3 section for poof's own encrypted format (`poof migrate` does both steps)",
+                conf.file.display(),
+                section.name
+            ))
+            .into());
+        }
+        return Ok(Box::new(LegacyRemote::new(store, &section, instances)?));
+    }
     let plain = PlainRemote::new(store.clone());
     if conf.encrypted {
         let crypt = crate::crypt::keys::for_sync(instances, conf, locations, &plain)?;
@@ -158,10 +181,48 @@ pub fn open_for_sync(
     Ok(Box::new(plain.with_session(instances.take()?, beside)))
 }
 
+/// Opens poof 1.x's encrypted remote (an rclone crypt section, read only)
+/// when poof.conf's `remote` names one, deriving its keys; `None` otherwise.
+pub fn open_legacy(
+    conf: &PoofConf,
+    locations: &Locations,
+    instances: &'static Pool,
+) -> Result<Option<(LegacyRemote, cloudconf::CryptConf)>> {
+    match locate(conf, locations)? {
+        (store, Some(section)) => {
+            let remote = LegacyRemote::new(store, &section, instances)?;
+            Ok(Some((remote, section)))
+        }
+        (_, None) => Ok(None),
+    }
+}
+
 /// The store a config names: a local folder, or an S3 bucket (with an
-/// optional prefix) whose settings come from the cloud config.
+/// optional prefix) whose settings come from the cloud config; for poof
+/// 1.x's encrypted remote (an rclone crypt section), the bucket it wraps.
 pub fn open_store(conf: &PoofConf, locations: &Locations) -> Result<Arc<dyn Store>> {
-    let s3 = |bucket: &str, prefix: &str, section: Option<&str>| -> Result<Arc<dyn Store>> {
+    Ok(locate(conf, locations)?.0)
+}
+
+/// The store a config names, and the rclone crypt section over it when
+/// poof.conf's `remote` names one.
+fn locate(
+    conf: &PoofConf,
+    locations: &Locations,
+) -> Result<(Arc<dyn Store>, Option<cloudconf::CryptConf>)> {
+    let s3 =
+        |bucket: &str, prefix: &str, settings: &cloudconf::S3Settings| -> Result<Arc<dyn Store>> {
+            // Objects carry rclone's `md5chksum` and poof's `sha256` metadata,
+            // the plain layout's convention (encrypted objects carry none).
+            Ok(Arc::new(S3Store::from_settings(
+                bucket,
+                prefix,
+                settings,
+                Some(crate::layout::plain::meta::MD5CHKSUM),
+                Some(crate::layout::plain::meta::SHA256),
+            )?))
+        };
+    let resolve = |section: Option<&str>| {
         // `--cloudconf` wins, then poof.conf's `confFile`, then the config folder's file.
         let file = match (&conf.conf_file, locations.cloudconf_from_flag) {
             (Some(f), false) => f.clone(),
@@ -169,29 +230,32 @@ pub fn open_store(conf: &PoofConf, locations: &Locations) -> Result<Arc<dyn Stor
         };
         let env = Env::from_process();
         let home = dirs::home_dir();
-        let settings = cloudconf::resolve(&Lookup {
+        cloudconf::resolve(&Lookup {
             file: &file,
             section,
             env: &env,
             home: home.as_deref(),
-        })?;
-        // Objects carry rclone's `md5chksum` and poof's `sha256` metadata,
-        // the plain layout's convention (encrypted objects carry none).
-        Ok(Arc::new(S3Store::from_settings(
-            bucket,
-            prefix,
-            &settings,
-            Some(crate::layout::plain::meta::MD5CHKSUM),
-            Some(crate::layout::plain::meta::SHA256),
-        )?))
+        })
     };
     match &conf.remote {
-        RemoteSpec::Folder(root) => Ok(Arc::new(FolderStore::new(root.clone()))),
-        RemoteSpec::S3 { bucket, prefix } => s3(bucket, prefix, None),
-        RemoteSpec::Named(section) => {
-            // `PoofConf::parse` refuses a named remote without a bucket.
-            let bucket = conf.bucket.as_deref().unwrap_or_default();
-            s3(bucket, "", Some(section))
-        }
+        RemoteSpec::Folder(root) => Ok((Arc::new(FolderStore::new(root.clone())), None)),
+        RemoteSpec::S3 { bucket, prefix } => match resolve(None)? {
+            Resolved::S3(settings) => Ok((s3(bucket, prefix, &settings)?, None)),
+            Resolved::Crypt(c) => Err(ConfigError(format!(
+                "an s3:// remote resolved to the crypt section [{}]; name it in `remote` instead",
+                c.name
+            ))
+            .into()),
+        },
+        RemoteSpec::Named(section) => match resolve(Some(section))? {
+            Resolved::S3(settings) => {
+                // `PoofConf::parse` refuses a named remote without a bucket.
+                let bucket = conf.bucket.as_deref().unwrap_or_default();
+                Ok((s3(bucket, "", &settings)?, None))
+            }
+            // poof 1.x kept encrypted paths at the crypt remote's root:
+            // poof.conf's `bucket` is not used.
+            Resolved::Crypt(c) => Ok((s3(&c.bucket, &c.prefix, &c.s3)?, Some(c))),
+        },
     }
 }

@@ -14,6 +14,7 @@ mod guards;
 mod harness;
 mod hostile;
 mod kill;
+mod legacy;
 mod neuter;
 mod passphrase;
 mod proxy;

@@ -28,7 +28,7 @@ impl World {
     fn write_aws(&self, name: &str, text: &str) {
         fs::write(self.home().join(".aws").join(name), text).unwrap();
     }
-    fn resolve(&self, section: Option<&str>, env: &Env) -> Result<S3Settings, String> {
+    fn resolved(&self, section: Option<&str>, env: &Env) -> Result<Resolved, String> {
         let conf = self.conf();
         let home = self.home();
         resolve(&Lookup {
@@ -38,6 +38,12 @@ impl World {
             home: Some(&home),
         })
         .map_err(|e| e.0)
+    }
+    fn resolve(&self, section: Option<&str>, env: &Env) -> Result<S3Settings, String> {
+        match self.resolved(section, env)? {
+            Resolved::S3(s) => Ok(s),
+            Resolved::Crypt(c) => Err(format!("a crypt section: {c:?}")),
+        }
     }
 }
 
@@ -188,20 +194,70 @@ fn placeholders_are_refused_naming_the_key_and_the_file() {
 }
 
 #[test]
+fn a_crypt_section_resolves_to_the_s3_section_it_wraps() {
+    let w = World::new();
+    w.write_conf(&format!(
+        "{SECTION}\n[secret]\ntype = crypt\nremote = poofremote:bucket/some/prefix/\npassword = zzz\npassword2 = yyy\nfilename_encoding = base64\n"
+    ));
+    let Resolved::Crypt(c) = w.resolved(Some("secret"), &Env::default()).unwrap() else {
+        panic!("not read as a crypt section")
+    };
+    assert_eq!(
+        (
+            c.name.as_str(),
+            c.s3_section.as_str(),
+            c.bucket.as_str(),
+            c.prefix.as_str()
+        ),
+        ("secret", "poofremote", "bucket", "some/prefix")
+    );
+    assert_eq!(
+        c.options.get("filename_encoding").map(String::as_str),
+        Some("base64")
+    );
+    assert_eq!(c.s3.credentials.access_key_id, "GKfile");
+    assert_eq!(c.s3.endpoint.as_deref(), Some("http://127.0.0.1:3900"));
+    let shown = format!("{c:?}");
+    assert!(
+        !shown.contains("zzz") && !shown.contains("yyy") && !shown.contains("file-secret"),
+        "{shown}"
+    );
+}
+
+#[test]
 fn crypt_and_other_sections_get_clear_words() {
     let w = World::new();
     w.write_conf(&format!(
-        "{SECTION}\n[secret]\ntype = crypt\nremote = poofremote:bucket/x\npassword = zzz\n[drive]\ntype = drive\n"
+        "{SECTION}\n[secret]\ntype = crypt\nremote = nowhere:bucket/x\npassword = zzz\n\
+         [nobucket]\ntype = crypt\nremote = poofremote:\n\
+         [local]\ntype = crypt\nremote = /home/me/vault\n\
+         [twice]\ntype = crypt\nremote = nobucket:b-u-c\n\
+         [drive]\ntype = drive\n"
     ));
     let e = w.resolve(Some("secret"), &Env::default()).unwrap_err();
-    assert!(e.contains("poof does not read rclone crypt remotes"), "{e}");
-    assert!(e.contains("restore your files with poof 1.x"), "{e}");
-    assert!(e.contains("wraps poofremote:bucket/x"), "{e}");
+    assert!(e.contains("[secret] wraps remote \"nowhere\""), "{e}");
+    assert!(e.contains("has no [nowhere] section"), "{e}");
     assert!(!e.contains("zzz"), "{e}");
+    let e = w.resolve(Some("nobucket"), &Env::default()).unwrap_err();
+    assert!(e.contains("names no bucket"), "{e}");
+    let e = w.resolve(Some("local"), &Env::default()).unwrap_err();
+    assert!(e.contains("S3SECTION:BUCKET[/PREFIX]"), "{e}");
+    let e = w.resolve(Some("twice"), &Env::default()).unwrap_err();
+    assert!(e.contains("another crypt section"), "{e}");
     let e = w.resolve(Some("drive"), &Env::default()).unwrap_err();
     assert!(e.contains("poof reads only type = s3"), "{e}");
     let e = w.resolve(Some("missing"), &Env::default()).unwrap_err();
     assert!(e.contains("has no [missing] section"), "{e}");
+}
+
+#[test]
+fn an_encrypted_rclone_config_is_named() {
+    let w = World::new();
+    w.write_conf("# Encrypted rclone configuration File\n\nRCLONE_ENCRYPT_V0:\nabcdef\n");
+    // The comment lines rclone writes come first.
+    let e = w.resolve(Some("secret"), &Env::default()).unwrap_err();
+    assert!(e.contains("encrypted rclone config"), "{e}");
+    assert!(e.contains("rclone config encryption remove"), "{e}");
 }
 
 #[test]

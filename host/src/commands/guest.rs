@@ -20,6 +20,7 @@ pub const WIT: &[(&str, &str)] = &[
     ("wipe.wit", include_str!("../../../wit/wipe.wit")),
     ("session.wit", include_str!("../../../wit/session.wit")),
     ("check.wit", include_str!("../../../wit/check.wit")),
+    ("legacy.wit", include_str!("../../../wit/legacy.wit")),
 ];
 
 /// Runs `poof guest ...`.

@@ -38,6 +38,7 @@ use crate::{fsx, neuter, pool, remote, sync};
 pub fn run(ctx: &mut Context, args: &UploadArgs) -> Result<Exit> {
     let conf = PoofConf::load(&ctx.locations.poofconf)?;
     let remote = remote::open_for_sync(&conf, &ctx.locations, ctx.pool, ctx.trust_remote)?;
+    remote.check_writable()?;
     let s = &args.backup.sync;
     let lock = super::lock_unless_dry_run(ctx, &conf, s.dry_run)?;
     let mut guest = ctx.pool.lease()?;

@@ -125,6 +125,23 @@ fn protection(store: &dyn Store) -> [Finding; 2] {
 fn encryption(ctx: &Context, conf: &PoofConf, remote: &dyn Remote) -> Result<String> {
     use crate::crypt::{Crypt, keys};
     use std::io::IsTerminal;
+    if let Some((legacy, _)) = crate::remote::open_legacy(conf, &ctx.locations, ctx.pool)? {
+        let mut words = format!(
+            "poof 1.x's rclone crypt ({}): its passwords reveal and its keys derive; poof reads \
+             it (download, check) and does not write it: `poof migrate` moves it to poof's own format",
+            legacy.describe()
+        );
+        for p in &conf.paths {
+            let listing = legacy.list(&p.cloud)?;
+            words += &format!(
+                "; {}: {} files readable, {} objects skipped",
+                p.cloud,
+                listing.entries.len(),
+                listing.skipped.len() + listing.problems.len()
+            );
+        }
+        return Ok(words);
+    }
     let found = keys::find(ctx.pool, &ctx.locations, remote)?;
     if !conf.encrypted {
         return Ok(match found {

@@ -82,7 +82,7 @@ pub(super) fn parse_remote(remote: &str) -> Result<RemoteSpec, String> {
 
 /// Checks a bucket name loosely: S3's length limits and characters, with
 /// upper case and `_` allowed for older stores.
-pub(super) fn check_bucket(bucket: &str) -> Result<(), String> {
+pub(crate) fn check_bucket(bucket: &str) -> Result<(), String> {
     if !(3..=63).contains(&bucket.len()) {
         return Err(format!(
             "bucket name {bucket:?} must have 3 to 63 characters"
