@@ -6,7 +6,7 @@
 
 #![allow(missing_docs)] // Generated bindings carry the WIT's own docs.
 
-use crate::plan;
+use crate::{filter, plan};
 
 mod check;
 mod crypto;
@@ -46,7 +46,7 @@ impl audit::Guest for Guest {
 }
 
 impl sync::Guest for Guest {
-    fn plan_sync(input: sync::PlanInput) -> Result<sync::Plan, Error> {
+    fn plan_sync(input: sync::PlanInput, filter: sync::Filter) -> Result<sync::Plan, Error> {
         let input = plan::Input {
             direction: match input.direction {
                 sync::Direction::Up => plan::Direction::Up,
@@ -73,7 +73,11 @@ impl sync::Guest for Guest {
                 .map(|h| (h.path, h.sha256))
                 .collect(),
         };
-        let out = plan::plan(input).map_err(|e| match e {
+        let filtering = plan::Filtering {
+            delete_excluded: filter.delete_excluded,
+            spec: filter_in(filter),
+        };
+        let out = plan::plan_filtered(input, &filtering).map_err(|e| match e {
             plan::PlanError::InvalidInput(m) => Error::InvalidInput(m),
         })?;
         Ok(sync::Plan {
@@ -88,6 +92,7 @@ impl sync::Guest for Guest {
                 plan::Withheld::SourceEmpty => sync::Withheld::SourceEmpty,
                 plan::Withheld::SourceIncomplete => sync::Withheld::SourceIncomplete,
                 plan::Withheld::NeverDelete => sync::Withheld::NeverDelete,
+                plan::Withheld::NothingSelected => sync::Withheld::NothingSelected,
             }),
             guard_trips: out
                 .guard_trips
@@ -103,7 +108,44 @@ impl sync::Guest for Guest {
                     reason: g.reason,
                 })
                 .collect(),
+            excluded_source: out.excluded_source.into_iter().map(excluded_out).collect(),
+            excluded_target: out.excluded_target.into_iter().map(excluded_out).collect(),
         })
+    }
+
+    fn select(filter: sync::Filter, paths: Vec<String>) -> Result<sync::Selection, Error> {
+        let f = filter::Filter::new(&filter_in(filter)).map_err(Error::InvalidInput)?;
+        let s = f.select(paths, |p| p);
+        Ok(sync::Selection {
+            included: s.included,
+            excluded: s.excluded.into_iter().map(excluded_out).collect(),
+        })
+    }
+}
+
+fn filter_in(f: sync::Filter) -> filter::Spec {
+    let lines = |l: Vec<sync::FilterLine>| {
+        l.into_iter()
+            .map(|l| filter::Line {
+                text: l.text,
+                from_file: l.from_file,
+                origin: l.origin,
+            })
+            .collect()
+    };
+    filter::Spec {
+        include: lines(f.includes),
+        exclude: lines(f.excludes),
+        rules: lines(f.rules),
+    }
+}
+
+fn excluded_out(x: filter::Excluded) -> sync::Excluded {
+    sync::Excluded {
+        path: x.path,
+        files: x.files,
+        pattern: x.rule.pattern,
+        origin: x.rule.origin,
     }
 }
 

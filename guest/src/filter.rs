@@ -21,9 +21,10 @@
 //!   with `#` or `;` are comments; patterns from the command line and from
 //!   poof.conf are taken as they are.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
-use regex::{Regex, RegexSet};
+use regex_automata::meta::{BuildError, Regex};
+use regex_automata::{Input, MatchKind, PatternSet};
 
 mod glob;
 
@@ -89,15 +90,43 @@ struct Rule {
 /// Rules in order, matched in one pass: the lowest matching index decides.
 #[derive(Debug)]
 struct Rules {
-    set: RegexSet,
+    /// Every rule's regular expression, as one regex reporting all matches.
+    set: Regex,
     rules: Vec<Rule>,
 }
 
 impl Rules {
+    /// Compiles `list` in order.
+    fn new(list: Vec<(String, Rule)>) -> Result<Self, String> {
+        let (patterns, rules): (Vec<String>, Vec<Rule>) = list.into_iter().unzip();
+        let set = Regex::builder()
+            .configure(Regex::config().match_kind(MatchKind::All))
+            .build_many(&patterns)
+            .map_err(|e| format!("the filter rules do not compile together: {}", why(&e)))?;
+        Ok(Rules { set, rules })
+    }
+
     /// The first rule that matches `text`, if any.
     fn first(&self, text: &str) -> Option<Rule> {
-        self.set.matches(text).iter().next().map(|i| self.rules[i])
+        if self.rules.is_empty() {
+            return None;
+        }
+        let mut matched = PatternSet::new(self.set.pattern_len());
+        self.set
+            .which_overlapping_matches(&Input::new(text), &mut matched);
+        matched.iter().next().map(|id| self.rules[id.as_usize()])
     }
+}
+
+/// The words of a regular expression's refusal: the last line of the
+/// syntax error (`invalid character class range, ...`), or the error.
+fn why(e: &BuildError) -> String {
+    let detail = match e.syntax_error() {
+        Some(syntax) => syntax.to_string(),
+        None => e.to_string(),
+    };
+    let last = detail.lines().last().unwrap_or_default().trim();
+    last.strip_prefix("error: ").unwrap_or(last).to_string()
 }
 
 /// The rules while they are read.
@@ -164,14 +193,10 @@ impl Builder {
     }
 }
 
-/// Translates a glob and checks that the `regex` crate reads the result.
+/// Translates a glob and checks that the regex engine reads the result.
 fn compile(glob: &str) -> Result<String, String> {
     let re = glob::to_regex(glob)?;
-    Regex::new(&re).map_err(|e| {
-        let detail = e.to_string();
-        let last = detail.lines().last().unwrap_or_default().trim();
-        format!("{last} (as the regular expression {re:?})")
-    })?;
+    Regex::new(&re).map_err(|e| format!("{} (as the regular expression {re:?})", why(&e)))?;
     Ok(re)
 }
 
@@ -219,16 +244,10 @@ impl Filter {
         if !spec.include.is_empty() {
             b.add(false, IMPLIED, IMPLIED_ORIGIN)?;
         }
-        let rules = |list: Vec<(String, Rule)>| -> Result<Rules, String> {
-            let (patterns, rules): (Vec<String>, Vec<Rule>) = list.into_iter().unzip();
-            let set = RegexSet::new(&patterns)
-                .map_err(|e| format!("the filter rules do not compile together: {e}"))?;
-            Ok(Rules { set, rules })
-        };
         Ok(Filter {
             origins: b.origins,
-            files: rules(b.files)?,
-            dirs: rules(b.dirs)?,
+            files: Rules::new(b.files)?,
+            dirs: Rules::new(b.dirs)?,
         })
     }
 
@@ -256,7 +275,9 @@ impl Filter {
     /// Splits `items` (each with a relative, `/`-separated path) into what
     /// the filter keeps and what it leaves out. A file under a folder the
     /// folder rules leave out is counted in that folder's entry (the
-    /// outermost such folder), as rclone's walk never enters it.
+    /// outermost such folder), as rclone's walk never enters it. A path
+    /// ending in `/` is a folder, judged by the folder rules only; the root
+    /// (`""`) is always kept, as rclone always enters it.
     pub fn select<T>(&self, items: Vec<T>, path_of: impl Fn(&T) -> &str) -> Selection<T> {
         if self.is_empty() {
             return Selection {
@@ -264,7 +285,7 @@ impl Filter {
                 excluded: Vec::new(),
             };
         }
-        let mut folders: HashMap<String, Option<usize>> = HashMap::new();
+        let mut folders: BTreeMap<String, Option<usize>> = BTreeMap::new();
         let mut left_out: BTreeMap<String, (u64, usize)> = BTreeMap::new();
         let mut included = Vec::new();
         for item in items {
@@ -285,7 +306,12 @@ impl Filter {
                     break;
                 }
             }
-            let excluder = excluder.or_else(|| self.file_excluder(path).map(|o| (path, o)));
+            let is_folder = path.is_empty() || path.ends_with('/');
+            let excluder = excluder.or_else(|| {
+                (!is_folder)
+                    .then(|| self.file_excluder(path).map(|o| (path, o)))
+                    .flatten()
+            });
             match excluder {
                 Some((what, origin)) => {
                     left_out.entry(what.to_string()).or_insert((0, origin)).0 += 1

@@ -16,10 +16,15 @@
 //! - deletions that must happen before a copy can land (a file standing where
 //!   the source has a folder, or the reverse) are in `make_room`; every other
 //!   deletion is in `delete`, which the host runs only after every copy
-//!   succeeded.
+//!   succeeded;
+//! - what the filter leaves out (`filter.rs`) is neither copied nor deleted,
+//!   nor counted by the guards, unless `delete_excluded` asks for the
+//!   target's excluded files to be deleted; a source whose every file is
+//!   left out never wipes its copy.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::filter::{self, Excluded, Filter};
 use crate::paths;
 
 /// Which way data flows.
@@ -129,6 +134,18 @@ pub enum Withheld {
     SourceIncomplete,
     /// The run never deletes (`poof upload`).
     NeverDelete,
+    /// The source has files, but the filter leaves every one out.
+    NothingSelected,
+}
+
+/// Which files a plan leaves out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filtering {
+    /// The user's patterns.
+    pub spec: filter::Spec,
+    /// `--delete-excluded`: the target is planned unfiltered, so its
+    /// excluded files are deleted like any file the source lacks.
+    pub delete_excluded: bool,
 }
 
 /// The plan for one configured path, in the phases the host runs in order.
@@ -151,6 +168,11 @@ pub struct Plan {
     /// Every guard that tripped (deletions first); when there is one, the
     /// plan must not be run.
     pub guard_trips: Vec<GuardTrip>,
+    /// Source files the filter left out: not copied.
+    pub excluded_source: Vec<Excluded>,
+    /// Target files the filter left out: kept as they are (none with
+    /// `delete_excluded`).
+    pub excluded_target: Vec<Excluded>,
 }
 
 /// Why no plan could be made.
@@ -160,17 +182,46 @@ pub enum PlanError {
     InvalidInput(String),
 }
 
-/// Computes the plan that makes the target equal to the source.
+/// Computes the plan that makes the target equal to the source, unfiltered.
 pub fn plan(input: Input) -> Result<Plan, PlanError> {
+    plan_filtered(input, &Filtering::default())
+}
+
+/// Computes the plan that makes the target equal to the source, leaving
+/// out on both sides what the filter excludes.
+pub fn plan_filtered(mut input: Input, filtering: &Filtering) -> Result<Plan, PlanError> {
+    let filter = Filter::new(&filtering.spec).map_err(PlanError::InvalidInput)?;
     let (source_side, target_side) = match input.direction {
         Direction::Up => ("local file", "remote object"),
         Direction::Down => ("remote object", "local file"),
     };
-    let source = index(input.source, source_side)?;
-    let target = index(input.target, target_side)?;
+    let source = index(std::mem::take(&mut input.source), source_side)?;
+    let target = index(std::mem::take(&mut input.target), target_side)?;
+    let source_listed = !source.is_empty();
+    let kept = filter.select(source.into_values().collect(), |e| &e.path);
+    let source: BTreeMap<String, Entry> = kept
+        .included
+        .into_iter()
+        .map(|e| (e.path.clone(), e))
+        .collect();
+    let (target, excluded_target) = if filtering.delete_excluded {
+        (target, Vec::new())
+    } else {
+        let kept = filter.select(target.into_values().collect(), |e| &e.path);
+        let target = kept
+            .included
+            .into_iter()
+            .map(|e| (e.path.clone(), e))
+            .collect();
+        (target, kept.excluded)
+    };
     check_tree(&source, source_side)?;
 
-    let mut plan = Plan::default();
+    let mut plan = Plan {
+        excluded_source: kept.excluded,
+        excluded_target,
+        ..Plan::default()
+    };
     let mut overwrites = 0u64;
     for (path, src) in &source {
         match target.get(path) {
@@ -214,6 +265,8 @@ pub fn plan(input: Input) -> Result<Plan, PlanError> {
         Some(Withheld::NeverDelete)
     } else if input.source_missing {
         Some(Withheld::SourceMissing)
+    } else if source.is_empty() && source_listed {
+        Some(Withheld::NothingSelected)
     } else if source.is_empty() {
         Some(Withheld::SourceEmpty)
     } else if !input.source_complete {
@@ -790,6 +843,138 @@ mod tests {
                 (GuardKind::Overwrite, 6, 10, 5)
             ]
         );
+    }
+
+    fn excluding(patterns: &[&str]) -> Filtering {
+        Filtering {
+            spec: filter::Spec {
+                exclude: patterns
+                    .iter()
+                    .map(|p| filter::Line {
+                        text: p.to_string(),
+                        from_file: false,
+                        origin: "--exclude".into(),
+                    })
+                    .collect(),
+                ..filter::Spec::default()
+            },
+            delete_excluded: false,
+        }
+    }
+
+    fn paths(excluded: &[Excluded]) -> Vec<(&str, u64)> {
+        excluded
+            .iter()
+            .map(|x| (x.path.as_str(), x.files))
+            .collect()
+    }
+
+    #[test]
+    fn excluded_files_are_neither_copied_nor_deleted() {
+        let i = input(
+            vec![e("a.txt", 1, 1), e("b.log", 1, 1), e("cache/x", 1, 1)],
+            vec![e("old.log", 1, 1), e("cache/y", 1, 1), e("gone.txt", 1, 1)],
+        );
+        let p = plan_filtered(i, &excluding(&["*.log", "cache/"])).unwrap();
+        assert_eq!(p.copy, vec![e("a.txt", 1, 1)]);
+        assert_eq!(p.delete, ["gone.txt"]);
+        assert_eq!(paths(&p.excluded_source), [("b.log", 1), ("cache/", 1)]);
+        assert_eq!(paths(&p.excluded_target), [("cache/", 1), ("old.log", 1)]);
+        let rule = &p.excluded_source[0].rule;
+        assert_eq!(
+            (rule.pattern.as_str(), rule.origin.as_str()),
+            ("*.log", "--exclude")
+        );
+        // Deleting the one target file the filter keeps would be all of
+        // them: the guard counts only what the filter keeps.
+        assert_eq!(p.guard_trips[0].target_files, 1);
+    }
+
+    #[test]
+    fn delete_excluded_deletes_the_targets_excluded_files() {
+        let i = input(
+            vec![e("a.txt", 1, 1), e("b.log", 1, 1)],
+            vec![e("a.txt", 1, 1), e("b.log", 1, 1), e("c.log", 1, 1)],
+        );
+        let mut f = excluding(&["*.log"]);
+        f.delete_excluded = true;
+        let mut i2 = i.clone();
+        i2.confirmed = true;
+        let p = plan_filtered(i2, &f).unwrap();
+        assert_eq!(p.delete, ["b.log", "c.log"]);
+        assert!(p.copy.is_empty() && p.excluded_target.is_empty());
+        assert_eq!(paths(&p.excluded_source), [("b.log", 1)]);
+        // The guard sees the whole target: 2 of 3 is more than half.
+        let trip = &plan_filtered(i, &f).unwrap().guard_trips[0];
+        assert_eq!(
+            (trip.kind, trip.count, trip.target_files, trip.limit),
+            (GuardKind::Delete, 2, 3, 1)
+        );
+    }
+
+    #[test]
+    fn a_source_whose_every_file_is_excluded_never_wipes_its_copy() {
+        let i = input(vec![e("a.log", 1, 1)], vec![e("b.txt", 1, 1)]);
+        let mut f = excluding(&["*.log"]);
+        let p = plan_filtered(i.clone(), &f).unwrap();
+        assert!(p.delete.is_empty() && p.copy.is_empty());
+        assert_eq!(p.withheld_reason, Some(Withheld::NothingSelected));
+        // Not even with --delete-excluded.
+        f.delete_excluded = true;
+        let p = plan_filtered(i, &f).unwrap();
+        assert!(p.delete.is_empty());
+        assert_eq!(p.withheld_reason, Some(Withheld::NothingSelected));
+    }
+
+    #[test]
+    fn a_restore_of_one_file_touches_nothing_else() {
+        let mut i = input(
+            vec![
+                e("notes/todo.txt", 5, 5),
+                e("notes/done.txt", 1, 1),
+                e("pic.jpg", 1, 1),
+            ],
+            vec![
+                e("notes/todo.txt", 9, 9),
+                e("mine.txt", 1, 1),
+                e("pic.jpg", 2, 2),
+            ],
+        );
+        i.direction = Direction::Down;
+        let f = Filtering {
+            spec: filter::Spec {
+                include: vec![filter::Line {
+                    text: "/notes/todo.txt".into(),
+                    from_file: false,
+                    origin: "--include".into(),
+                }],
+                ..filter::Spec::default()
+            },
+            delete_excluded: false,
+        };
+        let p = plan_filtered(i, &f).unwrap();
+        assert_eq!(p.copy, vec![e("notes/todo.txt", 5, 5)]);
+        assert!(p.delete.is_empty() && p.make_room.is_empty());
+        assert_eq!(paths(&p.excluded_target), [("mine.txt", 1), ("pic.jpg", 1)]);
+        assert_eq!(
+            paths(&p.excluded_source),
+            [("notes/done.txt", 1), ("pic.jpg", 1)]
+        );
+        assert_eq!(p.guard_trips, []);
+    }
+
+    #[test]
+    fn a_bad_pattern_or_an_unsafe_excluded_path_is_refused() {
+        let i = input(vec![e("a", 1, 1)], vec![]);
+        let PlanError::InvalidInput(msg) = plan_filtered(i, &excluding(&["a["])).unwrap_err();
+        assert!(
+            msg.starts_with("the filter pattern \"a[\" (--exclude) is not valid"),
+            "{msg}"
+        );
+        // Paths are checked before the filter: excluding one does not hide it.
+        let i = input(vec![e("ok", 1, 1)], vec![e("../x.log", 1, 1)]);
+        let PlanError::InvalidInput(msg) = plan_filtered(i, &excluding(&["*.log"])).unwrap_err();
+        assert!(msg.contains("not a safe relative path"), "{msg}");
     }
 
     #[test]

@@ -91,7 +91,7 @@ pub enum Command {
     /// are never touched. A folder that does not exist is skipped with a
     /// warning and its remote copy is kept.
     #[command(
-        after_help = "Example:\n  poof backup --dry-run    # show what would change\n  poof backup"
+        after_help = "Example:\n  poof backup --dry-run    # show what would change\n  poof backup\n  poof backup --exclude '*.tmp' --exclude 'node_modules/' --dry-run"
     )]
     Backup(BackupArgs),
 
@@ -100,9 +100,11 @@ pub enum Command {
     /// Files missing locally are restored, changed ones are replaced, and
     /// local files that the remote copy does not have are DELETED. Each file
     /// is written under a temporary name and renamed into place, and nothing
-    /// is deleted on a path after any error on it.
+    /// is deleted on a path after any error on it. With filters, only the
+    /// files they select are restored or deleted: a restore of a subset
+    /// touches nothing outside it.
     #[command(
-        after_help = "Example:\n  poof download --dry-run  # show what would change\n  poof download"
+        after_help = "Example:\n  poof download --dry-run  # show what would change\n  poof download\n  poof download --include '/notes/todo.txt'   # restore one file, delete nothing else"
     )]
     Download(SyncArgs),
 
@@ -115,10 +117,11 @@ pub enum Command {
     /// file, and removes only the files that matched (never through a
     /// symbolic link, never across a file system boundary; the configured
     /// folder itself stays). Every file kept is named with the reason, and
-    /// the exit code is then 1. When poof's own config folder is one of the
+    /// the exit code is then 1. Files the filters leave out are neither
+    /// copied nor verified nor wiped. When poof's own config folder is one of the
     /// paths and everything succeeded, poof ends with `neuter`.
     #[command(
-        after_help = "Example:\n  poof upload --dry-run    # show what would be copied\n  poof upload\n  poof upload --shred --keep-binary"
+        after_help = "Example:\n  poof upload --dry-run    # show what would be copied\n  poof upload\n  poof upload --shred --keep-binary\n  poof upload --exclude 'keep-here/'   # excluded files are neither copied nor wiped"
     )]
     Upload(UploadArgs),
 
@@ -359,6 +362,48 @@ pub struct SyncArgs {
     /// How many files to transfer at once.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub transfers: u16,
+
+    /// Which files to leave out.
+    #[command(flatten)]
+    pub filter: FilterArgs,
+}
+
+/// The filter flags of backup, upload and download: rclone's rules and
+/// patterns (docs/USAGE.md, "Filters"). A file left out is neither copied
+/// nor deleted, on either side. poof.conf's "exclude" of a path and the
+/// `.poofignore` file at the root of its folder add exclude patterns.
+#[derive(Debug, Clone, Default, Args)]
+#[command(next_help_heading = "Filters (rclone's rules and patterns)")]
+pub struct FilterArgs {
+    /// Leave out files matching PATTERN: `*` matches within a name, `**`
+    /// across folders, `?` one character, `[a-z]` and `{a,b}` as in a
+    /// shell; a leading `/` anchors at the folder's root, a trailing `/`
+    /// matches folders. Repeatable. E.g. --exclude '*.tmp' --exclude 'node_modules/'
+    #[arg(long, value_name = "PATTERN")]
+    pub exclude: Vec<String>,
+
+    /// Keep only files matching PATTERN (or another --include): everything
+    /// else is left out. Includes are tried before excludes. Repeatable.
+    /// E.g. --include '/taxes/2024/**'
+    #[arg(long, value_name = "PATTERN")]
+    pub include: Vec<String>,
+
+    /// Read exclude patterns from FILE, one a line; lines starting with `#`
+    /// or `;` are comments. E.g. --exclude-from ~/.config/poof/exclude.txt
+    #[arg(long, value_name = "FILE")]
+    pub exclude_from: Vec<PathBuf>,
+
+    /// Read filter rules from FILE, one a line: `- PATTERN` excludes,
+    /// `+ PATTERN` includes, `!` forgets the rules above; the first rule
+    /// that matches a file decides. E.g. --filter-from ~/.config/poof/rules.txt
+    #[arg(long, value_name = "FILE")]
+    pub filter_from: Vec<PathBuf>,
+
+    /// Also delete the copy's files that the filters leave out (they are
+    /// kept otherwise). Not with upload, which never deletes remotely.
+    /// E.g. --exclude '*.iso' --delete-excluded
+    #[arg(long)]
+    pub delete_excluded: bool,
 }
 
 /// Flags of `poof backup`: the sync flags, and the guard on overwrites.
@@ -372,7 +417,9 @@ pub struct BackupArgs {
     /// holds, or more than N% of them (e.g. 100 or 10%). Replaces the default
     /// guard: more than half of them, and more than 3 (a mass rewrite, as
     /// ransomware does, would replace the only copy).
-    #[arg(long, value_name = "N|N%", value_parser = parse_limit)]
+    // The flags after a flattened `FilterArgs` name their heading (none),
+    // or they would be shown under its heading.
+    #[arg(long, value_name = "N|N%", value_parser = parse_limit, help_heading = None::<&str>)]
     pub max_overwrite: Option<Limit>,
 }
 
@@ -386,16 +433,16 @@ pub struct UploadArgs {
     /// How each copy is checked before its local file is wiped: `read` reads
     /// the whole copy back; `stored` only compares the SHA-256 stored with
     /// the object at upload (S3; a folder remote reads back anyway).
-    #[arg(long, value_enum, default_value_t = VerifyMode::Read, value_name = "HOW")]
+    #[arg(long, value_enum, default_value_t = VerifyMode::Read, value_name = "HOW", help_heading = None::<&str>)]
     pub verify: VerifyMode,
 
     /// Overwrite each file with zeros before unlinking it. Best effort, and
     /// useless on SSDs, copy-on-write and journaling file systems: see docs/WIPE.md.
-    #[arg(long)]
+    #[arg(long, help_heading = None::<&str>)]
     pub shred: bool,
 
     /// When upload ends with a neuter, keep the poof binary.
-    #[arg(long)]
+    #[arg(long, help_heading = None::<&str>)]
     pub keep_binary: bool,
 }
 

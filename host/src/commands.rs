@@ -82,6 +82,7 @@ pub fn run_sync(
     direction: crate::engine::sync::Direction,
 ) -> anyhow::Result<crate::exit::Exit> {
     let conf = crate::config::PoofConf::load(&ctx.locations.poofconf)?;
+    let filters = crate::filters::Filters::from_args(&args.filter)?;
     let remote = crate::remote::open_for_sync(&conf, &ctx.locations, ctx.pool, ctx.trust_remote)?;
     if direction == crate::engine::sync::Direction::Up {
         remote.check_writable()?;
@@ -89,5 +90,5 @@ pub fn run_sync(
     let _lock = lock_unless_dry_run(ctx, &conf, args.dry_run)?;
     let mut guest = ctx.pool.lease()?;
     let opts = sync_options(args, max_overwrite, direction, false);
-    Ok(crate::sync::run(&conf, remote.as_ref(), &mut guest, opts, &ctx.out)?.exit)
+    Ok(crate::sync::run(&conf, remote.as_ref(), &mut guest, opts, &filters, &ctx.out)?.exit)
 }

@@ -9,6 +9,9 @@
 //!   "remote": "file:///media/usb/poof" }
 //! ```
 //!
+//! An entry of `paths` may also be an object with the path's own exclude
+//! patterns: `{"cloud": "Documents", "exclude": ["*.tmp", "cache/"]}`.
+//!
 //! This module only gathers its parts: `locations` finds poof's files,
 //! `poofconf` reads and validates `poof.conf`, and `remote_spec` reads its
 //! `remote`. Everything is re-exported here, so callers name

@@ -221,13 +221,36 @@ impl Instance {
             .context("the guest trapped in `probe-sandbox`")
     }
 
-    /// Asks the guest for the plan of one configured path.
+    /// Asks the guest for the plan of one configured path, unfiltered.
     pub fn plan_sync(&mut self, input: &sync::PlanInput) -> Result<Result<sync::Plan, GuestError>> {
+        self.plan_sync_filtered(input, &crate::filters::none())
+    }
+
+    /// Asks the guest for the plan of one configured path, leaving out on
+    /// both sides what `filter` excludes.
+    pub fn plan_sync_filtered(
+        &mut self,
+        input: &sync::PlanInput,
+        filter: &sync::Filter,
+    ) -> Result<Result<sync::Plan, GuestError>> {
         self.bindings
             .poof_core_sync()
-            .call_plan_sync(&mut self.store, input)
+            .call_plan_sync(&mut self.store, input, filter)
             .map_err(anyhow::Error::from)
             .context("the guest trapped in `plan-sync`")
+    }
+
+    /// Asks the guest which of `paths` (one listing) `filter` keeps.
+    pub fn select(
+        &mut self,
+        filter: &sync::Filter,
+        paths: &[String],
+    ) -> Result<Result<sync::Selection, GuestError>> {
+        self.bindings
+            .poof_core_sync()
+            .call_select(&mut self.store, filter, paths)
+            .map_err(anyhow::Error::from)
+            .context("the guest trapped in `select`")
     }
 
     /// Asks the guest which checked files of one path `upload` may wipe.

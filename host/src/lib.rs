@@ -9,6 +9,7 @@ pub mod config;
 pub mod crypt;
 pub mod engine;
 pub mod exit;
+pub mod filters;
 pub mod fsx;
 pub mod harden;
 pub mod layout;

@@ -4,6 +4,8 @@
 //! and (unless it is a dry run) runs it phase by phase, transfers in
 //! parallel. Invariants:
 //! - the host adds no decision of its own about what to copy or delete;
+//!   what the filters leave out is the guest's decision too: the host only
+//!   reads the rules (`filters.rs`) and hands them over with the listings;
 //! - a plan on which one of the guest's guards tripped (mass delete, mass
 //!   rewrite) is not run at all;
 //! - the `delete` phase of a path runs only when every earlier action of that
@@ -18,9 +20,10 @@ use anyhow::{Context as _, Result};
 use crate::config::{PoofConf, SyncPath};
 use crate::engine::Instance;
 use crate::engine::sync::{
-    Direction, Entry, Hashed, Limit, Plan, PlanInput, SourceState, Withheld,
+    Direction, Entry, Filter, Hashed, Limit, Plan, PlanInput, Selection, SourceState, Withheld,
 };
-use crate::exit::Exit;
+use crate::exit::{ConfigError, Exit};
+use crate::filters::Filters;
 use crate::output::{Event, Output};
 use crate::remote::Remote;
 use crate::walk::{self, Links};
@@ -67,6 +70,8 @@ pub struct PathOutcome {
     /// True when the path was synced in full: its source existed, its plan
     /// was not refused, and every action of it succeeded.
     pub complete: bool,
+    /// The path's whole filter, as the plan used it.
+    pub filter: Filter,
 }
 
 /// What happened to one path.
@@ -78,18 +83,22 @@ struct Tally {
     modes_set: u64,
     deleted: u64,
     unchanged: u64,
+    excluded: u64,
     failures: Vec<String>,
     refused: bool,
 }
 
-/// Syncs every configured path in the given direction.
+/// Syncs every configured path in the given direction, leaving out what
+/// the filters exclude.
 pub fn run(
     conf: &PoofConf,
     remote: &dyn Remote,
     guest: &mut Instance,
     opts: Options,
+    filters: &Filters,
     out: &Output,
 ) -> Result<Outcome> {
+    let path_filters = path_filters(conf, filters, guest)?;
     remote.check_ready()?;
     if opts.dry_run {
         out.emit(&Event::DryRun);
@@ -98,8 +107,8 @@ pub fn run(
     let mut total = Tally::default();
     let (mut failed_paths, mut refused_paths) = (0, 0);
     let mut outcomes = Vec::new();
-    for path in &conf.paths {
-        let tally = sync_path(path, remote, guest, opts, out).unwrap_or_else(|e| Tally {
+    for (path, filter) in conf.paths.iter().zip(path_filters) {
+        let tally = sync_path(path, &filter, remote, guest, opts, out).unwrap_or_else(|e| Tally {
             // A safety rule that stopped the whole path (a stale encrypted
             // manifest) makes the run's exit code 3.
             refused: crate::exit::classify(&e) == Exit::Refused,
@@ -112,6 +121,7 @@ pub fn run(
         outcomes.push(PathOutcome {
             path: path.clone(),
             complete: tally.failures.is_empty() && !tally.refused && !tally.source_missing,
+            filter,
         });
         failed_paths += usize::from(!tally.failures.is_empty());
         refused_paths += usize::from(tally.refused);
@@ -150,8 +160,74 @@ pub fn run(
     })
 }
 
+/// Every path's whole filter, each read by the guest before anything runs:
+/// a pattern or rule it cannot read stops the run as a configuration error
+/// (exit 2), naming the pattern and where it came from.
+pub fn path_filters(
+    conf: &PoofConf,
+    filters: &Filters,
+    guest: &mut Instance,
+) -> Result<Vec<Filter>> {
+    let mut all = Vec::new();
+    for path in &conf.paths {
+        let filter = filters.for_path(path)?;
+        if let Err(e) = guest.select(&filter, &[])? {
+            return Err(ConfigError(format!(
+                "{}: {}",
+                path.local.display(),
+                crate::crypt::describe(&e)
+            ))
+            .into());
+        }
+        all.push(filter);
+    }
+    Ok(all)
+}
+
+/// Sets aside the walk's problems and skipped entries that lie where the
+/// filter leaves everything out (the guest says which): an unreadable
+/// folder the user excluded neither makes the listing incomplete (which
+/// would hold back every deletion) nor is warned about.
+pub fn set_aside_excluded(
+    local: &mut walk::Listing,
+    filter: &Filter,
+    guest: &mut Instance,
+) -> Result<()> {
+    let mut kept = |places: &[String]| -> Result<Vec<bool>> {
+        if places.is_empty() {
+            return Ok(Vec::new());
+        }
+        let selection = select(guest, filter, places)?;
+        // `included` keeps the order of `places`, so one pass pairs them.
+        let mut included = selection.included.iter().peekable();
+        Ok(places
+            .iter()
+            .map(|p| included.next_if(|i| *i == p).is_some())
+            .collect())
+    };
+    let keep = kept(&local.problem_paths)?;
+    retain_pairs(&mut local.problems, &mut local.problem_paths, keep);
+    let keep = kept(&local.skipped_paths)?;
+    retain_pairs(&mut local.skipped, &mut local.skipped_paths, keep);
+    Ok(())
+}
+
+/// The guest's split of `paths` (one listing) by `filter`.
+pub fn select(guest: &mut Instance, filter: &Filter, paths: &[String]) -> Result<Selection> {
+    guest
+        .select(filter, paths)?
+        .map_err(|e| anyhow::anyhow!(crate::crypt::describe(&e)))
+}
+
+/// Keeps the `what[i]` and `at[i]` whose `keep[i]` is true.
+fn retain_pairs(what: &mut Vec<String>, at: &mut Vec<String>, keep: Vec<bool>) {
+    let pairs = std::mem::take(what).into_iter().zip(std::mem::take(at));
+    (*what, *at) = pairs.zip(keep).filter(|(_, k)| *k).map(|(p, _)| p).unzip();
+}
+
 fn sync_path(
     path: &SyncPath,
+    filter: &Filter,
     remote: &dyn Remote,
     guest: &mut Instance,
     opts: Options,
@@ -159,7 +235,8 @@ fn sync_path(
 ) -> Result<Tally> {
     let up = opts.direction == Direction::Up;
     let local_links = if up { Links::Follow } else { Links::AsEntries };
-    let local = walk::walk(&path.local, local_links)?;
+    let mut local = walk::walk(&path.local, local_links)?;
+    set_aside_excluded(&mut local, filter, guest)?;
     let stored = remote
         .list(&path.cloud)
         .with_context(|| format!("listing {} on {}", path.cloud, remote.describe()))?;
@@ -206,12 +283,13 @@ fn sync_path(
         target_hashes: Vec::new(),
     };
     let input = if opts.checksum {
-        with_hashes(input, path, remote, opts, out)
+        with_hashes(input, path, filter, remote, guest, opts, out)?
     } else {
         input
     };
     let plan = guest
-        .plan_sync(&input)?
+        .plan_sync_filtered(&input, filter)?
+        .map_err(|e| anyhow::anyhow!(crate::crypt::describe(&e)))
         .with_context(|| format!("the plan for {} was refused", path.local.display()))?;
 
     out.emit(&Event::Plan {
@@ -241,6 +319,20 @@ fn sync_path(
             why,
         });
     }
+    for (excluded, on_target) in plan
+        .excluded_source
+        .iter()
+        .map(|x| (x, false))
+        .chain(plan.excluded_target.iter().map(|x| (x, true)))
+    {
+        out.emit(&Event::Excluded {
+            path: &path.local,
+            excluded,
+            on_target,
+            up,
+            dry_run: opts.dry_run,
+        });
+    }
     if opts.dry_run || out.verbose {
         out.emit(&Event::PlanActions(&plan));
     }
@@ -266,6 +358,7 @@ fn sync_path(
 
     let mut tally = execute(path, remote, &plan, opts, out);
     tally.source_missing = !source_exists;
+    tally.excluded = plan.excluded_source.iter().map(|x| x.files).sum();
     // The manifest only speeds up the next listing; failing to write it is
     // worth a warning, not an error.
     if let Err(e) = remote.finish(&path.cloud) {
@@ -278,6 +371,7 @@ fn sync_path(
         modes_set: tally.modes_set,
         deleted: tally.deleted,
         unchanged: tally.unchanged,
+        excluded: tally.excluded,
         failed: tally.failures.len(),
     });
     Ok(tally)
@@ -385,23 +479,34 @@ fn execute(
     t
 }
 
-/// Adds the content hashes `--checksum` compares: every local file's, read
-/// here, and the stored hash of every remote file that has a local file of
-/// the same size (the others differ anyway). A hash that cannot be had stays
-/// unknown, and the guest then counts the file as changed.
+/// Adds the content hashes `--checksum` compares: the hash of every local
+/// file the filter keeps (the guest says which), read here, and the stored
+/// hash of every remote file that has such a local file of the same size
+/// (the others differ anyway). A hash that cannot be had stays unknown, and
+/// the guest then counts the file as changed.
 fn with_hashes(
     mut input: PlanInput,
     path: &SyncPath,
+    filter: &Filter,
     remote: &dyn Remote,
+    guest: &mut Instance,
     opts: Options,
     out: &Output,
-) -> PlanInput {
+) -> Result<PlanInput> {
     let up = opts.direction == Direction::Up;
     let (local, stored) = if up {
         (&input.source, &input.target)
     } else {
         (&input.target, &input.source)
     };
+    let names: Vec<String> = local.iter().map(|e| e.path.clone()).collect();
+    let selected = select(guest, filter, &names)?;
+    let selected: std::collections::HashSet<&str> =
+        selected.included.iter().map(String::as_str).collect();
+    let local: Vec<&Entry> = local
+        .iter()
+        .filter(|e| selected.contains(e.path.as_str()))
+        .collect();
     let sizes: std::collections::HashMap<&str, u64> =
         local.iter().map(|e| (e.path.as_str(), e.size)).collect();
     let wanted: Vec<&Entry> = stored
@@ -412,7 +517,7 @@ fn with_hashes(
     // hashes come in.
     let mut local_hashes = Vec::new();
     pool::for_each(
-        local,
+        &local,
         opts.transfers,
         |e| std::fs::File::open(path.local.join(&e.path)).and_then(|mut f| fsx::sha256_of(&mut f)),
         |e, r| match r {
@@ -451,7 +556,7 @@ fn with_hashes(
         input.source_hashes = stored_hashes;
         input.target_hashes = local_hashes;
     }
-    input
+    Ok(input)
 }
 
 fn copy(path: &SyncPath, remote: &dyn Remote, entry: &Entry, up: bool) -> Result<()> {

@@ -39,6 +39,7 @@ pub fn path(local: &Path) -> SyncPath {
     SyncPath {
         local: local.to_path_buf(),
         cloud: "Docs".into(),
+        exclude: Vec::new(),
     }
 }
 

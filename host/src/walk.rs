@@ -34,8 +34,16 @@ pub struct Listing {
     pub entries: Vec<Entry>,
     /// Entries that could not be listed; the listing is incomplete when this is not empty.
     pub problems: Vec<String>,
+    /// Where each of `problems` arose, in the same order: the folder it
+    /// may hide, relative and ending in `/` (`""` for the root). An entry
+    /// that could not be examined may be a folder, so it is given as one;
+    /// a filter can then set a problem aside only when a folder rule leaves
+    /// that folder out.
+    pub problem_paths: Vec<String>,
     /// Entries skipped on purpose (sockets, FIFOs, devices; links with `Links::Skip`).
     pub skipped: Vec<String>,
+    /// The relative path of each of `skipped`, in the same order.
+    pub skipped_paths: Vec<String>,
     /// Temporary files of an interrupted poof run (`.poof-tmp-*`), never
     /// listed as entries except with `Links::AsEntries`.
     pub leftovers: Vec<PathBuf>,
@@ -92,8 +100,10 @@ fn walk_dir(
     let read = match fs::read_dir(dir) {
         Ok(r) => r,
         Err(e) => {
-            out.problems
-                .push(format!("cannot read folder {}: {e}", dir.display()));
+            out.problem(
+                folder(prefix),
+                format!("cannot read folder {}: {e}", dir.display()),
+            );
             return;
         }
     };
@@ -101,17 +111,22 @@ fn walk_dir(
         let item = match item {
             Ok(i) => i,
             Err(e) => {
-                out.problems
-                    .push(format!("cannot read folder {}: {e}", dir.display()));
+                out.problem(
+                    folder(prefix),
+                    format!("cannot read folder {}: {e}", dir.display()),
+                );
                 continue;
             }
         };
         let path = item.path();
         let Some(name) = item.file_name().to_str().map(str::to_owned) else {
-            out.problems.push(format!(
-                "{} has a name that is not valid UTF-8; rename it to back it up",
-                path.display()
-            ));
+            out.problem(
+                folder(prefix),
+                format!(
+                    "{} has a name that is not valid UTF-8; rename it to back it up",
+                    path.display()
+                ),
+            );
             continue;
         };
         // A temporary file of an interrupted poof run is never data to keep:
@@ -128,8 +143,10 @@ fn walk_dir(
         let lmeta = match fs::symlink_metadata(&path) {
             Ok(m) => m,
             Err(e) => {
-                out.problems
-                    .push(format!("cannot examine {}: {e}", path.display()));
+                out.problem(
+                    format!("{rel}/"),
+                    format!("cannot examine {}: {e}", path.display()),
+                );
                 continue;
             }
         };
@@ -140,17 +157,16 @@ fn walk_dir(
                     continue;
                 }
                 Links::Skip => {
-                    out.skipped
-                        .push(format!("{} is a symbolic link", path.display()));
+                    out.skip(rel, format!("{} is a symbolic link", path.display()));
                     continue;
                 }
                 Links::Follow => match fs::metadata(&path) {
                     Ok(m) => m,
                     Err(e) => {
-                        out.problems.push(format!(
-                            "cannot follow symbolic link {}: {e}",
-                            path.display()
-                        ));
+                        out.problem(
+                            format!("{rel}/"),
+                            format!("cannot follow symbolic link {}: {e}", path.display()),
+                        );
                         continue;
                     }
                 },
@@ -162,10 +178,13 @@ fn walk_dir(
         if ft.is_dir() {
             let id = (meta.dev(), meta.ino());
             if !chain.insert(id) {
-                out.problems.push(format!(
-                    "{} leads back to a folder above it (a symbolic link loop); it was not followed",
-                    path.display()
-                ));
+                out.problem(
+                    format!("{rel}/"),
+                    format!(
+                        "{} leads back to a folder above it (a symbolic link loop); it was not followed",
+                        path.display()
+                    ),
+                );
                 continue;
             }
             walk_dir(&path, &rel, links, chain, out);
@@ -180,8 +199,32 @@ fn walk_dir(
             } else {
                 "a device"
             };
-            out.skipped.push(format!("{} is {kind}", path.display()));
+            out.skip(rel, format!("{} is {kind}", path.display()));
         }
+    }
+}
+
+impl Listing {
+    /// Notes a problem and the folder it may hide.
+    fn problem(&mut self, at: String, what: String) {
+        self.problem_paths.push(at);
+        self.problems.push(what);
+    }
+
+    /// Notes an entry skipped on purpose.
+    fn skip(&mut self, at: String, what: String) {
+        self.skipped_paths.push(at);
+        self.skipped.push(what);
+    }
+}
+
+/// The folder `prefix` (a relative path, `""` for the root) as a problem's
+/// place: ending in `/`, except the root.
+fn folder(prefix: &str) -> String {
+    if prefix.is_empty() {
+        String::new()
+    } else {
+        format!("{prefix}/")
     }
 }
 

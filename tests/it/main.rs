@@ -10,6 +10,7 @@ mod cluster;
 mod config_errors;
 mod crypt;
 mod faults;
+mod filters;
 mod guards;
 mod harness;
 mod hostile;

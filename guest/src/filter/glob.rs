@@ -1,6 +1,6 @@
 //! rclone's glob syntax, translated into regular expressions the way rclone
 //! translates it (rclone's `fs/filter/glob.go`, read from its source; no code
-//! copied), then read by Rust's `regex` crate.
+//! copied), then read by `regex-automata` (the engine of Rust's `regex`).
 //!
 //! Invariant: a glob means here what it means to rclone. `*` and `?` never
 //! cross a `/`, `**` does, `[...]` is a character class, `{a,b}` are
@@ -12,7 +12,7 @@
 //! means: `\d`, `\s`, `\w` and `\b` stay ASCII-only, `\<` and `\>` are the
 //! characters `<` and `>`, and inside a class a `[` that does not open a
 //! `[:name:]` class, `&&`, `~~` and `--` are literal characters. Only a raw
-//! `{{...}}` is handed to the `regex` crate as it is.
+//! `{{...}}` is handed to the regex engine as it is.
 
 /// Translates one glob into the regular expression rclone would match a
 /// path with, anchors included; the error says, in words, what is wrong.
@@ -156,7 +156,9 @@ fn push_escaped(re: &mut String, c: char) {
         'W' => re.push_str("[^0-9A-Za-z_]"),
         'b' => re.push_str(r"(?-u:\b)"),
         'B' => re.push_str(r"(?-u:\B)"),
-        c if c.is_ascii_punctuation() || c == ' ' => re.push_str(&regex::escape(&c.to_string())),
+        c if c.is_ascii_punctuation() || c == ' ' => {
+            re.push_str(&regex_syntax::escape(&c.to_string()))
+        }
         c => {
             re.push('\\');
             re.push(c);

@@ -509,6 +509,23 @@ fn malformed_rules_name_their_line() {
 }
 
 #[test]
+fn folders_are_judged_by_folder_rules_and_the_root_is_always_kept() {
+    // `--include '*.txt'` leaves out every other file, but enters every
+    // folder: a folder (a path ending in `/`) is kept, as is the root.
+    let spec = includes(&["*.txt"]);
+    check(&spec, &["a/", "a/b/", "", "x.txt"], &["x.md", "a/x"]);
+    // `- cache/` leaves the folder out, and everything under it.
+    check(
+        &excludes(&["cache/"]),
+        &["a/", ""],
+        &["cache/", "a/cache/", "cache/x/"],
+    );
+    // A file rule never leaves a folder out.
+    check(&excludes(&["*"]), &[""], &["a/", "x"]);
+    check(&excludes(&["*.tmp"]), &["a.tmp/", ""], &["a.tmp"]);
+}
+
+#[test]
 fn no_rules_keep_everything() {
     let f = Filter::new(&Spec::default()).unwrap();
     assert!(f.is_empty());

@@ -4,6 +4,8 @@
 //! Invariants:
 //! - only paths whose backup completed are verified; the others keep all
 //!   their files;
+//! - files the path's filter leaves out (the guest says which, with the
+//!   filter the backup used) are neither verified nor wiped;
 //! - a file is wiped only when the guest's wipe policy says so, which needs
 //!   the local file's SHA-256 to equal the remote copy's (read back in full,
 //!   or the stored hash with `--verify=stored`); so are the symbolic links
@@ -15,7 +17,7 @@
 //! - when poof's config folder is a path and everything succeeded, the run
 //!   ends with a neuter; the outcome is recorded for `poof neuter`.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs::File;
 use std::path::Path;
 
@@ -25,9 +27,10 @@ use super::Context;
 use crate::cli::{UploadArgs, VerifyMode};
 use crate::config::{PoofConf, SyncPath};
 use crate::engine::Instance;
-use crate::engine::sync::Direction;
+use crate::engine::sync::{Direction, Filter};
 use crate::engine::wipe::{CheckedFile, WipeInput};
-use crate::exit::Exit;
+use crate::exit::{ConfigError, Exit};
+use crate::filters::Filters;
 use crate::output::{Event, Output};
 use crate::remote::Remote;
 use crate::walk::{self, Links};
@@ -37,6 +40,15 @@ use crate::{fsx, neuter, pool, remote, sync};
 /// Runs `poof upload`.
 pub fn run(ctx: &mut Context, args: &UploadArgs) -> Result<Exit> {
     let conf = PoofConf::load(&ctx.locations.poofconf)?;
+    if args.backup.sync.filter.delete_excluded {
+        return Err(ConfigError(
+            "--delete-excluded: upload never deletes remote copies; \
+             run `poof backup --delete-excluded` to remove excluded files from the copy"
+                .into(),
+        )
+        .into());
+    }
+    let filters = Filters::from_args(&args.backup.sync.filter)?;
     let remote = remote::open_for_sync(&conf, &ctx.locations, ctx.pool, ctx.trust_remote)?;
     remote.check_writable()?;
     let s = &args.backup.sync;
@@ -45,7 +57,7 @@ pub fn run(ctx: &mut Context, args: &UploadArgs) -> Result<Exit> {
     // Like `rclone move`: nothing is deleted remotely, so files an earlier
     // upload wiped locally keep their only copy.
     let opts = super::sync_options(s, args.backup.max_overwrite, Direction::Up, true);
-    let outcome = sync::run(&conf, remote.as_ref(), &mut guest, opts, &ctx.out)?;
+    let outcome = sync::run(&conf, remote.as_ref(), &mut guest, opts, &filters, &ctx.out)?;
     let own = |p: &SyncPath| same_folder(&p.local, &ctx.locations.confdir);
     if s.dry_run {
         for p in outcome.paths.iter().filter(|p| p.complete) {
@@ -70,7 +82,14 @@ pub fn run(ctx: &mut Context, args: &UploadArgs) -> Result<Exit> {
             exit = worse(exit, Exit::Partial);
             continue;
         }
-        match verify_and_wipe(&p.path, remote.as_ref(), &mut guest, args, &ctx.out) {
+        match verify_and_wipe(
+            &p.path,
+            &p.filter,
+            remote.as_ref(),
+            &mut guest,
+            args,
+            &ctx.out,
+        ) {
             Ok(r) => {
                 wiped += r.wiped;
                 kept += r.kept.len();
@@ -145,14 +164,21 @@ struct PathWipe {
 /// and wipes it; returns how many files were wiped and which were kept.
 fn verify_and_wipe(
     path: &SyncPath,
+    filter: &Filter,
     remote: &dyn Remote,
     guest: &mut Instance,
     args: &UploadArgs,
     out: &Output,
 ) -> Result<PathWipe> {
     let root = &path.local;
-    // The same walk as the backup's, so every file it copied is checked.
-    let local = walk::walk(root, Links::Follow)?;
+    // The same walk as the backup's, so every file it copied is checked,
+    // and the same filter, so every file it left out stays as it is.
+    let mut local = walk::walk(root, Links::Follow)?;
+    sync::set_aside_excluded(&mut local, filter, guest)?;
+    let names: Vec<String> = local.entries.iter().map(|e| e.path.clone()).collect();
+    let selected = sync::select(guest, filter, &names)?;
+    let selected: HashSet<String> = selected.included.into_iter().collect();
+    local.entries.retain(|e| selected.contains(&e.path));
     let mut kept = Vec::new();
     for p in &local.problems {
         out.error(&format!("kept: {p}"));

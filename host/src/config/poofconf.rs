@@ -27,6 +27,9 @@ pub struct SyncPath {
     pub local: PathBuf,
     /// Cloud folder name, a safe relative path (e.g. `Documents`).
     pub cloud: String,
+    /// Exclude patterns for this path only (`"exclude"` in its entry), in
+    /// rclone's syntax; the guest reads them (docs/USAGE.md, "Filters").
+    pub exclude: Vec<String>,
 }
 
 /// A loaded and validated `poof.conf`.
@@ -61,7 +64,7 @@ struct RawPoofConf {
     #[serde(rename = "confFile", default)]
     conf_file: Option<Typed<String>>,
     #[serde(rename = "paths", default, deserialize_with = "present")]
-    paths: Option<Typed<BTreeMap<String, Typed<String>>>>,
+    paths: Option<Typed<BTreeMap<String, PathEntry>>>,
     #[serde(rename = "remote", default)]
     remote: Option<Typed<String>>,
     #[serde(rename = "encrypted", default)]
@@ -76,6 +79,20 @@ enum Typed<T> {
     /// The value has the expected type.
     Is(T),
     /// The value has another type.
+    Not(IgnoredAny),
+}
+
+/// One entry of `paths`: the cloud folder name (poof 1.x), or an object
+/// with it and the path's own settings:
+/// `{"cloud": "Documents", "exclude": ["*.tmp", "cache/"]}`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum PathEntry {
+    /// The cloud folder name.
+    Cloud(String),
+    /// The object form, judged key by key by `path_entry`.
+    Object(serde_json::Map<String, Value>),
+    /// Anything else, which `sync_paths` refuses.
     Not(IgnoredAny),
 }
 
@@ -215,20 +232,67 @@ impl RawPoofConf {
     }
 }
 
+/// Reads one entry of `paths` as its cloud folder name and exclude
+/// patterns; the error is the problem, without the file's name.
+fn path_entry(local: &str, entry: PathEntry) -> Result<(String, Vec<String>), String> {
+    let object = match entry {
+        PathEntry::Cloud(cloud) => return Ok((cloud, Vec::new())),
+        PathEntry::Not(_) => {
+            return Err(format!(
+                "the cloud folder name for {local:?} must be a string"
+            ));
+        }
+        PathEntry::Object(o) => o,
+    };
+    let shape = "an entry of `paths` is a cloud folder name, or an object like \
+                 {\"cloud\": \"Documents\", \"exclude\": [\"*.tmp\", \"cache/\"]}";
+    if let Some(key) = object
+        .keys()
+        .find(|k| !matches!(k.as_str(), "cloud" | "exclude"))
+    {
+        return Err(format!(
+            "the entry of {local:?} has an unknown key {key:?}; {shape}"
+        ));
+    }
+    let cloud = match object.get("cloud") {
+        Some(Value::String(c)) => c.clone(),
+        Some(_) => {
+            return Err(format!(
+                "the cloud folder name for {local:?} must be a string"
+            ));
+        }
+        None => return Err(format!("the entry of {local:?} has no \"cloud\"; {shape}")),
+    };
+    let exclude = match object.get("exclude") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|p| match p {
+                Value::String(p) => Ok(p.clone()),
+                _ => Err(format!(
+                    "\"exclude\" of {local:?} must list patterns as strings, like [\"*.tmp\", \"cache/\"]"
+                )),
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => {
+            return Err(format!(
+                "\"exclude\" of {local:?} must be a list of patterns, like [\"*.tmp\", \"cache/\"]"
+            ));
+        }
+    };
+    Ok((cloud, exclude))
+}
+
 /// Checks the `paths` object, in the order of its local folders, and returns
 /// the paths in that order; the error is the problem, without the file's name.
-fn sync_paths(paths: BTreeMap<String, Typed<String>>) -> Result<Vec<SyncPath>, String> {
+fn sync_paths(paths: BTreeMap<String, PathEntry>) -> Result<Vec<SyncPath>, String> {
     if paths.is_empty() {
         return Err("`paths` is empty; add at least one local folder to back up".into());
     }
     let mut sync_paths = Vec::new();
     let mut by_cloud: BTreeMap<String, PathBuf> = BTreeMap::new();
-    for (local, cloud) in paths {
-        let Typed::Is(cloud) = cloud else {
-            return Err(format!(
-                "the cloud folder name for {local:?} must be a string"
-            ));
-        };
+    for (local, entry) in paths {
+        let (cloud, exclude) = path_entry(&local, entry)?;
         let local_path = PathBuf::from(&local);
         if !local_path.is_absolute() {
             return Err(format!(
@@ -261,6 +325,7 @@ fn sync_paths(paths: BTreeMap<String, Typed<String>>) -> Result<Vec<SyncPath>, S
         sync_paths.push(SyncPath {
             local: local_path,
             cloud,
+            exclude,
         });
     }
     for (a, b) in by_cloud.keys().zip(by_cloud.keys().skip(1)) {
@@ -319,6 +384,62 @@ mod tests {
             with("poofremote:", "poofbackup-u-123"),
             RemoteSpec::Named("poofremote".into())
         );
+    }
+
+    #[test]
+    fn a_path_entry_may_carry_its_own_exclude_patterns() {
+        let c = parse(
+            r#"{"paths": {"/a": {"cloud": "A", "exclude": ["*.tmp", "cache/"]},
+                          "/b": "B", "/c": {"cloud": "/C/", "exclude": null}},
+                "remote": "file:///r"}"#,
+        )
+        .unwrap();
+        let got: Vec<(&str, Vec<&str>)> = c
+            .paths
+            .iter()
+            .map(|p| {
+                (
+                    p.cloud.as_str(),
+                    p.exclude.iter().map(String::as_str).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [("A", vec!["*.tmp", "cache/"]), ("B", vec![]), ("C", vec![])]
+        );
+        let cases = [
+            (
+                r#"{"/a": {"cloud": "A", "excludes": []}}"#,
+                "the entry of \"/a\" has an unknown key \"excludes\"; an entry of `paths` is a \
+                 cloud folder name, or an object like {\"cloud\": \"Documents\", \"exclude\": \
+                 [\"*.tmp\", \"cache/\"]}",
+            ),
+            (
+                r#"{"/a": {"exclude": []}}"#,
+                "the entry of \"/a\" has no \"cloud\"; an entry of `paths` is a",
+            ),
+            (
+                r#"{"/a": {"cloud": 7}}"#,
+                "the cloud folder name for \"/a\" must be a string",
+            ),
+            (
+                r#"{"/a": {"cloud": "A", "exclude": "*.tmp"}}"#,
+                "\"exclude\" of \"/a\" must be a list of patterns, like [\"*.tmp\", \"cache/\"]",
+            ),
+            (
+                r#"{"/a": {"cloud": "A", "exclude": ["*.tmp", 3]}}"#,
+                "\"exclude\" of \"/a\" must list patterns as strings",
+            ),
+        ];
+        for (paths, want) in cases {
+            let err =
+                parse(&format!(r#"{{"paths": {paths}, "remote": "file:///r"}}"#)).unwrap_err();
+            assert!(
+                err.starts_with(&format!("/c/poof.conf: {want}")),
+                "{paths}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use super::human_bytes;
-use crate::engine::sync::{GuardKind, GuardTrip, Plan, Withheld};
+use crate::engine::sync::{Excluded, GuardKind, GuardTrip, Plan, Withheld};
 use crate::exit::Exit;
 
 /// One thing poof reports during a sync, an upload or a check.
@@ -40,6 +40,21 @@ pub enum Event<'a> {
     },
     /// Every action of a plan, one line each (shown with `--dry-run` or `--verbose`).
     PlanActions(&'a Plan),
+    /// A file, or a folder of files, that a filter left out of a plan: a
+    /// line with `--dry-run` or `--verbose`, always a JSON event.
+    Excluded {
+        /// The local folder.
+        path: &'a Path,
+        /// What was left out, and by which rule.
+        excluded: &'a Excluded,
+        /// True for the target's files (kept as they are), false for the
+        /// source's (not copied).
+        on_target: bool,
+        /// True for backup and upload, false for download.
+        up: bool,
+        /// The run changes nothing.
+        dry_run: bool,
+    },
     /// `upload` keeps the remote files the local folder lacks.
     ExtrasKept {
         /// The local folder.
@@ -112,6 +127,8 @@ pub enum Event<'a> {
         deleted: u64,
         /// Files already equal.
         unchanged: u64,
+        /// Source files the filters left out.
+        excluded: u64,
         /// Actions that failed.
         failed: usize,
     },
@@ -285,6 +302,8 @@ impl Event<'_> {
                     "set_mode": plan.set_mode.len(),
                     "delete": plan.make_room.len() + plan.delete.len(),
                     "unchanged": plan.unchanged,
+                    "excluded": plan.excluded_source.iter().map(|x| x.files).sum::<u64>(),
+                    "excluded_on_target": plan.excluded_target.iter().map(|x| x.files).sum::<u64>(),
                     "withheld_deletions": plan.withheld_deletions,
                     // Every tripped guard's words; the `refused` events
                     // that follow give each one's kind and counts.
@@ -296,6 +315,40 @@ impl Event<'_> {
                 })),
             ],
             Event::PlanActions(plan) => plan_actions(plan),
+            Event::Excluded {
+                path,
+                excluded,
+                on_target,
+                up,
+                dry_run,
+            } => {
+                let files = if excluded.path.ends_with('/') {
+                    format!(" ({} files)", excluded.files)
+                } else {
+                    String::new()
+                };
+                let why = format!("`{}` from {}", excluded.pattern, excluded.origin);
+                let line = if on_target {
+                    let side = if up { "the copy" } else { "this machine" };
+                    format!(
+                        "  keep    {}{files}  on {side}: excluded by {why}",
+                        excluded.path
+                    )
+                } else {
+                    format!("  exclude {}{files}  by {why}", excluded.path)
+                };
+                // The local side is the source going up, the target going down.
+                let side = if on_target == up { "remote" } else { "local" };
+                vec![
+                    if dry_run { Line(line) } else { Verbose(line) },
+                    Json(json!({
+                        "event": "excluded", "path": path, "file": excluded.path,
+                        "files": excluded.files, "side": side,
+                        "kept": on_target, "pattern": excluded.pattern,
+                        "origin": excluded.origin,
+                    })),
+                ]
+            }
             Event::ExtrasKept { path, count } => vec![Line(format!(
                 "  {count} files on the remote that {} lacks are kept: upload never deletes remote copies",
                 path.display()
@@ -308,6 +361,10 @@ impl Event<'_> {
                     }
                     Withheld::SourceIncomplete => "some source files could not be read",
                     Withheld::NeverDelete => "upload never deletes remote copies",
+                    Withheld::NothingSelected => {
+                        "the filters leave out every source file, and a source with nothing \
+                         selected never wipes its copy"
+                    }
                 };
                 vec![Warning(format!(
                     "{}: {count} deletions held back because {why}",
@@ -372,6 +429,7 @@ impl Event<'_> {
                 modes_set,
                 deleted,
                 unchanged,
+                excluded,
                 failed,
             } => {
                 let mut line = format!(
@@ -380,6 +438,9 @@ impl Event<'_> {
                 );
                 if modes_set > 0 {
                     line += &format!(", {modes_set} permissions updated");
+                }
+                if excluded > 0 {
+                    line += &format!(", {excluded} excluded");
                 }
                 if failed > 0 {
                     line += &format!(", {failed} failed");
@@ -394,6 +455,7 @@ impl Event<'_> {
                         "permissions_updated": modes_set,
                         "deleted": deleted,
                         "unchanged": unchanged,
+                        "excluded": excluded,
                         "failed": failed,
                     })),
                 ]
@@ -550,14 +612,20 @@ fn plan_actions(plan: &Plan) -> Vec<Piece> {
         lines.push(format!("  delete  {p}"));
     }
     let bytes: u64 = plan.copy.iter().map(|e| e.size).sum();
-    lines.push(format!(
+    let mut totals = format!(
         "  would copy {} ({}), delete {}, update permissions of {}; {} unchanged",
         plan.copy.len(),
         human_bytes(bytes),
         plan.make_room.len() + plan.delete.len(),
         plan.set_mode.len(),
         plan.unchanged
-    ));
+    );
+    let excluded: u64 = plan.excluded_source.iter().map(|x| x.files).sum();
+    let kept: u64 = plan.excluded_target.iter().map(|x| x.files).sum();
+    if excluded + kept > 0 {
+        totals += &format!("; {excluded} excluded, {kept} excluded on the other side and kept");
+    }
+    lines.push(totals);
     lines.into_iter().map(Piece::Line).collect()
 }
 
@@ -618,18 +686,20 @@ mod tests {
             modes_set: 2,
             deleted: 0,
             unchanged: 5,
+            excluded: 3,
             failed: 1,
         };
         let pieces = result.pieces();
         assert_eq!(
             pieces[0],
             Piece::Line(
-                "  1 copied (10 B), 0 deleted, 5 unchanged, 2 permissions updated, 1 failed".into()
+                "  1 copied (10 B), 0 deleted, 5 unchanged, 2 permissions updated, 3 excluded, 1 failed"
+                    .into()
             )
         );
         assert_eq!(
             json(&pieces[1]),
-            r#"{"copied":1,"copied_bytes":10,"deleted":0,"event":"result","failed":1,"path":"/data","permissions_updated":2,"unchanged":5}"#
+            r#"{"copied":1,"copied_bytes":10,"deleted":0,"event":"result","excluded":3,"failed":1,"path":"/data","permissions_updated":2,"unchanged":5}"#
         );
     }
 
@@ -715,6 +785,65 @@ mod tests {
             "{pieces:?}"
         );
         assert!(json(&pieces[1]).contains(r#""kind":"delete""#));
+    }
+
+    #[test]
+    fn an_excluded_file_or_folder_names_its_rule() {
+        use crate::engine::sync::Excluded;
+        let folder = Excluded {
+            path: "cache/".into(),
+            files: 12,
+            pattern: "cache/".into(),
+            origin: "/data/.poofignore line 2".into(),
+        };
+        let file = Excluded {
+            path: "a.tmp".into(),
+            files: 1,
+            pattern: "*.tmp".into(),
+            origin: "--exclude".into(),
+        };
+        let event = |excluded, on_target, up, dry_run| {
+            Event::Excluded {
+                path: Path::new("/data"),
+                excluded,
+                on_target,
+                up,
+                dry_run,
+            }
+            .pieces()
+        };
+        let pieces = event(&folder, false, true, true);
+        assert_eq!(
+            pieces[0],
+            Piece::Line(
+                "  exclude cache/ (12 files)  by `cache/` from /data/.poofignore line 2".into()
+            )
+        );
+        assert_eq!(
+            json(&pieces[1]),
+            r#"{"event":"excluded","file":"cache/","files":12,"kept":false,"origin":"/data/.poofignore line 2","path":"/data","pattern":"cache/","side":"local"}"#
+        );
+        // The copy's excluded files are kept; without --dry-run the line is
+        // for --verbose only.
+        let pieces = event(&file, true, true, false);
+        assert_eq!(
+            pieces[0],
+            Piece::Verbose(
+                "  keep    a.tmp  on the copy: excluded by `*.tmp` from --exclude".into()
+            )
+        );
+        assert!(json(&pieces[1]).contains(r#""kept":true"#));
+        assert!(json(&pieces[1]).contains(r#""side":"remote""#));
+        // Going down, the source is the copy and the target this machine.
+        assert!(json(&event(&file, false, false, true)[1]).contains(r#""side":"remote""#));
+        let pieces = event(&file, true, false, true);
+        assert!(json(&pieces[1]).contains(r#""side":"local""#));
+        assert_eq!(
+            pieces[0],
+            Piece::Line(
+                "  keep    a.tmp  on this machine: excluded by `*.tmp` from --exclude".into()
+            )
+        );
     }
 
     #[test]

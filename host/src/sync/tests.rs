@@ -25,7 +25,15 @@ fn opts(direction: Direction) -> Options {
 
 fn run(local: &Path, remote: &dyn Remote, direction: Direction) -> Outcome {
     let mut inst = pool().lease().unwrap();
-    super::run(&conf(local), remote, &mut inst, opts(direction), &QUIET).unwrap()
+    super::run(
+        &conf(local),
+        remote,
+        &mut inst,
+        opts(direction),
+        &Filters::default(),
+        &QUIET,
+    )
+    .unwrap()
 }
 
 fn names(remote: &dyn Remote) -> Vec<String> {

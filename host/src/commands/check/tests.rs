@@ -27,7 +27,15 @@ fn backup(local: &Path, remote: &dyn Remote) {
         keep_target_extras: false,
     };
     let mut guest = pool().lease().unwrap();
-    let outcome = crate::sync::run(&conf, remote, &mut guest, opts, &QUIET).unwrap();
+    let outcome = crate::sync::run(
+        &conf,
+        remote,
+        &mut guest,
+        opts,
+        &crate::filters::Filters::default(),
+        &QUIET,
+    )
+    .unwrap();
     assert_eq!(outcome.exit, Exit::Success);
 }
 

@@ -79,7 +79,10 @@ pub fn run(
         checksum: false,
         keep_target_extras: false,
     };
-    let backup = sync::run(conf, sealed, &mut guest, opts, &ctx.out)?;
+    // No filter flags here, but each path's own excludes (poof.conf,
+    // .poofignore) hold, as in any backup.
+    let filters = crate::filters::Filters::default();
+    let backup = sync::run(conf, sealed, &mut guest, opts, &filters, &ctx.out)?;
     let mut kept = Vec::new();
     for p in &conf.paths {
         let t =

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::*;
-use crate::cli::{BackupArgs, SyncArgs};
+use crate::cli::{BackupArgs, FilterArgs, SyncArgs};
 use crate::layout::plain;
 use crate::store::memory::{Fault, MemoryStore, Op};
 use crate::store::{Meta, Store};
@@ -23,6 +23,7 @@ fn args(verify: VerifyMode, transfers: u16) -> UploadArgs {
                 max_delete: None,
                 checksum: false,
                 transfers,
+                filter: FilterArgs::default(),
             },
             max_overwrite: None,
         },
@@ -43,14 +44,22 @@ fn backup(local: &Path, remote: &dyn Remote) {
         true,
     );
     let mut guest = pool().lease().unwrap();
-    let outcome = sync::run(&conf, remote, &mut guest, opts, &QUIET).unwrap();
+    let outcome = sync::run(&conf, remote, &mut guest, opts, &Filters::default(), &QUIET).unwrap();
     assert_eq!(outcome.exit, Exit::Success);
     assert!(outcome.paths.iter().all(|p| p.complete));
 }
 
 fn verify(local: &Path, remote: &dyn Remote, args: &UploadArgs) -> PathWipe {
     let mut guest = pool().lease().unwrap();
-    verify_and_wipe(&path(local), remote, &mut guest, args, &QUIET).unwrap()
+    verify_and_wipe(
+        &path(local),
+        &crate::filters::none(),
+        remote,
+        &mut guest,
+        args,
+        &QUIET,
+    )
+    .unwrap()
 }
 
 /// The files under `root`, relative, sorted.

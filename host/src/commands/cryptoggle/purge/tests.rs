@@ -29,7 +29,16 @@ fn backup(local: &Path, remote: &dyn Remote) {
         keep_target_extras: false,
     };
     let mut guest = testkit::pool().lease().unwrap();
-    let out = sync::run(&testkit::conf(local), remote, &mut guest, opts, &QUIET).unwrap();
+    let filters = crate::filters::Filters::default();
+    let out = sync::run(
+        &testkit::conf(local),
+        remote,
+        &mut guest,
+        opts,
+        &filters,
+        &QUIET,
+    )
+    .unwrap();
     assert_eq!(out.exit, Exit::Success);
 }
 
