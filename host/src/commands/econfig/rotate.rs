@@ -7,10 +7,12 @@
 //! 1. the new wrapped key is written beside the old one, as `.poof/key.next`
 //!    in the remote and `CONFDIR/poof.key.next` here; a run that finds one
 //!    of them continues with that key (docs/FORMAT.md, "Key rotation");
-//! 2. per path: every file of the old key's listing is re-encrypted under
-//!    the new key (or, when the new key's folder already holds it, read
-//!    back) and read back in full; when all are, the new key's manifest is
-//!    written; then the old objects are deleted, and the old manifest last;
+//! 2. per path: the guest's sync plan, by content (each old header's
+//!    SHA-256 against each new copy read back in full), names the files to
+//!    re-encrypt under the new key, each read back in full as it is made;
+//!    when all are, the new key's manifest is written; then the old objects
+//!    the guest's wipe policy allows (those whose new copy proved equal)
+//!    are deleted, and the old manifest last;
 //! 3. when no path holds anything of the old key, the new wrapped key
 //!    replaces `.poof/key` and `poof.key`, and the `.next` copies go.
 //!
@@ -31,7 +33,9 @@ use super::super::Context;
 use crate::config::{Locations, PoofConf};
 use crate::crypt::keys;
 use crate::crypt::{Crypt, describe, entropy};
-use crate::engine::sync::Entry;
+use crate::engine::Instance;
+use crate::engine::sync::{Direction, Hashed, PlanInput, SourceState};
+use crate::engine::wipe::{CheckedFile, RemoteCheck, WipeInput};
 use crate::exit::{ConfigError, Exit};
 use crate::fsx;
 use crate::layout::freshness::Memory;
@@ -150,13 +154,14 @@ pub fn run(ctx: &mut Context, conf: &PoofConf, dry_run: bool) -> Result<Exit> {
         json!({"event": "rotation", "old_key": old_crypt.key_id(), "new_key": new_crypt.key_id()}),
     );
     let new = sealed(ctx, &store, new_crypt.clone())?;
+    let mut guest = ctx.pool.lease()?;
     let mut unfinished = Vec::new();
     for p in &conf.paths {
         let out = ctx.out;
         // Drawn on stderr only when it is a terminal (`Output::progress`).
         let mut bar = None;
         let (mut done, mut total) = (0, 0);
-        let tally = rotate_path(&old, &new, &p.cloud, &mut |step| match step {
+        let tally = rotate_path(&mut guest, &old, &new, &p.cloud, &mut |step| match step {
             Step::Listed { files, bytes } => {
                 total = files;
                 bar = Some(out.progress(bytes, files));
@@ -344,6 +349,7 @@ fn new_key(ctx: &Context, pass: &Zeroizing<Vec<u8>>) -> Result<Vec<u8>> {
 /// stops the path (a listing refused, a manifest not written); a file that
 /// fails is in `failed`, and then nothing of the path is deleted.
 pub fn rotate_path(
+    guest: &mut Instance,
     old: &SealedRemote,
     new: &SealedRemote,
     cloud: &str,
@@ -367,51 +373,125 @@ pub fn rotate_path(
         files: old_list.entries.len() as u64,
         bytes: old_list.entries.iter().map(|e| e.size).sum(),
     });
-    let present: HashMap<&str, &Entry> = new_list
+    // The facts the guest plans on: each old object's SHA-256 from its
+    // authenticated header, and each copy already under the new key (an
+    // interrupted run's) read back in full.
+    let old_sha: HashMap<&str, Result<Vec<u8>, String>> = old_list
         .entries
         .iter()
-        .map(|e| (e.path.as_str(), e))
-        .collect();
-    let mut moved = Vec::new();
-    for e in &old_list.entries {
-        let same = present
-            .get(e.path.as_str())
-            .is_some_and(|n| n.size == e.size && n.mtime_ns == e.mtime_ns && n.mode == e.mode);
-        let done = if same {
-            // An earlier run's copy: kept only when it reads back as the old one.
-            let checked = old
+        .map(|e| {
+            let sha = old
                 .header_meta(cloud, &e.path)
-                .and_then(|m| new.check_copy(cloud, e, &m.sha256, None));
-            match checked {
-                Ok(()) => Ok(false),
-                Err(_) => new.reseal_from(old, cloud, e).map(|()| true),
+                .map(|m| m.sha256)
+                .map_err(|e| format!("{e:#}"));
+            (e.path.as_str(), sha)
+        })
+        .collect();
+    let mut new_sha: HashMap<&str, Vec<u8>> = HashMap::new();
+    for e in &new_list.entries {
+        if let Ok(Some((meta, _))) = new.read_back(cloud, &e.path) {
+            new_sha.insert(e.path.as_str(), meta.sha256);
+        }
+    }
+    let hashed = |m: &HashMap<&str, Vec<u8>>| -> Vec<Hashed> {
+        m.iter()
+            .map(|(p, sha)| Hashed {
+                path: p.to_string(),
+                sha256: sha.clone(),
+            })
+            .collect()
+    };
+    let known_old: HashMap<&str, Vec<u8>> = old_sha
+        .iter()
+        .filter_map(|(p, r)| r.as_ref().ok().map(|s| (*p, s.clone())))
+        .collect();
+    // The sync plan, by content: a copy under the new key that is missing,
+    // or does not read back as the old object, is made (again).
+    let plan = guest
+        .plan_sync(&PlanInput {
+            direction: Direction::Up,
+            source_state: SourceState::Present,
+            source: old_list.entries.clone(),
+            source_complete: old_list.problems.is_empty(),
+            never_delete: true,
+            target: new_list.entries.clone(),
+            mtime_window_ns: 0,
+            max_delete: None,
+            max_overwrite: None,
+            confirmed: true,
+            checksum: true,
+            source_hashes: hashed(&known_old),
+            target_hashes: hashed(&new_sha),
+        })?
+        .map_err(|e| anyhow!(describe(&e)))?;
+    let redo: HashMap<&str, ()> = plan
+        .copy
+        .iter()
+        .chain(&plan.set_mode)
+        .map(|e| (e.path.as_str(), ()))
+        .collect();
+    let mut checked = Vec::with_capacity(old_list.entries.len());
+    for e in &old_list.entries {
+        let local = old_sha[e.path.as_str()].clone();
+        let resealed = redo.contains_key(e.path.as_str());
+        let remote = if resealed {
+            // Read back inside, with the old header's hash.
+            match new.reseal_from(old, cloud, e) {
+                Ok(()) => local
+                    .clone()
+                    .map_or_else(RemoteCheck::Failed, RemoteCheck::Hash),
+                Err(err) => {
+                    t.failed.push(format!("{}: {err:#}", e.path));
+                    RemoteCheck::Failed(format!("{err:#}"))
+                }
             }
         } else {
-            new.reseal_from(old, cloud, e).map(|()| true)
-        };
-        match done {
-            Ok(resealed) => {
-                if resealed {
-                    t.resealed += 1;
-                } else {
-                    t.already += 1;
-                }
-                on(Step::File {
-                    path: &e.path,
-                    bytes: e.size,
-                    resealed,
-                });
-                t.bytes += e.size;
-                moved.push(e.path.as_str());
+            match new_sha.get(e.path.as_str()) {
+                Some(sha) => RemoteCheck::Hash(sha.clone()),
+                None => RemoteCheck::Missing,
             }
-            Err(err) => t.failed.push(format!("{}: {err:#}", e.path)),
+        };
+        if !matches!(remote, RemoteCheck::Failed(_)) {
+            if resealed {
+                t.resealed += 1;
+            } else {
+                t.already += 1;
+            }
+            t.bytes += e.size;
+            on(Step::File {
+                path: &e.path,
+                bytes: e.size,
+                resealed,
+            });
         }
+        checked.push(CheckedFile {
+            path: e.path.clone(),
+            local,
+            remote,
+        });
     }
     if !t.failed.is_empty() {
         return Ok(t);
     }
     new.finish(cloud)?;
-    for path in moved {
+    // Which old objects may go: the guest's wipe policy, the one `poof
+    // upload` wipes local files by: only those whose new copy proved equal.
+    let verdict = guest
+        .plan_wipe(&WipeInput {
+            // Every copy was made (a failure returned above). Listing
+            // problems (files an earlier run already moved, unreadable
+            // objects) block no file proved equal; what they leave is
+            // found by `leftovers` below.
+            sync_complete: true,
+            files: checked,
+            links: Vec::new(),
+        })?
+        .map_err(|e| anyhow!(describe(&e)))?;
+    for k in &verdict.keep {
+        t.failed
+            .push(format!("{}: kept under the old key: {}", k.path, k.reason));
+    }
+    for path in &verdict.wipe {
         match old.delete(cloud, path) {
             Ok(()) => t.deleted += 1,
             Err(err) => t.failed.push(format!("{path}: {err:#}")),
@@ -665,7 +745,14 @@ mod tests {
             remote(&s.store, NEW, s.dir.path()),
         );
         let mut heard = Vec::new();
-        let t = rotate_path(&old, &new, "Docs", &mut |s| heard.push(step(s))).unwrap();
+        let t = rotate_path(
+            &mut testkit::pool().lease().unwrap(),
+            &old,
+            &new,
+            "Docs",
+            &mut |s| heard.push(step(s)),
+        )
+        .unwrap();
         assert!(t.failed.is_empty(), "{:?}", t.failed);
         assert_eq!((t.resealed, t.already, t.deleted), (3, 0, 3));
         // The progress bar's total first, then each file with its bytes.
@@ -683,7 +770,14 @@ mod tests {
         );
         check_rotated(&s);
         // Done is done: a second run finds nothing of the old key.
-        let t = rotate_path(&old, &new, "Docs", &mut |_| {}).unwrap();
+        let t = rotate_path(
+            &mut testkit::pool().lease().unwrap(),
+            &old,
+            &new,
+            "Docs",
+            &mut |_| {},
+        )
+        .unwrap();
         assert_eq!((t.resealed, t.already, t.deleted), (0, 0, 0));
     }
 
@@ -697,7 +791,14 @@ mod tests {
             remote(&s.store, OLD, s.dir.path()),
             remote(&s.store, NEW, s.dir.path()),
         );
-        let t = rotate_path(&old, &new, "Docs", &mut |_| {}).unwrap();
+        let t = rotate_path(
+            &mut testkit::pool().lease().unwrap(),
+            &old,
+            &new,
+            "Docs",
+            &mut |_| {},
+        )
+        .unwrap();
         assert_eq!(t.failed.len(), 1, "{t:?}");
         assert!(t.failed[0].contains("read back"), "{:?}", t.failed);
         assert_eq!(t.deleted, 0);
@@ -714,7 +815,14 @@ mod tests {
             remote(&s.store, NEW, s.dir.path()),
         );
         let mut heard = Vec::new();
-        let t = rotate_path(&old, &new, "Docs", &mut |s| heard.push(step(s))).unwrap();
+        let t = rotate_path(
+            &mut testkit::pool().lease().unwrap(),
+            &old,
+            &new,
+            "Docs",
+            &mut |s| heard.push(step(s)),
+        )
+        .unwrap();
         assert!(t.failed.is_empty(), "{:?}", t.failed);
         assert_eq!((t.resealed, t.already, t.deleted), (1, 2, 3));
         // Copies read back count toward the bar as much as new ones.
@@ -734,7 +842,14 @@ mod tests {
             remote(&s.store, OLD, s.dir.path()),
             remote(&s.store, NEW, s.dir.path()),
         );
-        let t = rotate_path(&old, &new, "Docs", &mut |_| {}).unwrap();
+        let t = rotate_path(
+            &mut testkit::pool().lease().unwrap(),
+            &old,
+            &new,
+            "Docs",
+            &mut |_| {},
+        )
+        .unwrap();
         assert_eq!((t.failed.len(), t.deleted), (1, 2), "{t:?}");
         let old_ = remote(&s.store, OLD, s.dir.path());
         let (left, manifest) = old_.leftovers("Docs").unwrap();
@@ -748,7 +863,14 @@ mod tests {
             remote(&s.store, OLD, s.dir.path()),
             remote(&s.store, NEW, s.dir.path()),
         );
-        let t = rotate_path(&old, &new, "Docs", &mut |_| {}).unwrap();
+        let t = rotate_path(
+            &mut testkit::pool().lease().unwrap(),
+            &old,
+            &new,
+            "Docs",
+            &mut |_| {},
+        )
+        .unwrap();
         assert!(t.failed.is_empty(), "{:?}", t.failed);
         assert_eq!((t.resealed, t.already, t.deleted), (0, 1, 1));
         check_rotated(&s);
