@@ -15,7 +15,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use zeroize::Zeroizing;
@@ -234,57 +234,19 @@ fn read_capped(mut r: impl Read) -> std::io::Result<Zeroizing<Vec<u8>>> {
 /// to poof's standard error; its output is never shown. A command that
 /// fails, prints nothing, or runs longer than `timeout` is an error naming
 /// the command.
-fn run_command(cmd: &str, timeout: Duration) -> Result<Zeroizing<Vec<u8>>> {
+fn run_command(command: &str, timeout: Duration) -> Result<Zeroizing<Vec<u8>>> {
     let failed = |why: String| -> anyhow::Error {
         ConfigError(format!(
-            "--passphrase-command `{cmd}` {why}; no passphrase was read from it"
+            "--passphrase-command `{command}` {why}; no passphrase was read from it"
         ))
         .into()
     };
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(command)
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| failed(format!("could not be started ({e})")))?;
-    let out = child.stdout.take().expect("stdout is piped");
-    // The output is read on its own thread, so that a command that never
-    // ends can be stopped; a reader left behind then ends with poof.
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(read_capped(out));
-    });
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(failed(format!(
-                    "did not finish within {} s and was stopped",
-                    timeout.as_secs()
-                )));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => return Err(failed(format!("could not be waited for ({e})"))),
-        }
-    };
-    if !status.success() {
-        return Err(failed(format!("failed ({status})")));
-    }
-    let left = deadline.saturating_duration_since(Instant::now());
-    let mut bytes = match rx.recv_timeout(left.max(Duration::from_secs(1))) {
-        Ok(Ok(b)) => b,
-        Ok(Err(e)) => return Err(failed(format!("gave output that could not be read ({e})"))),
-        Err(_) => {
-            return Err(failed(
-                "ended, but something it started still holds its output open".into(),
-            ));
-        }
-    };
+        .stderr(Stdio::inherit());
+    let mut bytes = crate::child::capture(cmd, timeout, read_capped).map_err(failed)?;
     if bytes.last() == Some(&b'\n') {
         bytes.pop();
     }
