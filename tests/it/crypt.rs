@@ -60,7 +60,7 @@ fn rclone_bin() -> String {
     std::env::var("POOF_TEST_RCLONE").expect("S3 tests need $POOF_TEST_RCLONE (an rclone binary)")
 }
 
-fn rclone(w: &World, args: &[&str], stdin: Option<&[u8]>) -> Vec<u8> {
+pub(crate) fn rclone(w: &World, args: &[&str], stdin: Option<&[u8]>) -> Vec<u8> {
     let mut child = Command::new(rclone_bin())
         .arg("--config")
         .arg(w.path("conf/rclone-poof.conf"))

@@ -4,58 +4,29 @@
 //! tampered block for that file only, and migrates it to its own format,
 //! also after being killed half way.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::common::{Kind, World, snapshot};
+use crate::crypt::rclone;
 use crate::harness::{data_set, kill, spawn, spawned_stderr};
 
 const PASS: (&str, &str) = ("POOF_PASSPHRASE", "correct horse battery staple");
 
-/// The rclone binary and an S3 world, or `None` (with a notice).
-fn setup() -> Option<(String, World)> {
-    let Some(rclone) = std::env::var("POOF_TEST_RCLONE").ok() else {
+/// An S3 world, or `None` (with a notice) without a test server or rclone.
+fn setup() -> Option<World> {
+    if std::env::var("POOF_TEST_RCLONE").is_err() {
         eprintln!("skipped: no rclone (run the suite with `cargo xtask test`)");
         return None;
-    };
-    Some((rclone, World::on(Kind::s3()?)))
-}
-
-fn rclone(w: &World, rc: &str, args: &[&str], stdin: Option<&[u8]>) -> Vec<u8> {
-    use std::io::Write;
-    use std::process::Stdio;
-    let mut child = Command::new(rc)
-        .env("TZ", "UTC")
-        .arg("--config")
-        .arg(w.path("conf/rclone-poof.conf"))
-        .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("rclone runs");
-    if let Some(bytes) = stdin {
-        child.stdin.take().unwrap().write_all(bytes).unwrap();
     }
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "rclone {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    Some(World::on(Kind::s3()?))
 }
 
 /// poof 1.x's pair of files: an S3 section and a crypt section over it
 /// (with `extra` options), `remote` naming the crypt section.
-fn legacy_conf(w: &World, rc: &str, extra: &str) {
+fn legacy_conf(w: &World, extra: &str) {
     w.conf(&[("src", "Docs")]);
     let obscure = |p: &str| {
-        String::from_utf8(rclone(w, rc, &["obscure", p], None))
+        String::from_utf8(rclone(w, &["obscure", p], None))
             .unwrap()
             .trim()
             .to_string()
@@ -93,9 +64,9 @@ fn tree(w: &World) {
 }
 
 /// Uploads the world's `src` through the crypt section, as poof 1.x did.
-fn upload_with_rclone(w: &World, rc: &str) {
+fn upload_with_rclone(w: &World) {
     let src = w.path("src").display().to_string();
-    rclone(w, rc, &["copy", &src, "poof-crypt:Docs"], None);
+    rclone(w, &["copy", &src, "poof-crypt:Docs"], None);
 }
 
 /// Content and modification times (rclone crypt keeps no permissions).
@@ -108,10 +79,10 @@ fn facts(root: &std::path::Path) -> Vec<(String, String, i64)> {
 
 #[test]
 fn poof_restores_checks_and_verifies_a_1x_encrypted_bucket() {
-    let Some((rc, w)) = setup() else { return };
+    let Some(w) = setup() else { return };
     tree(&w);
-    legacy_conf(&w, &rc, "");
-    upload_with_rclone(&w, &rc);
+    legacy_conf(&w, "");
+    upload_with_rclone(&w);
     let original = facts(&w.path("src"));
 
     let run = w.poof(&["check"]).expect(0);
@@ -143,7 +114,6 @@ fn poof_restores_checks_and_verifies_a_1x_encrypted_bucket() {
     // Writing is refused, naming the way out, and nothing is stored.
     let before = rclone(
         &w,
-        &rc,
         &["lsf", "-R", &format!("poof-backup:{}", w.bucket)],
         None,
     );
@@ -154,7 +124,6 @@ fn poof_restores_checks_and_verifies_a_1x_encrypted_bucket() {
     }
     let after = rclone(
         &w,
-        &rc,
         &["lsf", "-R", &format!("poof-backup:{}", w.bucket)],
         None,
     );
@@ -163,7 +132,9 @@ fn poof_restores_checks_and_verifies_a_1x_encrypted_bucket() {
 
 #[test]
 fn every_name_mode_reads() {
-    let Some((rc, _)) = setup() else { return };
+    if setup().is_none() {
+        return;
+    }
     for extra in [
         "filename_encoding = base64\n",
         "filename_encoding = base32768\n",
@@ -174,8 +145,8 @@ fn every_name_mode_reads() {
     ] {
         let w = World::on(Kind::s3().unwrap());
         tree(&w);
-        legacy_conf(&w, &rc, extra);
-        upload_with_rclone(&w, &rc);
+        legacy_conf(&w, extra);
+        upload_with_rclone(&w);
         let original = facts(&w.path("src"));
         std::fs::remove_dir_all(w.path("src")).unwrap();
         let run = w.poof(&["download"]);
@@ -186,28 +157,23 @@ fn every_name_mode_reads() {
 
 #[test]
 fn a_flipped_bit_refuses_that_file_only() {
-    let Some((rc, w)) = setup() else { return };
+    let Some(w) = setup() else { return };
     tree(&w);
-    legacy_conf(&w, &rc, "");
-    upload_with_rclone(&w, &rc);
+    legacy_conf(&w, "");
+    upload_with_rclone(&w);
     let raw = format!("poof-backup:{}", w.bucket);
     // c.bin's object: the one of 32 + 3 * 65,552 + 3,392 + 16 bytes.
-    let listing = String::from_utf8(rclone(
-        &w,
-        &rc,
-        &["lsf", "-R", "--format", "sp", &raw],
-        None,
-    ))
-    .unwrap();
+    let listing =
+        String::from_utf8(rclone(&w, &["lsf", "-R", "--format", "sp", &raw], None)).unwrap();
     let key = listing
         .lines()
         .find_map(|l| l.strip_prefix("200096;"))
         .unwrap_or_else(|| panic!("no object of c.bin's size in:\n{listing}"))
         .to_string();
     let object = format!("{raw}/{key}");
-    let mut bytes = rclone(&w, &rc, &["cat", &object], None);
+    let mut bytes = rclone(&w, &["cat", &object], None);
     bytes[32 + 65_552 + 100] ^= 0x04;
-    rclone(&w, &rc, &["rcat", &object], Some(&bytes));
+    rclone(&w, &["rcat", &object], Some(&bytes));
 
     w.file(
         "src/sub/deeper/c.bin",
@@ -233,10 +199,10 @@ fn a_flipped_bit_refuses_that_file_only() {
 
 #[test]
 fn migrate_moves_the_tree_to_poofs_format() {
-    let Some((rc, w)) = setup() else { return };
+    let Some(w) = setup() else { return };
     tree(&w);
-    legacy_conf(&w, &rc, "");
-    upload_with_rclone(&w, &rc);
+    legacy_conf(&w, "");
+    upload_with_rclone(&w);
     let original = facts(&w.path("src"));
 
     // Without a key, it says what to do first.
@@ -268,16 +234,16 @@ fn migrate_moves_the_tree_to_poofs_format() {
     w.poof_env(&["download"], &[PASS]).expect(0);
     assert_eq!(facts(&w.path("src")), original);
     // The rclone crypt copies are still there, readable by rclone.
-    let old = rclone(&w, &rc, &["lsf", "-R", "poof-crypt:Docs"], None);
+    let old = rclone(&w, &["lsf", "-R", "poof-crypt:Docs"], None);
     assert!(String::from_utf8(old).unwrap().contains("sub/deeper/c.bin"));
 }
 
 #[test]
 fn a_killed_migration_continues_and_loses_nothing() {
-    let Some((rc, w)) = setup() else { return };
+    let Some(w) = setup() else { return };
     data_set(&w, "src", 17, 60, 40_000);
-    legacy_conf(&w, &rc, "");
-    upload_with_rclone(&w, &rc);
+    legacy_conf(&w, "");
+    upload_with_rclone(&w);
     let original = facts(&w.path("src"));
     w.poof_env(&["econfig"], &[PASS]).expect(0);
     let pass = w.path("pass");
@@ -322,7 +288,7 @@ fn a_killed_migration_continues_and_loses_nothing() {
         run.stdout
     );
     // Nothing of the rclone crypt tree is left; poof's own objects are.
-    let old = rclone(&w, &rc, &["lsf", "-R", "--files-only", "poof-crypt:"], None);
+    let old = rclone(&w, &["lsf", "-R", "--files-only", "poof-crypt:"], None);
     assert!(old.is_empty(), "{}", String::from_utf8_lossy(&old));
     std::fs::remove_dir_all(w.path("src")).unwrap();
     w.poof_env(&["download"], &[PASS]).expect(0);

@@ -20,8 +20,6 @@
 //! config says so; switching off writes the config first and puts it back
 //! when the record cannot be written (`switch`).
 
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use anyhow::{Context as _, Result};
@@ -141,7 +139,7 @@ fn switch(file: &Path, old: &str, new: &str, on: bool, store: &dyn Store) -> Res
                 )));
             }
         }
-        return replace(file, new).with_context(|| {
+        return crate::config::edit::replace_file(file, new).with_context(|| {
             format!(
                 "{RESERVED_PLAIN} was removed from {remote}, but writing {} failed: it still says \
                  plain, and plain backups there are refused; run `poof cryptoggle` again",
@@ -149,12 +147,12 @@ fn switch(file: &Path, old: &str, new: &str, on: bool, store: &dyn Store) -> Res
             )
         });
     }
-    replace(file, new)
+    crate::config::edit::replace_file(file, new)
         .with_context(|| format!("nothing was switched: writing {} failed", file.display()))?;
     let Err(e) = write_reserved(store, RESERVED_PLAIN, PLAIN_RECORD) else {
         return Ok(());
     };
-    Err(match replace(file, old) {
+    Err(match crate::config::edit::replace_file(file, old) {
         Ok(()) => e.context(format!(
             "nothing was switched: recording the choice of plain copies in {remote} failed, so {} \
              was put back as it was (encryption stays on); run `poof cryptoggle` again",
@@ -169,66 +167,11 @@ fn switch(file: &Path, old: &str, new: &str, on: bool, store: &dyn Store) -> Res
     })
 }
 
-/// Replaces `file` with `text` through a temporary file and a rename,
-/// keeping its permission bits.
-fn replace(file: &Path, text: &str) -> Result<()> {
-    let mode = std::fs::metadata(file)
-        .with_context(|| format!("reading {}", file.display()))?
-        .permissions()
-        .mode()
-        & 0o7777;
-    let tmp = file.with_file_name(format!(".poof.conf.{}.tmp", std::process::id()));
-    let written = (|| -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, file)
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written.with_context(|| format!("writing {}", file.display()))
-}
-
 /// `text` with its top-level `"encrypted"` set to `on`: the value replaced
 /// where the key is, else the key added first, so nothing else moves.
 fn set_encrypted(text: &str, on: bool) -> String {
     let value = if on { "true" } else { "false" };
-    let mut from = 0;
-    while let Some(i) = text[from..].find("\"encrypted\"") {
-        let start = from + i;
-        let after = &text[start + "\"encrypted\"".len()..];
-        let rest = after.trim_start();
-        if let Some(v) = rest.strip_prefix(':') {
-            let v = v.trim_start();
-            for old in ["true", "false"] {
-                if v.starts_with(old) {
-                    let at = text.len() - v.len();
-                    return format!("{}{value}{}", &text[..at], &text[at + old.len()..]);
-                }
-            }
-        }
-        from = start + 1;
-    }
-    // Added first, indented like the key that follows it.
-    match text.find('{') {
-        Some(i) => {
-            let rest = &text[i + 1..];
-            let ws = &rest[..rest.len() - rest.trim_start().len()];
-            let sep = if ws.is_empty() { " " } else { ws };
-            format!(
-                "{}{ws}\"encrypted\": {value},{sep}{}",
-                &text[..=i],
-                rest.trim_start()
-            )
-        }
-        None => text.to_string(),
-    }
+    crate::config::edit::set_top_level(text, "encrypted", value).unwrap_or_else(|| text.to_string())
 }
 
 #[cfg(test)]
