@@ -3,10 +3,12 @@
 //! Invariants:
 //! - the guest is compiled at most once per process (`Guest::runtime`), and
 //!   nothing is written to disk for it: wasmtime's cache is not compiled in;
-//! - the binary also embeds the guest precompiled at build time for the build
-//!   machine's CPU, tagged with the SHA-256 of the component it came from. It
-//!   is used only when that tag matches the embedded component and wasmtime
-//!   accepts it for this CPU; otherwise the guest is compiled at start-up.
+//! - the binary also embeds the guest precompiled at build time (for the build
+//!   machine's CPU on x86-64, for the baseline CPU of the architecture on
+//!   aarch64: `precompile_config`), tagged with the SHA-256 of the component
+//!   it came from. It is used only when that tag matches the embedded
+//!   component and wasmtime accepts it for this CPU; otherwise the guest is
+//!   compiled at start-up.
 //!   `poof guest verify` recompiles the guest and checks that the precompiled
 //!   copy is byte-identical, so auditing the component audits what runs;
 //! - every instance runs in the sandbox of `sandbox.rs`: only the WASI
@@ -110,10 +112,11 @@ impl Guest {
         Ok(self.runtime()?.compiled)
     }
 
-    /// Compiles the embedded component for this machine and returns it
-    /// tagged with the component's SHA-256, as the build embeds it.
+    /// Compiles the embedded component as the build precompiles it
+    /// (`precompile_config`) and returns it tagged with the component's
+    /// SHA-256, as the build embeds it.
     pub fn precompile(&self) -> Result<Vec<u8>> {
-        let engine = Engine::new(&config())?;
+        let engine = Engine::new(&precompile_config()?)?;
         let code = engine.precompile_component(self.wasm)?;
         let mut out = Sha256::digest(self.wasm).to_vec();
         out.extend_from_slice(&code);
@@ -154,6 +157,38 @@ fn config() -> Config {
     // checks the engine's epoch at function entries and loop headers.
     config.epoch_interruption(true);
     config
+}
+
+/// The target triple the guest is precompiled for where that is the
+/// architecture's baseline CPU rather than the CPU at hand: aarch64 Linux.
+/// The aarch64 binary is built on an x86-64 machine and precompiles its guest
+/// there under emulation (`cargo xtask dist`), where the emulated CPU says
+/// nothing about the machine it will run on; the baseline (ARMv8-A with
+/// NEON, no optional extension) runs on every aarch64 Linux machine, and
+/// compiling again for it gives the same bytes on any of them, so `poof guest
+/// verify` is exact there. On x86-64 the guest is compiled for the build
+/// machine's CPU (SSE4.1, AVX2...), which makes sealing twice as fast
+/// (docs/AUDIT.md).
+const BASELINE_TARGET: Option<&str> =
+    if cfg!(not(all(target_arch = "aarch64", target_os = "linux"))) {
+        None
+    } else if cfg!(target_env = "musl") {
+        Some("aarch64-unknown-linux-musl")
+    } else {
+        Some("aarch64-unknown-linux-gnu")
+    };
+
+/// The configuration the guest is precompiled with: `config()`, for the CPU
+/// at hand (wasmtime detects its features), or for `BASELINE_TARGET` with no
+/// optional CPU feature. The engine that runs the guest always uses
+/// `config()`; wasmtime accepts a precompiled guest whose features the CPU
+/// has.
+fn precompile_config() -> Result<Config> {
+    let mut config = config();
+    if let Some(triple) = BASELINE_TARGET {
+        config.target(triple)?;
+    }
+    Ok(config)
 }
 
 impl Runtime {
