@@ -73,7 +73,7 @@ fn wit_prints_the_contract() {
     assert!(run.stdout.contains("package poof:core@0.1.0;"));
     assert!(
         run.stdout
-            .contains("plan-sync: func(input: plan-input) -> result<plan, error>;")
+            .contains("plan-sync: func(input: plan-input, filter: filter) -> result<plan, error>;")
     );
 }
 
