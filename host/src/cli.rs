@@ -37,6 +37,14 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "FILE", visible_alias = "rcloneconf")]
     pub cloudconf: Option<PathBuf>,
 
+    /// The AWS profile that S3 credentials, region and endpoint come from:
+    /// [NAME] of ~/.aws/credentials, [profile NAME] of ~/.aws/config
+    /// [default: AWS_PROFILE, else default]. As with the AWS CLI's
+    /// --profile, AWS_ACCESS_KEY_ID is then not used; an s3:// remote skips
+    /// the cloud config file. E.g. poof --profile backup verify
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+
     /// Read the encryption passphrase from FILE (one trailing newline is
     /// stripped). Without it, poof tries --passphrase-command, then the file
     /// named by POOF_PASSPHRASE_FILE, then POOF_PASSPHRASE, then asks.

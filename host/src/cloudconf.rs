@@ -2,28 +2,66 @@
 //!
 //! 1. the cloud config file poof 1.x used (`rclone-poof.conf`, rclone's INI
 //!    format): the section poof.conf's `remote` names, or, for an
-//!    `s3://BUCKET` remote, the file's only `type = s3` section;
-//! 2. the environment: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
-//!    `AWS_SESSION_TOKEN`, `AWS_REGION` / `AWS_DEFAULT_REGION`,
-//!    `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL`;
-//! 3. `~/.aws/credentials` and `~/.aws/config`, profile `AWS_PROFILE` or `default`.
+//!    `s3://BUCKET` remote, the file's only `type = s3` section (not with
+//!    `--profile`, which names where the keys come from);
+//! 2. the environment, and 3. the AWS CLI's files and services, in the AWS
+//!    CLI's order (`aws.rs`): `AWS_ACCESS_KEY_ID`, web identity,
+//!    `~/.aws/credentials`, `credential_process`, `~/.aws/config`, the
+//!    container endpoint, the EC2 instance metadata service; the profile
+//!    is `--profile`, else `AWS_PROFILE`, else `default`.
 //!
 //! A section with rclone's `env_auth = true` and no keys of its own takes
-//! its keys from 2 and 3, and keeps its other settings.
+//! its keys from 2 and 3 (with its own `profile` and
+//! `shared_credentials_file`), and keeps its other settings. A section that
+//! still holds a scaffold's `BOGUS…` placeholder counts as not configured:
+//! the chain goes on to 2 and 3, and only when they find nothing either does
+//! the error name the placeholder.
 //!
-//! Invariants: secrets never appear in messages or `Debug` output; a
-//! scaffold's `BOGUS…` placeholder is refused, naming the key and the file;
-//! every refusal is a `ConfigError` (exit code 2) that says what to do.
+//! Invariants: secrets never appear in messages or `Debug` output; an
+//! option of the section that poof does not use is named in a note, never
+//! dropped silently; every refusal is a `ConfigError` (exit code 2) that
+//! says what to do.
 
+pub mod aws;
 pub mod ini;
+pub mod providers;
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::exit::ConfigError;
-use crate::s3::{Credentials, redact};
+use crate::s3::{Addressing, Provider};
 use ini::Section;
+
+/// The options of an rclone `type = s3` section that poof reads; any other
+/// is named in a note. `description` is rclone's own label, and
+/// `no_check_bucket` is what poof does anyway (a sync never creates the
+/// bucket).
+pub const KNOWN_S3_OPTIONS: &[&str] = &[
+    "type",
+    "provider",
+    "env_auth",
+    "access_key_id",
+    "secret_access_key",
+    "session_token",
+    "region",
+    "endpoint",
+    "location_constraint",
+    "acl",
+    "bucket_acl",
+    "server_side_encryption",
+    "storage_class",
+    "chunk_size",
+    "upload_cutoff",
+    "upload_concurrency",
+    "force_path_style",
+    "ca_cert",
+    "profile",
+    "shared_credentials_file",
+    "no_check_bucket",
+    "description",
+];
 
 /// Environment variables, captured once so that tests can pass their own.
 #[derive(Clone, Default)]
@@ -72,33 +110,47 @@ pub struct Lookup<'a> {
     pub env: &'a Env,
     /// The home folder, for `~/.aws`; `None` when unknown.
     pub home: Option<&'a Path>,
+    /// `--profile`: the AWS profile to take keys from.
+    pub profile: Option<&'a str>,
 }
 
 /// An S3 remote's settings, as found.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct S3Settings {
-    /// The keys.
-    pub credentials: Credentials,
+    /// The keys, fixed or refreshed before they expire.
+    pub credentials: Provider,
     /// The region, if one was given.
     pub region: Option<String>,
     /// The endpoint, if one was given (none means AWS).
     pub endpoint: Option<String>,
+    /// How buckets are named in URLs (rclone's `force_path_style`, the AWS
+    /// config's `addressing_style`).
+    pub addressing: Addressing,
     /// rclone's `provider` (`AWS`, `Minio`, `Other`, ...), informative.
     pub provider: Option<String>,
+    /// The region `poof verify --create-bucket` creates the bucket in.
+    pub location_constraint: Option<String>,
+    /// `x-amz-acl` for uploads.
+    pub acl: Option<String>,
+    /// `x-amz-acl` for a new bucket (rclone's `bucket_acl`, else `acl`).
+    pub bucket_acl: Option<String>,
     /// `x-amz-server-side-encryption` for uploads.
     pub server_side_encryption: Option<String>,
     /// `x-amz-storage-class` for uploads.
     pub storage_class: Option<String>,
-    /// `x-amz-acl` for uploads.
-    pub acl: Option<String>,
     /// rclone's `chunk_size`: the multipart part size, in bytes.
     pub chunk_size: Option<u64>,
+    /// rclone's `upload_cutoff`: files of this size or more go in parts.
+    pub upload_cutoff: Option<u64>,
     /// rclone's `upload_concurrency`: parts sent at once.
     pub upload_concurrency: Option<usize>,
     /// An extra CA file (`ca_cert` in the section, or `AWS_CA_BUNDLE`).
     pub ca_file: Option<PathBuf>,
     /// Where the keys came from, for messages (never the keys themselves).
     pub source: String,
+    /// What the user should know about these settings (options poof does
+    /// not use, a `--profile` that is not used), to be said once.
+    pub notes: Vec<String>,
 }
 
 impl fmt::Debug for S3Settings {
@@ -107,24 +159,51 @@ impl fmt::Debug for S3Settings {
             .field("credentials", &self.credentials)
             .field("region", &self.region)
             .field("endpoint", &self.endpoint)
+            .field("addressing", &self.addressing)
             .field("provider", &self.provider)
+            .field("location_constraint", &self.location_constraint)
+            .field("acl", &self.acl)
+            .field("bucket_acl", &self.bucket_acl)
             .field("server_side_encryption", &self.server_side_encryption)
             .field("storage_class", &self.storage_class)
-            .field("acl", &self.acl)
             .field("chunk_size", &self.chunk_size)
+            .field("upload_cutoff", &self.upload_cutoff)
             .field("upload_concurrency", &self.upload_concurrency)
             .field("ca_file", &self.ca_file)
             .field("source", &self.source)
+            .field("notes", &self.notes)
             .finish()
     }
 }
 
 impl S3Settings {
+    /// Settings with these keys and nothing else set.
+    pub fn new(credentials: Provider, source: String) -> S3Settings {
+        S3Settings {
+            credentials,
+            region: None,
+            endpoint: None,
+            addressing: Addressing::Auto,
+            provider: None,
+            location_constraint: None,
+            acl: None,
+            bucket_acl: None,
+            server_side_encryption: None,
+            storage_class: None,
+            chunk_size: None,
+            upload_cutoff: None,
+            upload_concurrency: None,
+            ca_file: None,
+            source,
+            notes: Vec::new(),
+        }
+    }
+
     /// One line for `poof verify`: where the keys came from, which key id.
     pub fn describe(&self) -> String {
         format!(
             "access key {} from {}",
-            redact(&self.credentials.access_key_id),
+            self.credentials.key_id(),
             self.source
         )
     }
@@ -174,20 +253,55 @@ pub enum Resolved {
 
 /// Finds the settings of a remote, first match wins (see the module docs).
 pub fn resolve(l: &Lookup<'_>) -> Result<Resolved, ConfigError> {
-    if let Some(found) = from_cloud_file(l)? {
+    let mut skipped = None;
+    if let Some(found) = from_cloud_file(l, &mut skipped)? {
         return Ok(found);
     }
-    if let Some(found) = from_env_chain(l)? {
+    if let Some(found) = aws::chain(l, aws::Overrides::default())? {
         return Ok(Resolved::S3(found));
     }
-    Err(ConfigError(format!(
-        "no S3 credentials found; put them in {} (a [section] with type = s3, access_key_id and \
-         secret_access_key), or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or add them to ~/.aws/credentials",
-        l.file.display()
-    )))
+    Err(nothing_found(l, skipped.as_deref()))
 }
 
-fn from_cloud_file(l: &Lookup<'_>) -> Result<Option<Resolved>, ConfigError> {
+/// The error when no source has keys; `skipped` names a placeholder that
+/// made the cloud config file's section count as not configured.
+fn nothing_found(l: &Lookup<'_>, skipped: Option<&str>) -> ConfigError {
+    let profile = l
+        .profile
+        .map_or(String::new(), |p| format!(" (profile {p})"));
+    match skipped {
+        Some(place) => ConfigError(format!(
+            "no S3 credentials found: {place} still holds the placeholder from the generated \
+             file, so poof looked for keys elsewhere (the environment, ~/.aws{profile}, a \
+             container or EC2 role) and found none; fill in your real values, or set \
+             AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or add them to ~/.aws/credentials"
+        )),
+        None => ConfigError(format!(
+            "no S3 credentials found; put them in {} (a [section] with type = s3, access_key_id and \
+             secret_access_key), or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or add them to \
+             ~/.aws/credentials{profile}",
+            l.file.display()
+        )),
+    }
+}
+
+/// The first key of a section that still holds a scaffold's placeholder,
+/// named with the file and section (`FILE: [NAME] `KEY``).
+fn placeholder(s: &Section, file: &Path) -> Option<String> {
+    s.values
+        .iter()
+        .find(|(_, v)| is_placeholder(v))
+        .map(|(key, _)| format!("{}: [{}] `{key}`", file.display(), s.name))
+}
+
+fn from_cloud_file(
+    l: &Lookup<'_>,
+    skipped: &mut Option<String>,
+) -> Result<Option<Resolved>, ConfigError> {
+    if l.section.is_none() && l.profile.is_some() {
+        // `--profile` names where the keys of an s3:// remote come from.
+        return Ok(None);
+    }
     let file = l.file;
     let text = match std::fs::read_to_string(file) {
         Ok(t) => t,
@@ -246,6 +360,12 @@ fn from_cloud_file(l: &Lookup<'_>) -> Result<Option<Resolved>, ConfigError> {
     if section.get("type") == Some("crypt") && l.section.is_some() {
         return read_crypt(section, &sections, file, l).map(|c| Some(Resolved::Crypt(c)));
     }
+    if section.get("type") == Some("s3")
+        && let Some(place) = placeholder(section, file)
+    {
+        *skipped = Some(place);
+        return Ok(None);
+    }
     read_section(section, file, l).map(|s| Some(Resolved::S3(s)))
 }
 
@@ -297,7 +417,11 @@ fn read_crypt(
             "wraps [{s3_section}], another crypt section; poof reads one crypt section over an S3 section"
         )));
     }
-    let s3 = read_section(under, file, l)?;
+    let s3 = match placeholder(under, file) {
+        Some(place) => aws::chain(l, aws::Overrides::default())?
+            .ok_or_else(|| nothing_found(l, Some(&place)))?,
+        None => read_section(under, file, l)?,
+    };
     Ok(CryptConf {
         name: name.clone(),
         options: s.values.clone(),
@@ -308,6 +432,7 @@ fn read_crypt(
     })
 }
 
+/// An S3 section's settings (its placeholders already ruled out).
 fn read_section(s: &Section, file: &Path, l: &Lookup<'_>) -> Result<S3Settings, ConfigError> {
     let name = &s.name;
     let bad = |what: String| ConfigError(format!("{}: [{name}] {what}", file.display()));
@@ -327,36 +452,50 @@ fn read_section(s: &Section, file: &Path, l: &Lookup<'_>) -> Result<S3Settings, 
         }
         None => return Err(bad("has no `type`; add type = s3".into())),
     }
-    for (key, value) in &s.values {
-        refuse_placeholder(value, || format!("{}: [{name}] `{key}`", file.display()))?;
-    }
     let env_auth = s
         .get("env_auth")
         .is_some_and(|v| v.eq_ignore_ascii_case("true"));
-    let (credentials, source, chain) = match (s.get("access_key_id"), s.get("secret_access_key")) {
-        (Some(id), Some(secret)) => (
-            Credentials {
+    let mut notes = Vec::new();
+    let mut settings = match (s.get("access_key_id"), s.get("secret_access_key")) {
+        (Some(id), Some(secret)) => {
+            if let Some(p) = l.profile {
+                notes.push(format!(
+                    "--profile {p} is not used: the keys come from {} [{name}], which poof.conf's \
+                     `remote` names; to take them from the profile, remove the section's keys and \
+                     set env_auth = true",
+                    file.display()
+                ));
+            }
+            let keys = crate::s3::Credentials {
                 access_key_id: id.into(),
                 secret_access_key: secret.into(),
                 session_token: s.get("session_token").map(str::to_string),
-            },
-            format!("{} [{name}]", file.display()),
-            None,
-        ),
-        (None, None) if env_auth => match from_env_chain(l)? {
-            Some(found) => (
-                found.credentials.clone(),
-                format!("{} (env_auth in {} [{name}])", found.source, file.display()),
-                Some(found),
-            ),
-            None => {
-                return Err(bad(
-                    "says env_auth = true, but AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are \
-                     not set and ~/.aws/credentials has no keys; set them, or write the keys into the section"
-                        .into(),
-                ));
+                expires: None,
+            };
+            let source = format!("{} [{name}]", file.display());
+            S3Settings::new(Provider::fixed(keys), source)
+        }
+        (None, None) if env_auth => {
+            let overrides = aws::Overrides {
+                profile: s.get("profile"),
+                credentials_file: s.get("shared_credentials_file").map(Path::new),
+            };
+            match aws::chain(l, overrides)? {
+                Some(mut found) => {
+                    found.source =
+                        format!("{} (env_auth in {} [{name}])", found.source, file.display());
+                    found
+                }
+                None => {
+                    return Err(bad(
+                        "says env_auth = true, but no keys were found: AWS_ACCESS_KEY_ID and \
+                         AWS_SECRET_ACCESS_KEY are not set, and ~/.aws, a container or EC2 role \
+                         gave none; set them, or write the keys into the section"
+                            .into(),
+                    ));
+                }
             }
-        },
+        }
         (Some(_), None) => {
             return Err(bad(
                 "has access_key_id but no secret_access_key; fill in secret_access_key".into(),
@@ -375,11 +514,14 @@ fn read_section(s: &Section, file: &Path, l: &Lookup<'_>) -> Result<S3Settings, 
         }
     };
     let owned = |k: &str| s.get(k).map(str::to_string);
-    let chunk_size = s
-        .get("chunk_size")
-        .map(|v| parse_size(v).map_err(|why| bad(format!("chunk_size = {v}: {why}"))))
-        .transpose()?;
-    let upload_concurrency = s
+    let size = |k: &str| {
+        s.get(k)
+            .map(|v| parse_size(v).map_err(|why| bad(format!("{k} = {v}: {why}"))))
+            .transpose()
+    };
+    settings.chunk_size = size("chunk_size")?;
+    settings.upload_cutoff = size("upload_cutoff")?;
+    settings.upload_concurrency = s
         .get("upload_concurrency")
         .map(|v| match v.parse::<usize>() {
             Ok(n) if n > 0 => Ok(n),
@@ -388,174 +530,49 @@ fn read_section(s: &Section, file: &Path, l: &Lookup<'_>) -> Result<S3Settings, 
             ))),
         })
         .transpose()?;
-    let chain_value =
-        |f: fn(&S3Settings) -> &Option<String>| chain.as_ref().and_then(|c| f(c).clone());
-    Ok(S3Settings {
-        credentials,
-        region: owned("region").or_else(|| chain_value(|c| &c.region)),
-        endpoint: owned("endpoint").or_else(|| chain_value(|c| &c.endpoint)),
-        provider: owned("provider"),
-        server_side_encryption: owned("server_side_encryption"),
-        storage_class: owned("storage_class"),
-        acl: owned("acl"),
-        chunk_size,
-        upload_concurrency,
-        ca_file: s
-            .get("ca_cert")
-            .map(PathBuf::from)
-            .or_else(|| l.env.get("AWS_CA_BUNDLE").map(PathBuf::from)),
-        source,
-    })
+    if let Some(v) = s.get("force_path_style") {
+        settings.addressing = Addressing::from_force_path_style(v)
+            .ok_or_else(|| bad(format!("force_path_style = {v}: write true or false")))?;
+    }
+    // The section's own values win over what the chain found (env_auth).
+    settings.region = owned("region").or(settings.region);
+    settings.endpoint = owned("endpoint").or(settings.endpoint);
+    settings.provider = owned("provider");
+    settings.location_constraint = owned("location_constraint");
+    settings.acl = owned("acl");
+    settings.bucket_acl = owned("bucket_acl").or_else(|| owned("acl"));
+    settings.server_side_encryption = owned("server_side_encryption");
+    settings.storage_class = owned("storage_class");
+    settings.ca_file = s
+        .get("ca_cert")
+        .map(PathBuf::from)
+        .or(settings.ca_file)
+        .or_else(|| l.env.get("AWS_CA_BUNDLE").map(PathBuf::from));
+    let unknown: Vec<&str> = s
+        .values
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !KNOWN_S3_OPTIONS.contains(k))
+        .collect();
+    if !unknown.is_empty() {
+        notes.push(format!(
+            "{}: [{name}] has options poof does not use, which are ignored: {} (docs/USAGE.md \
+             lists the options poof reads)",
+            file.display(),
+            unknown.join(", ")
+        ));
+    }
+    settings.notes.extend(notes);
+    Ok(settings)
 }
 
-/// Steps 2 and 3: the environment, then the AWS shared files.
-fn from_env_chain(l: &Lookup<'_>) -> Result<Option<S3Settings>, ConfigError> {
-    let env = l.env;
-    for var in [
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "AWS_REGION",
-        "AWS_DEFAULT_REGION",
-        "AWS_PROFILE",
-    ] {
-        if let Some(v) = env.get(var) {
-            refuse_placeholder(v, || format!("environment variable {var}"))?;
-        }
-    }
-    let profile = env.get("AWS_PROFILE").unwrap_or("default");
-    let aws_dir = l.home.map(|h| h.join(".aws"));
-    let credentials_file = env
-        .get("AWS_SHARED_CREDENTIALS_FILE")
-        .map(PathBuf::from)
-        .or_else(|| aws_dir.as_ref().map(|d| d.join("credentials")));
-    let config_file = env
-        .get("AWS_CONFIG_FILE")
-        .map(PathBuf::from)
-        .or_else(|| aws_dir.as_ref().map(|d| d.join("config")));
-    // `~/.aws/config` names profiles `[profile NAME]`, except `[default]`.
-    let config = read_aws_file(config_file.as_deref(), profile, true)?;
-    let region = env
-        .get("AWS_REGION")
-        .or_else(|| env.get("AWS_DEFAULT_REGION"))
-        .map(str::to_string)
-        .or_else(|| {
-            config
-                .as_ref()
-                .and_then(|(s, _)| s.get("region").map(str::to_string))
-        });
-    let endpoint = env
-        .get("AWS_ENDPOINT_URL_S3")
-        .or_else(|| env.get("AWS_ENDPOINT_URL"))
-        .map(str::to_string)
-        .or_else(|| {
-            config.as_ref().and_then(|(s, _)| {
-                s.get("s3.endpoint_url")
-                    .or_else(|| s.get("endpoint_url"))
-                    .map(str::to_string)
-            })
-        });
-    let ca_file = env.get("AWS_CA_BUNDLE").map(PathBuf::from);
-    let settings = |credentials, source| S3Settings {
-        credentials,
-        region: region.clone(),
-        endpoint: endpoint.clone(),
-        provider: None,
-        server_side_encryption: None,
-        storage_class: None,
-        acl: None,
-        chunk_size: None,
-        upload_concurrency: None,
-        ca_file: ca_file.clone(),
-        source,
-    };
-
-    match (
-        env.get("AWS_ACCESS_KEY_ID"),
-        env.get("AWS_SECRET_ACCESS_KEY"),
-    ) {
-        (Some(id), Some(secret)) => {
-            return Ok(Some(settings(
-                Credentials {
-                    access_key_id: id.into(),
-                    secret_access_key: secret.into(),
-                    session_token: env.get("AWS_SESSION_TOKEN").map(str::to_string),
-                },
-                "the environment (AWS_ACCESS_KEY_ID)".into(),
-            )));
-        }
-        (Some(_), None) => {
-            return Err(ConfigError(
-                "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not; set both, or neither"
-                    .into(),
-            ));
-        }
-        (None, Some(_)) => {
-            return Err(ConfigError(
-                "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not; set both, or neither"
-                    .into(),
-            ));
-        }
-        (None, None) => {}
-    }
-
-    let Some((creds, path)) = read_aws_file(credentials_file.as_deref(), profile, false)? else {
-        return Ok(None);
-    };
-    let where_ = || format!("{} [{profile}]", path.display());
-    for (key, value) in &creds.values {
-        refuse_placeholder(value, || format!("{}: [{profile}] `{key}`", path.display()))?;
-    }
-    match (
-        creds.get("aws_access_key_id"),
-        creds.get("aws_secret_access_key"),
-    ) {
-        (Some(id), Some(secret)) => Ok(Some(settings(
-            Credentials {
-                access_key_id: id.into(),
-                secret_access_key: secret.into(),
-                session_token: creds.get("aws_session_token").map(str::to_string),
-            },
-            where_(),
-        ))),
-        (None, None) => Ok(None),
-        _ => Err(ConfigError(format!(
-            "{}: needs both aws_access_key_id and aws_secret_access_key; fill in the missing one",
-            where_()
-        ))),
-    }
-}
-
-/// The profile's section of an AWS shared file, with the file's path.
-fn read_aws_file(
-    path: Option<&Path>,
-    profile: &str,
-    config_style: bool,
-) -> Result<Option<(Section, PathBuf)>, ConfigError> {
-    let Some(path) = path else { return Ok(None) };
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(ConfigError(format!(
-                "{}: cannot read it: {e}",
-                path.display()
-            )));
-        }
-    };
-    let sections = ini::parse(&text)
-        .map_err(|why| ConfigError(format!("{}: {why}; fix the file", path.display())))?;
-    let wanted = if config_style && profile != "default" {
-        format!("profile {profile}")
-    } else {
-        profile.to_string()
-    };
-    Ok(ini::find(&sections, &wanted).map(|s| (s.clone(), path.to_owned())))
+fn is_placeholder(value: &str) -> bool {
+    value.trim().to_ascii_uppercase().starts_with("BOGUS")
 }
 
 /// Refuses a scaffold's placeholder (`BOGUS…`), naming where it is.
 fn refuse_placeholder(value: &str, place: impl Fn() -> String) -> Result<(), ConfigError> {
-    if value.trim().to_ascii_uppercase().starts_with("BOGUS") {
+    if is_placeholder(value) {
         return Err(ConfigError(format!(
             "{} still holds the placeholder from the generated file; fill in your real value",
             place()

@@ -57,6 +57,8 @@ pub fn main(guest: &'static Guest) -> ExitCode {
     .and_then(|mut locations| {
         locations.passphrase_file = cli.passphrase_file.clone();
         locations.passphrase_command = cli.passphrase_command.clone();
+        locations.profile = cli.profile.clone();
+        locations.out = out;
         locations.passphrase_env_file = std::env::var_os(crypt::keys::ENV_FILE)
             .filter(|v| !v.is_empty())
             .map(std::path::PathBuf::from);

@@ -16,8 +16,8 @@ mod event;
 use event::Piece;
 pub use event::{Event, Found};
 
-/// The user-facing output of one run.
-#[derive(Debug, Clone, Copy)]
+/// The user-facing output of one run (the default: text, neither verbose nor quiet).
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Output {
     /// Print what each action did.
     pub verbose: bool,

@@ -230,12 +230,21 @@ fn locate(
         };
         let env = Env::from_process();
         let home = dirs::home_dir();
-        cloudconf::resolve(&Lookup {
+        let found = cloudconf::resolve(&Lookup {
             file: &file,
             section,
             env: &env,
             home: home.as_deref(),
-        })
+            profile: locations.profile.as_deref(),
+        })?;
+        let settings = match &found {
+            Resolved::S3(s) => s,
+            Resolved::Crypt(c) => &c.s3,
+        };
+        for note in &settings.notes {
+            say_once(&locations.out, note);
+        }
+        Ok::<_, ConfigError>(found)
     };
     match &conf.remote {
         RemoteSpec::Folder(root) => Ok((Arc::new(FolderStore::new(root.clone())), None)),
@@ -257,5 +266,16 @@ fn locate(
             // poof.conf's `bucket` is not used.
             Resolved::Crypt(c) => Ok((s3(&c.bucket, &c.prefix, &c.s3)?, Some(c))),
         },
+    }
+}
+
+/// Warns about `note` unless this run already did (a run may open its
+/// remote more than once).
+fn say_once(out: &crate::output::Output, note: &str) {
+    static SAID: std::sync::Mutex<std::collections::BTreeSet<String>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let mut said = SAID.lock().unwrap_or_else(|e| e.into_inner());
+    if said.insert(note.to_string()) {
+        out.warn(note);
     }
 }

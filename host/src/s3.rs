@@ -17,6 +17,7 @@
 //! - a multipart upload that fails is aborted, so it leaves no parts behind;
 //! - secrets never appear in `Debug` output or in messages.
 
+pub mod credentials;
 mod multipart;
 mod ops;
 mod request;
@@ -31,6 +32,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use credentials::{Provider, Refresh};
 pub use ops::{DeleteFailure, Head, ListPage, Object, ObjectLock, Upload, Versioning};
 pub use request::encode_key;
 pub use retry::RetryPolicy;
@@ -121,6 +123,9 @@ pub enum Error {
         /// The cause.
         source: std::io::Error,
     },
+    /// Temporary credentials expired and their source could not renew them.
+    #[error("{0}")]
+    Credentials(String),
     /// A transient failure outlasted every retry.
     #[error("gave up after {attempts} attempts: {last}")]
     GaveUp {
@@ -158,6 +163,8 @@ pub struct Credentials {
     pub secret_access_key: String,
     /// A session token, for temporary credentials.
     pub session_token: Option<String>,
+    /// When temporary credentials stop working; `None` for keys that do not expire.
+    pub expires: Option<std::time::SystemTime>,
 }
 
 impl fmt::Debug for Credentials {
@@ -169,6 +176,7 @@ impl fmt::Debug for Credentials {
                 "session_token",
                 &self.session_token.as_ref().map(|_| "<redacted>"),
             )
+            .field("expires", &self.expires)
             .finish()
     }
 }
@@ -179,16 +187,51 @@ pub fn redact(key_id: &str) -> String {
     format!("{head}…")
 }
 
-/// Where the S3 API is and how buckets are addressed.
+/// Where the S3 API is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Endpoint {
-    /// AWS in a region: virtual-hosted style,
-    /// `https://BUCKET.s3.REGION.amazonaws.com/KEY` (path style for bucket
-    /// names with dots, which the wildcard certificate does not cover).
+    /// AWS in a region: `s3.REGION.amazonaws.com`.
     Aws,
-    /// Any other store at this base URL, path style:
-    /// `http://127.0.0.1:3900/BUCKET/KEY`.
+    /// Any other store at this base URL, e.g. `http://127.0.0.1:3900`.
     Custom(reqwest::Url),
+}
+
+/// How a bucket is named in request URLs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Addressing {
+    /// Virtual-hosted style on AWS (`https://BUCKET.s3.REGION.amazonaws.com/KEY`,
+    /// but path style for bucket names with dots, which the wildcard
+    /// certificate does not cover); path style on every other endpoint
+    /// (`http://127.0.0.1:3900/BUCKET/KEY`), which every S3-compatible store
+    /// understands.
+    #[default]
+    Auto,
+    /// Always path style: `ENDPOINT/BUCKET/KEY` (rclone's `force_path_style = true`).
+    Path,
+    /// Always virtual-hosted style: the bucket is the first label of the
+    /// host name, `BUCKET.ENDPOINT-HOST/KEY` (rclone's `force_path_style = false`).
+    Virtual,
+}
+
+impl Addressing {
+    /// Reads rclone's `force_path_style` (`true` or `false`).
+    pub fn from_force_path_style(v: &str) -> Option<Addressing> {
+        match v.trim().to_ascii_lowercase().as_str() {
+            "true" => Some(Addressing::Path),
+            "false" => Some(Addressing::Virtual),
+            _ => None,
+        }
+    }
+
+    /// Reads the AWS CLI's `addressing_style` (`auto`, `path` or `virtual`).
+    pub fn from_addressing_style(v: &str) -> Option<Addressing> {
+        match v.trim().to_ascii_lowercase().as_str() {
+            "auto" => Some(Addressing::Auto),
+            "path" => Some(Addressing::Path),
+            "virtual" => Some(Addressing::Virtual),
+            _ => None,
+        }
+    }
 }
 
 impl Endpoint {
@@ -233,8 +276,14 @@ pub struct Config {
     pub region: String,
     /// The bucket.
     pub bucket: String,
-    /// The keys.
-    pub credentials: Credentials,
+    /// The keys, fixed or refreshed before they expire.
+    pub credentials: Provider,
+    /// How the bucket is named in URLs.
+    pub addressing: Addressing,
+    /// The region `create_bucket` asks for (`LocationConstraint`), if any.
+    pub location_constraint: Option<String>,
+    /// `x-amz-acl` on `create_bucket` (`private`, ...), if any.
+    pub bucket_acl: Option<String>,
     /// `x-amz-server-side-encryption` on uploads (`AES256`, `aws:kms`), if any.
     pub server_side_encryption: Option<String>,
     /// `x-amz-storage-class` on uploads (`STANDARD_IA`, ...), if any.
@@ -271,7 +320,12 @@ pub const MAX_PARTS: u64 = 10_000;
 impl Config {
     /// A config with rclone's defaults for the transfer settings: 200 MiB
     /// threshold, 5 MiB parts, 4 parts at once.
-    pub fn new(endpoint: Endpoint, region: &str, bucket: &str, credentials: Credentials) -> Self {
+    pub fn new(
+        endpoint: Endpoint,
+        region: &str,
+        bucket: &str,
+        credentials: impl Into<Provider>,
+    ) -> Self {
         Config {
             endpoint,
             region: if region.is_empty() {
@@ -280,7 +334,10 @@ impl Config {
                 region.into()
             },
             bucket: bucket.into(),
-            credentials,
+            credentials: credentials.into(),
+            addressing: Addressing::Auto,
+            location_constraint: None,
+            bucket_acl: None,
             server_side_encryption: None,
             storage_class: None,
             acl: None,
@@ -351,6 +408,24 @@ impl Client {
                 config.bucket
             )));
         }
+        let vhost = match (&config.endpoint, config.addressing) {
+            (Endpoint::Custom(url), Addressing::Virtual) => {
+                let host = url.host_str().unwrap_or_default();
+                if host
+                    .trim_matches(|c| c == '[' || c == ']')
+                    .parse::<std::net::IpAddr>()
+                    .is_ok()
+                {
+                    return Err(Error::Config(format!(
+                        "virtual-hosted addressing (force_path_style = false) puts the bucket's \
+                         name in front of the endpoint's host, and {host} is an IP address; use a \
+                         host name, or path style (force_path_style = true)"
+                    )));
+                }
+                Some((format!("{}.{host}", config.bucket), host.to_string()))
+            }
+            _ => None,
+        };
         let certs = match &config.ca_file {
             Some(ca) => read_ca_file(ca)?,
             None => Vec::new(),
@@ -374,6 +449,13 @@ impl Client {
             {
                 // A store on this machine is never reached through a proxy.
                 builder = builder.no_proxy();
+            }
+            if let Some((name, host)) = &vhost
+                && is_loopback(host)
+            {
+                // `BUCKET.localhost` is this machine (RFC 6761, as curl
+                // resolves it), whatever the system resolver knows.
+                builder = builder.resolve(name, (std::net::Ipv4Addr::LOCALHOST, 0).into());
             }
             builder
                 .build()
@@ -410,24 +492,23 @@ impl Client {
     pub fn describe(&self) -> String {
         match &self.config.endpoint {
             Endpoint::Aws => format!("s3://{}", self.config.bucket),
-            Endpoint::Custom(url) => format!(
-                "{}/{}",
-                url.as_str().trim_end_matches('/'),
-                self.config.bucket
-            ),
+            Endpoint::Custom(_) => self.bucket_url(),
         }
     }
 }
 
+/// True for `localhost`, names under `.localhost` (RFC 6761) and loopback addresses.
 fn is_loopback(host: &str) -> bool {
     host == "localhost"
+        || host.ends_with(".localhost")
         || host
             .trim_matches(|c| c == '[' || c == ']')
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-fn read_ca_file(path: &Path) -> Result<Vec<reqwest::Certificate>> {
+/// The certificates of a PEM file, or an error that says what is wrong with it.
+pub(crate) fn read_ca_file(path: &Path) -> Result<Vec<reqwest::Certificate>> {
     let pem = std::fs::read(path).map_err(|e| {
         Error::Config(format!(
             "cannot read the CA file {}: {e}; fix the path or leave the option out",
@@ -461,6 +542,7 @@ mod tests {
             access_key_id: "AKIDEXAMPLE".into(),
             secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
             session_token: Some("token-secret".into()),
+            expires: None,
         }
     }
 
@@ -515,6 +597,8 @@ mod tests {
         assert!(is_loopback("127.0.0.1"));
         assert!(is_loopback("[::1]"));
         assert!(is_loopback("localhost"));
+        assert!(is_loopback("bkt.s3.garage.localhost"));
+        assert!(!is_loopback("localhost.example.com"));
         assert!(!is_loopback("s3.amazonaws.com"));
     }
 }

@@ -273,15 +273,24 @@ impl World {
     }
 
     /// Runs poof with this world's config folder and extra environment variables.
+    /// No `AWS_*` variable of the test's own environment is passed on, and
+    /// the EC2 instance metadata service is off (only loopback addresses
+    /// are ever contacted): a test that wants it sets
+    /// `AWS_EC2_METADATA_DISABLED` to `""` and points
+    /// `AWS_EC2_METADATA_SERVICE_ENDPOINT` at a local server.
     pub fn poof_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let out = Command::new(poof_bin())
+        let mut cmd = Command::new(poof_bin());
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("AWS_") {
+                cmd.env_remove(name);
+            }
+        }
+        let out = cmd
             .arg("--confdir")
             .arg(self.path("conf"))
             .args(args)
             .env("HOME", self.path("home"))
-            .env_remove("AWS_ACCESS_KEY_ID")
-            .env_remove("AWS_SECRET_ACCESS_KEY")
-            .env_remove("AWS_PROFILE")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
             .current_dir(self.dir.path())
             .envs(env.iter().copied())
             .output()

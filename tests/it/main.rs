@@ -8,6 +8,7 @@ mod auditor;
 mod check;
 mod cluster;
 mod config_errors;
+mod credentials;
 mod crypt;
 mod faults;
 mod filters;

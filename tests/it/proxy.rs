@@ -271,18 +271,21 @@ impl Drop for Proxy {
     }
 }
 
-/// A parsed message head.
-struct Head {
+/// A parsed message head (also read by the fake credential services of
+/// credentials.rs).
+pub struct Head {
     raw: Vec<u8>,
     /// Request: method; response: the status code as text.
-    first: String,
+    pub first: String,
     /// Request: the target; response: unused.
-    second: String,
-    headers: Vec<(String, String)>,
+    pub second: String,
+    /// The header fields, as sent.
+    pub headers: Vec<(String, String)>,
 }
 
 impl Head {
-    fn header(&self, name: &str) -> Option<&str> {
+    /// The value of header `name` (any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -294,7 +297,8 @@ impl Head {
             .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"))
     }
 
-    fn content_length(&self) -> Option<usize> {
+    /// The `Content-Length`, when the message has one.
+    pub fn content_length(&self) -> Option<usize> {
         self.header("content-length")
             .and_then(|v| v.trim().parse().ok())
     }
@@ -505,7 +509,7 @@ fn answer_error(out: &mut TcpStream, head: &Head, status: u16, code: &str) -> io
 }
 
 /// Reads one message head; `None` at a clean end of stream.
-fn read_head(r: &mut impl BufRead) -> io::Result<Option<Head>> {
+pub fn read_head(r: &mut impl BufRead) -> io::Result<Option<Head>> {
     let mut raw = Vec::new();
     loop {
         let before = raw.len();
@@ -552,7 +556,8 @@ fn read_head(r: &mut impl BufRead) -> io::Result<Option<Head>> {
     }))
 }
 
-fn read_exact_vec(r: &mut impl Read, n: usize) -> io::Result<Vec<u8>> {
+/// Reads exactly `n` bytes.
+pub fn read_exact_vec(r: &mut impl Read, n: usize) -> io::Result<Vec<u8>> {
     let mut v = vec![0u8; n];
     r.read_exact(&mut v)?;
     Ok(v)

@@ -29,22 +29,51 @@ impl World {
         fs::write(self.home().join(".aws").join(name), text).unwrap();
     }
     fn resolved(&self, section: Option<&str>, env: &Env) -> Result<Resolved, String> {
+        self.resolved_as(section, env, None)
+    }
+    /// Resolves with `--profile` (`profile`); the instance metadata service
+    /// is off unless the test points it somewhere.
+    fn resolved_as(
+        &self,
+        section: Option<&str>,
+        env: &Env,
+        profile: Option<&str>,
+    ) -> Result<Resolved, String> {
         let conf = self.conf();
         let home = self.home();
+        let mut env = env.clone();
+        if env.get("AWS_EC2_METADATA_SERVICE_ENDPOINT").is_none() {
+            env.0
+                .insert("AWS_EC2_METADATA_DISABLED".into(), "true".into());
+        }
         resolve(&Lookup {
             file: &conf,
             section,
-            env,
+            env: &env,
             home: Some(&home),
+            profile,
         })
         .map_err(|e| e.0)
     }
     fn resolve(&self, section: Option<&str>, env: &Env) -> Result<S3Settings, String> {
-        match self.resolved(section, env)? {
+        self.resolve_as(section, env, None)
+    }
+    fn resolve_as(
+        &self,
+        section: Option<&str>,
+        env: &Env,
+        profile: Option<&str>,
+    ) -> Result<S3Settings, String> {
+        match self.resolved_as(section, env, profile)? {
             Resolved::S3(s) => Ok(s),
             Resolved::Crypt(c) => Err(format!("a crypt section: {c:?}")),
         }
     }
+}
+
+/// The keys the settings sign with now.
+fn keys(s: &S3Settings) -> crate::s3::Credentials {
+    s.credentials.current().unwrap()
 }
 
 const SECTION: &str = "\
@@ -80,8 +109,8 @@ fn the_cloud_config_file_wins() {
         "[default]\naws_access_key_id = AKIAAWS\naws_secret_access_key = s\n",
     );
     let s = w.resolve(Some("poofremote"), &env_keys()).unwrap();
-    assert_eq!(s.credentials.access_key_id, "GKfile");
-    assert_eq!(s.credentials.secret_access_key, "file-secret");
+    assert_eq!(keys(&s).access_key_id, "GKfile");
+    assert_eq!(keys(&s).secret_access_key, "file-secret");
     assert_eq!(s.region.as_deref(), Some("garage"));
     assert_eq!(s.endpoint.as_deref(), Some("http://127.0.0.1:3900"));
     assert_eq!(s.provider.as_deref(), Some("Other"));
@@ -97,7 +126,7 @@ fn the_cloud_config_file_wins() {
     );
     // An s3:// remote uses the file's only s3 section too.
     let s = w.resolve(None, &env_keys()).unwrap();
-    assert_eq!(s.credentials.access_key_id, "GKfile");
+    assert_eq!(keys(&s).access_key_id, "GKfile");
 }
 
 #[test]
@@ -114,8 +143,8 @@ fn then_the_environment_then_the_aws_files() {
     );
     // No cloud config file: the environment comes first.
     let s = w.resolve(None, &env_keys()).unwrap();
-    assert_eq!(s.credentials.access_key_id, "AKIAENV");
-    assert_eq!(s.credentials.session_token.as_deref(), Some("env-token"));
+    assert_eq!(keys(&s).access_key_id, "AKIAENV");
+    assert_eq!(keys(&s).session_token.as_deref(), Some("env-token"));
     assert_eq!(s.region.as_deref(), Some("eu-central-1"));
     // AWS_REGION beats AWS_DEFAULT_REGION.
     let mut env = env_keys();
@@ -126,15 +155,15 @@ fn then_the_environment_then_the_aws_files() {
     );
     // Without keys in the environment: ~/.aws, default profile.
     let s = w.resolve(None, &Env::default()).unwrap();
-    assert_eq!(s.credentials.access_key_id, "AKIADEF");
+    assert_eq!(keys(&s).access_key_id, "AKIADEF");
     assert_eq!(s.region.as_deref(), Some("us-west-1"));
     assert_eq!(s.endpoint, None);
     // AWS_PROFILE picks another profile, in both files.
     let s = w
         .resolve(None, &Env::from_pairs([("AWS_PROFILE", "work")]))
         .unwrap();
-    assert_eq!(s.credentials.access_key_id, "AKIAWORK");
-    assert_eq!(s.credentials.session_token.as_deref(), Some("t"));
+    assert_eq!(keys(&s).access_key_id, "AKIAWORK");
+    assert_eq!(keys(&s).session_token.as_deref(), Some("t"));
     assert_eq!(s.region.as_deref(), Some("ap-south-1"));
     assert_eq!(s.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
     // Nothing anywhere.
@@ -150,7 +179,7 @@ fn env_auth_takes_keys_from_the_chain_and_keeps_the_rest() {
         "[r]\ntype = s3\nenv_auth = true\nregion = garage\nendpoint = http://127.0.0.1:3900\n",
     );
     let s = w.resolve(Some("r"), &env_keys()).unwrap();
-    assert_eq!(s.credentials.access_key_id, "AKIAENV");
+    assert_eq!(keys(&s).access_key_id, "AKIAENV");
     assert_eq!(s.region.as_deref(), Some("garage"));
     assert!(s.source.contains("env_auth"), "{}", s.source);
     let e = w.resolve(Some("r"), &Env::default()).unwrap_err();
@@ -158,22 +187,59 @@ fn env_auth_takes_keys_from_the_chain_and_keeps_the_rest() {
 }
 
 #[test]
-fn placeholders_are_refused_naming_the_key_and_the_file() {
+fn a_placeholder_section_falls_through_and_is_named_when_nothing_else_is_found() {
+    let scaffold = SECTION.replace("file-secret", "BOGUS-SECRET-ACCESS-KEY");
     let w = World::new();
-    w.write_conf(&SECTION.replace("file-secret", "BOGUS-SECRET-ACCESS-KEY"));
-    let e = w.resolve(Some("poofremote"), &Env::default()).unwrap_err();
-    assert!(
-        e.contains("rclone-poof.conf: [poofremote] `secret_access_key`"),
-        "{e}"
+    w.write_conf(&scaffold);
+    // Nothing else anywhere: the error names the placeholder, once.
+    for section in [Some("poofremote"), None] {
+        let e = w.resolve(section, &Env::default()).unwrap_err();
+        assert!(
+            e.contains("rclone-poof.conf: [poofremote] `secret_access_key`"),
+            "{e}"
+        );
+        assert!(e.contains("placeholder"), "{e}");
+        assert!(e.contains("fill in"), "{e}");
+        assert_eq!(e.matches("placeholder").count(), 1, "{e}");
+        assert!(
+            !e.contains("BOGUS-SECRET"),
+            "the value is not repeated: {e}"
+        );
+    }
+    // The environment is tried: the section counts as not configured, so
+    // none of its settings are used.
+    for section in [Some("poofremote"), None] {
+        let s = w.resolve(section, &env_keys()).unwrap();
+        assert_eq!(keys(&s).access_key_id, "AKIAENV");
+        assert_eq!(s.region.as_deref(), Some("eu-central-1"));
+        assert_eq!(s.endpoint, None);
+        assert_eq!(s.storage_class, None);
+    }
+    // And ~/.aws.
+    w.write_aws(
+        "credentials",
+        "[default]\naws_access_key_id = AKIADEF\naws_secret_access_key = def-secret\n",
     );
-    assert!(e.contains("placeholder"), "{e}");
-    assert!(e.contains("fill in"), "{e}");
-    let e = w.resolve(Some("poofremote"), &Env::default()).unwrap_err();
-    assert!(
-        !e.contains("BOGUS-SECRET"),
-        "the value is not repeated: {e}"
-    );
+    let s = w.resolve(Some("poofremote"), &Env::default()).unwrap();
+    assert_eq!(keys(&s).access_key_id, "AKIADEF");
+    // A crypt section over the scaffold's S3 section gets its keys the same way.
+    w.write_conf(&format!(
+        "{scaffold}\n[secret]\ntype = crypt\nremote = poofremote:bucket\npassword = zzz\n"
+    ));
+    let Resolved::Crypt(c) = w.resolved(Some("secret"), &Env::default()).unwrap() else {
+        panic!("not read as a crypt section")
+    };
+    assert_eq!(keys(&c.s3).access_key_id, "AKIADEF");
+    let w = World::new();
+    w.write_conf(&format!(
+        "{scaffold}\n[secret]\ntype = crypt\nremote = poofremote:bucket\npassword = zzz\n"
+    ));
+    let e = w.resolve(Some("secret"), &Env::default()).unwrap_err();
+    assert!(e.contains("[poofremote] `secret_access_key`"), "{e}");
+}
 
+#[test]
+fn placeholders_outside_the_scaffold_are_refused() {
     let w = World::new();
     let env = Env::from_pairs([
         ("AWS_ACCESS_KEY_ID", "BOGUS"),
@@ -215,7 +281,7 @@ fn a_crypt_section_resolves_to_the_s3_section_it_wraps() {
         c.options.get("filename_encoding").map(String::as_str),
         Some("base64")
     );
-    assert_eq!(c.s3.credentials.access_key_id, "GKfile");
+    assert_eq!(keys(&c.s3).access_key_id, "GKfile");
     assert_eq!(c.s3.endpoint.as_deref(), Some("http://127.0.0.1:3900"));
     let shown = format!("{c:?}");
     assert!(
@@ -310,3 +376,5 @@ fn rclone_sizes() {
     assert!(parse_size("M").is_err());
     assert!(parse_size("0").is_err());
 }
+
+mod chain;

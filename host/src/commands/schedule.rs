@@ -20,7 +20,8 @@ pub fn run(ctx: &mut Context, cmd: &ScheduleCommand) -> Result<Exit> {
 }
 
 /// The job a scheduled run executes: this binary, with the flags that
-/// locate this config and give the passphrase's source, running `backup`.
+/// locate this config, name the AWS profile and give the passphrase's
+/// source, running `backup`.
 fn job(ctx: &Context, every: schedule::Every) -> Result<Job> {
     let l = &ctx.locations;
     let bin = std::env::current_exe()?;
@@ -34,6 +35,9 @@ fn job(ctx: &Context, every: schedule::Every) -> Result<Job> {
     }
     if l.cloudconf_from_flag {
         args.extend(["--cloudconf".to_string(), l.cloudconf.display().to_string()]);
+    }
+    if let Some(profile) = &l.profile {
+        args.extend(["--profile".to_string(), profile.clone()]);
     }
     args.extend(passphrase_source(ctx)?);
     args.push("backup".into());

@@ -32,6 +32,12 @@ pub struct Locations {
     /// `POOF_PASSPHRASE_FILE`: a file holding the passphrase, tried after
     /// the two flags and before `POOF_PASSPHRASE` and the prompt.
     pub passphrase_env_file: Option<PathBuf>,
+    /// `--profile`: the AWS profile S3 credentials come from (set after
+    /// `resolve`, as is `out`).
+    pub profile: Option<String>,
+    /// Where notes found while opening the remote are said (options of the
+    /// cloud config file that poof does not use): the run's output.
+    pub out: crate::output::Output,
     /// Portable mode (`--portable`, or a `poof.conf` beside the binary):
     /// every file poof keeps is in the binary's folder, none under the home.
     pub portable: bool,
@@ -97,6 +103,8 @@ impl Locations {
             passphrase_file: None,
             passphrase_command: None,
             passphrase_env_file: None,
+            profile: None,
+            out: crate::output::Output::default(),
             portable,
         })
     }

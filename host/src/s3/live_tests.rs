@@ -59,6 +59,7 @@ fn fresh(test: &str) -> Option<Client> {
             access_key_id: var("POOF_TEST_S3_ACCESS_KEY"),
             secret_access_key: var("POOF_TEST_S3_SECRET_KEY"),
             session_token: None,
+            expires: None,
         },
     );
     config.retry.base_delay = Duration::from_millis(20);
@@ -273,8 +274,13 @@ fn check_ready_says_what_is_wrong() {
         Client::new(config).unwrap()
     };
 
+    let keys = c.config.credentials.current().unwrap();
     let mut wrong = c.config.clone();
-    wrong.credentials.secret_access_key = "not-the-secret".into();
+    wrong.credentials = Credentials {
+        secret_access_key: "not-the-secret".into(),
+        ..keys.clone()
+    }
+    .into();
     let e = quick(wrong).check_bucket().unwrap_err();
     assert!(matches!(e, Error::BadCredentials { .. }), "{e}");
     assert!(
@@ -284,7 +290,11 @@ fn check_ready_says_what_is_wrong() {
     );
 
     let mut unknown = c.config.clone();
-    unknown.credentials.access_key_id = "GK000000000000000000000000".into();
+    unknown.credentials = Credentials {
+        access_key_id: "GK000000000000000000000000".into(),
+        ..keys
+    }
+    .into();
     let e = quick(unknown).check_bucket().unwrap_err();
     assert!(matches!(e, Error::BadCredentials { .. }), "{e}");
 

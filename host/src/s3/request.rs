@@ -24,7 +24,7 @@ use reqwest::Method;
 use reqwest::blocking::Response;
 
 use super::retry::{Verdict, classify_status, classify_transport};
-use super::{Client, Endpoint, Error, Result, xml};
+use super::{Addressing, Client, Endpoint, Error, Result, xml};
 
 /// Everything but S3's unreserved characters is encoded.
 const S3_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
@@ -132,22 +132,44 @@ impl Read for SliceReader {
 }
 
 impl Client {
+    /// True when the bucket is named in the host (virtual-hosted style),
+    /// false when it is the first segment of the path.
+    pub(super) fn virtual_hosted(&self) -> bool {
+        let c = &self.config;
+        match c.addressing {
+            Addressing::Auto => c.endpoint == Endpoint::Aws && !c.bucket.contains('.'),
+            Addressing::Path => false,
+            Addressing::Virtual => true,
+        }
+    }
+
+    /// The bucket's own URL, without a trailing slash:
+    /// `https://BUCKET.s3.REGION.amazonaws.com`, `http://127.0.0.1:3900/BUCKET`,
+    /// `http://BUCKET.s3.example.com:3900`.
+    pub(super) fn bucket_url(&self) -> String {
+        let c = &self.config;
+        let bucket = encode_query(&c.bucket);
+        match (&c.endpoint, self.virtual_hosted()) {
+            (Endpoint::Aws, true) => format!("https://{bucket}.s3.{}.amazonaws.com", c.region),
+            (Endpoint::Aws, false) => format!("https://s3.{}.amazonaws.com/{bucket}", c.region),
+            (Endpoint::Custom(base), false) => {
+                format!("{}/{bucket}", base.as_str().trim_end_matches('/'))
+            }
+            (Endpoint::Custom(base), true) => {
+                let mut url = base.clone();
+                let host = format!("{bucket}.{}", base.host_str().unwrap_or_default());
+                // `Client::new` refused endpoints whose host is an IP address.
+                let _ = url.set_host(Some(&host));
+                url.as_str().trim_end_matches('/').to_string()
+            }
+        }
+    }
+
     /// The URL of the bucket or of one of its objects, query included.
     pub(super) fn url(&self, key: Option<&str>, query: &[(&str, String)]) -> String {
-        let c = &self.config;
         let path_key = key.map(encode_key).unwrap_or_default();
-        let bucket = encode_query(&c.bucket);
-        let mut url = match &c.endpoint {
-            Endpoint::Aws if !c.bucket.contains('.') => {
-                format!("https://{bucket}.s3.{}.amazonaws.com/{path_key}", c.region)
-            }
-            Endpoint::Aws => format!("https://s3.{}.amazonaws.com/{bucket}/{path_key}", c.region),
-            Endpoint::Custom(base) => {
-                let base = base.as_str().trim_end_matches('/');
-                format!("{base}/{bucket}/{path_key}")
-            }
-        };
-        if key.is_none() && matches!(c.endpoint, Endpoint::Custom(_)) {
+        let mut url = format!("{}/{path_key}", self.bucket_url());
+        if key.is_none() && !self.virtual_hosted() && self.config.endpoint != Endpoint::Aws {
             // `/bucket/` and `/bucket` are the same bucket; S3 clients send the latter.
             url.pop();
         }
@@ -257,10 +279,12 @@ impl Client {
         settings.percent_encoding_mode = PercentEncodingMode::Single;
         settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
         settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+        let keys = c.credentials.current()?;
         let identity = aws_credential_types::Credentials::new(
-            &c.credentials.access_key_id,
-            &c.credentials.secret_access_key,
-            c.credentials.session_token.clone(),
+            &keys.access_key_id,
+            &keys.secret_access_key,
+            keys.session_token.clone(),
+            // The provider renews keys before they expire.
             None,
             "poof",
         )
@@ -305,9 +329,10 @@ impl Client {
     }
 
     fn endpoint_name(&self) -> String {
-        match &self.config.endpoint {
-            Endpoint::Aws => format!("s3.{}.amazonaws.com", self.config.region),
-            Endpoint::Custom(u) => u.as_str().trim_end_matches('/').to_string(),
+        match (&self.config.endpoint, self.virtual_hosted()) {
+            (Endpoint::Aws, _) => format!("s3.{}.amazonaws.com", self.config.region),
+            (Endpoint::Custom(_), true) => self.bucket_url(),
+            (Endpoint::Custom(u), false) => u.as_str().trim_end_matches('/').to_string(),
         }
     }
 
@@ -398,18 +423,28 @@ mod tests {
     use super::super::{Config, Credentials, Endpoint};
     use super::*;
 
+    fn keys(id: &str, secret: &str) -> Credentials {
+        Credentials {
+            access_key_id: id.into(),
+            secret_access_key: secret.into(),
+            session_token: None,
+            expires: None,
+        }
+    }
+
     fn client(endpoint: Endpoint, bucket: &str) -> Client {
-        Client::new(Config::new(
+        styled(endpoint, bucket, Addressing::Auto)
+    }
+
+    fn styled(endpoint: Endpoint, bucket: &str, addressing: Addressing) -> Client {
+        let mut config = Config::new(
             endpoint,
             "us-east-1",
             bucket,
-            Credentials {
-                access_key_id: "AKIDEXAMPLE".into(),
-                secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
-                session_token: None,
-            },
-        ))
-        .unwrap()
+            keys("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
+        );
+        config.addressing = addressing;
+        Client::new(config).unwrap()
     }
 
     #[test]
@@ -449,6 +484,48 @@ mod tests {
         );
     }
 
+    #[test]
+    fn addressing_can_be_forced_either_way() {
+        let aws = styled(Endpoint::Aws, "my-bucket", Addressing::Path);
+        assert_eq!(
+            aws.url(Some("a"), &[]),
+            "https://s3.us-east-1.amazonaws.com/my-bucket/a"
+        );
+        let minio = styled(
+            Endpoint::parse("https://s3.example.com:9000/base/").unwrap(),
+            "bkt",
+            Addressing::Virtual,
+        );
+        assert_eq!(
+            minio.url(Some("x/y z"), &[]),
+            "https://bkt.s3.example.com:9000/base/x/y%20z"
+        );
+        assert_eq!(
+            minio.url(None, &[("list-type", "2".into())]),
+            "https://bkt.s3.example.com:9000/base/?list-type=2"
+        );
+        let garage = styled(
+            Endpoint::parse("http://s3.garage.localhost:3900").unwrap(),
+            "bkt",
+            Addressing::Virtual,
+        );
+        assert_eq!(
+            garage.url(Some("k"), &[]),
+            "http://bkt.s3.garage.localhost:3900/k"
+        );
+        assert_eq!(garage.describe(), "http://bkt.s3.garage.localhost:3900");
+        // A host that is an IP address cannot carry the bucket's name.
+        let mut config = Config::new(
+            Endpoint::parse("http://127.0.0.1:3900").unwrap(),
+            "",
+            "bkt",
+            keys("a", "b"),
+        );
+        config.addressing = Addressing::Virtual;
+        let e = Client::new(config).unwrap_err().to_string();
+        assert!(e.contains("force_path_style"), "{e}");
+    }
+
     fn header<'a>(h: &'a [(String, String)], name: &str) -> &'a str {
         h.iter()
             .find(|(k, _)| k == name)
@@ -484,7 +561,7 @@ mod tests {
         assert!(sig.bytes().all(|b| b.is_ascii_hexdigit()));
         // Another secret gives another signature.
         let mut other = client(Endpoint::Aws, "examplebucket");
-        other.config.credentials.secret_access_key = "different".into();
+        other.config.credentials = keys("AKIDEXAMPLE", "different").into();
         assert_ne!(other.sign(&req, &url, time).unwrap(), a);
     }
 
@@ -494,8 +571,11 @@ mod tests {
     #[test]
     fn signing_matches_the_aws_documentation_example() {
         let mut c = client(Endpoint::Aws, "examplebucket");
-        c.config.credentials.access_key_id = "AKIAIOSFODNN7EXAMPLE".into();
-        c.config.credentials.secret_access_key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into();
+        c.config.credentials = keys(
+            "AKIAIOSFODNN7EXAMPLE",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        )
+        .into();
         let time = SystemTime::UNIX_EPOCH + Duration::from_secs(1_369_353_600);
         let mut req = Request::new(Method::GET, Some("test.txt"), "GET test.txt");
         req.headers.push(("range".into(), "bytes=0-9".into()));

@@ -188,6 +188,7 @@ mod tests {
                 access_key_id: "GK1".into(),
                 secret_access_key: "s".into(),
                 session_token: None,
+                expires: None,
             },
         );
         config.retry.base_delay = Duration::from_millis(1);

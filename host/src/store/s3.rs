@@ -76,11 +76,17 @@ impl S3Store {
             bucket,
             settings.credentials.clone(),
         );
+        config.addressing = settings.addressing;
+        config.location_constraint = settings.location_constraint.clone();
+        config.bucket_acl = settings.bucket_acl.clone();
         config.server_side_encryption = settings.server_side_encryption.clone();
         config.storage_class = settings.storage_class.clone();
         config.acl = settings.acl.clone();
         if let Some(size) = settings.chunk_size {
             config.part_size = size;
+        }
+        if let Some(size) = settings.upload_cutoff {
+            config.multipart_threshold = size;
         }
         if let Some(n) = settings.upload_concurrency {
             config.concurrency = n;
@@ -392,6 +398,7 @@ mod tests {
                 access_key_id: "GK1".into(),
                 secret_access_key: "s".into(),
                 session_token: None,
+                expires: None,
             },
         );
         S3Store::new(Client::new(c).unwrap(), prefix, "test")
@@ -412,6 +419,7 @@ mod tests {
                 access_key_id: "AK".into(),
                 secret_access_key: "s".into(),
                 session_token: None,
+                expires: None,
             },
         );
         assert!(enable_versioning(&aws).ends_with("Status=Enabled --region eu-west-1"));
