@@ -165,10 +165,14 @@ pub enum Command {
     /// Create poof.conf from a scaffold if it is missing, and print it.
     ///
     /// The scaffold has a unique bucket name (poofbackup-USER-xxxxxxxxxxxx),
-    /// the remote poof-backup (a section of the cloud config file), and poof's
-    /// own config folder as its one path; edit it before the first backup.
-    #[command(after_help = "Example:\n  poof config")]
-    Config(ShowArgs),
+    /// the remote poof-backup (a section of the cloud config file), and a
+    /// placeholder path (BOGUS-...) to replace with the folders to back up;
+    /// poof verify refuses it until then. poof's own config folder is not
+    /// among the paths (it holds your keys) unless --with-config-folder.
+    #[command(
+        after_help = "Example:\n  poof config\n  poof config --with-config-folder   # back up poof's config folder too, as poof 1.x did"
+    )]
+    Config(ConfigArgs),
 
     /// Create the cloud config file (rclone-poof.conf) from a scaffold if it
     /// is missing, and print it with secrets redacted.
@@ -230,10 +234,13 @@ poof cryptoggle --purge-plain"
 
     /// Check the configuration, the credentials and the remote, and say what is wrong.
     ///
-    /// Changes nothing. Exit code 0 when poof is ready, 2 when a config file
-    /// is wrong, 1 when the remote cannot be reached.
-    #[command(after_help = "Example:\n  poof verify")]
-    Verify,
+    /// Changes nothing, except that --create-bucket creates a missing
+    /// bucket. Exit code 0 when poof is ready, 2 when a config file is
+    /// wrong, 1 when the remote cannot be reached.
+    #[command(
+        after_help = "Example:\n  poof verify\n  poof verify --create-bucket   # create the bucket if it does not exist\n  poof --profile backup verify"
+    )]
+    Verify(VerifyArgs),
 
     /// Print every file and folder poof may create on this machine.
     #[command(after_help = "Example:\n  poof paths")]
@@ -289,6 +296,33 @@ pub struct MigrateArgs {
     /// How many files to migrate at once.
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub transfers: u16,
+}
+
+/// Flags of `poof verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Create the bucket when it does not exist (like `aws s3 mb` or
+    /// `rclone mkdir`) and say so; an existing bucket is left alone and
+    /// reported. It is created in the section's location_constraint (without
+    /// one: on AWS in the region, elsewhere where the server puts it), with
+    /// its bucket_acl (else acl). S3 remotes only.
+    #[arg(long)]
+    pub create_bucket: bool,
+}
+
+/// Flags of `poof config`.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// Print secrets too.
+    #[command(flatten)]
+    pub show: ShowArgs,
+
+    /// When creating poof.conf, put poof's own config folder among its
+    /// paths, as poof 1.x did. The folder holds your cloud keys (and the
+    /// wrapped encryption key), so its remote copy holds them too; an
+    /// upload that wipes it ends with `poof neuter`.
+    #[arg(long)]
+    pub with_config_folder: bool,
 }
 
 /// Flags of the commands that print a config file.

@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use credentials::{Provider, Refresh};
-pub use ops::{DeleteFailure, Head, ListPage, Object, ObjectLock, Upload, Versioning};
+pub use ops::{Created, DeleteFailure, Head, ListPage, Object, ObjectLock, Upload, Versioning};
 pub use request::encode_key;
 pub use retry::RetryPolicy;
 
@@ -66,7 +66,9 @@ pub enum Error {
         message: String,
     },
     /// The bucket does not exist.
-    #[error("bucket {bucket:?} does not exist; create it, or fix the bucket name")]
+    #[error(
+        "bucket {bucket:?} does not exist; create it (`poof verify --create-bucket`), or fix the bucket name"
+    )]
     NoSuchBucket {
         /// The bucket asked for.
         bucket: String,

@@ -216,6 +216,18 @@ pub trait Store: Send + Sync {
         Ok(vec![format!("{} is reachable", self.describe())])
     }
 
+    /// Creates the place the store keeps its objects when it does not exist
+    /// yet (`poof verify --create-bucket`), and says in words what it did:
+    /// `Ok` names a new bucket or one left alone because it existed. A
+    /// store that does not create its place says why (a folder: a missing
+    /// one may be a disk that is not mounted).
+    fn create(&self) -> Result<String> {
+        Err(StoreError::other(format!(
+            "{} cannot be created by poof; --create-bucket is for S3 buckets",
+            self.describe()
+        )))
+    }
+
     /// What the store keeps of overwritten and deleted objects, as
     /// `poof verify` reports it; `None` for a store that has no such
     /// setting (a folder: keeping another copy is up to the user).

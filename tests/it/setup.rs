@@ -183,3 +183,122 @@ fn econfig_and_cryptoggle_have_a_dry_run() {
     );
     assert_eq!(std::fs::read(w.path("conf/poof.conf")).unwrap(), conf);
 }
+
+#[test]
+fn the_scaffold_leaves_the_config_folder_out_unless_asked() {
+    let w = World::new();
+    w.poof(&["config"]).expect(0);
+    let conf: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(w.path("conf/poof.conf")).unwrap()).unwrap();
+    let paths = conf["paths"].as_object().unwrap();
+    let home = w.path("home").display().to_string();
+    assert_eq!(paths.len(), 1, "{paths:?}");
+    let (local, cloud) = paths.iter().next().unwrap();
+    assert_eq!(local, &format!("{home}/BOGUS-FOLDER-TO-BACK-UP"));
+    assert_eq!(cloud, "BOGUS-FOLDER-TO-BACK-UP");
+    // verify refuses the placeholder before anything else.
+    let run = w.poof(&["verify"]).expect(2);
+    assert!(
+        run.stderr
+            .contains("is the scaffold's placeholder; replace it"),
+        "{}",
+        run.stderr
+    );
+
+    // Asked for, as poof 1.x had it: the config folder is a path too.
+    let w = World::new();
+    w.poof(&["config", "--with-config-folder"]).expect(0);
+    let text = std::fs::read_to_string(w.path("conf/poof.conf")).unwrap();
+    let conf: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let confdir = w.path("conf").display().to_string();
+    assert_eq!(conf["paths"][&confdir], "unittest", "{text}");
+    // With the placeholder gone, the config folder alone is not enough.
+    let mut conf = conf;
+    conf["paths"]
+        .as_object_mut()
+        .unwrap()
+        .retain(|local, _| local == &confdir);
+    w.write_conf(&conf.to_string());
+    let run = w.poof(&["verify"]).expect(2);
+    assert!(
+        run.stderr.contains(
+            "the only path is poof's own config folder (`poof config --with-config-folder`"
+        ),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn verify_creates_a_missing_bucket_and_leaves_an_existing_one_alone() {
+    let Some(kind) = crate::common::Kind::s3() else {
+        return;
+    };
+    let crate::common::Kind::S3(s3) = &kind else {
+        unreachable!()
+    };
+    let w = World::on(kind.clone());
+    w.file("src/a", b"a", 1_600_000_000, 0o644);
+    w.conf(&[("src", "Docs")]);
+    let text = std::fs::read_to_string(w.path("conf/poof.conf")).unwrap();
+    let fresh = format!("{}-new", w.bucket);
+    std::fs::write(w.path("conf/poof.conf"), text.replace(&w.bucket, &fresh)).unwrap();
+    let run = w.poof(&["verify"]).expect(1);
+    assert!(
+        run.stderr
+            .contains("does not exist; create it (`poof verify --create-bucket`)"),
+        "{}",
+        run.stderr
+    );
+    // The section names the server's own region as location_constraint.
+    let cloud = w.path("conf/rclone-poof.conf");
+    let section = std::fs::read_to_string(&cloud).unwrap();
+    std::fs::write(
+        &cloud,
+        format!("{section}location_constraint = {}\n", s3.region),
+    )
+    .unwrap();
+    let run = w.poof(&["verify", "--create-bucket"]).expect(0);
+    assert!(
+        run.stdout.contains(&format!(
+            "bucket         created bucket \"{fresh}\" in {}",
+            s3.region
+        )),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("poof is ready"), "{}", run.stdout);
+    let run = w.poof(&["verify", "--create-bucket"]).expect(0);
+    assert!(
+        run.stdout
+            .contains(&format!("bucket \"{fresh}\" exists; left as it is")),
+        "{}",
+        run.stdout
+    );
+    w.poof(&["backup"]).expect(0);
+    // A region the server does not serve is sent, and refused by it.
+    std::fs::write(&cloud, format!("{section}location_constraint = mars-1\n")).unwrap();
+    let other = format!("{}-mars", w.bucket);
+    std::fs::write(w.path("conf/poof.conf"), text.replace(&w.bucket, &other)).unwrap();
+    let run = w.poof(&["verify", "--create-bucket"]).expect(1);
+    assert!(
+        run.stderr
+            .contains(&format!("cannot create bucket \"{other}\"")),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("mars-1"), "{}", run.stderr);
+}
+
+#[test]
+fn create_bucket_is_for_s3_remotes() {
+    let w = World::new();
+    w.conf(&[("src", "Docs")]);
+    let run = w.poof(&["verify", "--create-bucket"]).expect(2);
+    assert!(
+        run.stderr
+            .contains("the remote is a folder, and --create-bucket is for S3 buckets"),
+        "{}",
+        run.stderr
+    );
+}

@@ -4,7 +4,10 @@
 //! The scaffolds are poof 1.x's, so that a 1.x user recognises them: a
 //! `poof.conf` with a unique bucket name and the remote `poof-backup`, and a
 //! cloud config file (`rclone-poof.conf`) with an S3 section whose secrets
-//! are placeholders (`BOGUS-...`) that poof refuses until they are filled in.
+//! are placeholders (`BOGUS-...`) that count as not configured until they
+//! are filled in. Unlike poof 1.x's, the `poof.conf` scaffold's one path is
+//! a placeholder too: poof's own config folder holds the cloud keys, and is
+//! backed up only when asked (`--with-config-folder`).
 //! Invariants: an existing file is never overwritten; new files are created
 //! with mode 0600 (and a new config folder with 0700); secrets are printed
 //! only with `--show-secrets`.
@@ -17,6 +20,7 @@ use std::path::Path;
 use anyhow::{Context as _, Result};
 
 use super::Context;
+use crate::cli::ConfigArgs;
 use crate::exit::Exit;
 
 /// Keys whose values are secrets in the cloud config file.
@@ -28,16 +32,23 @@ pub const SECRET_KEYS: &[&str] = &[
 ];
 
 /// Runs `poof config`.
-pub fn run_config(ctx: &mut Context, show_secrets: bool) -> Result<Exit> {
+pub fn run_config(ctx: &mut Context, args: &ConfigArgs) -> Result<Exit> {
     let file = ctx.locations.poofconf.clone();
-    if create_if_missing(&file, &ctx.locations.confdir, || poof_scaffold(ctx))? {
+    if create_if_missing(&file, &ctx.locations.confdir, || {
+        poof_scaffold(ctx, args.with_config_folder)
+    })? {
         ctx.out.line(&format!(
-            "created {}; edit `paths` and `remote`, then run `poof verify`",
+            "created {}; in `paths`, replace {PLACEHOLDER_PATH} with the folders to back up, \
+             check `remote`, then run `poof verify`",
             file.display()
         ));
     }
-    print_file(ctx, &file, show_secrets)
+    print_file(ctx, &file, args.show.show_secrets)
 }
+
+/// The scaffold's placeholder path (under the home) and its cloud folder:
+/// `poof verify` refuses them until they are replaced.
+pub const PLACEHOLDER_PATH: &str = "BOGUS-FOLDER-TO-BACK-UP";
 
 /// Runs `poof cconfig`.
 pub fn run_cconfig(ctx: &mut Context, show_secrets: bool) -> Result<Exit> {
@@ -69,9 +80,10 @@ upload_concurrency = 2
 server_side_encryption = AES256
 ";
 
-/// A new `poof.conf`: a unique bucket name, poof's own config folder as the
-/// one path (as poof 1.x did), and the remote `poof-backup`.
-fn poof_scaffold(ctx: &Context) -> Result<String> {
+/// A new `poof.conf`: a unique bucket name, a placeholder path (and poof's
+/// own config folder with `with_config_folder`, as poof 1.x had it), and
+/// the remote `poof-backup`.
+fn poof_scaffold(ctx: &Context, with_config_folder: bool) -> Result<String> {
     let mut id = [0u8; 6];
     getrandom::fill(&mut id).map_err(|e| anyhow::anyhow!("cannot get random bytes: {e}"))?;
     let user = std::env::var("USER")
@@ -84,10 +96,23 @@ fn poof_scaffold(ctx: &Context) -> Result<String> {
         })
         .filter(|u| !u.is_empty())
         .unwrap_or_else(|| "user".into());
+    let home = dirs::home_dir().unwrap_or_else(|| "/home/you".into());
+    let mut paths = serde_json::Map::new();
+    paths.insert(
+        home.join(PLACEHOLDER_PATH).display().to_string(),
+        PLACEHOLDER_PATH.into(),
+    );
+    if with_config_folder {
+        // poof 1.x's cloud folder name for it.
+        paths.insert(
+            ctx.locations.confdir.display().to_string(),
+            "unittest".into(),
+        );
+    }
     let conf = serde_json::json!({
         "bucket": format!("poofbackup-{user}-{}", hex::encode(id)),
         "confFile": ctx.locations.cloudconf,
-        "paths": { ctx.locations.confdir.display().to_string(): "unittest" },
+        "paths": paths,
         "remote": "poof-backup",
     });
     Ok(serde_json::to_string_pretty(&conf)? + "\n")

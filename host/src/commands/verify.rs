@@ -2,9 +2,11 @@
 //! what is wrong. It changes nothing.
 //!
 //! It checks what poof 1.x checked (the config files exist and parse, at
-//! least one path besides poof's own config folder, no placeholder values)
-//! and then the live things: the credentials work and the bucket (or folder)
-//! is reachable. It also says what would undo a bad backup: poof keeps one
+//! least one path besides poof's own config folder, no placeholder values:
+//! the scaffold's placeholder path is refused until replaced) and then the
+//! live things: the credentials work and the bucket (or folder) is
+//! reachable. With `--create-bucket` it first creates a missing bucket (the
+//! one change it makes), and says whether it did. It also says what would undo a bad backup: poof keeps one
 //! copy, not a history, so a backup of files ransomware rewrote replaces it
 //! unless the bucket keeps earlier versions; it recommends turning bucket
 //! versioning on where it is off. That report never fails the run.
@@ -12,7 +14,8 @@
 use anyhow::Result;
 
 use super::Context;
-use crate::config::PoofConf;
+use crate::cli::VerifyArgs;
+use crate::config::{PoofConf, RemoteSpec};
 use crate::exit::{ConfigError, Exit};
 use crate::remote::{self, Remote};
 use crate::store::{Setting, Store};
@@ -174,7 +177,7 @@ fn encryption(ctx: &Context, conf: &PoofConf, remote: &dyn Remote) -> Result<Str
 }
 
 /// Runs `poof verify`.
-pub fn run(ctx: &mut Context) -> Result<Exit> {
+pub fn run(ctx: &mut Context, args: &VerifyArgs) -> Result<Exit> {
     let conf = PoofConf::load(&ctx.locations.poofconf)?;
     let report = |what: &str, verdict: &str| {
         ctx.out.line(&format!("{what:14} {verdict}"));
@@ -198,14 +201,43 @@ pub fn run(ctx: &mut Context) -> Result<Exit> {
             &format!("{} -> {} ({state})", p.local.display(), p.cloud),
         );
     }
+    let placeholder = |p: &crate::config::SyncPath| {
+        p.cloud.starts_with("BOGUS-")
+            || p.local
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("BOGUS-"))
+    };
+    if let Some(p) = conf.paths.iter().find(|p| placeholder(p)) {
+        return Err(ConfigError(format!(
+            "{}: path {} -> {} is the scaffold's placeholder; replace it with a folder you want \
+             to back up and its cloud folder name",
+            conf.file.display(),
+            p.local.display(),
+            p.cloud
+        ))
+        .into());
+    }
     if conf.paths.len() == own {
         return Err(ConfigError(format!(
-            "{}: the only path is poof's own config folder (the scaffold's); add the folders you want to back up",
+            "{}: the only path is poof's own config folder (`poof config --with-config-folder` \
+             puts it there); add the folders you want to back up",
+            conf.file.display()
+        ))
+        .into());
+    }
+    if args.create_bucket && matches!(conf.remote, RemoteSpec::Folder(_)) {
+        return Err(ConfigError(format!(
+            "{}: the remote is a folder, and --create-bucket is for S3 buckets; create the folder \
+             yourself (poof does not, so that a disk that is not mounted is never taken for an \
+             empty remote)",
             conf.file.display()
         ))
         .into());
     }
     let remote = remote::open(&conf, &ctx.locations)?;
+    if args.create_bucket {
+        report("bucket", &remote.store().create()?);
+    }
     for line in remote.verify()? {
         report("remote", &line);
     }

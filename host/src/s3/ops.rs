@@ -100,6 +100,15 @@ pub struct ObjectLock {
     pub default_retention: Option<String>,
 }
 
+/// What `create_bucket` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Created {
+    /// The bucket was created.
+    New,
+    /// The bucket already existed and belongs to these credentials' account.
+    Existed,
+}
+
 /// The largest number of keys one DeleteObjects request may name.
 pub const DELETE_BATCH: usize = 1000;
 
@@ -359,6 +368,50 @@ impl Client {
     /// Checks that the credentials work and the bucket can be listed.
     pub fn check_bucket(&self) -> Result<()> {
         self.list_page("", None, 1).map(|_| ())
+    }
+
+    /// The region a new bucket is created in: `location_constraint` when the
+    /// config names one; on AWS otherwise the signing region, except
+    /// `us-east-1`, which AWS wants named by no constraint at all.
+    pub fn location_constraint(&self) -> Option<String> {
+        let c = &self.config;
+        c.location_constraint
+            .clone()
+            .filter(|l| !l.is_empty())
+            .or_else(|| {
+                (c.endpoint == super::Endpoint::Aws && c.region != "us-east-1")
+                    .then(|| c.region.clone())
+            })
+    }
+
+    /// Creates the bucket (`PUT /BUCKET`), in `location_constraint()` and
+    /// with `x-amz-acl` from the config's `bucket_acl`. A bucket these
+    /// credentials already own is `Created::Existed`; a name another account
+    /// holds is an error that says so.
+    pub fn create_bucket(&self) -> Result<Created> {
+        let bucket = &self.config.bucket;
+        let mut req = Request::new(Method::PUT, None, format!("creating bucket {bucket:?}"));
+        if let Some(location) = self.location_constraint() {
+            req.headers
+                .push(("content-type".into(), "application/xml".into()));
+            req.body = Body::Bytes(xml::create_bucket_body(&location).into());
+        }
+        if let Some(acl) = self.config.bucket_acl.as_deref().filter(|a| !a.is_empty()) {
+            req.headers.push(("x-amz-acl".into(), acl.into()));
+        }
+        match self.send(&req) {
+            Ok(_) => Ok(Created::New),
+            Err(e) if e.root().is_code("BucketAlreadyOwnedByYou") => Ok(Created::Existed),
+            Err(e) if e.root().is_code("BucketAlreadyExists") => Err(Error::Service {
+                op: req.op,
+                status: 409,
+                code: "BucketAlreadyExists".into(),
+                message: "the name is taken by another account (bucket names are shared by \
+                          every user of the store); choose another bucket name in poof.conf"
+                    .into(),
+            }),
+            Err(e) => Err(e),
+        }
     }
 
     /// The bucket's versioning (`GET /?versioning`).

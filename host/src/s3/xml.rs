@@ -218,6 +218,14 @@ pub fn complete_body(etags: &[String]) -> String {
     s
 }
 
+/// The body of a CreateBucket request that names the bucket's region.
+pub fn create_bucket_body(location_constraint: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><CreateBucketConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><LocationConstraint>{}</LocationConstraint></CreateBucketConfiguration>"#,
+        escape(location_constraint)
+    )
+}
+
 /// Escapes text for an XML element, including characters XML 1.0 cannot
 /// hold raw (control characters become character references that S3 reads).
 fn escape(s: &str) -> String {

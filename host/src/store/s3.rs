@@ -200,6 +200,26 @@ impl Store for S3Store {
         Ok(found)
     }
 
+    /// Creates the bucket when it does not exist; leaves an existing one alone.
+    fn create(&self) -> Result<String> {
+        let bucket = &self.client.config().bucket;
+        let existing = || format!("bucket {bucket:?} exists; left as it is");
+        match self.client.check_bucket() {
+            Ok(()) => return Ok(existing()),
+            Err(e) if matches!(e.root(), s3::Error::NoSuchBucket { .. }) => {}
+            Err(e) => return Err(classify(e, format!("cannot use {}", self.describe()))),
+        }
+        let location = self.client.location_constraint();
+        match self.client.create_bucket() {
+            Ok(s3::Created::New) => Ok(match location {
+                Some(l) => format!("created bucket {bucket:?} in {l}"),
+                None => format!("created bucket {bucket:?}"),
+            }),
+            Ok(s3::Created::Existed) => Ok(existing()),
+            Err(e) => Err(classify(e, format!("cannot create bucket {bucket:?}"))),
+        }
+    }
+
     /// Reads the bucket's versioning and Object Lock settings; a setting
     /// that cannot be read is reported as such, never as an error.
     fn protection(&self) -> Option<Protection> {
