@@ -187,3 +187,23 @@ fn launchd_is_refused_off_macos_and_bad_intervals_are_refused() {
     );
     assert!(!w.path("crontab.txt").exists());
 }
+
+#[test]
+fn the_job_keeps_the_aws_profile() {
+    let w = World::new();
+    w.conf(&[("src", "Docs")]);
+    poof_sched(
+        &w,
+        &[
+            "--profile",
+            "nightly",
+            "schedule",
+            "install",
+            "--kind",
+            "cron",
+        ],
+    )
+    .expect(0);
+    let table = std::fs::read_to_string(w.path("crontab.txt")).unwrap();
+    assert!(table.contains("'--profile' 'nightly' 'backup'"), "{table}");
+}
