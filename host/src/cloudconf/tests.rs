@@ -32,7 +32,7 @@ impl World {
         self.resolved_as(section, env, None)
     }
     /// Resolves with `--profile` (`profile`); the instance metadata service
-    /// is off unless the test points it somewhere.
+    /// is off unless the test sets one of its variables.
     fn resolved_as(
         &self,
         section: Option<&str>,
@@ -42,7 +42,11 @@ impl World {
         let conf = self.conf();
         let home = self.home();
         let mut env = env.clone();
-        if env.get("AWS_EC2_METADATA_SERVICE_ENDPOINT").is_none() {
+        if !env
+            .0
+            .keys()
+            .any(|k| k.starts_with("AWS_EC2_METADATA") || k.starts_with("AWS_METADATA"))
+        {
             env.0
                 .insert("AWS_EC2_METADATA_DISABLED".into(), "true".into());
         }

@@ -319,6 +319,25 @@ fn half_configured_http_sources_are_refused() {
         .unwrap_err();
     assert!(e.contains("AWS_CONTAINER_CREDENTIALS_FULL_URI"), "{e}");
     assert!(e.contains("must be on this machine"), "{e}");
+    // The metadata service's settings are checked.
+    for (var, value, want) in [
+        (
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE",
+            "IPv5",
+            "endpoint mode \"IPv5\" is neither IPv4 nor IPv6",
+        ),
+        (
+            "AWS_METADATA_SERVICE_TIMEOUT",
+            "soon",
+            "AWS_METADATA_SERVICE_TIMEOUT = \"soon\" is not a positive number",
+        ),
+    ] {
+        // Refused before anything is sent.
+        let e = w
+            .resolve(None, &Env::from_pairs([(var, value)]))
+            .unwrap_err();
+        assert!(e.contains(want), "{e}");
+    }
     // A metadata service that does not answer means "not on EC2": nothing found.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
