@@ -18,7 +18,7 @@
 mod data;
 mod measure;
 mod report;
-mod tools;
+pub(crate) mod tools;
 
 use std::path::PathBuf;
 use std::time::Instant;

@@ -107,14 +107,44 @@ pub fn run(release: bool) -> Result<PathBuf> {
     host(if release { "release" } else { "dev" }, None)
 }
 
+/// A target triple to build the host for, and how to build and run its
+/// binaries on this machine.
+pub struct Target {
+    /// The triple, e.g. `aarch64-unknown-linux-musl`.
+    pub triple: &'static str,
+    /// When set, cargo runs as `cargo zigbuild` (zig compiles the C parts
+    /// and links) with this `PATH`, which finds zig and cargo-zigbuild.
+    pub zig_path: Option<std::ffi::OsString>,
+    /// When set, the program that runs the target's binaries here (qemu-user
+    /// for another CPU).
+    pub runner: Option<PathBuf>,
+}
+
+impl Target {
+    /// A command that runs `bin`, the target's binary, on this machine.
+    pub fn command(&self, bin: &Path) -> Command {
+        match &self.runner {
+            Some(runner) => {
+                let mut cmd = Command::new(runner);
+                cmd.arg(bin);
+                cmd
+            }
+            None => Command::new(bin),
+        }
+    }
+}
+
 /// Builds the host with `profile` (and for `target`, or this machine), with
-/// the guest and the guest precompiled by that same host embedded.
+/// the guest and the guest precompiled by that same host embedded. For
+/// another CPU, the host's binary precompiles its guest under emulation
+/// (`target.runner`): it compiles for its architecture's baseline CPU, not
+/// for the emulated one (`precompile_config` in host/src/engine.rs).
 ///
 /// The host is built, asked to precompile its guest, and rebuilt only when
 /// the precompiled bytes changed: then only the tiny binary crate recompiles.
-pub fn host(profile: &str, target: Option<&str>) -> Result<PathBuf> {
+pub fn host(profile: &str, target: Option<&Target>) -> Result<PathBuf> {
     let mut guest = workspace_guest()?;
-    if let Some(t) = target {
+    if let Some(Target { triple: t, .. }) = target {
         // Each target embeds the guest precompiled by its own build.
         guest.precompiled = guest.precompiled.with_extension(format!("{t}.cwasm"));
         if !guest.precompiled.exists() {
@@ -123,28 +153,29 @@ pub fn host(profile: &str, target: Option<&str>) -> Result<PathBuf> {
     }
     let build_host = || {
         let mut cmd = cargo();
-        cmd.args([
-            "build",
-            "--locked",
-            "--package",
-            "poof",
-            "--profile",
-            profile,
-        ]);
+        match target.and_then(|t| t.zig_path.as_ref()) {
+            Some(path) => cmd.arg("zigbuild").env("PATH", path),
+            None => cmd.arg("build"),
+        };
+        cmd.args(["--locked", "--package", "poof", "--profile", profile]);
         if let Some(t) = target {
-            cmd.args(["--target", t]);
+            cmd.args(["--target", t.triple]);
         }
         exec(guest.env(&mut cmd))
     };
     build_host()?;
     let mut bin = root().join("target");
     if let Some(t) = target {
-        bin.push(t);
+        bin.push(t.triple);
     }
     bin.push(if profile == "dev" { "debug" } else { profile });
     bin.push("poof");
     let fresh = guest.precompiled.with_extension("cwasm.new");
-    exec(Command::new(&bin).args(["guest", "precompile"]).arg(&fresh))?;
+    let mut precompile = match target {
+        Some(t) => t.command(&bin),
+        None => Command::new(&bin),
+    };
+    exec(precompile.args(["guest", "precompile"]).arg(&fresh))?;
     if std::fs::read(&fresh)? != std::fs::read(&guest.precompiled)? {
         std::fs::rename(&fresh, &guest.precompiled).context("replacing the precompiled guest")?;
         build_host()?;

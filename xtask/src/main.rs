@@ -5,9 +5,13 @@
 //! - `demo`: build, then a real backup and restore on a local-folder remote.
 //! - `test`: the whole suite: fmt, clippy, guest unit tests, host unit tests,
 //!   integration tests against real remotes.
-//! - `repro`: build the guest twice in two folders; fail unless the bytes are
-//!   identical to each other and to what the host embeds, and the host's
-//!   precompiled guest is that guest compiled on this machine.
+//! - `repro [--dist]`: build the guest twice in two folders; fail unless the
+//!   bytes are identical to each other and to what the host embeds, and the
+//!   host's precompiled guest is that guest compiled on this machine; with
+//!   `--dist`, the same for every static binary of `dist --all`.
+//! - `dist [--target TRIPLE | --all] [--check]`: the static Linux binaries
+//!   (x86-64, and aarch64 cross-built), checked under emulation with
+//!   `--check`.
 //!
 //! Invariant: no `build.rs` anywhere calls cargo; the order guest-then-host
 //! lives here and only here.
@@ -31,9 +35,15 @@ tasks:
   build [--release]   build the guest, then poof with the guest embedded
   demo                build poof, then back up and restore sample files on a local folder
   test                run the whole test suite (fmt, clippy, unit and integration tests)
-  repro               check that the guest builds byte-identically in two folders,
-                      and that the binary's precompiled guest is it, compiled here
-  dist                build the static Linux release binary (x86_64-unknown-linux-musl)
+  repro [--dist]      check that the guest builds byte-identically in two folders,
+                      and that the binary's precompiled guest is it, compiled here;
+                      --dist: also build the static binaries (dist --all) and check each
+  dist [--target TRIPLE | --all] [--check]
+                      build the static Linux release binary (x86_64-unknown-linux-musl);
+                      --target aarch64-unknown-linux-musl cross-builds the aarch64 one;
+                      --all builds both and writes target/dist/SHA256SUMS;
+                      --check builds both, then runs them (aarch64 under qemu-user):
+                      version, guest probe, backup and restore, compared with x86-64
   fuzz [--seconds N] [--plain] [TARGET...]
                       run every fuzz target of fuzz/ for a bounded time (default 60 s each)
   bench [--smoke] [--runs N] [--transfers N] [--sets A,B,C] [--poof PATH]
@@ -45,8 +55,8 @@ fn main() -> ExitCode {
         Some("build") => build::run(args[1..].iter().any(|a| a == "--release")).map(|_| ()),
         Some("demo") => demo::run(),
         Some("test") => test::run(),
-        Some("repro") => repro::run(),
-        Some("dist") => dist::run(),
+        Some("repro") => repro::run(&args[1..]),
+        Some("dist") => dist::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("-h" | "--help" | "help") => {

@@ -4,6 +4,12 @@
 //! code that runs must be that guest compiled: the precompiled copy the
 //! binary embeds must be, byte for byte, the reproduced guest compiled on
 //! this machine by the binary's wasmtime with its configuration.
+//!
+//! With `--dist`, the static binaries of `cargo xtask dist --all` are built
+//! too, and each is checked the same way, by reading its file: the
+//! reproduced component must be in it byte for byte, and so must that
+//! component precompiled by the binary itself (under qemu-user for aarch64,
+//! which precompiles for its architecture's baseline CPU).
 
 use std::path::Path;
 use std::process::Command;
@@ -13,8 +19,13 @@ use sha2::{Digest, Sha256};
 
 use crate::{build, capture, root};
 
-/// Runs the check.
-pub fn run() -> Result<()> {
+/// Runs the check (`--dist`: also for every static binary).
+pub fn run(args: &[String]) -> Result<()> {
+    let dist = match args {
+        [] => false,
+        [a] if a == "--dist" => true,
+        _ => bail!("repro takes only --dist"),
+    };
     let scratch = tempfile::Builder::new().prefix("poof-repro-").tempdir()?;
     let files = capture(std::process::Command::new("git").current_dir(root()).args([
         "ls-files",
@@ -61,16 +72,38 @@ pub fn run() -> Result<()> {
         "reproducible: every build of the guest is sha256:{}",
         hashes[0].1
     );
-    check_precompiled(&embedded, scratch.path())
+    check_precompiled(&embedded, Command::new(&embedded), scratch.path())?;
+    if dist {
+        let reproduced = std::fs::read(&exported)?;
+        for b in crate::dist::build_all()? {
+            let file =
+                std::fs::read(&b.path).with_context(|| format!("reading {}", b.path.display()))?;
+            let Some(at) = find(&file, &reproduced) else {
+                bail!(
+                    "{} does not embed the reproduced guest sha256:{}",
+                    b.path.display(),
+                    hashes[0].1
+                );
+            };
+            println!(
+                "{}  {} (embedded, at byte {at})",
+                hashes[0].1,
+                b.path.display()
+            );
+            check_precompiled(&b.path, b.command(), scratch.path())?;
+        }
+    }
+    Ok(())
 }
 
 /// Compiles the guest afresh, in a process of its own, with the poof just
-/// built (its embedded component is the reproduced one: same hash, checked
-/// above), and finds the result, byte for byte, in the binary's own file.
-/// The file is read, not asked: a binary cannot vouch for itself.
-fn check_precompiled(poof: &Path, scratch: &Path) -> Result<()> {
+/// built (`run` runs it; its embedded component is the reproduced one: same
+/// hash, checked above), and finds the result, byte for byte, in the
+/// binary's own file. The file is read, not asked: a binary cannot vouch for
+/// itself.
+fn check_precompiled(poof: &Path, mut run: Command, scratch: &Path) -> Result<()> {
     let path = scratch.join("fresh.cwasm");
-    crate::exec(Command::new(poof).args(["guest", "precompile"]).arg(&path))?;
+    crate::exec(run.args(["guest", "precompile"]).arg(&path))?;
     let fresh = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
     let binary = std::fs::read(poof).with_context(|| format!("reading {}", poof.display()))?;
     let hash = hex::encode(Sha256::digest(&fresh));
@@ -91,7 +124,7 @@ fn check_precompiled(poof: &Path, scratch: &Path) -> Result<()> {
 }
 
 /// Where `needle` (a precompiled guest: its component's SHA-256, then the
-/// code) starts in `haystack`.
+/// code; or a component) starts in `haystack`.
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     let tag = needle.get(..32)?;
     haystack

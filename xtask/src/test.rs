@@ -4,7 +4,9 @@
 //! the guest for its real target), the guest logic's native unit tests, the
 //! build of poof, then the host's unit tests and the integration tests, with
 //! a real S3 server (Garage, on loopback) started for them and stopped after,
-//! and a current rclone (from PyPI) for the interoperability tests; last, the
+//! and a current rclone (from PyPI) for the interoperability tests; then
+//! `cargo xtask dist --check` when its cross toolchain is installed (it says
+//! that it skipped, and why, otherwise); last, the
 //! benchmark's smoke mode (`cargo xtask bench --smoke`), so it cannot rot,
 //! and every fuzz target for about a minute (`cargo xtask fuzz`).
 //!
@@ -73,6 +75,9 @@ pub fn run() -> Result<()> {
     );
     stop_garage(server.path());
     result?;
+    // The static binaries, aarch64 under emulation, when the cross
+    // toolchain is installed (`cargo xtask dist --check`).
+    crate::dist::check_if_installed()?;
     // The benchmark's smoke mode, so that `cargo xtask bench` cannot rot.
     crate::bench::smoke()?;
     // Every fuzz target for about a minute (libFuzzer with a nightly
