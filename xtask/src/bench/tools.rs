@@ -385,7 +385,7 @@ fn summary_field(out: &str, field: &str) -> Option<u64> {
 }
 
 /// `s` as a JSON string.
-fn json_str(s: &str) -> String {
+pub(crate) fn json_str(s: &str) -> String {
     let mut out = String::from("\"");
     for c in s.chars() {
         match c {

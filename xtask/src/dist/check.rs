@@ -21,7 +21,7 @@ use anyhow::{Context, Result, bail, ensure};
 use sha2::{Digest, Sha256};
 
 use super::Built;
-use crate::bench::tools::Garage;
+use crate::bench::tools::{Garage, json_str};
 use crate::root;
 
 /// The passphrase of the encrypted runs (a check, not a secret).
@@ -300,21 +300,6 @@ fn ensure_tree(dir: &Path, expected: &BTreeMap<String, Entry>, what: &str) -> Re
         );
     }
     Ok(())
-}
-
-/// `s` as a JSON string.
-fn json_str(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// `--json` output with what may differ between two equal runs taken out:
