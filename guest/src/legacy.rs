@@ -305,22 +305,23 @@ impl CryptKey {
     pub fn encrypt_dir_path(&self, path: &str) -> Result<String> {
         checked(path)?;
         self.names
-            .encrypt_dir(path)
+            .encrypt_dir(&s3names::from_key(path))
             .map(|name| s3names::to_key(&name))
             .map_err(CryptoError::InvalidInput)
     }
 
-    /// The S3 key of a file's path (rclone's file-name form, as its S3
-    /// backend stores it).
+    /// The S3 key of a file's path: the path in rclone's standard form
+    /// (`s3names`), in rclone's file-name form, as its S3 backend stores it.
     pub fn encrypt_file_path(&self, path: &str) -> Result<String> {
         checked(path)?;
         self.names
-            .encrypt_file(path)
+            .encrypt_file(&s3names::from_key(path))
             .map(|name| s3names::to_key(&name))
             .map_err(CryptoError::InvalidInput)
     }
 
-    /// The plaintext path of an object's stored key, checked as a safe
+    /// The plaintext path of an object's stored key (the file's name as
+    /// rclone's local backend writes it on Linux), checked as a safe
     /// relative path; `InvalidInput` says why it is not one.
     pub fn decrypt_file_path(&self, key: &str) -> Result<String> {
         self.decrypt(key).map_err(|why| {
@@ -333,6 +334,7 @@ impl CryptKey {
         let path = self
             .names
             .decrypt_file(&s3names::from_key(key))
+            .map(|name| s3names::to_key(&name))
             .map_err(Undecryptable::NotOurs)?;
         paths::check(&path).map_err(|why| Undecryptable::Unsafe(path.clone(), why))?;
         Ok(path)
