@@ -26,7 +26,7 @@ pub struct Cli {
     pub command: Command,
 
     /// poof's config folder [default: ~/.config/poof, or $XDG_CONFIG_HOME/poof].
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(long, global = true, value_name = "DIR", env = "POOF_CONFDIR")]
     pub confdir: Option<PathBuf>,
 
     /// The poof.conf file to use [default: CONFDIR/poof.conf].
@@ -70,17 +70,58 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub trust_remote: bool,
 
-    /// Say what each action did.
-    #[arg(short, long, global = true, conflicts_with = "quiet")]
-    pub verbose: bool,
+    /// Say what each action did (-v); twice (-vv), also detail such as
+    /// each request and the plan's internals (on stderr).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
 
     /// Print only warnings and errors.
     #[arg(short, long, global = true)]
     pub quiet: bool,
 
-    /// Print one JSON object per line on stdout (plan, progress, result) instead of text.
-    #[arg(long, global = true)]
+    /// Print one JSON object per line on stdout (plan, progress, result)
+    /// instead of text; docs/JSON.md lists every event.
+    #[arg(long, global = true, env = "POOF_JSON", value_parser = clap::builder::BoolishValueParser::new())]
     pub json: bool,
+
+    /// Also write every message (results, warnings, errors; each action with
+    /// -v) to FILE, each line stamped with the time (RFC 3339, UTC) and its
+    /// level, appended. E.g. --log-file ~/poof.log -v
+    #[arg(long, global = true, value_name = "FILE", env = "POOF_LOG_FILE")]
+    pub log_file: Option<PathBuf>,
+
+    /// Rotate the log file before it grows past SIZE (e.g. 5M): it becomes
+    /// FILE.1, the older ones FILE.2 and on [default: off].
+    #[arg(long, global = true, value_name = "SIZE", env = "POOF_LOG_FILE_MAX_SIZE", value_parser = crate::knobs::parse_size)]
+    pub log_file_max_size: Option<u64>,
+
+    /// How many rotated log files to keep (0: all) [default: 0].
+    #[arg(
+        long,
+        global = true,
+        value_name = "N",
+        env = "POOF_LOG_FILE_MAX_BACKUPS"
+    )]
+    pub log_file_max_backups: Option<usize>,
+
+    /// Draw the progress bar (on stderr) even when it is not a terminal, or
+    /// with --quiet or --json [default: only on a terminal].
+    #[arg(long, global = true, env = "POOF_PROGRESS", value_parser = clap::builder::BoolishValueParser::new(), overrides_with = "no_progress")]
+    pub progress: bool,
+
+    /// Never draw the progress bar, even on a terminal.
+    #[arg(long, global = true, overrides_with = "progress")]
+    pub no_progress: bool,
+
+    /// Limit the bandwidth of uploads and downloads, all transfers together,
+    /// to RATE bytes per second: a number with an optional suffix B, K, M or
+    /// G (base 1024, as rclone's: 10M, 512k), or off. E.g. --bwlimit 2M
+    #[arg(long, global = true, value_name = "RATE", env = "POOF_BWLIMIT", value_parser = crate::knobs::parse_rate)]
+    pub bwlimit: Option<crate::knobs::Rate>,
+
+    /// How many listings, metadata and header reads to run at once.
+    #[arg(long, global = true, value_name = "N", env = "POOF_CHECKERS", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub checkers: u16,
 
     /// Keep every file poof uses in the binary's folder (a USB stick) and
     /// write nothing under the home; on by itself when a poof.conf sits
@@ -213,9 +254,10 @@ poof cryptoggle --purge-plain"
     ///
     /// Reads every remote file back in full and compares SHA-256 with the
     /// local file; changes nothing. Exit code 0 when everything matches, 1
-    /// when something differs or could not be read.
+    /// when something differs or could not be read. With --quick, compares
+    /// sizes and the SHA-256 recorded with each copy instead of reading it.
     #[command(
-        after_help = "Example:\n  poof check\n  poof --json check | jq 'select(.event == \"difference\")'"
+        after_help = "Example:\n  poof check\n  poof check --quick   # stored hashes and sizes, no download\n  poof --json check | jq 'select(.event == \"difference\")'"
     )]
     Check(CheckArgs),
 
@@ -272,8 +314,16 @@ poof cryptoggle --purge-plain"
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     /// How many files to compare at once.
-    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(long, value_name = "N", env = "POOF_TRANSFERS", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub transfers: u16,
+
+    /// Compare sizes and the SHA-256 recorded with each copy when it was
+    /// stored (an encrypted object's header, a plain S3 object's metadata),
+    /// without downloading the copies. It cannot see a copy whose bytes no
+    /// longer match what was recorded (damage, tampering): plain check reads
+    /// them. A plain folder remote records no hash: its copies are read.
+    #[arg(long)]
+    pub quick: bool,
 }
 
 /// Flags of `poof migrate`.
@@ -294,7 +344,7 @@ pub struct MigrateArgs {
     pub yes: bool,
 
     /// How many files to migrate at once.
-    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(long, value_name = "N", env = "POOF_TRANSFERS", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub transfers: u16,
 }
 
@@ -402,7 +452,7 @@ pub struct SyncArgs {
     pub checksum: bool,
 
     /// How many files to transfer at once.
-    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(long, value_name = "N", env = "POOF_TRANSFERS", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub transfers: u16,
 
     /// Which files to leave out.

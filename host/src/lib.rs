@@ -13,8 +13,10 @@ pub mod exit;
 pub mod filters;
 pub mod fsx;
 pub mod harden;
+pub mod knobs;
 pub mod layout;
 pub mod lock;
+pub mod logging;
 pub mod neuter;
 pub mod output;
 pub mod pathguard;
@@ -43,10 +45,28 @@ use crate::output::Output;
 pub fn main(guest: &'static Guest) -> ExitCode {
     let cli = Cli::parse();
     let out = Output {
-        verbose: cli.verbose,
+        verbose: cli.verbose > 0,
         quiet: cli.quiet,
         json: cli.json,
+        progress: match (cli.progress, cli.no_progress) {
+            (_, true) => Some(false),
+            (true, false) => Some(true),
+            (false, false) => None,
+        },
     };
+    if let Err(e) = logging::install(&logging::Settings {
+        quiet: cli.quiet,
+        verbose: cli.verbose,
+        json: cli.json,
+        file: cli.log_file.clone(),
+        max_size: cli.log_file_max_size,
+        max_backups: cli.log_file_max_backups.unwrap_or(0),
+    }) {
+        eprintln!("poof: error: {e:#}");
+        return exit::Exit::Config.into();
+    }
+    knobs::set_checkers(usize::from(cli.checkers));
+    knobs::set_bwlimit(cli.bwlimit.flatten());
     let result = Locations::resolve(
         cli.confdir.clone(),
         cli.poofconf.clone(),

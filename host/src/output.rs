@@ -2,7 +2,8 @@
 //! errors on stderr, each prefixed so that logs read well; with `--json`,
 //! one JSON object per line on stdout instead of the text results. What a
 //! sync, an upload or a check reports is an `Event` (output/event.rs), which
-//! `Output::emit` renders as text or as JSON.
+//! `Output::emit` renders as text or as JSON. Text goes through the `log`
+//! facade (logging.rs), which also writes it to the `--log-file`.
 //!
 //! Invariant: with `--json`, stdout carries nothing but JSON lines.
 
@@ -12,6 +13,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::Value;
 
 mod event;
+mod progress;
 
 use event::Piece;
 pub use event::{Event, Found};
@@ -19,27 +21,34 @@ pub use event::{Event, Found};
 /// The user-facing output of one run (the default: text, neither verbose nor quiet).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Output {
-    /// Print what each action did.
+    /// Print what each action did (`-v` or more).
     pub verbose: bool,
     /// Print only warnings and errors.
     pub quiet: bool,
     /// Print JSON lines instead of text results.
     pub json: bool,
+    /// `--progress` (`Some(true)`) or `--no-progress` (`Some(false)`);
+    /// `None`: a bar only on a terminal, without `--quiet` or `--json`.
+    pub progress: Option<bool>,
 }
 
 impl Output {
-    /// A line of the main result (the plan, a summary); hidden by `--quiet` and `--json`.
+    /// A line of the main result (the plan, a summary): on stdout unless
+    /// `--quiet` or `--json`, and in the log file.
     pub fn line(&self, s: &str) {
-        if !self.quiet && !self.json {
-            write_stdout(&format!("{s}\n"));
-        }
+        log::info!(target: "poof", "{s}");
     }
 
-    /// A line shown only with `--verbose`.
+    /// A line on each action: on stdout with `--verbose`, and in the log
+    /// file at that level.
     pub fn verbose(&self, s: &str) {
-        if self.verbose {
-            self.line(s);
-        }
+        log::debug!(target: "poof", "{s}");
+    }
+
+    /// Detail for `-vv` (requests, plan internals): on stderr, and in the
+    /// log file at that level.
+    pub fn detail(&self, s: &str) {
+        log::trace!(target: "poof", "{s}");
     }
 
     /// Something the user should know; always shown on stderr (and as an
@@ -63,11 +72,11 @@ impl Output {
                 Piece::Line(s) => self.line(&s),
                 Piece::Verbose(s) => self.verbose(&s),
                 Piece::Warning(s) => {
-                    eprintln!("poof: warning: {s}");
+                    log::warn!(target: "poof", "{s}");
                     self.event(serde_json::json!({"event": "warning", "message": s}));
                 }
                 Piece::Error(s) => {
-                    eprintln!("poof: error: {s}");
+                    log::error!(target: "poof", "{s}");
                     self.event(serde_json::json!({"event": "error", "message": s}));
                 }
                 Piece::Json(v) => self.event(v),
@@ -83,13 +92,16 @@ impl Output {
     }
 
     /// A progress bar over `bytes` and `files`, drawn on stderr only when it
-    /// is a terminal and neither `--quiet` nor `--json` was given.
+    /// is a terminal and neither `--quiet` nor `--json` was given; always
+    /// with `--progress`, never with `--no-progress`.
     pub fn progress(&self, bytes: u64, files: u64) -> ProgressBar {
-        let draw = !self.quiet && !self.json && std::io::stderr().is_terminal();
-        let target = if draw {
-            ProgressDrawTarget::stderr()
-        } else {
-            ProgressDrawTarget::hidden()
+        let target = match self.progress {
+            Some(true) => ProgressDrawTarget::term_like(Box::new(progress::Stderr::new())),
+            Some(false) => ProgressDrawTarget::hidden(),
+            None if !self.quiet && !self.json && std::io::stderr().is_terminal() => {
+                ProgressDrawTarget::stderr()
+            }
+            None => ProgressDrawTarget::hidden(),
         };
         let bar = ProgressBar::with_draw_target(Some(bytes), target);
         bar.set_style(

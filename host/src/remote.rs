@@ -94,6 +94,16 @@ pub trait Remote: Send + Sync {
         self.read_sha256(dir, path)
     }
 
+    /// The SHA-256 recorded with the copy of `dir/path` when it was stored,
+    /// read without downloading its content where the remote keeps one
+    /// (`poof check --quick`): an encrypted object's authenticated header,
+    /// a plain S3 object's `sha256` metadata; `None` when there is no such
+    /// file. A remote that records none reads the content back (a plain
+    /// folder, poof 1.x's rclone crypt).
+    fn recorded_sha256(&self, dir: &str, path: &str) -> Result<Option<[u8; 32]>> {
+        self.stored_sha256(dir, path)
+    }
+
     /// How many requests the remote has sent so far, when it counts them.
     fn requests(&self) -> Option<u64> {
         self.store().requests()

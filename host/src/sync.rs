@@ -532,9 +532,10 @@ fn with_hashes(
         },
     );
     let mut stored_hashes = Vec::new();
+    // Metadata reads (a HEAD, or an encrypted header): `--checkers` at once.
     pool::for_each(
         &wanted,
-        opts.transfers,
+        crate::knobs::checkers(),
         |e| remote.stored_sha256(&path.cloud, &e.path),
         |e, r| match r {
             Ok(Some(h)) => stored_hashes.push(Hashed {

@@ -29,6 +29,7 @@ pub const QUIET: Output = Output {
     verbose: false,
     quiet: true,
     json: false,
+    progress: None,
 };
 
 /// Both layouts, by the names `remote` takes.

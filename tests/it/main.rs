@@ -16,6 +16,7 @@ mod guards;
 mod harness;
 mod hostile;
 mod kill;
+mod knobs;
 mod legacy;
 mod neuter;
 mod passphrase;

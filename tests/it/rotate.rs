@@ -50,7 +50,7 @@ fn poof_at(w: &World, confdir: &Path, args: &[&str]) -> Run {
 
 /// Runs poof with a terminal for its output (util-linux `script`), and
 /// returns what the terminal showed; `None` (with a notice) without `script`.
-fn on_a_terminal(w: &World, args: &[&str]) -> Option<String> {
+pub(crate) fn on_a_terminal(w: &World, args: &[&str]) -> Option<String> {
     let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
     let mut line = vec![
         quote(&poof_bin().display().to_string()),

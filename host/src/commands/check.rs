@@ -1,7 +1,7 @@
 //! `poof check`: compare every configured folder with its remote copy, file
 //! by file and by content (SHA-256 of both sides, the remote one read back in
-//! full), and report the differences. It changes nothing: no copy, no
-//! deletion, no manifest written.
+//! full; with `--quick`, the one recorded with the copy), and report the
+//! differences. It changes nothing: no copy, no deletion, no manifest written.
 //!
 //! Invariant: the host lists, reads, hashes and prints; what differs is the
 //! guest's finding (`wit/check.wit`): which files are on one side only,
@@ -33,7 +33,10 @@ pub fn run(ctx: &mut Context, args: &CheckArgs) -> Result<Exit> {
             path,
             remote.as_ref(),
             &mut guest,
-            usize::from(args.transfers),
+            Reads {
+                quick: args.quick,
+                transfers: usize::from(args.transfers),
+            },
             &ctx.out,
         )
         .with_context(|| format!("checking {}", path.local.display()))?;
@@ -46,13 +49,23 @@ pub fn run(ctx: &mut Context, args: &CheckArgs) -> Result<Exit> {
     })
 }
 
+/// How the copy's side of each file is read.
+#[derive(Debug, Clone, Copy)]
+struct Reads {
+    /// `--quick`: the SHA-256 recorded with the copy, `--checkers` at once;
+    /// else the copy read back in full, `--transfers` at once.
+    quick: bool,
+    /// `--transfers`.
+    transfers: usize,
+}
+
 /// Lists both sides of one path, asks the guest what pairs up, hashes what
 /// it says to, and reports its findings; returns how many differences.
 fn check_path(
     path: &SyncPath,
     remote: &dyn Remote,
     guest: &mut Instance,
-    transfers: usize,
+    reads: Reads,
     out: &Output,
 ) -> Result<usize> {
     let local = walk::walk(&path.local, Links::Follow)?;
@@ -103,8 +116,13 @@ fn check_path(
     for f in &pairing.only_on_copy {
         report(f, Found::OnlyOnCopy);
     }
-    let hashes = pool::map(&pairing.to_hash, transfers, |file| {
-        hash_both(path, remote, file)
+    let threads = if reads.quick {
+        crate::knobs::checkers()
+    } else {
+        reads.transfers
+    };
+    let hashes = pool::map(&pairing.to_hash, threads, |file| {
+        hash_both(path, remote, file, reads.quick)
     });
     let mut verdicts: Vec<(&str, Verdict)> = pairing
         .differs_by_size
@@ -130,17 +148,24 @@ fn check_path(
 }
 
 /// The SHA-256 of the local file (read through links, as backups follow
-/// them) and of its copy, read back in full; each with why it failed.
+/// them) and of its copy, read back in full (`quick`: the one recorded
+/// with it); each with why it failed.
 fn hash_both(
     path: &SyncPath,
     remote: &dyn Remote,
     file: &str,
+    quick: bool,
 ) -> (Result<Vec<u8>, String>, RemoteCheck) {
     let local = std::fs::File::open(path.local.join(file))
         .and_then(|mut f| fsx::sha256_of(&mut f))
         .map(|h| h.to_vec())
         .map_err(|e| format!("{}: {e}", path.local.join(file).display()));
-    (local, remote_check(remote.read_sha256(&path.cloud, file)))
+    let copy = if quick {
+        remote.recorded_sha256(&path.cloud, file)
+    } else {
+        remote.read_sha256(&path.cloud, file)
+    };
+    (local, remote_check(copy))
 }
 
 /// What a copy's side says of one file, for the guest, from the copy's

@@ -8,11 +8,63 @@ use clap::CommandFactory;
 use crate::cli::Cli;
 use crate::exit::Exit;
 
-/// The man page, poof(1), in roff.
+/// The man page, poof(1), in roff, with an ENVIRONMENT section.
 pub fn man_page() -> Result<Vec<u8>> {
     let mut out = Vec::new();
     clap_mangen::Man::new(Cli::command()).render(&mut out)?;
-    Ok(out)
+    let page = String::from_utf8_lossy(&out).into_owned();
+    let env = environment_section();
+    let page = match page.find("\n.SH VERSION") {
+        Some(i) => format!("{}\n{}{}", &page[..i], env.trim_end(), &page[i..]),
+        None => page + &env,
+    };
+    Ok(page.into_bytes())
+}
+
+/// The variables poof reads besides its flags' (secrets, never flags).
+const OTHER_VARIABLES: [(&str, &str); 3] = [
+    (
+        "POOF_PASSPHRASE",
+        "The encryption passphrase, when no --passphrase-file, --passphrase-command or POOF_PASSPHRASE_FILE gives it.",
+    ),
+    (
+        "POOF_PASSPHRASE_FILE",
+        "A file holding the encryption passphrase (one trailing newline is stripped).",
+    ),
+    (
+        "POOF_NEW_PASSPHRASE",
+        "The new passphrase of poof econfig --change-passphrase.",
+    ),
+];
+
+/// ENVIRONMENT: every flag that a POOF_* variable can give (from the clap
+/// definitions, each once), then the passphrase variables.
+fn environment_section() -> String {
+    fn walk(cmd: &clap::Command, seen: &mut std::collections::BTreeMap<String, String>) {
+        for arg in cmd.get_arguments() {
+            if let Some(var) = arg.get_env() {
+                let flag = arg.get_long().unwrap_or_else(|| arg.get_id().as_str());
+                seen.entry(var.to_string_lossy().into_owned())
+                    .or_insert_with(|| format!("Same as --{flag}."));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            walk(sub, seen);
+        }
+    }
+    let mut vars = std::collections::BTreeMap::new();
+    walk(&Cli::command(), &mut vars);
+    let roff = |s: &str| s.replace('\\', "\\\\").replace('-', "\\-");
+    let mut out =
+        String::from(".SH ENVIRONMENT\nA flag given on the command line wins over its variable.\n");
+    let entries = vars
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .chain(OTHER_VARIABLES);
+    for (var, what) in entries {
+        out += &format!(".TP\n\\fB{}\\fR\n{}\n", roff(var), roff(what));
+    }
+    out
 }
 
 /// Runs `poof man`.

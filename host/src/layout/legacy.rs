@@ -36,9 +36,6 @@ use crate::store::{ObjectInfo, Store};
 
 use super::plain::meta;
 
-/// How many objects' metadata are read at once while listing.
-const READ_THREADS: usize = 16;
-
 /// An rclone crypt section's tree in a store, read through the guest.
 pub struct LegacyRemote {
     store: Arc<dyn Store>,
@@ -398,7 +395,7 @@ impl Remote for LegacyRemote {
                     })
                 })
                 .collect::<Result<Vec<&ObjectInfo>>>()?;
-        let times = crate::pool::map(&objects, READ_THREADS, |o| self.mtime_of(o));
+        let times = crate::pool::map(&objects, crate::knobs::checkers(), |o| self.mtime_of(o));
         let mut out = RemoteListing {
             exists: listing.exists,
             entries: Vec::with_capacity(read.files.len()),

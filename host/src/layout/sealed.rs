@@ -431,6 +431,25 @@ impl Remote for SealedRemote {
         Ok(meta.sha256.try_into().ok())
     }
 
+    /// The content's SHA-256 from the object's header alone (one ranged
+    /// read), authenticated and checked for its path and object id; the
+    /// content itself is not read, so a body altered after the header
+    /// goes unseen (plain `poof check` reads it).
+    fn recorded_sha256(&self, dir: &str, path: &str) -> Result<Option<[u8; 32]>> {
+        match self.header_meta(dir, path) {
+            Ok(meta) => Ok(meta.sha256.try_into().ok()),
+            Err(e)
+                if e.chain().any(|c| {
+                    c.downcast_ref::<crate::store::StoreError>()
+                        .is_some_and(|s| s.is_not_found())
+                }) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     fn finish(&self, dir: &str) -> Result<()> {
         self.sessions.finish(&*self.store, dir, &self.describe())
     }

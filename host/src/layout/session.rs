@@ -20,9 +20,6 @@ use crate::exit::Refused;
 use crate::remote::RemoteListing;
 use crate::store::{ObjectInfo, Store};
 
-/// How many objects are read at once while listing (headers or metadata).
-const READ_THREADS: usize = 16;
-
 /// Which kind of session a remote opens.
 enum Kind {
     Plain {
@@ -176,7 +173,15 @@ impl Sessions {
                     e => refusal(e),
                 })
         })?;
-        let reads = crate::pool::map(&asked, READ_THREADS, |k| read(k));
+        log::trace!(
+            target: "poof::listing",
+            "{cloud}: {} objects listed, manifest {}, {} to read for their metadata ({} at once)",
+            objects.len(),
+            if manifest.is_some() { "read" } else { "absent" },
+            asked.len(),
+            crate::knobs::checkers()
+        );
+        let reads = crate::pool::map(&asked, crate::knobs::checkers(), |k| read(k));
         let listing = self.with(cloud, |inst, h| {
             for (key, r) in asked.iter().zip(&reads) {
                 inst.session_ingest_read(h, key, r)?.map_err(refusal)?;

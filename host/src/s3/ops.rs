@@ -591,6 +591,7 @@ fn copy_body(
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(broke(e, n)),
         };
+        crate::knobs::throttle(k);
         md5.update(&buf[..k]);
         out.write_all(&buf[..k]).map_err(|source| {
             (

@@ -195,6 +195,7 @@ impl Client {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            log::trace!(target: "poof::s3", "request {} (attempt {attempt})", req.op);
             let (verdict, err) = match self.send_once(req) {
                 Ok(resp) => return Ok(resp),
                 Err(failure) => failure,
@@ -231,8 +232,14 @@ impl Client {
         for (name, value) in req.headers.iter().chain(&signed) {
             builder = builder.header(name.as_str(), value.as_str());
         }
+        // With --bwlimit, every body is read through the shared limiter.
+        let limited = crate::knobs::limited();
         builder = match &req.body {
             Body::Empty => builder,
+            Body::Bytes(b) if limited => builder.body(reqwest::blocking::Body::sized(
+                crate::knobs::Throttled(std::io::Cursor::new(b.clone())),
+                b.len() as u64,
+            )),
             Body::Bytes(b) => builder.body(b.clone()),
             Body::File { file, offset, len } => {
                 let reader = SliceReader {
@@ -240,7 +247,14 @@ impl Client {
                     pos: *offset,
                     end: offset + len,
                 };
-                builder.body(reqwest::blocking::Body::sized(reader, *len))
+                if limited {
+                    builder.body(reqwest::blocking::Body::sized(
+                        crate::knobs::Throttled(reader),
+                        *len,
+                    ))
+                } else {
+                    builder.body(reqwest::blocking::Body::sized(reader, *len))
+                }
             }
         };
         let resp = builder.send().map_err(|e| {

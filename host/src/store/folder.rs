@@ -172,7 +172,7 @@ impl Store for FolderStore {
     }
 
     fn get(&self, key: &str, out: &mut dyn Write) -> Result<u64> {
-        let mut f = self.open(key)?;
+        let mut f = crate::knobs::Throttled(self.open(key)?);
         io::copy(&mut f, out)
             .map_err(|e| StoreError::from_io(e, format!("reading {}", self.show(key))))
     }
@@ -190,6 +190,10 @@ impl Store for FolderStore {
     fn get_file(&self, key: &str, file: &mut File, _dest: &Path) -> Result<u64> {
         // File to file: the kernel copies (copy_file_range) where it can.
         let mut f = self.open(key)?;
+        if crate::knobs::limited() {
+            return io::copy(&mut crate::knobs::Throttled(f), file)
+                .map_err(|e| StoreError::from_io(e, format!("reading {}", self.show(key))));
+        }
         io::copy(&mut f, file)
             .map_err(|e| StoreError::from_io(e, format!("reading {}", self.show(key))))
     }
@@ -209,11 +213,21 @@ impl Store for FolderStore {
                 key
             ))
         };
+        // With --bwlimit, what is read counts against the shared limit; a
+        // file is otherwise copied file to file (copy_file_range).
+        let limited = crate::knobs::limited();
         fsx::write_atomically(&self.root, &target, |out| {
             match body {
-                Body::Bytes(b) => out.write_all(&b),
+                Body::Bytes(b) => {
+                    crate::knobs::throttle(b.len());
+                    out.write_all(&b)
+                }
                 Body::File { file, path, len, unchanged } => {
-                    let n = io::copy(&mut (&*file).take(len), out)?;
+                    let n = if limited {
+                        io::copy(&mut crate::knobs::Throttled((&*file).take(len)), out)?
+                    } else {
+                        io::copy(&mut (&*file).take(len), out)?
+                    };
                     if n != len {
                         return Err(io::Error::other(format!(
                             "{} changed while poof was copying it; it was not copied, run poof again",
@@ -225,7 +239,7 @@ impl Store for FolderStore {
                     unchanged()
                 }
                 Body::Stream { reader, len, .. } => {
-                    let n = io::copy(reader, out)?;
+                    let n = io::copy(&mut crate::knobs::Throttled(reader), out)?;
                     if n != len { Err(short(n)) } else { Ok(()) }
                 }
             }

@@ -13,6 +13,12 @@ use crate::store::Store;
 use crate::store::memory::{Fault, MemoryStore, Op};
 use crate::testkit::{LAYOUTS, QUIET, backup_keyed, conf, path, pool, remote, write};
 
+/// Plain `poof check`: every copy read back, four at once.
+const FULL: Reads = Reads {
+    quick: false,
+    transfers: 4,
+};
+
 /// `poof backup` of `local`, which must succeed.
 fn backup(local: &Path, remote: &dyn Remote) {
     let conf = conf(local);
@@ -42,7 +48,7 @@ fn backup(local: &Path, remote: &dyn Remote) {
 /// `poof check` of one path: how many differences.
 fn differences(local: &Path, remote: &dyn Remote) -> usize {
     let mut guest = pool().lease().unwrap();
-    check_path(&path(local), remote, &mut guest, 4, &QUIET).unwrap()
+    check_path(&path(local), remote, &mut guest, FULL, &QUIET).unwrap()
 }
 
 /// What the store holds, key by key.
@@ -208,7 +214,7 @@ fn an_unreadable_listing_is_an_error_not_a_pass() {
             });
         }
         let mut guest = pool().lease().unwrap();
-        let r = check_path(&path(local.path()), &*remote, &mut guest, 4, &QUIET);
+        let r = check_path(&path(local.path()), &*remote, &mut guest, FULL, &QUIET);
         let e = r.expect_err(layout);
         assert!(format!("{e:#}").contains("manifest"), "{layout}: {e:#}");
     }
