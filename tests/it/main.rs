@@ -15,6 +15,7 @@ mod filters;
 mod guards;
 mod harness;
 mod hostile;
+mod json;
 mod kill;
 mod knobs;
 mod legacy;
