@@ -56,6 +56,7 @@ impl sync::Guest for Guest {
             source: input.source.into_iter().map(entry_in).collect(),
             source_complete: input.source_complete,
             never_delete: input.never_delete,
+            restore_elsewhere: input.restore_elsewhere,
             target: input.target.into_iter().map(entry_in).collect(),
             mtime_window_ns: input.mtime_window_ns,
             max_delete: input.max_delete.map(limit_in),
@@ -92,6 +93,7 @@ impl sync::Guest for Guest {
                 plan::Withheld::SourceEmpty => sync::Withheld::SourceEmpty,
                 plan::Withheld::SourceIncomplete => sync::Withheld::SourceIncomplete,
                 plan::Withheld::NeverDelete => sync::Withheld::NeverDelete,
+                plan::Withheld::RestoreElsewhere => sync::Withheld::RestoreElsewhere,
                 plan::Withheld::NothingSelected => sync::Withheld::NothingSelected,
             }),
             guard_trips: out

@@ -5,7 +5,8 @@
 //! - every path in the input is checked (`paths::check`) before anything is
 //!   planned, so a hostile listing cannot steer the host outside its root;
 //! - a missing source, an empty source or a source that could not be read in
-//!   full never causes a deletion;
+//!   full never causes a deletion, and neither does a restore into a folder
+//!   other than the configured one (`restore_elsewhere`, `download --to`);
 //! - a plan that deletes more than the user's limit (by default: more than
 //!   half of the target's files, or all of them) carries a guard trip, and
 //!   the host runs none of it;
@@ -63,6 +64,10 @@ pub struct Input {
     /// `poof upload`: the target's files the source lacks are kept; the
     /// plan deletes nothing.
     pub never_delete: bool,
+    /// `poof download --to`: the target is a folder chosen for this restore,
+    /// holding the user's own files, not an old state of the source; the
+    /// plan deletes nothing there.
+    pub restore_elsewhere: bool,
     /// Every regular file of the target.
     pub target: Vec<Entry>,
     /// Modification times closer than this are equal.
@@ -134,6 +139,8 @@ pub enum Withheld {
     SourceIncomplete,
     /// The run never deletes (`poof upload`).
     NeverDelete,
+    /// A restore into another folder (`poof download --to`) never deletes.
+    RestoreElsewhere,
     /// The source has files, but the filter leaves every one out.
     NothingSelected,
 }
@@ -263,6 +270,8 @@ pub fn plan_filtered(mut input: Input, filtering: &Filtering) -> Result<Plan, Pl
 
     let withheld = if input.never_delete {
         Some(Withheld::NeverDelete)
+    } else if input.restore_elsewhere {
+        Some(Withheld::RestoreElsewhere)
     } else if input.source_missing {
         Some(Withheld::SourceMissing)
     } else if source.is_empty() && source_listed {
@@ -443,6 +452,7 @@ mod tests {
             source,
             source_complete: true,
             never_delete: false,
+            restore_elsewhere: false,
             target,
             mtime_window_ns: 1,
             max_delete: None,
@@ -961,6 +971,43 @@ mod tests {
             [("notes/done.txt", 1), ("pic.jpg", 1)]
         );
         assert_eq!(p.guard_trips, []);
+    }
+
+    #[test]
+    fn a_restore_elsewhere_deletes_nothing_there() {
+        // `download --to`: the folder holds the user's own files; one of
+        // them (`d`) stands where the copy has a folder.
+        let target = vec![e("mine.txt", 1, 1), e("d", 1, 1), e("a", 9, 9)];
+        let mut i = input(vec![e("a", 1, 1), e("d/x", 1, 1)], target);
+        i.direction = Direction::Down;
+        i.restore_elsewhere = true;
+        let p = plan(i.clone()).unwrap();
+        assert_eq!(p.copy, vec![e("a", 1, 1), e("d/x", 1, 1)]);
+        assert!(p.delete.is_empty() && p.make_room.is_empty());
+        assert_eq!(p.withheld_reason, Some(Withheld::RestoreElsewhere));
+        assert_eq!(p.withheld_deletions, 2);
+        assert_eq!(p.guard_trips, []);
+        // Nor with a filter and --delete-excluded, nor from an empty copy.
+        let mut f = excluding(&["a"]);
+        f.delete_excluded = true;
+        let p = plan_filtered(i.clone(), &f).unwrap();
+        assert_eq!(p.copy, vec![e("d/x", 1, 1)]);
+        assert!(p.delete.is_empty() && p.make_room.is_empty());
+        assert_eq!(p.withheld_reason, Some(Withheld::RestoreElsewhere));
+        i.source.clear();
+        let p = plan(i).unwrap();
+        assert!(p.delete.is_empty() && p.copy.is_empty());
+        // Without it, the same download makes the folder equal to the copy.
+        let mut i = input(
+            vec![e("a", 1, 1), e("d/x", 1, 1)],
+            vec![e("d", 1, 1), e("b", 1, 1)],
+        );
+        i.direction = Direction::Down;
+        let p = plan(i).unwrap();
+        assert_eq!(
+            (p.make_room, p.delete),
+            (vec!["d".to_string()], vec!["b".to_string()])
+        );
     }
 
     #[test]

@@ -144,18 +144,45 @@ pub enum Command {
     )]
     Backup(BackupArgs),
 
-    /// Make every configured folder equal to its remote copy (destructive).
+    /// Make every configured folder equal to its remote copy (destructive),
+    /// or restore it into another folder (--to, deletes nothing).
     ///
     /// Files missing locally are restored, changed ones are replaced, and
     /// local files that the remote copy does not have are DELETED. Each file
     /// is written under a temporary name and renamed into place, and nothing
     /// is deleted on a path after any error on it. With filters, only the
     /// files they select are restored or deleted: a restore of a subset
-    /// touches nothing outside it.
+    /// touches nothing outside it. With --to, each path is restored into
+    /// DIR/CLOUDDIR (with --path, into DIR itself) and nothing there is
+    /// deleted; files of the same name are replaced.
     #[command(
-        after_help = "Example:\n  poof download --dry-run  # show what would change\n  poof download\n  poof download --include '/notes/todo.txt'   # restore one file, delete nothing else"
+        after_help = "Example:\n  poof download --dry-run  # show what would change\n  poof download\n  \
+poof download --include '/notes/todo.txt'   # restore one file, delete nothing else\n  \
+poof download --to /tmp/restore --dry-run   # what would land in /tmp/restore/CLOUDDIR\n  \
+poof download --to /tmp/restore             # every path, into /tmp/restore/CLOUDDIR\n  \
+poof download --path Documents              # only the path kept in the cloud folder Documents\n  \
+poof download --path Documents --to ~/old-docs --include '/taxes/**'"
     )]
-    Download(SyncArgs),
+    Download(DownloadArgs),
+
+    /// List what the remote holds: size, modification time and name of each
+    /// file, decrypted on an encrypted remote.
+    ///
+    /// Without an argument: one line per configured path (its cloud folder,
+    /// files, total size, newest time, local folder). With CLOUDDIR (a
+    /// configured path's cloud folder, as `poof ls` prints it): every file of
+    /// that path, sorted, as `SIZE YYYY-MM-DD HH:MM:SS.NNNNNNNNN PATH` (UTC,
+    /// like `rclone lsl`); with CLOUDDIR/SUBPATH only that file or the files
+    /// under that folder. Paths are relative to CLOUDDIR, as --include takes
+    /// them. An encrypted folder is trusted as download trusts it. Changes
+    /// nothing.
+    #[command(
+        after_help = "Example:\n  poof ls                        # one line per configured path\n  \
+poof ls Documents              # every file of the path kept in Documents\n  \
+poof ls Documents/taxes/2024   # only that folder\n  \
+poof --json ls Documents | jq -r 'select(.event == \"file\") | .path'"
+    )]
+    Ls(LsArgs),
 
     /// Back up, verify every file by reading its copy back, then wipe the local folders.
     ///
@@ -496,6 +523,36 @@ pub struct FilterArgs {
     /// E.g. --exclude '*.iso' --delete-excluded
     #[arg(long)]
     pub delete_excluded: bool,
+}
+
+/// Flags of `poof download`: the sync flags, and where to restore.
+#[derive(Debug, Args)]
+pub struct DownloadArgs {
+    /// The flags shared with backup.
+    #[command(flatten)]
+    pub sync: SyncArgs,
+
+    /// Restore into DIR instead of the configured folders, deleting nothing
+    /// there: each path into DIR/CLOUDDIR, or with --path into DIR itself
+    /// (created if missing). Files of the same name are replaced. E.g.
+    /// --to /tmp/restore
+    // After the flattened `FilterArgs`: name the heading (none).
+    #[arg(long, value_name = "DIR", help_heading = None::<&str>)]
+    pub to: Option<PathBuf>,
+
+    /// Only the configured path whose cloud folder is CLOUDDIR (as `poof ls`
+    /// lists them). E.g. --path Documents
+    #[arg(long, value_name = "CLOUDDIR", help_heading = None::<&str>)]
+    pub path: Option<String>,
+}
+
+/// Flags of `poof ls`.
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// A configured path's cloud folder, optionally followed by `/` and a
+    /// file or folder in it [default: a summary of every path].
+    #[arg(value_name = "CLOUDDIR[/SUBPATH]")]
+    pub target: Option<String>,
 }
 
 /// Flags of `poof backup`: the sync flags, and the guard on overwrites.

@@ -8,6 +8,7 @@ pub mod docs;
 pub mod download;
 pub mod econfig;
 pub mod guest;
+pub mod ls;
 pub mod migrate;
 pub mod neuter;
 pub mod paths;
@@ -71,6 +72,7 @@ pub fn sync_options(
         transfers: usize::from(args.transfers),
         checksum: args.checksum,
         keep_target_extras,
+        restore_elsewhere: false,
     }
 }
 
@@ -91,4 +93,37 @@ pub fn run_sync(
     let mut guest = ctx.pool.lease()?;
     let opts = sync_options(args, max_overwrite, direction, false);
     Ok(crate::sync::run(&conf, remote.as_ref(), &mut guest, opts, &filters, &ctx.out)?.exit)
+}
+
+/// The configured path a `CLOUDDIR[/SUBPATH]` argument names (`poof ls`,
+/// `download --path`), and the rest of the argument (`SUBPATH`, empty when
+/// none): the path whose cloud folder is the argument or its longest
+/// leading part. Refused as a usage error (exit 2), listing the configured
+/// cloud folders, when no path matches.
+pub fn find_cloud<'a>(
+    conf: &'a crate::config::PoofConf,
+    arg: &'a str,
+) -> Result<(&'a crate::config::SyncPath, &'a str), crate::exit::ConfigError> {
+    let arg = arg.trim_matches('/');
+    conf.paths
+        .iter()
+        .filter_map(|p| match arg.strip_prefix(p.cloud.as_str())? {
+            "" => Some((p, "")),
+            rest => rest.strip_prefix('/').map(|sub| (p, sub)),
+        })
+        .max_by_key(|(p, _)| p.cloud.len())
+        .ok_or_else(|| {
+            let mut known: Vec<String> = conf
+                .paths
+                .iter()
+                .map(|p| format!("{} ({})", p.cloud, p.local.display()))
+                .collect();
+            known.sort();
+            crate::exit::ConfigError(format!(
+                "no configured path is kept in the cloud folder {arg:?}; the configured ones \
+                 (in {}) are: {}",
+                conf.file.display(),
+                known.join(", ")
+            ))
+        })
 }

@@ -97,6 +97,7 @@ pub fn main(guest: &'static Guest) -> ExitCode {
         match &cli.command {
             Command::Backup(args) => commands::backup::run(&mut ctx, args),
             Command::Download(args) => commands::download::run(&mut ctx, args),
+            Command::Ls(args) => commands::ls::run(&mut ctx, args),
             Command::Upload(args) => commands::upload::run(&mut ctx, args),
             Command::Neuter(args) => commands::neuter::run(&mut ctx, args),
             Command::Schedule(cmd) => commands::schedule::run(&mut ctx, cmd),

@@ -51,6 +51,10 @@ pub struct Options {
     /// they may be files an earlier (or interrupted) upload moved there. The
     /// guest plans in its `never-delete` mode, so its plan deletes nothing.
     pub keep_target_extras: bool,
+    /// `download --to`: each path is restored into a folder other than its
+    /// own, whose files are the user's. The guest plans in its
+    /// `restore-elsewhere` mode, so its plan deletes nothing there.
+    pub restore_elsewhere: bool,
 }
 
 /// How a sync ended, overall and per path.
@@ -99,6 +103,20 @@ pub fn run(
     out: &Output,
 ) -> Result<Outcome> {
     let path_filters = path_filters(conf, filters, guest)?;
+    let jobs: Vec<_> = conf.paths.iter().cloned().zip(path_filters).collect();
+    run_paths(&jobs, remote, guest, opts, out)
+}
+
+/// Syncs each path with its whole filter (`path_filters`), in order. A
+/// path's `local` is the folder synced, which `download --to` sets to the
+/// folder it restores into.
+pub fn run_paths(
+    jobs: &[(SyncPath, Filter)],
+    remote: &dyn Remote,
+    guest: &mut Instance,
+    opts: Options,
+    out: &Output,
+) -> Result<Outcome> {
     remote.check_ready()?;
     if opts.dry_run {
         out.emit(&Event::DryRun);
@@ -107,8 +125,8 @@ pub fn run(
     let mut total = Tally::default();
     let (mut failed_paths, mut refused_paths) = (0, 0);
     let mut outcomes = Vec::new();
-    for (path, filter) in conf.paths.iter().zip(path_filters) {
-        let tally = sync_path(path, &filter, remote, guest, opts, out).unwrap_or_else(|e| Tally {
+    for (path, filter) in jobs {
+        let tally = sync_path(path, filter, remote, guest, opts, out).unwrap_or_else(|e| Tally {
             // A safety rule that stopped the whole path (a stale encrypted
             // manifest) makes the run's exit code 3.
             refused: crate::exit::classify(&e) == Exit::Refused,
@@ -121,7 +139,7 @@ pub fn run(
         outcomes.push(PathOutcome {
             path: path.clone(),
             complete: tally.failures.is_empty() && !tally.refused && !tally.source_missing,
-            filter,
+            filter: filter.clone(),
         });
         failed_paths += usize::from(!tally.failures.is_empty());
         refused_paths += usize::from(tally.refused);
@@ -142,7 +160,7 @@ pub fn run(
     };
     out.emit(&Event::Summary {
         dry_run: opts.dry_run,
-        paths: conf.paths.len(),
+        paths: jobs.len(),
         failed_paths,
         refused_paths,
         copied: total.copied,
@@ -273,6 +291,7 @@ fn sync_path(
         source,
         source_complete: source_problems.is_empty(),
         never_delete: opts.keep_target_extras,
+        restore_elsewhere: opts.restore_elsewhere,
         target,
         mtime_window_ns: remote.mtime_window_ns(),
         max_delete: opts.max_delete,

@@ -57,6 +57,22 @@ pub fn conf(local: &Path) -> PoofConf {
     }
 }
 
+/// The options of a sync in `direction` with nothing asked for: the
+/// default guards, 4 transfers, every mode off.
+pub fn options(direction: crate::engine::sync::Direction) -> crate::sync::Options {
+    crate::sync::Options {
+        direction,
+        dry_run: false,
+        max_delete: None,
+        max_overwrite: None,
+        confirmed: false,
+        transfers: 4,
+        checksum: false,
+        keep_target_extras: false,
+        restore_elsewhere: false,
+    }
+}
+
 /// Writes `body` to `root/rel`, creating folders.
 pub fn write(root: &Path, rel: &str, body: &str) {
     let p = root.join(rel);

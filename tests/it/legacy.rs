@@ -13,7 +13,7 @@ use crate::harness::{data_set, kill, spawn, spawned_stderr};
 const PASS: (&str, &str) = ("POOF_PASSPHRASE", "correct horse battery staple");
 
 /// An S3 world, or `None` (with a notice) without a test server or rclone.
-fn setup() -> Option<World> {
+pub(crate) fn setup() -> Option<World> {
     if std::env::var("POOF_TEST_RCLONE").is_err() {
         eprintln!("skipped: no rclone (run the suite with `cargo xtask test`)");
         return None;
@@ -23,7 +23,7 @@ fn setup() -> Option<World> {
 
 /// poof 1.x's pair of files: an S3 section and a crypt section over it
 /// (with `extra` options), `remote` naming the crypt section.
-fn legacy_conf(w: &World, extra: &str) {
+pub(crate) fn legacy_conf(w: &World, extra: &str) {
     w.conf(&[("src", "Docs")]);
     let obscure = |p: &str| {
         String::from_utf8(rclone(w, &["obscure", p], None))
@@ -49,7 +49,7 @@ fn legacy_conf(w: &World, extra: &str) {
 
 /// A tree with spaces, non-ASCII names, an empty file, one exactly one
 /// block long, and one of several blocks.
-fn tree(w: &World) {
+pub(crate) fn tree(w: &World) {
     w.file("src/a.txt", b"alpha", 1_600_000_000, 0o644);
     w.file(
         "src/with space/é ü ß.txt",
@@ -64,7 +64,7 @@ fn tree(w: &World) {
 }
 
 /// Uploads the world's `src` through the crypt section, as poof 1.x did.
-fn upload_with_rclone(w: &World) {
+pub(crate) fn upload_with_rclone(w: &World) {
     let src = w.path("src").display().to_string();
     rclone(w, &["copy", &src, "poof-crypt:Docs"], None);
 }

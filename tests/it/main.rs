@@ -24,6 +24,7 @@ mod passphrase;
 mod proxy;
 mod purge;
 mod rclone;
+mod restore;
 mod rewrite;
 mod rotate;
 mod s3;

@@ -219,6 +219,7 @@ fn migrate_path(
             source: from.entries.clone(),
             source_complete: true,
             never_delete: true,
+            restore_elsewhere: false,
             target: to.entries.clone(),
             mtime_window_ns: old.mtime_window_ns().max(new.mtime_window_ns()),
             max_delete: None,

@@ -1,4 +1,4 @@
-//! What poof reports while it syncs, uploads, downloads or checks: one
+//! What poof reports while it syncs, uploads, downloads, checks or lists: one
 //! `Event` per thing worth telling, rendered by `Output::emit` either as the
 //! text lines people read or as the JSON objects `--json` prints.
 //!
@@ -12,7 +12,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use super::human_bytes;
-use crate::engine::sync::{Excluded, GuardKind, GuardTrip, Plan, Withheld};
+use crate::engine::sync::{Entry, Excluded, GuardKind, GuardTrip, Plan, Withheld};
 use crate::exit::Exit;
 
 /// One thing poof reports during a sync, an upload or a check.
@@ -240,6 +240,29 @@ pub enum Event<'a> {
     },
     /// `upload` goes on to neuter poof.
     Neutering,
+
+    /// `poof ls` without an argument: what the remote holds for one path.
+    LsPath {
+        /// The cloud folder.
+        cloud: &'a str,
+        /// The local folder.
+        path: &'a Path,
+        /// False when nothing was ever stored under the cloud folder.
+        exists: bool,
+        /// Files it holds.
+        files: usize,
+        /// Their total size.
+        bytes: u64,
+        /// The newest modification time among them, in nanoseconds.
+        newest_ns: Option<i64>,
+    },
+    /// `poof ls CLOUDDIR`: one file the remote holds.
+    LsFile {
+        /// The cloud folder.
+        cloud: &'a str,
+        /// The file, its path relative to the cloud folder.
+        entry: &'a Entry,
+    },
 }
 
 /// What `check` found about one file.
@@ -353,6 +376,16 @@ impl Event<'_> {
                 "  {count} files on the remote that {} lacks are kept: upload never deletes remote copies",
                 path.display()
             ))],
+            // A restore with --to keeps the folder's other files by design:
+            // a result line, not a warning.
+            Event::Withheld {
+                path,
+                count,
+                why: Withheld::RestoreElsewhere,
+            } => vec![Line(format!(
+                "  {count} files in {} that the copy lacks are kept: a restore with --to deletes nothing",
+                path.display()
+            ))],
             Event::Withheld { path, count, why } => {
                 let why = match why {
                     Withheld::SourceMissing => "the source is missing",
@@ -361,6 +394,7 @@ impl Event<'_> {
                     }
                     Withheld::SourceIncomplete => "some source files could not be read",
                     Withheld::NeverDelete => "upload never deletes remote copies",
+                    Withheld::RestoreElsewhere => "a restore with --to deletes nothing",
                     Withheld::NothingSelected => {
                         "the filters leave out every source file, and a source with nothing \
                          selected never wipes its copy"
@@ -588,7 +622,61 @@ impl Event<'_> {
             Event::Neutering => vec![Line(
                 "poof's config folder was uploaded: neutering poof".into(),
             )],
+            Event::LsPath {
+                cloud,
+                path,
+                exists,
+                files,
+                bytes,
+                newest_ns,
+            } => vec![
+                Line(match (exists, newest_ns) {
+                    (false, _) => format!("{cloud}/  no copy yet  {}", path.display()),
+                    (true, None) => format!("{cloud}/  0 files  {}", path.display()),
+                    (true, Some(t)) => format!(
+                        "{cloud}/  {files} files  {}  newest {}  {}",
+                        human_bytes(bytes),
+                        utc(t, ' ', ""),
+                        path.display()
+                    ),
+                }),
+                Json(json!({
+                    "event": "folder", "cloud": cloud, "path": path, "exists": exists,
+                    "files": files, "bytes": bytes,
+                    "newest": newest_ns.map(|t| utc(t, 'T', "Z")), "newest_ns": newest_ns,
+                })),
+            ],
+            Event::LsFile { cloud, entry } => vec![
+                Line(format!(
+                    "{:>12} {} {}",
+                    entry.size,
+                    utc(entry.mtime_ns, ' ', ""),
+                    entry.path
+                )),
+                Json(json!({
+                    "event": "file", "cloud": cloud, "path": entry.path, "size": entry.size,
+                    "mtime": utc(entry.mtime_ns, 'T', "Z"), "mtime_ns": entry.mtime_ns,
+                    "mode": entry.mode,
+                })),
+            ],
         }
+    }
+}
+
+/// A time in nanoseconds since the epoch as a UTC date and time with nine
+/// decimals, the date and time joined by `sep` and followed by `zone`:
+/// `2020-09-13 12:26:40.123456789` as `rclone lsl` prints it (there in
+/// local time), `2020-09-13T12:26:40.123456789Z` in RFC 3339.
+fn utc(ns: i64, sep: char, zone: &str) -> String {
+    use aws_smithy_types::date_time::{DateTime, Format};
+    let (secs, nanos) = (ns.div_euclid(1_000_000_000), ns.rem_euclid(1_000_000_000));
+    match DateTime::from_secs(secs).fmt(Format::DateTime) {
+        // Whole seconds print as `YYYY-MM-DDTHH:MM:SSZ`.
+        Ok(t) => format!(
+            "{}.{nanos:09}{zone}",
+            t.trim_end_matches('Z').replacen('T', &sep.to_string(), 1)
+        ),
+        Err(_) => ns.to_string(),
     }
 }
 

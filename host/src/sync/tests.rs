@@ -20,6 +20,7 @@ fn opts(direction: Direction) -> Options {
         transfers: 4,
         checksum: false,
         keep_target_extras: false,
+        restore_elsewhere: false,
     }
 }
 

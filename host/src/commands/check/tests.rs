@@ -31,6 +31,7 @@ fn backup(local: &Path, remote: &dyn Remote) {
         transfers: 4,
         checksum: false,
         keep_target_extras: false,
+        restore_elsewhere: false,
     };
     let mut guest = pool().lease().unwrap();
     let outcome = crate::sync::run(

@@ -78,6 +78,7 @@ pub fn run(
         transfers: TRANSFERS,
         checksum: false,
         keep_target_extras: false,
+        restore_elsewhere: false,
     };
     // No filter flags here, but each path's own excludes (poof.conf,
     // .poofignore) hold, as in any backup.

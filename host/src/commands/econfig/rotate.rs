@@ -414,6 +414,7 @@ pub fn rotate_path(
             source: old_list.entries.clone(),
             source_complete: old_list.problems.is_empty(),
             never_delete: true,
+            restore_elsewhere: false,
             target: new_list.entries.clone(),
             mtime_window_ns: 0,
             max_delete: None,

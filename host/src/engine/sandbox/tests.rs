@@ -159,6 +159,7 @@ pub(super) fn plan_input(n: usize) -> PlanInput {
         source: (0..n).map(|i| entry(i, i % 100 == 0)).collect(),
         source_complete: true,
         never_delete: false,
+        restore_elsewhere: false,
         target: (0..n).map(|i| entry(i, false)).collect(),
         mtime_window_ns: 1,
         max_delete: None,

@@ -27,6 +27,7 @@ fn backup(local: &Path, remote: &dyn Remote) {
         transfers: 2,
         checksum: false,
         keep_target_extras: false,
+        restore_elsewhere: false,
     };
     let mut guest = testkit::pool().lease().unwrap();
     let filters = crate::filters::Filters::default();
