@@ -209,7 +209,15 @@ fn ls_lists_names_sizes_and_times(kind: Kind) {
         assert_eq!(v["size"], 4);
         assert_eq!(v["mtime"], "2020-09-13T12:28:20.123456789Z");
         assert_eq!(v["mtime_ns"], 1_600_000_100_123_456_789i64);
-        assert!(v.get("mode").is_some(), "{v}");
+        let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+        // The fields docs/JSON.md lists for `file`.
+        assert_eq!(
+            keys,
+            [
+                "cloud", "event", "mode", "mtime", "mtime_ns", "path", "size"
+            ],
+            "{v}"
+        );
 
         let run = poof(&w, &["--json", "ls"]).expect(0);
         let folders: Vec<serde_json::Value> = run
@@ -225,6 +233,19 @@ fn ls_lists_names_sizes_and_times(kind: Kind) {
         assert_eq!(folders[0]["exists"], true);
         assert_eq!(folders[0]["newest"], "2020-09-13T12:30:00.123456789Z");
         assert_eq!(folders[1]["cloud"], "Other");
+        // The fields docs/JSON.md lists for `folder`.
+        let keys: Vec<&String> = folders[0].as_object().unwrap().keys().collect();
+        let documented = [
+            "bytes",
+            "cloud",
+            "event",
+            "exists",
+            "files",
+            "newest",
+            "newest_ns",
+            "path",
+        ];
+        assert_eq!(keys, documented, "{}", folders[0]);
 
         let run = poof(&w, &["ls", "Docs/nope"]).expect(1);
         assert!(
