@@ -2,6 +2,7 @@
 //! decisions. What to copy, delete or refuse is decided by the guest
 //! (`engine`), and carried out here.
 
+pub mod alloc;
 pub mod child;
 pub mod cli;
 pub mod cloudconf;

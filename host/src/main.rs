@@ -4,9 +4,10 @@
 
 use std::process::ExitCode;
 
-// musl's allocator is several times slower for poof's large buffers; the
-// static build uses mimalloc (see shared/MEASURED.md).
-#[cfg(target_env = "musl")]
+// mimalloc on every build: musl's allocator is several times slower for
+// poof's large buffers, and glibc's keeps what many threads freed in its
+// per-thread arenas (a 4 × 256 MiB upload peaked at 119–160 MiB RSS with
+// it; docs/BENCHMARKS.md).
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -24,6 +25,7 @@ static GUEST: poof::engine::Guest = poof::engine::Guest::new(
 );
 
 fn main() -> ExitCode {
+    poof::alloc::return_freed_memory_at_once();
     // SAFETY: nothing has run yet but the standard library's start-up, which
     // starts no thread: this is the one moment when the environment may be
     // changed soundly (`take_from_env`'s contract).

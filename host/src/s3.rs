@@ -11,12 +11,14 @@
 //!   `UNSIGNED-PAYLOAD` for a streamed file) and is signed;
 //! - file contents are streamed, never loaded whole: a single PUT reads the
 //!   file as it sends it, a multipart upload holds at most `concurrency`
-//!   parts in memory;
+//!   parts in memory, and all uploads together at most
+//!   `budget::PART_BUFFERS` bytes of parts;
 //! - transient failures are retried a bounded number of times with
 //!   exponential backoff and jitter; permanent ones fail at once;
 //! - a multipart upload that fails is aborted, so it leaves no parts behind;
 //! - secrets never appear in `Debug` output or in messages.
 
+mod budget;
 pub mod credentials;
 mod multipart;
 mod ops;

@@ -1,7 +1,8 @@
 //! poof killed with SIGKILL at many points of a backup and of a download,
 //! chosen by deterministic seeds: either while the k-th request is in
 //! flight (the proxy holds it, then poof is killed), or after a seeded
-//! delay calibrated on an unkilled run.
+//! delay calibrated on an unkilled run (tried again earlier when the run
+//! had already ended, so that a busy machine does not fail the test).
 //!
 //! After each kill: the local source of a backup is untouched, every local
 //! file of a download is a whole version (old or new); then a rerun is not
@@ -115,13 +116,29 @@ fn run_and_kill(
     killed
 }
 
-/// A point for round `i`: even rounds by request, odd rounds by time.
-fn point(i: u64, rng: &mut Rng, requests: u64, calibrated_ms: u64, proxy: bool) -> Point {
+/// Tries of a round whose kill came after the end of the run.
+const TRIES: u32 = 4;
+
+/// A point for round `i`, try `attempt`: even rounds by request, odd rounds
+/// by time. A time point that came after the end of the run is tried again
+/// earlier (the run took less than its calibration, say on a busy machine),
+/// down to a kill right after the start, so that the kills land in the run
+/// whatever the machine's speed.
+fn point(
+    i: u64,
+    attempt: u32,
+    rng: &mut Rng,
+    requests: u64,
+    calibrated_ms: u64,
+    proxy: bool,
+) -> Point {
     if proxy && i.is_multiple_of(2) {
         Point::Request(1 + rng.below(requests.max(1)) as usize)
+    } else if attempt + 1 >= TRIES {
+        Point::After(0)
     } else {
         // Three quarters of an unkilled run: most points land inside the run.
-        Point::After(rng.below((calibrated_ms * 3 / 4).max(20)))
+        Point::After(rng.below(((calibrated_ms * 3 / 4) >> attempt).max(20)))
     }
 }
 
@@ -159,28 +176,35 @@ fn backup_killed(kind: Kind, points: u64) {
     let (mut killed, mut finished) = (0, 0);
     for i in 0..points {
         let mut rng = Rng(9000 + i);
-        let changes_now = mutate(&w, &mut rng, i);
-        let requests = changes_now.max(changes) + 4;
-        let p = point(i, &mut rng, requests, calibrated, on_s3);
-        let before = listing(&w.path("src"));
-        let was_running = run_and_kill(
-            &w,
-            proxy.as_ref(),
-            &["backup", "--transfers", "8"],
-            p,
-            &mut rng,
-        );
-        if was_running {
-            killed += 1;
-        } else {
-            finished += 1;
+        let mut attempt = 0;
+        let p = loop {
+            let changes_now = mutate(&w, &mut rng, i);
+            let requests = changes_now.max(changes) + 4;
+            let p = point(i, attempt, &mut rng, requests, calibrated, on_s3);
+            let before = listing(&w.path("src"));
+            let was_running = run_and_kill(
+                &w,
+                proxy.as_ref(),
+                &["backup", "--transfers", "8"],
+                p,
+                &mut rng,
+            );
+            assert_eq!(
+                listing(&w.path("src")),
+                before,
+                "round {i} ({p:?}): the source changed"
+            );
+            attempt += 1;
+            if was_running {
+                killed += 1;
+                break p;
+            }
             eprintln!("round {i}: {p:?} came after the end of the run");
-        }
-        assert_eq!(
-            listing(&w.path("src")),
-            before,
-            "round {i} ({p:?}): the source changed"
-        );
+            if matches!(p, Point::Request(_)) || attempt >= TRIES {
+                finished += 1;
+                break p;
+            }
+        };
         // The dead run's lock does not block the rerun, which converges.
         let rerun = w.poof(&["backup", "--transfers", "8"]);
         assert_eq!(rerun.code, 0, "round {i} ({p:?}): rerun\n{}", rerun.stderr);
@@ -260,22 +284,29 @@ fn download_killed(kind: Kind, points: u64) {
     let (mut killed, mut finished, mut temps_after_kill) = (0, 0, 0);
     for i in 0..points {
         let mut rng = Rng(7000 + i);
-        let old = stage_old(&w, &mut rng, i);
-        // check, list, manifest, then at most 12 files and the big one.
-        let p = point(i, &mut rng, 16, calibrated, on_s3);
-        let was_running = run_and_kill(
-            &w,
-            proxy.as_ref(),
-            &["download", "--transfers", "8"],
-            p,
-            &mut rng,
-        );
-        if was_running {
-            killed += 1;
-        } else {
-            finished += 1;
+        let mut attempt = 0;
+        let (p, old) = loop {
+            let old = stage_old(&w, &mut rng, i);
+            // check, list, manifest, then at most 12 files and the big one.
+            let p = point(i, attempt, &mut rng, 16, calibrated, on_s3);
+            let was_running = run_and_kill(
+                &w,
+                proxy.as_ref(),
+                &["download", "--transfers", "8"],
+                p,
+                &mut rng,
+            );
+            attempt += 1;
+            if was_running {
+                killed += 1;
+                break (p, old);
+            }
             eprintln!("round {i}: {p:?} came after the end of the run");
-        }
+            if matches!(p, Point::Request(_)) || attempt >= TRIES {
+                finished += 1;
+                break (p, old);
+            }
+        };
         let temps = temp_files(&w.path("src"));
         temps_after_kill += temps.len();
         let now: BTreeMap<_, _> = snapshot(&w.path("src"))

@@ -19,6 +19,7 @@ mod json;
 mod kill;
 mod knobs;
 mod legacy;
+mod memory;
 mod neuter;
 mod passphrase;
 mod proxy;

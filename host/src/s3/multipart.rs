@@ -4,7 +4,10 @@
 //! bounded channel (`put_multipart_from`).
 //!
 //! Invariants:
-//! - at most `concurrency` parts are held in memory at a time;
+//! - at most `concurrency` parts of one file are held in memory at a time,
+//!   and every part's bytes are taken from the process's budget
+//!   (`budget::PART_BUFFERS`) before they are read, so all transfers
+//!   together hold at most that much;
 //! - each part is signed with its SHA-256 and carries `Content-MD5`;
 //! - an upload that fails for any reason is aborted, so no invisible parts
 //!   are left to be billed; if even the abort fails, the error says so.
@@ -17,6 +20,7 @@ use std::sync::{Arc, Mutex};
 
 use reqwest::Method;
 
+use super::budget::{Budget, Lease};
 use super::ops::{Upload, meta_headers};
 use super::request::{Body, Request};
 use super::{Client, Error, MAX_PARTS, Metadata, Result, xml};
@@ -180,7 +184,9 @@ impl Client {
         offset: u64,
         size: u64,
     ) -> Result<String> {
-        let mut buf = vec![0u8; size as usize];
+        // Held until the part was sent (`budget`).
+        let mut lease = Budget::parts().take(size);
+        let mut buf = lease.buffer();
         let mut filled = 0;
         while filled < buf.len() {
             let n = file
@@ -200,16 +206,18 @@ impl Client {
             }
             filled += n;
         }
-        self.send_part_bytes(key, upload_id, number, buf)
+        self.send_part_bytes(key, upload_id, number, buf, &mut lease)
     }
 
-    /// Uploads one part from memory; returns its ETag.
+    /// Uploads one part from memory, the buffer of `lease`; returns its
+    /// ETag and gives the buffer back to the lease.
     fn send_part_bytes(
         &self,
         key: &str,
         upload_id: &str,
         number: u64,
         buf: Vec<u8>,
+        lease: &mut Lease,
     ) -> Result<String> {
         let mut req = Request::new(
             Method::PUT,
@@ -220,8 +228,17 @@ impl Client {
         req.query.push(("uploadId", upload_id.into()));
         // No Content-MD5: the part's SHA-256 is signed, and the server checks it.
         req.body = Body::Bytes(buf.into());
-        let resp = self.send(&req)?;
-        resp.headers()
+        let sent = self.send(&req);
+        if let Body::Bytes(bytes) = std::mem::replace(&mut req.body, Body::Empty)
+            && bytes.is_unique()
+        {
+            // The same allocation, for the next part. (When the HTTP client
+            // still holds a copy of the handle, it is left to it: turning it
+            // into a buffer would copy the part.)
+            lease.give_back(bytes.into());
+        }
+        sent?
+            .headers()
             .get("etag")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
@@ -273,7 +290,7 @@ impl Client {
         let failed = AtomicBool::new(false);
         let first_error: Mutex<Option<Error>> = Mutex::new(None);
         let workers = (self.config.concurrency.min(workers).max(1) as u64).min(parts) as usize;
-        let (tx, rx) = std::sync::mpsc::sync_channel::<(u64, Vec<u8>)>(0);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(u64, Vec<u8>, Lease)>(0);
         let rx = Mutex::new(rx);
         let io = |source: std::io::Error| Error::Io {
             path: name.to_owned(),
@@ -284,11 +301,13 @@ impl Client {
                 s.spawn(|| {
                     loop {
                         let next = rx.lock().expect("no panics while locked").recv();
-                        let Ok((i, buf)) = next else { return };
+                        let Ok((i, buf, mut lease)) = next else {
+                            return;
+                        };
                         if failed.load(Ordering::Relaxed) {
                             continue;
                         }
-                        match self.send_part_bytes(key, upload_id, i + 1, buf) {
+                        match self.send_part_bytes(key, upload_id, i + 1, buf, &mut lease) {
                             Ok(etag) => {
                                 etags.lock().expect("no panics while locked")[i as usize] =
                                     Some(etag)
@@ -310,7 +329,8 @@ impl Client {
                     break;
                 }
                 let size = part_size.min(len - sent) as usize;
-                let mut buf = vec![0u8; size];
+                let mut lease = Budget::parts().take(size as u64);
+                let mut buf = lease.buffer();
                 let got = crate::fsx::read_full(&mut &mut *source, &mut buf).map_err(io)?;
                 if got < size {
                     return Err(io(std::io::Error::new(
@@ -319,7 +339,7 @@ impl Client {
                     )));
                 }
                 sent += size as u64;
-                if tx.send((i, buf)).is_err() {
+                if tx.send((i, buf, lease)).is_err() {
                     break;
                 }
             }
