@@ -214,8 +214,10 @@ poof --json ls Documents | jq -r 'select(.event == \"file\") | .path'"
 
     /// Install, remove or show an unattended `poof backup` (cron, systemd user timer, launchd).
     ///
-    /// Scheduled runs append their output to poof's log file
-    /// (CONFDIR/poof.log, see `poof paths`), which `neuter` removes.
+    /// Scheduled runs log to CONFDIR/poof.log (see `poof paths`), each line
+    /// time-stamped, with -q and --log-file; the file is rotated at 5 MiB
+    /// and the three before it are kept (poof.log.1 to poof.log.3). `neuter`
+    /// removes them.
     #[command(
         subcommand,
         after_help = "Example:\n  poof schedule install --every 6h\n  poof schedule status\n  poof schedule remove"

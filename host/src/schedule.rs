@@ -102,12 +102,33 @@ pub fn parse_every(s: &str) -> Result<Every, String> {
 pub struct Job {
     /// The poof binary.
     pub bin: PathBuf,
-    /// Its arguments (global flags, then `backup`).
+    /// Its arguments (global flags, `log_flags`, then `backup`).
     pub args: Vec<String>,
-    /// The log file its output is appended to.
-    pub log: PathBuf,
     /// How often.
     pub every: Every,
+}
+
+/// The size at which a scheduled run's log file is rotated.
+pub const LOG_MAX_SIZE: &str = "5M";
+
+/// How many rotated log files scheduled runs keep (`poof.log.1` the newest).
+pub const LOG_MAX_BACKUPS: usize = 3;
+
+/// The flags that make a scheduled run log to `log` (with time stamps,
+/// rotated at `LOG_MAX_SIZE`, `LOG_MAX_BACKUPS` old files kept) and keep
+/// its terminal output, which no one reads, to warnings and errors. The
+/// schedulers discard stdout; stderr goes where each sends it (cron's
+/// mail, systemd's journal).
+pub fn log_flags(log: &std::path::Path) -> Vec<String> {
+    vec![
+        "-q".into(),
+        "--log-file".into(),
+        log.display().to_string(),
+        "--log-file-max-size".into(),
+        LOG_MAX_SIZE.into(),
+        "--log-file-max-backups".into(),
+        LOG_MAX_BACKUPS.to_string(),
+    ]
 }
 
 /// An interval in words: `30m`, `6h`, `1d`.
@@ -236,7 +257,6 @@ mod tests {
                 "/home/j/.config/poof".into(),
                 "backup".into(),
             ],
-            log: "/home/j/.config/poof/poof.log".into(),
             every: Every::DEFAULT,
         }
     }

@@ -395,3 +395,42 @@ fn biggest_object(root: &std::path::Path) -> std::path::PathBuf {
     }
     best.expect("the remote holds objects").1
 }
+
+#[test]
+fn the_log_file_rotates_at_its_size_and_keeps_its_backups() {
+    let w = world_with_a_warning();
+    let log = w.path("conf/poof.log");
+    let log_arg = log.display().to_string();
+    let flags = [
+        "--log-file",
+        &log_arg,
+        "--log-file-max-size",
+        "400B",
+        "--log-file-max-backups",
+        "2",
+        "-q",
+    ];
+    for i in 0..8 {
+        w.file(&format!("src/f{i}.txt"), b"x", 1_600_000_000, 0o644);
+        let mut args = flags.to_vec();
+        args.push("backup");
+        w.poof(&args).expect(0);
+    }
+    let read = |name: &str| std::fs::read_to_string(w.path(&format!("conf/{name}")));
+    let files = [read("poof.log"), read("poof.log.1"), read("poof.log.2")];
+    for f in &files {
+        let text = f.as_ref().expect("the log and two rotated files");
+        assert!(text.len() <= 400, "{text}");
+        assert!(text.lines().all(stamped), "{text}");
+    }
+    assert!(read("poof.log.3").is_err(), "only two backups are kept");
+    // The newest lines are in poof.log, the older ones in .1, then .2.
+    let last = |t: &str| t.lines().last().unwrap()[..24].to_string();
+    let first = |t: &str| t.lines().next().unwrap()[..24].to_string();
+    let [now, one, two] = files.map(Result::unwrap);
+    assert!(first(&now) >= last(&one) && first(&one) >= last(&two));
+    assert!(now.contains("INFO  done: 1 copied"), "{now}");
+    // `poof paths` names the rotated files poof may leave, for neuter.
+    let paths = w.poof(&["paths"]).expect(0).stdout;
+    assert!(paths.contains(&format!("{log_arg}.3")), "{paths}");
+}

@@ -238,7 +238,7 @@ fn schedule_install_on_an_encrypted_config_needs_a_passphrase_source() {
     );
     let text = std::fs::read_to_string(&table).unwrap();
     assert!(
-        text.contains(&format!("'--passphrase-file' '{pass}' 'backup'")),
+        text.contains(&format!("'--passphrase-file' '{pass}' '-q'")),
         "{text}"
     );
     assert!(!text.contains(PASS), "never the passphrase itself: {text}");
@@ -249,7 +249,7 @@ fn schedule_install_on_an_encrypted_config_needs_a_passphrase_source() {
     poof_sched(&w, &args).expect(0);
     let text = std::fs::read_to_string(&table).unwrap();
     assert!(
-        text.contains("'--passphrase-command' 'pass show poof' 'backup'"),
+        text.contains("'--passphrase-command' 'pass show poof' '-q'"),
         "{text}"
     );
 
@@ -276,7 +276,7 @@ fn schedule_install_takes_the_file_named_by_the_environment() {
     let service =
         std::fs::read_to_string(w.path("home/.config/systemd/user/poof.service")).unwrap();
     assert!(
-        service.contains(&format!("\"--passphrase-file\" \"{pass}\" \"backup\"")),
+        service.contains(&format!("\"--passphrase-file\" \"{pass}\" \"-q\"")),
         "{service}"
     );
     assert!(!service.contains(PASS), "{service}");

@@ -73,15 +73,20 @@ fn cron_install_and_remove_round_trip() {
         .unwrap();
     assert!(
         line.contains(&format!(
-            "'--confdir' '{}' 'backup'",
+            "'--confdir' '{}' '-q' '--log-file'",
             w.path("conf").display()
         )),
         "{line}"
     );
+    // The run logs to its own rotated file; cron gets stderr alone.
     assert!(
-        line.ends_with(&format!(">> '{}' 2>&1", w.path("conf/poof.log").display())),
+        line.contains(&format!(
+            "'-q' '--log-file' '{}' '--log-file-max-size' '5M' '--log-file-max-backups' '3' 'backup'",
+            w.path("conf/poof.log").display()
+        )),
         "{line}"
     );
+    assert!(line.ends_with("'backup' >/dev/null"), "{line}");
     let run = poof_sched(&w, &["schedule", "status", "--kind", "cron"]).expect(0);
     assert!(
         run.stdout.contains("in your crontab: */30"),
@@ -134,18 +139,19 @@ fn systemd_units_install_and_remove_round_trip() {
     let timer = std::fs::read_to_string(units.join("poof.timer")).unwrap();
     assert!(
         service.contains(&format!(
-            "\"--confdir\" \"{}\" \"backup\"",
+            "\"--confdir\" \"{}\" \"-q\"",
             w.path("conf").display()
         )),
         "{service}"
     );
     assert!(
         service.contains(&format!(
-            "StandardOutput=append:{}",
+            "\"--log-file\" \"{}\" \"--log-file-max-size\" \"5M\"",
             w.path("conf/poof.log").display()
         )),
         "{service}"
     );
+    assert!(service.contains("StandardOutput=null\n"), "{service}");
     assert!(timer.contains("OnUnitActiveSec=7200s"), "{timer}");
     let enabled = units.join("timers.target.wants/poof.timer");
     assert!(
@@ -205,5 +211,5 @@ fn the_job_keeps_the_aws_profile() {
     )
     .expect(0);
     let table = std::fs::read_to_string(w.path("crontab.txt")).unwrap();
-    assert!(table.contains("'--profile' 'nightly' 'backup'"), "{table}");
+    assert!(table.contains("'--profile' 'nightly' '-q'"), "{table}");
 }

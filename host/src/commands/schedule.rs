@@ -40,13 +40,9 @@ fn job(ctx: &Context, every: schedule::Every) -> Result<Job> {
         args.extend(["--profile".to_string(), profile.clone()]);
     }
     args.extend(passphrase_source(ctx)?);
+    args.extend(schedule::log_flags(&l.logfile()));
     args.push("backup".into());
-    Ok(Job {
-        bin,
-        args,
-        log: l.logfile(),
-        every,
-    })
+    Ok(Job { bin, args, every })
 }
 
 /// The flags that give a scheduled run its passphrase: `--passphrase-file`
@@ -117,10 +113,10 @@ pub fn install(ctx: &mut Context, a: &ScheduleInstallArgs) -> Result<Exit> {
         ctx.out.line(d);
     }
     ctx.out.line(&format!(
-        "poof backup runs every {} ({}); its output goes to {}",
+        "poof backup runs every {} ({}); it logs to {}",
         schedule::human_every(a.every),
         kind.name(),
-        ctx.locations.logfile().display()
+        log_words(ctx)
     ));
     ctx.out.event(serde_json::json!({
         "event": "schedule", "kind": kind.name(), "every_seconds": a.every.0,
@@ -162,7 +158,17 @@ pub fn status(ctx: &mut Context, a: &ScheduleKindArgs) -> Result<Exit> {
             "event": "schedule", "kind": kind.name(), "installed": st.is_some(), "detail": st,
         }));
     }
-    ctx.out
-        .line(&format!("log      {}", ctx.locations.logfile().display()));
+    ctx.out.line(&format!("log      {}", log_words(ctx)));
     Ok(Exit::Success)
+}
+
+/// Where scheduled runs log, and how the file is rotated.
+fn log_words(ctx: &Context) -> String {
+    format!(
+        "{} (time-stamped; rotated at {}B, the {} before kept as poof.log.1 to poof.log.{})",
+        ctx.locations.logfile().display(),
+        schedule::LOG_MAX_SIZE,
+        schedule::LOG_MAX_BACKUPS,
+        schedule::LOG_MAX_BACKUPS
+    )
 }

@@ -140,6 +140,14 @@ impl Locations {
             ("log (scheduled runs)", self.logfile()),
             ("last upload's outcome", self.statusfile()),
         ]
+        .into_iter()
+        .chain((1..=crate::schedule::LOG_MAX_BACKUPS).map(|n| {
+            (
+                "rotated log (scheduled runs)",
+                crate::logging::Rotating::backup_name(&self.logfile(), n),
+            )
+        }))
+        .collect()
     }
 
     /// What this machine remembers of encrypted folders' manifests

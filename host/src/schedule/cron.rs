@@ -64,10 +64,11 @@ pub fn cron_block(job: &Job) -> Result<String, ConfigError> {
         cmd.push(' ');
         cmd.push_str(&sh_quote(a));
     }
+    // The run logs to its own rotated file; stderr (warnings and errors)
+    // is left to cron, which mails it where it can.
     Ok(format!(
-        "{CRON_BEGIN}\n{} {cmd} >> {} 2>&1\n{CRON_END}\n",
-        cron_fields(job.every)?,
-        sh_quote(&job.log.to_string_lossy())
+        "{CRON_BEGIN}\n{} {cmd} >/dev/null\n{CRON_END}\n",
+        cron_fields(job.every)?
     ))
 }
 
@@ -223,7 +224,7 @@ mod tests {
         assert_eq!(
             block,
             format!(
-                "{CRON_BEGIN}\n0 */6 * * * '/opt/po of/poof' '--confdir' '/home/j/.config/poof' 'backup' >> '/home/j/.config/poof/poof.log' 2>&1\n{CRON_END}\n"
+                "{CRON_BEGIN}\n0 */6 * * * '/opt/po of/poof' '--confdir' '/home/j/.config/poof' 'backup' >/dev/null\n{CRON_END}\n"
             )
         );
         let table = format!("MAILTO=me\n{block}5 4 * * * other\n");

@@ -30,7 +30,6 @@ pub fn launchd_plist(job: &Job) -> String {
     for a in std::iter::once(job.bin.to_string_lossy().into_owned()).chain(job.args.clone()) {
         let _ = writeln!(args, "        <string>{}</string>", xml_escape(&a));
     }
-    let log = xml_escape(&job.log.to_string_lossy());
     format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
 <!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
@@ -45,10 +44,6 @@ pub fn launchd_plist(job: &Job) -> String {
     <integer>{}</integer>
     <key>RunAtLoad</key>
     <false/>
-    <key>StandardOutPath</key>
-    <string>{log}</string>
-    <key>StandardErrorPath</key>
-    <string>{log}</string>
 </dict>
 </plist>
 "#,
@@ -127,10 +122,9 @@ mod tests {
             "<array>\n        <string>/opt/po of/poof</string>\n        <string>--confdir</string>\n        <string>/home/j/.config/poof</string>\n        <string>backup</string>\n        <string>a&lt;b&amp;c</string>\n    </array>"
         ));
         assert!(plist.contains("<key>StartInterval</key>\n    <integer>21600</integer>"));
-        assert!(plist.contains(
-            "<key>StandardOutPath</key>\n    <string>/home/j/.config/poof/poof.log</string>"
-        ));
-        assert!(plist.contains("<key>StandardErrorPath</key>"));
+        // The run writes its own log file; launchd discards the rest.
+        assert!(!plist.contains("StandardOutPath"));
+        assert!(!plist.contains("StandardErrorPath"));
         assert!(plist.trim_end().ends_with("</dict>\n</plist>"));
     }
 }

@@ -41,12 +41,11 @@ pub fn systemd_units(job: &Job) -> (String, String) {
         exec.push(' ');
         exec.push_str(&systemd_quote(a));
     }
-    let log = job.log.to_string_lossy().replace('%', "%%");
     let service = format!(
         "# Installed by `poof schedule install`; removed by `poof schedule remove` and `poof neuter`.\n\
          [Unit]\nDescription=poof backup\n\n\
          [Service]\nType=oneshot\nExecStart={exec}\n\
-         StandardOutput=append:{log}\nStandardError=append:{log}\n"
+         StandardOutput=null\n"
     );
     let timer = format!(
         "# Installed by `poof schedule install`; removed by `poof schedule remove` and `poof neuter`.\n\
@@ -157,7 +156,9 @@ mod tests {
         assert!(service.contains(
             "ExecStart=\"/opt/po of/poof\" \"--confdir\" \"/home/j/.config/poof\" \"backup\"\n"
         ));
-        assert!(service.contains("StandardOutput=append:/home/j/.config/poof/poof.log\n"));
+        // The run writes its own log file; stderr goes to the journal.
+        assert!(service.contains("StandardOutput=null\n"));
+        assert!(!service.contains("StandardError"));
         assert!(timer.contains("OnUnitActiveSec=21600s\n"));
         assert!(timer.contains("WantedBy=timers.target\n"));
     }
