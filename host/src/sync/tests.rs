@@ -11,17 +11,7 @@ use crate::store::memory::{Fault, MemoryStore, Op};
 use crate::testkit::{QUIET, conf, plain, pool, sealed, write};
 
 fn opts(direction: Direction) -> Options {
-    Options {
-        direction,
-        dry_run: false,
-        max_delete: None,
-        max_overwrite: None,
-        confirmed: false,
-        transfers: 4,
-        checksum: false,
-        keep_target_extras: false,
-        restore_elsewhere: false,
-    }
+    crate::testkit::options(direction)
 }
 
 fn run(local: &Path, remote: &dyn Remote, direction: Direction) -> Outcome {

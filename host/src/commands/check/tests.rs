@@ -22,17 +22,7 @@ const FULL: Reads = Reads {
 /// `poof backup` of `local`, which must succeed.
 fn backup(local: &Path, remote: &dyn Remote) {
     let conf = conf(local);
-    let opts = crate::sync::Options {
-        direction: Direction::Up,
-        dry_run: false,
-        max_delete: None,
-        max_overwrite: None,
-        confirmed: false,
-        transfers: 4,
-        checksum: false,
-        keep_target_extras: false,
-        restore_elsewhere: false,
-    };
+    let opts = crate::testkit::options(Direction::Up);
     let mut guest = pool().lease().unwrap();
     let outcome = crate::sync::run(
         &conf,

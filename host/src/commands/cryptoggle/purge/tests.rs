@@ -12,23 +12,13 @@ use crate::engine::sync::Direction;
 use crate::exit::Exit;
 use crate::remote::Remote;
 use crate::store::memory::{Fault, MemoryStore, Op};
-use crate::sync::{self, Options};
+use crate::sync;
 use crate::testkit::{self, QUIET};
 
 const MANIFEST: &str = ".poof/manifests/Docs.json";
 
 fn backup(local: &Path, remote: &dyn Remote) {
-    let opts = Options {
-        direction: Direction::Up,
-        dry_run: false,
-        max_delete: None,
-        max_overwrite: None,
-        confirmed: false,
-        transfers: 2,
-        checksum: false,
-        keep_target_extras: false,
-        restore_elsewhere: false,
-    };
+    let opts = testkit::options(Direction::Up);
     let mut guest = testkit::pool().lease().unwrap();
     let filters = crate::filters::Filters::default();
     let out = sync::run(
