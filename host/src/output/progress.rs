@@ -18,6 +18,15 @@ impl Stderr {
         Stderr
     }
 
+    /// Moves the cursor `n` places (ANSI CSI `n` `code`: A up, B down, C
+    /// right, D left); nothing for 0.
+    fn cursor(&self, n: usize, code: char) -> io::Result<()> {
+        if n > 0 {
+            self.put(&format!("\x1b[{n}{code}"))?;
+        }
+        Ok(())
+    }
+
     /// Writes `s` to stderr at once.
     fn put(&self, s: &str) -> io::Result<()> {
         let mut err = io::stderr().lock();
@@ -32,31 +41,19 @@ impl TermLike for Stderr {
     }
 
     fn move_cursor_up(&self, n: usize) -> io::Result<()> {
-        if n > 0 {
-            self.put(&format!("\x1b[{n}A"))?;
-        }
-        Ok(())
+        self.cursor(n, 'A')
     }
 
     fn move_cursor_down(&self, n: usize) -> io::Result<()> {
-        if n > 0 {
-            self.put(&format!("\x1b[{n}B"))?;
-        }
-        Ok(())
+        self.cursor(n, 'B')
     }
 
     fn move_cursor_right(&self, n: usize) -> io::Result<()> {
-        if n > 0 {
-            self.put(&format!("\x1b[{n}C"))?;
-        }
-        Ok(())
+        self.cursor(n, 'C')
     }
 
     fn move_cursor_left(&self, n: usize) -> io::Result<()> {
-        if n > 0 {
-            self.put(&format!("\x1b[{n}D"))?;
-        }
-        Ok(())
+        self.cursor(n, 'D')
     }
 
     fn write_line(&self, s: &str) -> io::Result<()> {
