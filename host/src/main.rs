@@ -4,10 +4,12 @@
 
 use std::process::ExitCode;
 
-// mimalloc on every build: musl's allocator is several times slower for
-// poof's large buffers, and glibc's keeps what many threads freed in its
-// per-thread arenas (a 4 × 256 MiB upload peaked at 119–160 MiB RSS with
-// it; docs/BENCHMARKS.md).
+// musl's allocator is several times slower for poof's large buffers: the
+// static build uses mimalloc. The glibc build keeps glibc's, which with
+// `alloc::tune`'s settings holds less for poof's many transfer threads (a
+// restore of 8 × 25 MiB peaked at 34 MiB RSS on glibc, 87 MiB on mimalloc;
+// docs/BENCHMARKS.md, "Memory").
+#[cfg(target_env = "musl")]
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -25,7 +27,9 @@ static GUEST: poof::engine::Guest = poof::engine::Guest::new(
 );
 
 fn main() -> ExitCode {
-    poof::alloc::return_freed_memory_at_once();
+    // An allocator that refuses a setting keeps its default: more memory,
+    // nothing wrong.
+    let _ = poof::alloc::tune();
     // SAFETY: nothing has run yet but the standard library's start-up, which
     // starts no thread: this is the one moment when the environment may be
     // changed soundly (`take_from_env`'s contract).

@@ -544,7 +544,9 @@ fn md5_of(file: &File, len: u64) -> std::io::Result<[u8; 16]> {
 fn digests_of(file: &File, len: u64) -> std::io::Result<([u8; 16], [u8; 32])> {
     let mut hasher = Md5::new();
     let mut sha = sha2::Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
+    // At most 1 MiB, and no more than the file: a small file does not cost
+    // a large buffer.
+    let mut buf = vec![0u8; len.clamp(1, 1 << 20) as usize];
     let mut pos = 0u64;
     while pos < len {
         let want = buf.len().min((len - pos) as usize);
