@@ -285,8 +285,10 @@ poof cryptoggle --purge-plain"
     /// local file; changes nothing. Exit code 0 when everything matches, 1
     /// when something differs or could not be read. With --quick, compares
     /// sizes and the SHA-256 recorded with each copy instead of reading it.
+    /// Files the filters leave out (the flags, poof.conf's "exclude", the
+    /// folder's .poofignore, as for backup) are compared on neither side.
     #[command(
-        after_help = "Example:\n  poof check\n  poof check --quick   # stored hashes and sizes, no download\n  poof --json check | jq 'select(.event == \"difference\")'"
+        after_help = "Example:\n  poof check\n  poof check --quick   # stored hashes and sizes, no download\n  poof check --exclude '*.tmp'\n  poof --json check | jq 'select(.event == \"difference\")'"
     )]
     Check(CheckArgs),
 
@@ -343,7 +345,7 @@ poof cryptoggle --purge-plain"
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     /// How many files to compare at once.
-    #[arg(long, value_name = "N", env = "POOF_TRANSFERS", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(long, value_name = "N", env = "POOF_TRANSFERS", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256), help_heading = None::<&str>)]
     pub transfers: u16,
 
     /// Compare sizes and the SHA-256 recorded with each copy when it was
@@ -351,8 +353,14 @@ pub struct CheckArgs {
     /// without downloading the copies. It cannot see a copy whose bytes no
     /// longer match what was recorded (damage, tampering): plain check reads
     /// them. A plain folder remote records no hash: its copies are read.
-    #[arg(long)]
+    #[arg(long, help_heading = None::<&str>)]
     pub quick: bool,
+
+    /// Which files to leave out: the same rules as backup's, so that what a
+    /// backup leaves out is not reported missing. Files left out are
+    /// compared on neither side. (--delete-excluded does not apply.)
+    #[command(flatten)]
+    pub filter: FilterArgs,
 }
 
 /// Flags of `poof migrate`.

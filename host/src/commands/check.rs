@@ -7,6 +7,8 @@
 //! guest's finding (`wit/check.wit`): which files are on one side only,
 //! which differ by size, which are hashed, and what two hashes mean.
 
+use std::collections::BTreeSet;
+
 use anyhow::{Context as _, Result, anyhow};
 
 use super::Context;
@@ -14,23 +16,34 @@ use crate::cli::CheckArgs;
 use crate::config::{PoofConf, SyncPath};
 use crate::engine::Instance;
 use crate::engine::check::{ListedFile, Listing, Verdict};
+use crate::engine::sync::Filter;
 use crate::engine::wipe::RemoteCheck;
-use crate::exit::Exit;
+use crate::exit::{ConfigError, Exit};
+use crate::filters::Filters;
 use crate::output::{Event, Found, Output};
 use crate::remote::{self, Remote};
 use crate::walk::{self, Links};
-use crate::{fsx, pool};
+use crate::{fsx, pool, sync};
 
 /// Runs `poof check`.
 pub fn run(ctx: &mut Context, args: &CheckArgs) -> Result<Exit> {
+    if args.filter.delete_excluded {
+        return Err(ConfigError(
+            "poof check deletes nothing: --delete-excluded does not apply to it".into(),
+        )
+        .into());
+    }
+    let filters = Filters::from_args(&args.filter)?;
     let conf = PoofConf::load(&ctx.locations.poofconf)?;
     let remote = remote::open_for_sync(&conf, &ctx.locations, ctx.pool, ctx.trust_remote)?;
     remote.check_ready()?;
     let mut guest = ctx.pool.lease()?;
     let mut differences = 0;
     for path in &conf.paths {
+        let filter = filters.for_path(path)?;
         differences += check_path(
             path,
+            &filter,
             remote.as_ref(),
             &mut guest,
             Reads {
@@ -63,13 +76,27 @@ struct Reads {
 /// it says to, and reports its findings; returns how many differences.
 fn check_path(
     path: &SyncPath,
+    filter: &Filter,
     remote: &dyn Remote,
     guest: &mut Instance,
     reads: Reads,
     out: &Output,
 ) -> Result<usize> {
-    let local = walk::walk(&path.local, Links::Follow)?;
-    let stored = remote.list(&path.cloud)?;
+    let mut local = walk::walk(&path.local, Links::Follow)?;
+    let mut stored = remote.list(&path.cloud)?;
+    // What the filter leaves out is compared on neither side, and an
+    // unreadable folder it leaves out is no problem (the guest's `select`).
+    sync::set_aside_excluded(&mut local, filter, guest)?;
+    let mut kept = |paths: Vec<String>| -> Result<BTreeSet<String>> {
+        Ok(sync::select(guest, filter, &paths)?
+            .included
+            .into_iter()
+            .collect())
+    };
+    let keep = kept(local.entries.iter().map(|e| e.path.clone()).collect())?;
+    local.entries.retain(|e| keep.contains(&e.path));
+    let keep = kept(stored.entries.iter().map(|e| e.path.clone()).collect())?;
+    stored.entries.retain(|e| keep.contains(&e.path));
     out.emit(&Event::CheckPath {
         path: &path.local,
         remote: &remote.describe(),

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use super::*;
 use crate::engine::sync::Direction;
+use crate::filters;
 use crate::store::Store;
 use crate::store::memory::{Fault, MemoryStore, Op};
 use crate::testkit::{LAYOUTS, QUIET, backup_keyed, conf, path, pool, remote, write};
@@ -39,7 +40,29 @@ fn backup(local: &Path, remote: &dyn Remote) {
 /// `poof check` of one path: how many differences.
 fn differences(local: &Path, remote: &dyn Remote) -> usize {
     let mut guest = pool().lease().unwrap();
-    check_path(&path(local), remote, &mut guest, FULL, &QUIET).unwrap()
+    check_path(
+        &path(local),
+        &filters::none(),
+        remote,
+        &mut guest,
+        FULL,
+        &QUIET,
+    )
+    .unwrap()
+}
+
+/// `poof check` of one path with `--exclude` patterns: how many differences.
+fn differences_excluding(local: &Path, remote: &dyn Remote, exclude: &[&str]) -> usize {
+    let args = crate::cli::FilterArgs {
+        exclude: exclude.iter().map(|p| p.to_string()).collect(),
+        ..Default::default()
+    };
+    let filter = crate::filters::Filters::from_args(&args)
+        .unwrap()
+        .for_path(&path(local))
+        .unwrap();
+    let mut guest = pool().lease().unwrap();
+    check_path(&path(local), &filter, remote, &mut guest, FULL, &QUIET).unwrap()
 }
 
 /// What the store holds, key by key.
@@ -70,6 +93,32 @@ fn backed_up(
     let files = [("a", "alpha"), ("sub/b", "beta"), ("c", "gamma")];
     let keys = backup_keyed(backup, local.path(), &*remote, &store, &files);
     (local, store, remote, keys)
+}
+
+#[test]
+fn files_the_filter_leaves_out_are_compared_on_neither_side() {
+    for layout in LAYOUTS {
+        let (local, store, remote, keys) = backed_up(layout);
+        // Left out by the filter: a local file the backup never copied, a
+        // copy whose file is gone, and a copy that differs from its file.
+        write(local.path(), "junk.tmp", "scratch");
+        std::fs::remove_file(local.path().join("c")).unwrap();
+        write(local.path(), "sub/b", "BETA!");
+        assert_eq!(differences(local.path(), &*remote), 3, "{layout}");
+        let excluded = differences_excluding(local.path(), &*remote, &["*.tmp", "/c", "sub/"]);
+        assert_eq!(excluded, 0, "{layout}");
+        // What the filter keeps is still compared: a tampered copy of `a`.
+        let key = &keys["a"];
+        let mut bytes = store.bytes(key).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        store.tamper(key, bytes);
+        assert_eq!(
+            differences_excluding(local.path(), &*remote, &["*.tmp", "/c", "sub/"]),
+            1,
+            "{layout}"
+        );
+    }
 }
 
 #[test]
@@ -205,7 +254,14 @@ fn an_unreadable_listing_is_an_error_not_a_pass() {
             });
         }
         let mut guest = pool().lease().unwrap();
-        let r = check_path(&path(local.path()), &*remote, &mut guest, FULL, &QUIET);
+        let r = check_path(
+            &path(local.path()),
+            &filters::none(),
+            &*remote,
+            &mut guest,
+            FULL,
+            &QUIET,
+        );
         let e = r.expect_err(layout);
         assert!(format!("{e:#}").contains("manifest"), "{layout}: {e:#}");
     }
