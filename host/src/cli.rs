@@ -484,7 +484,9 @@ pub struct SyncArgs {
 
     /// Compare files by content (SHA-256 of both sides) instead of size and
     /// modification time. Slower: every local file is read, and every remote
-    /// file's stored hash is looked up (read back where none is stored).
+    /// file's recorded hash is looked up (an encrypted copy's header, a plain
+    /// S3 object's metadata; a folder remote's copy is read back). A copy
+    /// with no recorded hash (rclone wrote it) counts as changed.
     #[arg(short = 'c', long)]
     pub checksum: bool,
 

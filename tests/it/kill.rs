@@ -178,7 +178,10 @@ fn backup_killed(kind: Kind, points: u64) {
         let mut rng = Rng(9000 + i);
         let mut attempt = 0;
         let p = loop {
-            let changes_now = mutate(&w, &mut rng, i);
+            // A round of its own for each try: its rewrites get their own
+            // modification time, so the next run sees them as changes.
+            let round = i * u64::from(TRIES) + u64::from(attempt);
+            let changes_now = mutate(&w, &mut rng, round);
             let requests = changes_now.max(changes) + 4;
             let p = point(i, attempt, &mut rng, requests, calibrated, on_s3);
             let before = listing(&w.path("src"));

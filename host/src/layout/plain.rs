@@ -271,7 +271,7 @@ impl Remote for PlainRemote {
         };
         let Some(hex) = head.user.as_ref().and_then(|u| u.get(SHA256)) else {
             bail!(
-                "{object} has no stored sha256 (rclone or an older poof wrote it); run upload without --verify=stored to read it back"
+                "{object} has no stored sha256 (rclone or an older poof wrote it), so only reading it back can check it: plain `poof check`, or `poof upload` without --verify=stored"
             );
         };
         let mut out = [0u8; 32];
