@@ -142,7 +142,8 @@ pub fn paths(data: &[u8]) {
 
 /// `plan::plan` on arbitrary listings: never panics; a plan only names
 /// checked paths, copies from the source, deletes from the target, holds
-/// deletions back when the source is missing, empty or incomplete, and
+/// deletions back when the source is missing, empty or incomplete or the
+/// target is a folder a restore was sent to (`--to`), and
 /// trips a guard instead of deleting or (going up) overwriting more than the
 /// rules allow.
 pub fn plan(data: &[u8]) {
@@ -166,6 +167,7 @@ pub fn plan(data: &[u8]) {
         source: source.clone(),
         source_complete: flags & 4 == 0,
         never_delete: flags & 32 != 0,
+        restore_elsewhere: flags & 64 != 0,
         target: target.clone(),
         mtime_window_ns: u64::from(b.u8() % 3),
         max_delete,
@@ -215,10 +217,16 @@ pub fn plan(data: &[u8]) {
         "every source file is copied, updated or unchanged: {p:?}"
     );
     let deletions = p.make_room.len() + p.delete.len();
-    if input.source_missing || source.is_empty() || !input.source_complete || input.never_delete {
+    if input.source_missing
+        || source.is_empty()
+        || !input.source_complete
+        || input.never_delete
+        || input.restore_elsewhere
+    {
         assert_eq!(
             deletions, 0,
-            "deleted from a missing, empty or incomplete source, or in never-delete mode"
+            "deleted from a missing, empty or incomplete source, in never-delete mode, or in a \
+             folder a restore was sent to"
         );
     }
     let tripped = |kind| p.guard_trips.iter().any(|t| t.kind == kind);
