@@ -211,27 +211,43 @@ pub fn set_aside_excluded(
     filter: &Filter,
     guest: &mut Instance,
 ) -> Result<()> {
-    let mut kept = |places: &[String]| -> Result<Vec<bool>> {
-        if places.is_empty() {
-            return Ok(Vec::new());
-        }
-        let selection = select(guest, filter, places)?;
-        // `included` keeps the order of `places`, so one pass pairs them.
-        let mut included = selection.included.iter().peekable();
-        Ok(places
-            .iter()
-            .map(|p| included.next_if(|i| *i == p).is_some())
-            .collect())
-    };
-    let keep = kept(&local.problem_paths)?;
+    let keep = kept(guest, filter, &local.problem_paths)?;
     retain_pairs(&mut local.problems, &mut local.problem_paths, keep);
-    let keep = kept(&local.skipped_paths)?;
+    let keep = kept(guest, filter, &local.skipped_paths)?;
     retain_pairs(&mut local.skipped, &mut local.skipped_paths, keep);
     Ok(())
 }
 
+/// Keeps the entries of one listing that `filter` keeps (the guest's
+/// `select`), in their order.
+pub fn retain_selected(
+    entries: &mut Vec<Entry>,
+    filter: &Filter,
+    guest: &mut Instance,
+) -> Result<()> {
+    let places: Vec<String> = entries.iter().map(|e| e.path.clone()).collect();
+    let mut keep = kept(guest, filter, &places)?.into_iter();
+    // `retain` visits the entries once each, in order.
+    entries.retain(|_| keep.next().unwrap_or(false));
+    Ok(())
+}
+
+/// Whether `filter` keeps each of `places`, in their order (the guest's `select`).
+fn kept(guest: &mut Instance, filter: &Filter, places: &[String]) -> Result<Vec<bool>> {
+    if places.is_empty() {
+        return Ok(Vec::new());
+    }
+    let selection = select(guest, filter, places)?;
+    // `included` keeps the order of `places`, so one pass pairs them.
+    let mut included = selection.included.iter().peekable();
+    Ok(places
+        .iter()
+        .map(|p| included.next_if(|i| *i == p).is_some())
+        .collect())
+}
+
 /// The guest's split of `paths` (one listing) by `filter`.
-pub fn select(guest: &mut Instance, filter: &Filter, paths: &[String]) -> Result<Selection> {
+fn select(guest: &mut Instance, filter: &Filter, paths: &[String]) -> Result<Selection> {
     guest
         .select(filter, paths)?
         .map_err(|e| anyhow::anyhow!(crate::crypt::describe(&e)))
@@ -519,12 +535,11 @@ fn with_hashes(
         (&input.target, &input.source)
     };
     let names: Vec<String> = local.iter().map(|e| e.path.clone()).collect();
-    let selected = select(guest, filter, &names)?;
-    let selected: std::collections::HashSet<&str> =
-        selected.included.iter().map(String::as_str).collect();
+    let keep = kept(guest, filter, &names)?;
     let local: Vec<&Entry> = local
         .iter()
-        .filter(|e| selected.contains(e.path.as_str()))
+        .zip(keep)
+        .filter_map(|(e, k)| k.then_some(e))
         .collect();
     let sizes: std::collections::HashMap<&str, u64> =
         local.iter().map(|e| (e.path.as_str(), e.size)).collect();

@@ -7,8 +7,6 @@
 //! guest's finding (`wit/check.wit`): which files are on one side only,
 //! which differ by size, which are hashed, and what two hashes mean.
 
-use std::collections::BTreeSet;
-
 use anyhow::{Context as _, Result, anyhow};
 
 use super::Context;
@@ -87,16 +85,8 @@ fn check_path(
     // What the filter leaves out is compared on neither side, and an
     // unreadable folder it leaves out is no problem (the guest's `select`).
     sync::set_aside_excluded(&mut local, filter, guest)?;
-    let mut kept = |paths: Vec<String>| -> Result<BTreeSet<String>> {
-        Ok(sync::select(guest, filter, &paths)?
-            .included
-            .into_iter()
-            .collect())
-    };
-    let keep = kept(local.entries.iter().map(|e| e.path.clone()).collect())?;
-    local.entries.retain(|e| keep.contains(&e.path));
-    let keep = kept(stored.entries.iter().map(|e| e.path.clone()).collect())?;
-    stored.entries.retain(|e| keep.contains(&e.path));
+    sync::retain_selected(&mut local.entries, filter, guest)?;
+    sync::retain_selected(&mut stored.entries, filter, guest)?;
     out.emit(&Event::CheckPath {
         path: &path.local,
         remote: &remote.describe(),

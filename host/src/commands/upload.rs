@@ -17,7 +17,7 @@
 //! - when poof's config folder is a path and everything succeeded, the run
 //!   ends with a neuter; the outcome is recorded for `poof neuter`.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
 use std::path::Path;
 
@@ -175,10 +175,7 @@ fn verify_and_wipe(
     // and the same filter, so every file it left out stays as it is.
     let mut local = walk::walk(root, Links::Follow)?;
     sync::set_aside_excluded(&mut local, filter, guest)?;
-    let names: Vec<String> = local.entries.iter().map(|e| e.path.clone()).collect();
-    let selected = sync::select(guest, filter, &names)?;
-    let selected: HashSet<String> = selected.included.into_iter().collect();
-    local.entries.retain(|e| selected.contains(&e.path));
+    sync::retain_selected(&mut local.entries, filter, guest)?;
     let mut kept = Vec::new();
     for p in &local.problems {
         out.error(&format!("kept: {p}"));
