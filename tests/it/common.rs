@@ -119,7 +119,8 @@ pub struct Run {
 }
 
 impl Run {
-    fn from(out: Output) -> Self {
+    /// What a finished process printed and how it exited.
+    pub fn from(out: Output) -> Self {
         Run {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -279,23 +280,31 @@ impl World {
     /// `AWS_EC2_METADATA_DISABLED` to `""` and points
     /// `AWS_EC2_METADATA_SERVICE_ENDPOINT` at a local server.
     pub fn poof_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let mut cmd = Command::new(poof_bin());
+        let out = self
+            .poof_via(Command::new(poof_bin()), args)
+            .envs(env.iter().copied())
+            .output()
+            .expect("poof runs");
+        Run::from(out)
+    }
+
+    /// `cmd` (poof itself, or a program that runs the poof binary given as
+    /// its last argument) set up as `poof_env` runs poof: this world's
+    /// config folder, home and working folder, no `AWS_*` variable of the
+    /// test's own environment, no instance metadata service.
+    pub fn poof_via(&self, mut cmd: Command, args: &[&str]) -> Command {
         for (name, _) in std::env::vars_os() {
             if name.to_string_lossy().starts_with("AWS_") {
                 cmd.env_remove(name);
             }
         }
-        let out = cmd
-            .arg("--confdir")
+        cmd.arg("--confdir")
             .arg(self.path("conf"))
             .args(args)
             .env("HOME", self.path("home"))
             .env("AWS_EC2_METADATA_DISABLED", "true")
-            .current_dir(self.dir.path())
-            .envs(env.iter().copied())
-            .output()
-            .expect("poof runs");
-        Run::from(out)
+            .current_dir(self.dir.path());
+        cmd
     }
 
     /// Writes a file (creating its folders) with a fixed modification time and mode.

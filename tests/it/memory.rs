@@ -10,7 +10,7 @@
 
 use std::process::Command;
 
-use crate::common::{Kind, World, poof_bin, snapshot};
+use crate::common::{Kind, Run, World, poof_bin, snapshot};
 use crate::proxy::Rng;
 
 /// The bound the issue sets for every run with default settings.
@@ -24,26 +24,17 @@ const GNU_TIME: &str = "/usr/bin/time";
 
 const PASS: (&str, &str) = ("POOF_PASSPHRASE", "correct horse battery staple");
 
-/// Runs poof under GNU time; returns its exit code, stderr and peak RSS in KiB.
-fn peak_of(w: &World, args: &[&str]) -> (i32, String, u64) {
+/// Runs poof under GNU time; returns what it did and its peak RSS in KiB.
+fn peak_of(w: &World, args: &[&str]) -> (Run, u64) {
     let report = w.path("time.txt");
-    let mut cmd = Command::new(GNU_TIME);
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("AWS_") {
-            cmd.env_remove(name);
-        }
-    }
-    let out = cmd
-        .arg("-f")
+    let mut time = Command::new(GNU_TIME);
+    time.arg("-f")
         .arg("%M")
         .arg("-o")
         .arg(&report)
-        .arg(poof_bin())
-        .arg("--confdir")
-        .arg(w.path("conf"))
-        .args(args)
-        .env("HOME", w.path("home"))
-        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .arg(poof_bin());
+    let out = w
+        .poof_via(time, args)
         .env(PASS.0, PASS.1)
         .output()
         .expect("GNU time runs");
@@ -53,11 +44,7 @@ fn peak_of(w: &World, args: &[&str]) -> (i32, String, u64) {
         .filter_map(|l| l.trim().parse::<u64>().ok())
         .next_back()
         .unwrap_or_else(|| panic!("no peak in GNU time's report {text:?}"));
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-        kib,
-    )
+    (Run::from(out), kib)
 }
 
 /// An S3 world whose cloud config sends files in 5 MiB parts from 5 MiB on,
@@ -95,12 +82,12 @@ fn world() -> Option<World> {
 /// `bound` KiB.
 fn round_trip(w: &World, what: &str, bound: u64) {
     let source = snapshot(&w.path("src"));
-    let (code, err, up) = peak_of(w, &["backup", "--transfers", "8", "--quiet"]);
-    assert_eq!(code, 0, "{what} backup: {err}");
+    let (run, up) = peak_of(w, &["backup", "--transfers", "8", "--quiet"]);
+    run.expect(0);
     std::fs::remove_dir_all(w.path("src")).unwrap();
     std::fs::create_dir(w.path("src")).unwrap();
-    let (code, err, down) = peak_of(w, &["download", "--transfers", "8", "--quiet", "--yes"]);
-    assert_eq!(code, 0, "{what} download: {err}");
+    let (run, down) = peak_of(w, &["download", "--transfers", "8", "--quiet", "--yes"]);
+    run.expect(0);
     assert_eq!(
         snapshot(&w.path("src")),
         source,
@@ -129,14 +116,12 @@ fn many_large_files_stay_within_the_memory_budget() {
 #[test]
 fn many_large_encrypted_files_stay_within_the_memory_budget() {
     let Some(w) = world() else { return };
-    let run = w.poof_env(&["econfig"], &[PASS]);
-    assert_eq!(run.code, 0, "econfig: {}", run.stderr);
-    let run = w.poof_env(&["cryptoggle"], &[PASS]);
-    assert_eq!(run.code, 0, "cryptoggle: {}", run.stderr);
+    w.poof_env(&["econfig"], &[PASS]).expect(0);
+    w.poof_env(&["cryptoggle"], &[PASS]).expect(0);
     // Unlocking the key takes Argon2id's 256 MiB (docs/FORMAT.md) once, at
     // the start, in a guest instance: a run that moves nothing shows it.
-    let (code, err, unlock) = peak_of(&w, &["backup", "--dry-run", "--quiet"]);
-    assert_eq!(code, 0, "dry run: {err}");
+    let (run, unlock) = peak_of(&w, &["backup", "--dry-run", "--quiet"]);
+    run.expect(0);
     eprintln!("encrypted: a dry run (the key unlocked, nothing moved) peaked at {unlock} KiB");
     round_trip(&w, "encrypted", unlock + 40 * 1024);
 }

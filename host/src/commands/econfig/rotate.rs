@@ -594,7 +594,7 @@ mod tests {
 
     use zeroize::Zeroizing;
 
-    use super::{Step, rotate_path};
+    use super::{Step, Tally, rotate_path};
     use crate::crypt::Crypt;
     use crate::engine::sync::Entry;
     use crate::layout::freshness::Memory;
@@ -738,13 +738,12 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_path_is_re_encrypted_read_back_and_the_old_objects_deleted() {
-        let s = setup();
-        let (old, new) = (
-            remote(&s.store, OLD, s.dir.path()),
-            remote(&s.store, NEW, s.dir.path()),
-        );
+    /// One run of the rotation of `Docs`, as a new process would make it
+    /// (new remotes over the same store and memory file): its tally and
+    /// each step it reported, in words.
+    fn rotate(s: &Setup) -> (Tally, Vec<String>) {
+        let old = remote(&s.store, OLD, s.dir.path());
+        let new = remote(&s.store, NEW, s.dir.path());
         let mut heard = Vec::new();
         let t = rotate_path(
             &mut testkit::pool().lease().unwrap(),
@@ -754,6 +753,13 @@ mod tests {
             &mut |s| heard.push(step(s)),
         )
         .unwrap();
+        (t, heard)
+    }
+
+    #[test]
+    fn a_path_is_re_encrypted_read_back_and_the_old_objects_deleted() {
+        let s = setup();
+        let (t, heard) = rotate(&s);
         assert!(t.failed.is_empty(), "{:?}", t.failed);
         assert_eq!((t.resealed, t.already, t.deleted), (3, 0, 3));
         // The progress bar's total first, then each file with its bytes.
@@ -771,14 +777,7 @@ mod tests {
         );
         check_rotated(&s);
         // Done is done: a second run finds nothing of the old key.
-        let t = rotate_path(
-            &mut testkit::pool().lease().unwrap(),
-            &old,
-            &new,
-            "Docs",
-            &mut |_| {},
-        )
-        .unwrap();
+        let (t, _) = rotate(&s);
         assert_eq!((t.resealed, t.already, t.deleted), (0, 0, 0));
     }
 
@@ -788,18 +787,7 @@ mod tests {
         // The first re-encrypted object is answered as stored, but is not:
         // three uploads and a manifest were written before it.
         s.store.inject(Fault::LoseWrite { n: 5 });
-        let (old, new) = (
-            remote(&s.store, OLD, s.dir.path()),
-            remote(&s.store, NEW, s.dir.path()),
-        );
-        let t = rotate_path(
-            &mut testkit::pool().lease().unwrap(),
-            &old,
-            &new,
-            "Docs",
-            &mut |_| {},
-        )
-        .unwrap();
+        let (t, _) = rotate(&s);
         assert_eq!(t.failed.len(), 1, "{t:?}");
         assert!(t.failed[0].contains("read back"), "{:?}", t.failed);
         assert_eq!(t.deleted, 0);
@@ -811,19 +799,7 @@ mod tests {
         s.store.heal();
         // The rerun (a new process: new remotes, the same memory file)
         // reads back the two copies already made and re-encrypts the third.
-        let (old, new) = (
-            remote(&s.store, OLD, s.dir.path()),
-            remote(&s.store, NEW, s.dir.path()),
-        );
-        let mut heard = Vec::new();
-        let t = rotate_path(
-            &mut testkit::pool().lease().unwrap(),
-            &old,
-            &new,
-            "Docs",
-            &mut |s| heard.push(step(s)),
-        )
-        .unwrap();
+        let (t, heard) = rotate(&s);
         assert!(t.failed.is_empty(), "{:?}", t.failed);
         assert_eq!((t.resealed, t.already, t.deleted), (1, 2, 3));
         // Copies read back count toward the bar as much as new ones.
@@ -839,39 +815,17 @@ mod tests {
             op: Some(Op::Delete),
             n: 1,
         });
-        let (old, new) = (
-            remote(&s.store, OLD, s.dir.path()),
-            remote(&s.store, NEW, s.dir.path()),
-        );
-        let t = rotate_path(
-            &mut testkit::pool().lease().unwrap(),
-            &old,
-            &new,
-            "Docs",
-            &mut |_| {},
-        )
-        .unwrap();
+        let (t, _) = rotate(&s);
         assert_eq!((t.failed.len(), t.deleted), (1, 2), "{t:?}");
-        let old_ = remote(&s.store, OLD, s.dir.path());
-        let (left, manifest) = old_.leftovers("Docs").unwrap();
+        let old = remote(&s.store, OLD, s.dir.path());
+        let (left, manifest) = old.leftovers("Docs").unwrap();
         assert_eq!(left.len(), 1);
         assert!(
             manifest.is_some(),
             "the old manifest stays while an object is left"
         );
         s.store.heal();
-        let (old, new) = (
-            remote(&s.store, OLD, s.dir.path()),
-            remote(&s.store, NEW, s.dir.path()),
-        );
-        let t = rotate_path(
-            &mut testkit::pool().lease().unwrap(),
-            &old,
-            &new,
-            "Docs",
-            &mut |_| {},
-        )
-        .unwrap();
+        let (t, _) = rotate(&s);
         assert!(t.failed.is_empty(), "{:?}", t.failed);
         assert_eq!((t.resealed, t.already, t.deleted), (0, 1, 1));
         check_rotated(&s);
