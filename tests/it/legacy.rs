@@ -4,6 +4,7 @@
 //! tampered block for that file only, and migrates it to its own format,
 //! also after being killed half way.
 
+use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 use crate::common::{Kind, World, snapshot};
@@ -248,6 +249,7 @@ fn a_killed_migration_continues_and_loses_nothing() {
     w.poof_env(&["econfig"], &[PASS]).expect(0);
     let pass = w.path("pass");
     std::fs::write(&pass, PASS.1).unwrap();
+    std::fs::set_permissions(&pass, std::fs::Permissions::from_mode(0o600)).unwrap();
     let args = [
         "--passphrase-file",
         pass.to_str().unwrap(),

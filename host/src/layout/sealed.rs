@@ -86,6 +86,34 @@ impl SealedRemote {
         Ok((objects, manifest))
     }
 
+    /// Removes the objects of `paths` from `cloud` (their files are under
+    /// another key): the manifest that no longer records them is written
+    /// first, then the objects go. A kill in between leaves objects the
+    /// manifest does not record, which a rerun reads by their headers and
+    /// removes again; the manifest never records an object that is gone.
+    /// Returns how many were deleted and what failed, per path.
+    pub fn retire(&self, cloud: &str, paths: &[String]) -> Result<(u64, Vec<String>)> {
+        let mut keys = Vec::with_capacity(paths.len());
+        for path in paths {
+            keys.push((path, self.sessions.object_key(cloud, path)?));
+            self.sessions.deleted(cloud, path)?;
+        }
+        self.sessions
+            .finish(&*self.store, cloud, &self.describe())?;
+        let (mut deleted, mut failed) = (0, Vec::new());
+        for (path, key) in keys {
+            match self.store.delete(&key) {
+                Ok(()) => deleted += 1,
+                Err(e) if e.is_not_found() => deleted += 1,
+                Err(e) => failed.push(format!(
+                    "{path}: {:#}",
+                    anyhow::Error::from(e).context(format!("deleting from {}", self.describe()))
+                )),
+            }
+        }
+        Ok((deleted, failed))
+    }
+
     /// Deletes the manifest of `cloud` (once its files are under another
     /// key), if there is one.
     pub fn delete_manifest(&self, cloud: &str) -> Result<()> {
