@@ -103,7 +103,10 @@ pub fn write_atomically<T>(
         COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
     let result = (|| {
+        // Readable too: a ranged download hashes what it wrote by reading
+        // it back (`s3::ranged`).
         let mut out = OpenOptions::new()
+            .read(true)
             .write(true)
             .create_new(true)
             .mode(0o600)

@@ -9,8 +9,9 @@
 //! Invariants:
 //! - every request carries `x-amz-content-sha256` (the body's hash, or
 //!   `UNSIGNED-PAYLOAD` for a streamed file) and is signed;
-//! - file contents are streamed, never loaded whole: a single PUT reads the
-//!   file as it sends it, a multipart upload holds at most `concurrency`
+//! - file contents are streamed, never loaded whole, except files of at most
+//!   1 MiB (`ops::READ_ONCE`), read once and sent from memory: a single PUT
+//!   reads the file as it sends it, a multipart upload holds at most `concurrency`
 //!   parts in memory, and all uploads together at most
 //!   `budget::PART_BUFFERS` bytes of parts;
 //! - transient failures are retried a bounded number of times with
@@ -22,6 +23,7 @@ mod budget;
 pub mod credentials;
 mod multipart;
 mod ops;
+mod ranged;
 mod request;
 mod retry;
 mod xml;
@@ -298,8 +300,13 @@ pub struct Config {
     pub multipart_threshold: u64,
     /// The size of each part (at least 5 MiB, S3's minimum).
     pub part_size: u64,
-    /// How many parts of one file are sent at once.
+    /// How many parts of one file are sent at once, and how many ranges of
+    /// one large object are fetched at once.
     pub concurrency: usize,
+    /// Objects of at least this size are downloaded in parallel ranges.
+    pub ranged_get_from: u64,
+    /// The size of each range of a ranged download.
+    pub range_size: u64,
     /// An extra CA certificate file (PEM), trusted besides the bundled roots.
     pub ca_file: Option<PathBuf>,
     /// How transient failures are retried.
@@ -320,6 +327,11 @@ pub struct Config {
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 /// S3's largest number of parts in one upload.
 pub const MAX_PARTS: u64 = 10_000;
+/// Objects of at least this size are downloaded in parallel ranges
+/// (docs/BENCHMARKS.md, "Ranged downloads").
+pub const RANGED_GET_FROM: u64 = 32 * 1024 * 1024;
+/// The size of each range of a ranged download.
+pub const RANGE_SIZE: u64 = 8 * 1024 * 1024;
 
 impl Config {
     /// A config with rclone's defaults for the transfer settings: 200 MiB
@@ -348,6 +360,8 @@ impl Config {
             multipart_threshold: 200 * 1024 * 1024,
             part_size: MIN_PART_SIZE,
             concurrency: 4,
+            ranged_get_from: RANGED_GET_FROM,
+            range_size: RANGE_SIZE,
             ca_file: None,
             retry: RetryPolicy::default(),
             connect_timeout: Duration::from_secs(15),

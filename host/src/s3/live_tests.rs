@@ -244,6 +244,47 @@ fn multipart_uploads_and_aborts() {
 }
 
 #[test]
+fn large_objects_come_back_in_ranges_byte_for_byte() {
+    let Some(mut c) = fresh("ranged") else {
+        return;
+    };
+    c.config.multipart_threshold = 5 * MIB;
+    c.config.ranged_get_from = 2 * MIB;
+    c.config.range_size = MIB;
+    c.config.concurrency = 3;
+    let d = tempfile::tempdir().unwrap();
+    // One PUT (its ETag is the MD5) and a multipart upload (checked by
+    // `md5chksum`), each in several ranges, the last one short.
+    for (name, len) in [("single", 3 * MIB + 5), ("multi", 11 * MIB + 7)] {
+        let key = format!("r/{name}");
+        let (f, path) = data_file(d.path(), name, len);
+        c.put_file(&key, Arc::new(f), &path, len, &Metadata::new())
+            .unwrap();
+        let back = d.path().join("back");
+        // Readable too, as `fsx::write_atomically` opens it: the ranges
+        // are hashed by reading them back.
+        let mut out = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&back)
+            .unwrap();
+        let before = c.requests();
+        assert_eq!(c.get_to_file(&key, &mut out, &back).unwrap(), len);
+        assert_eq!(
+            c.requests() - before,
+            len.div_ceil(MIB),
+            "{name}: one request per range, the first the plain GET"
+        );
+        assert!(
+            fs::read(&back).unwrap() == fs::read(&path).unwrap(),
+            "{name}"
+        );
+        fs::remove_file(&back).unwrap();
+    }
+}
+
+#[test]
 fn batched_deletes_cover_more_than_one_request() {
     let Some(c) = fresh("delete") else { return };
     let keys: Vec<String> = (0..1003).map(|i| format!("d/{i:04}")).collect();

@@ -4,7 +4,8 @@
 //! Invariants:
 //! - a listing is either complete or an error, never silently short;
 //! - a download that breaks off is retried from the start into an emptied
-//!   file, and its byte count is checked against `Content-Length`;
+//!   file (a large one is fetched in ranges, each retried alone: `ranged`),
+//!   and its byte count is checked against `Content-Length`;
 //! - an upload sends `Content-MD5`, so the server refuses bytes that changed
 //!   on the way.
 
@@ -206,6 +207,9 @@ impl Client {
 
     /// Downloads an object into `file` (named `dest` in messages), retrying
     /// from the start, into an emptied file, when the transfer breaks off.
+    /// A large object is fetched in parallel ranges written in place
+    /// (`ranged`), each range retried alone; `file` must then be open for
+    /// reading too, as `fsx::write_atomically` opens it.
     pub fn get_to_file(&self, key: &str, file: &mut File, dest: &Path) -> Result<u64> {
         let req = Request::new(Method::GET, Some(key), format!("GET {key}"));
         let policy = self.config.retry;
@@ -219,7 +223,11 @@ impl Client {
             file.set_len(0).map_err(io)?;
             file.rewind().map_err(io)?;
             let resp = self.send(&req)?;
-            match copy_body(resp, file, dest, self.config.md5_meta.as_deref()) {
+            let got = match resp.content_length() {
+                Some(len) if self.ranged(len) => self.get_ranged(key, resp, len, file, dest),
+                _ => copy_body(resp, file, dest, self.config.md5_meta.as_deref()),
+            };
+            match got {
                 Ok(n) => return Ok(n),
                 Err((Verdict::Retry, e)) if attempt < policy.attempts => {
                     let _ = e;
@@ -247,10 +255,23 @@ impl Client {
         len: u64,
         metadata: &Metadata,
     ) -> Result<Upload> {
-        let (md5, sha256) = digests_of(&file, len).map_err(|source| Error::Io {
+        let io = |source| Error::Io {
             path: path.to_owned(),
             source,
-        })?;
+        };
+        // A small file is read once: hashed and sent from memory, signed
+        // with the SHA-256 the metadata carries. A larger one is hashed in
+        // one pass and streamed in a second.
+        let in_memory = len <= READ_ONCE && len < self.config.multipart_threshold;
+        let (md5, sha256, bytes) = if in_memory {
+            let bytes = read_whole(&file, len).map_err(io)?;
+            let md5: [u8; 16] = Md5::digest(&bytes).into();
+            let sha256: [u8; 32] = sha2::Sha256::digest(&bytes).into();
+            (md5, sha256, Some(bytes))
+        } else {
+            let (md5, sha256) = digests_of(&file, len).map_err(io)?;
+            (md5, sha256, None)
+        };
         let md5_b64 = base64::engine::general_purpose::STANDARD.encode(md5);
         // The content's SHA-256, hashed in the same pass as the MD5, under
         // the key the config names.
@@ -272,10 +293,16 @@ impl Client {
         req.headers.push(("content-md5".into(), md5_b64));
         req.headers.extend(self.config.upload_headers());
         req.headers.extend(meta_headers(metadata));
-        req.body = Body::File {
-            file,
-            offset: 0,
-            len,
+        req.body = match bytes {
+            Some(bytes) => {
+                req.body_sha256 = Some(sha256);
+                Body::Bytes(bytes.into())
+            }
+            None => Body::File {
+                file,
+                offset: 0,
+                len,
+            },
         };
         let resp = self.send(&req)?;
         Ok(Upload {
@@ -525,7 +552,7 @@ pub(super) fn meta_headers(metadata: &Metadata) -> impl Iterator<Item = (String,
         .map(|(k, v)| (format!("x-amz-meta-{}", k.to_ascii_lowercase()), v.clone()))
 }
 
-fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(super) fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -540,22 +567,42 @@ fn md5_of(file: &File, len: u64) -> std::io::Result<[u8; 16]> {
     digests_of(file, len).map(|(md5, _)| md5)
 }
 
+/// Files up to this size are read into memory once, for their digests and
+/// their PUT: the size of the buffer the digests of a larger file are
+/// computed through, so a small file costs no more memory than that pass.
+const READ_ONCE: u64 = 1 << 20;
+
+/// The first `len` bytes of a file, read whole.
+fn read_whole(file: &File, len: u64) -> std::io::Result<Vec<u8>> {
+    let mut bytes = vec![0u8; len as usize];
+    file.read_exact_at(&mut bytes, 0)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => shrank(),
+            _ => e,
+        })?;
+    Ok(bytes)
+}
+
+fn shrank() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::UnexpectedEof,
+        "the file shrank while it was being read",
+    )
+}
+
 /// The MD5 and the SHA-256 of the first `len` bytes of a file, in one pass.
 fn digests_of(file: &File, len: u64) -> std::io::Result<([u8; 16], [u8; 32])> {
     let mut hasher = Md5::new();
     let mut sha = sha2::Sha256::new();
     // At most 1 MiB, and no more than the file: a small file does not cost
     // a large buffer.
-    let mut buf = vec![0u8; len.clamp(1, 1 << 20) as usize];
+    let mut buf = vec![0u8; len.clamp(1, READ_ONCE) as usize];
     let mut pos = 0u64;
     while pos < len {
         let want = buf.len().min((len - pos) as usize);
         let n = file.read_at(&mut buf[..want], pos)?;
         if n == 0 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "the file shrank while it was being read",
-            ));
+            return Err(shrank());
         }
         hasher.update(&buf[..n]);
         sha.update(&buf[..n]);
@@ -620,13 +667,7 @@ fn copy_body(
     if let Some(want) = checksum
         && want != md5.finalize()[..]
     {
-        return Err((
-            Verdict::Retry,
-            Error::BadResponse {
-                op: format!("downloading to {}", dest.display()),
-                detail: "the content does not match the object's MD5 (corrupted on the way); it was not accepted".into(),
-            },
-        ));
+        return Err((Verdict::Retry, super::ranged::corrupted(dest)));
     }
     Ok(n)
 }
@@ -634,7 +675,7 @@ fn copy_body(
 /// The MD5 a GET body must have, when the answer tells: the ETag of an
 /// object uploaded in one piece (not for SSE-KMS or SSE-C, whose ETags are
 /// not MD5s), else the user metadata `md5_meta` names (base64).
-fn expected_md5(h: &HeaderMap, md5_meta: Option<&str>) -> Option<Vec<u8>> {
+pub(super) fn expected_md5(h: &HeaderMap, md5_meta: Option<&str>) -> Option<Vec<u8>> {
     let sse = header(h, "x-amz-server-side-encryption").unwrap_or("");
     let sse_c = header(h, "x-amz-server-side-encryption-customer-algorithm").is_some();
     if let Some(etag) = header(h, "etag").map(xml::unquote)
@@ -714,6 +755,29 @@ mod tests {
             hex::encode(digests_of(&f, 14).unwrap().1),
             "f7846f55cf23e14eebeab5b4e1550cad5b509e3348fbc4efa3a1413d393cb650"
         );
+    }
+
+    /// The hashes' speed as built, on 256 MiB: run with `--ignored
+    /// --nocapture` (docs/BENCHMARKS.md, "Hashes").
+    #[test]
+    #[ignore]
+    fn hash_throughput() {
+        use std::time::Instant;
+        let data: Vec<u8> = (0..256u64 << 20)
+            .map(|i| (i * 31 + (i >> 13)) as u8)
+            .collect();
+        let rate = |name: &str, f: &dyn Fn(&[u8]) -> Vec<u8>| {
+            let best = (0..3)
+                .map(|_| {
+                    let t = Instant::now();
+                    std::hint::black_box(f(&data));
+                    t.elapsed().as_secs_f64()
+                })
+                .fold(f64::MAX, f64::min);
+            println!("{name}: {:.0} MB/s", data.len() as f64 / best / 1e6);
+        };
+        rate("MD5 (md-5)", &|b| Md5::digest(b).to_vec());
+        rate("SHA-256 (sha2)", &|b| sha2::Sha256::digest(b).to_vec());
     }
 
     #[test]

@@ -87,6 +87,9 @@ pub(super) struct Request<'a> {
     pub headers: Vec<(String, String)>,
     /// The body.
     pub body: Body,
+    /// The SHA-256 of a `Body::Bytes` when the caller already hashed it,
+    /// so that signing does not hash the bytes again.
+    pub body_sha256: Option<[u8; 32]>,
     /// What this is, for messages: `PUT docs/a.txt`.
     pub op: String,
 }
@@ -100,6 +103,7 @@ impl<'a> Request<'a> {
             query: Vec::new(),
             headers: Vec::new(),
             body: Body::Empty,
+            body_sha256: None,
             op: op.into(),
         }
     }
@@ -312,10 +316,11 @@ impl Client {
             .build()
             .map_err(|e| Error::Config(format!("cannot sign requests: {e}")))?
             .into();
-        let body = match &req.body {
-            Body::Empty => SignableBody::Bytes(&[]),
-            Body::Bytes(b) => SignableBody::Bytes(&b[..]),
-            Body::File { .. } => SignableBody::UnsignedPayload,
+        let body = match (&req.body, req.body_sha256) {
+            (Body::Empty, _) => SignableBody::Bytes(&[]),
+            (Body::Bytes(_), Some(sha256)) => SignableBody::Precomputed(hex::encode(sha256)),
+            (Body::Bytes(b), None) => SignableBody::Bytes(&b[..]),
+            (Body::File { .. }, _) => SignableBody::UnsignedPayload,
         };
         let signable = SignableRequest::new(
             req.method.as_str(),

@@ -115,7 +115,7 @@ pub fn classify_io(e: &std::io::Error) -> Verdict {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::io::{Read, Write};
     use std::net::TcpListener;
     use std::sync::Arc;
@@ -179,7 +179,8 @@ mod tests {
         (url, count)
     }
 
-    fn client_for(url: &str) -> Client {
+    /// A client for a test server at `url`, retrying 3 times quickly.
+    pub(in crate::s3) fn client_for(url: &str) -> Client {
         let mut config = Config::new(
             Endpoint::parse(url).unwrap(),
             "garage",
