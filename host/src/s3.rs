@@ -21,6 +21,7 @@
 
 mod budget;
 pub mod credentials;
+mod listing;
 mod multipart;
 mod ops;
 mod ranged;

@@ -122,6 +122,57 @@ fn listing_follows_continuation_tokens() {
 }
 
 #[test]
+fn a_parallel_listing_is_the_chained_listing() {
+    let Some(c) = fresh("list-parallel") else {
+        return;
+    };
+    // More than a page in several shapes: a big folder first, folders and
+    // files side by side, names that sort around `/` and outside ASCII, and
+    // a prefix whose rest is all one folder, two levels down.
+    let mut keys: Vec<String> = (0..1100).map(|i| format!("t/a/{i:04}")).collect();
+    keys.extend((0..300).map(|i| format!("t/b/{}/{i}", i % 7)));
+    keys.extend(
+        [
+            "t/a-b",
+            "t/a0",
+            "t/b",
+            "t/c d+e",
+            "t/caf\u{e9}/x",
+            "t/\u{10000}/y",
+            "t/z",
+        ]
+        .map(String::from),
+    );
+    keys.extend((0..1300).map(|i| format!("u/only/deeper/{i:05}")));
+    keys.push("u/only/deeper0".into());
+    keys.push("v/other".into());
+    crate::pool::map(&keys, 16, |k| put_bytes(&c, k, b"x", &Metadata::new()));
+    for prefix in ["t/", "u/", "u/only/", ""] {
+        let chained: Vec<String> = c
+            .list(prefix, 1000)
+            .unwrap()
+            .into_iter()
+            .map(|o| o.key)
+            .collect();
+        let before = c.requests();
+        let parallel: Vec<String> = c
+            .list_parallel(prefix, 4)
+            .unwrap()
+            .into_iter()
+            .map(|o| o.key)
+            .collect();
+        let requests = c.requests() - before;
+        assert_eq!(parallel, chained, "{prefix}");
+        let mut expect: Vec<&String> = keys.iter().filter(|k| k.starts_with(prefix)).collect();
+        expect.sort();
+        assert_eq!(parallel.iter().collect::<Vec<_>>(), expect, "{prefix}");
+        // A page per thousand keys, and a few for finding where to cut.
+        let pages = parallel.len().div_ceil(1000) as u64;
+        assert!(requests <= pages + 12, "{prefix}: {requests} requests");
+    }
+}
+
+#[test]
 fn bucket_versioning_and_object_lock_as_garage_answers() {
     let Some(c) = fresh("bucket-settings") else {
         return;

@@ -43,6 +43,8 @@ pub struct Object {
 pub struct ListPage {
     /// The objects on this page, in key order.
     pub objects: Vec<Object>,
+    /// With a delimiter: the folder names on this page (`CommonPrefixes`).
+    pub prefixes: Vec<String>,
     /// The token for the next page; `None` on the last one.
     pub next_token: Option<String>,
 }
@@ -117,6 +119,20 @@ impl Client {
     /// One page of the objects whose keys start with `prefix`, at most
     /// `max_keys` of them (S3 caps it at 1000).
     pub fn list_page(&self, prefix: &str, token: Option<&str>, max_keys: u32) -> Result<ListPage> {
+        self.list_query(prefix, token, None, false, max_keys)
+    }
+
+    /// One ListObjectsV2 request: from `token` or after the key
+    /// `start_after`, and with `delimiter`, the names of the folders one
+    /// level under `prefix` in `prefixes` instead of their keys.
+    pub(super) fn list_query(
+        &self,
+        prefix: &str,
+        token: Option<&str>,
+        start_after: Option<&str>,
+        delimiter: bool,
+        max_keys: u32,
+    ) -> Result<ListPage> {
         let mut req = Request::new(Method::GET, None, format!("listing {prefix:?}"));
         req.query.push(("list-type", "2".into()));
         req.query.push(("encoding-type", "url".into()));
@@ -126,6 +142,12 @@ impl Client {
         req.query.push(("max-keys", max_keys.to_string()));
         if let Some(t) = token {
             req.query.push(("continuation-token", t.into()));
+        }
+        if let Some(s) = start_after {
+            req.query.push(("start-after", s.into()));
+        }
+        if delimiter {
+            req.query.push(("delimiter", "/".into()));
         }
         let body = self.send_text(&req)?;
         xml::parse_list(&body).map_err(|detail| Error::BadResponse { op: req.op, detail })

@@ -70,12 +70,7 @@ pub fn parse_list(body: &str) -> Result<ListPage, String> {
     let mut objects = Vec::new();
     for c in children(root, "Contents") {
         let raw = text(c, "Key").ok_or("an entry without a Key")?;
-        let key = if url_encoded {
-            url_decode(raw)
-                .ok_or_else(|| format!("a key that is not valid UTF-8 once decoded: {raw:?}"))?
-        } else {
-            raw.to_string()
-        };
+        let key = listed_name(raw, url_encoded, "key")?;
         let size = text(c, "Size")
             .ok_or("an entry without a Size")?
             .trim()
@@ -89,6 +84,11 @@ pub fn parse_list(body: &str) -> Result<ListPage, String> {
             etag: text(c, "ETag").map(unquote),
         });
     }
+    let mut prefixes = Vec::new();
+    for c in children(root, "CommonPrefixes") {
+        let raw = text(c, "Prefix").ok_or("a CommonPrefixes entry without a Prefix")?;
+        prefixes.push(listed_name(raw, url_encoded, "prefix")?);
+    }
     let truncated = text(root, "IsTruncated").is_some_and(|t| t.trim() == "true");
     let next = text(root, "NextContinuationToken")
         .filter(|t| !t.is_empty())
@@ -98,8 +98,17 @@ pub fn parse_list(body: &str) -> Result<ListPage, String> {
     }
     Ok(ListPage {
         objects,
+        prefixes,
         next_token: if truncated { next } else { None },
     })
+}
+
+/// A key or prefix of a listing, URL-decoded when the listing says so.
+fn listed_name(raw: &str, url_encoded: bool, what: &str) -> Result<String, String> {
+    if !url_encoded {
+        return Ok(raw.to_string());
+    }
+    url_decode(raw).ok_or_else(|| format!("a {what} that is not valid UTF-8 once decoded: {raw:?}"))
 }
 
 /// The `UploadId` of an InitiateMultipartUpload answer.
@@ -283,6 +292,16 @@ mod tests {
         // Without the marker, keys are taken as they are.
         let body = "<ListBucketResult><Contents><Key>a%01+</Key><Size>1</Size></Contents></ListBucketResult>";
         assert_eq!(parse_list(body).unwrap().objects[0].key, "a%01+");
+        // Folder names of a delimited listing are decoded the same way.
+        let body = r#"<ListBucketResult><EncodingType>url</EncodingType>
+  <CommonPrefixes><Prefix>Docs/caf%C3%A9+x/</Prefix></CommonPrefixes>
+  <CommonPrefixes><Prefix>Docs/b/</Prefix></CommonPrefixes>
+</ListBucketResult>"#;
+        let page = parse_list(body).unwrap();
+        assert_eq!(page.prefixes, ["Docs/café x/", "Docs/b/"]);
+        assert!(page.objects.is_empty());
+        let bad = body.replace("%C3%A9", "%C3");
+        assert!(parse_list(&bad).unwrap_err().contains("prefix"));
     }
 
     #[test]

@@ -258,7 +258,7 @@ impl Store for S3Store {
         let full = format!("{root}{prefix}");
         let objects = self
             .client
-            .list(&full, 1000)
+            .list_parallel(&full, crate::knobs::checkers())
             .map_err(|e| classify(e, format!("listing {}", self.show(prefix))))?;
         let mut listing = Listing {
             exists: !objects.is_empty(),

@@ -1,0 +1,239 @@
+//! Listing a prefix with several requests at once.
+//!
+//! A ListObjectsV2 listing is a chain: each page names where the next one
+//! starts, so 100,000 keys are 100 round trips one after another. When the
+//! first page says there is more, the rest of the key space is cut into
+//! ranges at the prefix's own folder names (one request with a delimiter,
+//! one level down when everything left is in one folder), and the ranges
+//! are listed side by side, each from just before its first name
+//! (`start-after`) up to the next range's first name.
+//!
+//! Invariant: the result is exactly what one chained listing returns, in
+//! the same order; a key is kept by the range whose bounds hold it and by
+//! no other, whatever the server puts on a page past a range's end. Where
+//! the ranges are cut changes only how many requests run at once.
+
+use super::{Client, Error, ListPage, Object, Result};
+
+/// Keys per page (S3's maximum).
+const PAGE: u32 = 1000;
+
+/// At most this many ranges per worker: a few more than the workers, so
+/// that one slow range does not hold the rest back, but each costs a request.
+const RANGES_PER_WORKER: usize = 4;
+
+/// The keys `start <= key < end` (`None`: no bound), listed from `after`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Range {
+    start: Option<String>,
+    end: Option<String>,
+}
+
+impl Client {
+    /// Every object whose key starts with `prefix`, in key order, with up
+    /// to `workers` requests at once once the first page shows there are
+    /// more than fit on one.
+    pub fn list_parallel(&self, prefix: &str, workers: usize) -> Result<Vec<Object>> {
+        let first = self.list_from(prefix, None, false, PAGE)?;
+        if first.next_token.is_none() || workers < 2 {
+            return match first.next_token {
+                None => Ok(first.objects),
+                Some(_) => self.list(prefix, PAGE),
+            };
+        }
+        let last =
+            first
+                .objects
+                .last()
+                .map(|o| o.key.clone())
+                .ok_or_else(|| Error::BadResponse {
+                    op: format!("listing {prefix:?}"),
+                    detail: "a truncated page without keys".into(),
+                })?;
+        let names = self.names_after(prefix, &last)?;
+        let ranges = ranges(&last, &names, workers * RANGES_PER_WORKER);
+        let mut all = first.objects;
+        for part in crate::pool::map(&ranges, workers, |r| self.list_range(prefix, r)) {
+            all.extend(part?);
+        }
+        Ok(all)
+    }
+
+    /// The names one level under `prefix` (folders end in `/`) that sort
+    /// after `after`, from one delimited request; while they are a single
+    /// folder, the names one level further down. Enough to cut the rest
+    /// of the listing into ranges, not a listing: a folder with more than a
+    /// page of names gives only its first page.
+    fn names_after(&self, prefix: &str, after: &str) -> Result<Vec<String>> {
+        let mut level = prefix.to_string();
+        loop {
+            let page = self.list_from(&level, Some(after), true, PAGE)?;
+            let mut names: Vec<String> = page
+                .prefixes
+                .into_iter()
+                .chain(page.objects.into_iter().map(|o| o.key))
+                .collect();
+            names.sort();
+            match names.as_slice() {
+                [only] if only.ends_with('/') && only.len() > level.len() => {
+                    level = only.clone();
+                }
+                _ => return Ok(names),
+            }
+        }
+    }
+
+    /// The keys of `prefix` inside `r`, page by page from just before its
+    /// start until a key at or past its end.
+    fn list_range(&self, prefix: &str, r: &Range) -> Result<Vec<Object>> {
+        let mut from = r.start.as_deref().map(before);
+        let mut keys = Vec::new();
+        loop {
+            let page = self.list_from(prefix, from.as_deref(), false, PAGE)?;
+            let more = page.next_token.is_some();
+            let Some(last) = page.objects.last().map(|o| o.key.clone()) else {
+                return Ok(keys);
+            };
+            let past_end = r.end.as_ref().is_some_and(|e| last >= *e);
+            keys.extend(page.objects.into_iter().filter(|o| r.holds(&o.key)));
+            if !more || past_end {
+                return Ok(keys);
+            }
+            if from.as_ref().is_some_and(|f| last <= *f) {
+                return Err(Error::BadResponse {
+                    op: format!("listing {prefix:?}"),
+                    detail: "a page that did not move past where it was asked to start".into(),
+                });
+            }
+            from = Some(last);
+        }
+    }
+
+    /// One page of the keys under `prefix` after `start_after`; with
+    /// `delimiter`, the folder names one level down come as `prefixes`.
+    fn list_from(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        delimiter: bool,
+        max_keys: u32,
+    ) -> Result<ListPage> {
+        self.list_query(prefix, None, start_after, delimiter, max_keys)
+    }
+}
+
+impl Range {
+    fn holds(&self, key: &str) -> bool {
+        self.start.as_deref().is_none_or(|s| key >= s)
+            && self.end.as_deref().is_none_or(|e| key < e)
+    }
+}
+
+/// The ranges after `last` (the first page's last key), cut at some of
+/// `names` (sorted; each the first key of what it names, or below it) so
+/// that there are at most `most` of them. The first range starts right
+/// after `last`, the last has no end.
+fn ranges(last: &str, names: &[String], most: usize) -> Vec<Range> {
+    let cuts: Vec<&String> = names.iter().filter(|n| n.as_str() > last).collect();
+    let step = cuts.len().div_ceil(most.max(1)).max(1);
+    let mut bounds: Vec<String> = cuts.into_iter().step_by(step).cloned().collect();
+    bounds.dedup();
+    let mut out = Vec::with_capacity(bounds.len() + 1);
+    // After `last` itself: `start` is only a lower bound for `holds`, so a
+    // key equal to `last` (already on the first page) is left out here.
+    let mut start = Some(successor(last));
+    for b in bounds {
+        out.push(Range {
+            start: start.take(),
+            end: Some(b.clone()),
+        });
+        start = Some(b);
+    }
+    out.push(Range { start, end: None });
+    out
+}
+
+/// The least string greater than `s`.
+fn successor(s: &str) -> String {
+    format!("{s}\0")
+}
+
+/// A string just below `s` to start a listing after: every key from it on
+/// that is below `s` is filtered out by the range, so it need only be
+/// below `s` and close to it: `s` with its last character lowered by one
+/// and followed by the greatest character.
+fn before(s: &str) -> String {
+    let mut out = s.to_string();
+    let Some(c) = out.pop() else { return out };
+    if let Some(lower) = (0..u32::from(c)).rev().find_map(char::from_u32) {
+        out.push(lower);
+        out.push(char::MAX);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(n: &[&str]) -> Vec<String> {
+        n.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn before_is_below_and_close() {
+        for s in ["b", "a/b/", "x\u{e000}", "\u{10000}", "a\0"] {
+            let b = before(s);
+            assert!(b.as_str() < s, "{s:?} {b:?}");
+        }
+        assert_eq!(before("folder12/"), format!("folder12.{}", char::MAX));
+        // Surrogates are not characters: the one below U+E000 is U+D7FF.
+        assert_eq!(before("x\u{e000}"), format!("x\u{d7ff}{}", char::MAX));
+        assert_eq!(before("a\0"), "a");
+        assert_eq!(before("\0"), "");
+        assert!(successor("ab").as_str() > "ab");
+    }
+
+    #[test]
+    fn ranges_cover_everything_after_the_first_page_once() {
+        let names = keys(&["p/a/", "p/b/", "p/c", "p/d/", "p/e/"]);
+        let r = ranges("p/a/9", &names, 100);
+        // The folder holding `last` sorts below it: the cuts are the others.
+        let starts: Vec<_> = r.iter().map(|r| r.start.clone()).collect();
+        assert_eq!(
+            starts,
+            [
+                Some("p/a/9\0".to_string()),
+                Some("p/b/".into()),
+                Some("p/c".into()),
+                Some("p/d/".into()),
+                Some("p/e/".into())
+            ]
+        );
+        assert_eq!(r.last().unwrap().end, None);
+        for k in [
+            "p/a/9",
+            "p/a/9/x",
+            "p/b/1",
+            "p/c",
+            "p/c0",
+            "p/d/z",
+            "p/e/",
+            "p/f",
+            "p/\u{10ffff}",
+        ] {
+            let holders = r.iter().filter(|r| r.holds(k)).count();
+            let expect = usize::from(k != "p/a/9");
+            assert_eq!(holders, expect, "{k}");
+        }
+        // At most `most` ranges, still contiguous.
+        let many: Vec<String> = (0..1000).map(|i| format!("p/{i:04}/")).collect();
+        let r = ranges("p/0000/z", &many, 8);
+        assert!(r.len() <= 9, "{}", r.len());
+        for w in r.windows(2) {
+            assert_eq!(w[0].end, w[1].start);
+        }
+        // Nothing to cut at: one range, from after the last key to the end.
+        assert_eq!(ranges("p/z", &[], 8).len(), 1);
+    }
+}
