@@ -18,6 +18,7 @@
 mod data;
 mod measure;
 mod report;
+mod scale;
 pub(crate) mod tools;
 
 use std::path::PathBuf;
@@ -39,14 +40,15 @@ pub struct Options {
     pub runs: usize,
     /// Files transferred at once, by both tools.
     pub transfers: u16,
-    /// Data sets to run (`A`, `B`, `C`); all by default.
+    /// Data sets to run (`A`, `B`, `C`, and `D` for the scale rows); all
+    /// by default.
     pub sets: Vec<String>,
     /// A poof binary to measure instead of building one (`--poof PATH`).
     pub poof: Option<PathBuf>,
 }
 
 const USAGE: &str =
-    "usage: cargo xtask bench [--smoke] [--runs N] [--transfers N] [--sets A,B,C] [--poof PATH]";
+    "usage: cargo xtask bench [--smoke] [--runs N] [--transfers N] [--sets A,B,C,D] [--poof PATH]";
 
 impl Options {
     fn parse(args: &[String]) -> Result<Self> {
@@ -54,7 +56,7 @@ impl Options {
             smoke: false,
             runs: 3,
             transfers: 8,
-            sets: vec!["A".into(), "B".into(), "C".into()],
+            sets: vec!["A".into(), "B".into(), "C".into(), "D".into()],
             poof: None,
         };
         let mut it = args.iter();
@@ -155,6 +157,8 @@ pub struct Results {
     pub sets: Vec<(&'static str, String, u64)>,
     /// The timed rows.
     pub rows: Vec<Row>,
+    /// The scale rows (data set D), smallest first.
+    pub scale: Vec<scale::ScaleRow>,
     /// The ceiling.
     pub ceiling: Ceiling,
     /// `poof version` wall times, ms, in order.
@@ -184,10 +188,15 @@ pub fn run(args: &[String]) -> Result<()> {
         .into_iter()
         .filter(|s| opts.sets.iter().any(|n| n == s.name))
         .collect();
-    if sets.is_empty() {
+    let scale = opts
+        .sets
+        .iter()
+        .any(|n| n == "D")
+        .then(|| data::scale(&base, opts.smoke));
+    if sets.is_empty() && scale.is_none() {
         bail!("no data set selected; {USAGE}");
     }
-    for s in &sets {
+    for s in sets.iter().chain(&scale) {
         s.ensure()?;
     }
     let garage = Garage::start()?;
@@ -209,16 +218,23 @@ pub fn run(args: &[String]) -> Result<()> {
         opts: opts.clone(),
         sets: sets
             .iter()
+            .chain(&scale)
             .map(|s| (s.name, s.what.clone(), s.bytes()))
             .collect(),
         rows: Vec::new(),
+        scale: Vec::new(),
         ceiling: Ceiling::default(),
         version_ms: Vec::new(),
         encrypted_note: None,
         facts: measure::facts(&poof, &rclone, garage.binary()?),
         rclone_flags: tools.rclone_sync_flags(),
     };
-    let outcome = measure_all(&opts, &sets, &garage, &tools, &mut results);
+    let outcome = measure_all(&opts, &sets, &garage, &tools, &mut results).and_then(|()| {
+        if let Some(d) = &scale {
+            results.scale = scale::run(&garage, &tools, d, opts.smoke, opts.runs.max(3))?;
+        }
+        Ok(())
+    });
     if let Err(e) = outcome {
         let kept = work.keep();
         return Err(e.context(format!("the logs are kept in {}", kept.display())));
@@ -227,7 +243,7 @@ pub fn run(args: &[String]) -> Result<()> {
 
     let text = report::render(&results);
     println!("\n{text}");
-    if opts.smoke || sets.len() < 3 {
+    if opts.smoke || opts.sets.len() < 4 {
         eprintln!(
             "bench: {} run done in {:.0} s (docs/BENCHMARKS.md is only written by a full run)",
             if opts.smoke { "smoke" } else { "partial" },
@@ -257,6 +273,9 @@ fn measure_all(
     tools: &Tools,
     results: &mut Results,
 ) -> Result<()> {
+    if sets.is_empty() {
+        return Ok(());
+    }
     for s in sets {
         let (bytes, secs) = s.read_all()?;
         eprintln!(

@@ -98,7 +98,55 @@ pub fn sets(base: &Path, smoke: bool) -> Vec<DataSet> {
     ]
 }
 
+/// Data set D, for the scale rows: `n` files of 1 KiB in folders of 1,000
+/// (`d000/f000000.bin`), 200,000 at full size.
+pub fn scale(base: &Path, smoke: bool) -> DataSet {
+    let (n, base) = if smoke {
+        (1_000_usize, base.join("smoke"))
+    } else {
+        (200_000, base.to_path_buf())
+    };
+    DataSet::new(
+        "D",
+        format!("{n} × 1 KiB in folders of 1,000"),
+        &base,
+        (0..n)
+            .map(|i| (format!("d{:03}/f{i:06}.bin", i / 1000), KIB))
+            .collect(),
+    )
+}
+
 impl DataSet {
+    /// A folder beside the set's that holds its first `n` files (hard
+    /// links, so it costs no space), made again unless it holds exactly
+    /// those; the set's own folder when `n` is all of them.
+    pub fn first(&self, n: usize) -> Result<PathBuf> {
+        if n >= self.files.len() {
+            return Ok(self.dir.clone());
+        }
+        let dir = self.dir.with_file_name(format!("{}-first-{n}", self.name));
+        let intact = count_files(&dir) == n
+            && self.files[..n].iter().all(|f| {
+                let (a, b) = (dir.join(&f.rel), self.dir.join(&f.rel));
+                use std::os::unix::fs::MetadataExt;
+                matches!((std::fs::metadata(a), std::fs::metadata(b)),
+                    (Ok(x), Ok(y)) if x.ino() == y.ino())
+            });
+        if intact {
+            return Ok(dir);
+        }
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+        }
+        for f in &self.files[..n] {
+            let to = dir.join(&f.rel);
+            std::fs::create_dir_all(to.parent().expect("files live in the set's folder"))?;
+            std::fs::hard_link(self.dir.join(&f.rel), &to)
+                .with_context(|| format!("linking {}", to.display()))?;
+        }
+        Ok(dir)
+    }
+
     fn new(name: &'static str, what: String, base: &Path, files: Vec<(String, u64)>) -> Self {
         let files = files
             .into_iter()
@@ -357,5 +405,33 @@ mod tests {
         assert!(c.files.iter().all(|f| (KIB..=8 * MIB).contains(&f.size)));
         let small = c.files.iter().filter(|f| f.size < 90 * KIB).count();
         assert!((800..1200).contains(&small), "{small}");
+    }
+
+    #[test]
+    fn the_first_files_of_d_are_links_made_again_when_wrong() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = scale(tmp.path(), true);
+        assert_eq!(d.files.len(), 1_000);
+        assert_eq!(d.files[999].rel, "d000/f000999.bin");
+        d.ensure().unwrap();
+        assert_eq!(d.first(1_000).unwrap(), d.dir);
+        let view = d.first(500).unwrap();
+        assert_eq!(count_files(&view), 500);
+        assert_eq!(
+            std::fs::read(view.join("d000/f000499.bin")).unwrap(),
+            std::fs::read(d.dir.join("d000/f000499.bin")).unwrap()
+        );
+        // A stray file or a copy instead of a link: made again.
+        std::fs::write(view.join("stray"), b"x").unwrap();
+        std::fs::remove_file(view.join("d000/f000007.bin")).unwrap();
+        std::fs::write(view.join("d000/f000007.bin"), [0u8; 1024]).unwrap();
+        let again = d.first(500).unwrap();
+        assert_eq!(count_files(&again), 500);
+        use std::os::unix::fs::MetadataExt;
+        let ino = |p: &Path| std::fs::metadata(p).unwrap().ino();
+        assert_eq!(
+            ino(&again.join("d000/f000007.bin")),
+            ino(&d.dir.join("d000/f000007.bin"))
+        );
     }
 }

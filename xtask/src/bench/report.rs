@@ -27,7 +27,7 @@ pub fn render(r: &Results) -> String {
         "cargo xtask bench --runs {} --transfers {}",
         r.opts.runs, r.opts.transfers
     );
-    if r.opts.sets.len() < 3 {
+    if r.opts.sets.len() < 4 {
         command += &format!(" --sets {}", r.opts.sets.join(","));
     }
     if let Some(p) = &r.opts.poof {
@@ -155,6 +155,7 @@ pub fn render(r: &Results) -> String {
     if let Some(note) = &r.encrypted_note {
         let _ = writeln!(s, "\n{note}.");
     }
+    scale(&mut s, r);
 
     let c = &r.ceiling;
     let _ = writeln!(s, "\n## Ceiling\n");
@@ -332,6 +333,26 @@ fn targets(r: &Results) -> Vec<(String, String, Option<bool>)> {
         }),
         worst.map(|(k, _)| k <= 128 * 1024),
     ));
+    // Issue 16's scale targets (data set D).
+    if let Some(row) = r.scale.iter().find(|row| row.files == 100_000) {
+        let n = row.noop();
+        out.push((
+            "D: no-op re-sync of 100,000 files at most 2 s (issue 16)".into(),
+            secs(n.wall),
+            Some(n.wall <= 2.0),
+        ));
+    }
+    if let Some(row) = r.scale.iter().max_by_key(|row| row.files) {
+        let worst = row.noop().rss_kib.max(row.upload.rss_kib);
+        out.push((
+            format!(
+                "D: peak RSS at most 96 MiB at {} files, upload and no-op (issue 16)",
+                row.files
+            ),
+            format!("{:.0} MiB", worst as f64 / 1024.0),
+            Some(worst <= 96 * 1024),
+        ));
+    }
     let mut v = r.version_ms.clone();
     let ms = median_of(&mut v);
     out.push((
@@ -340,6 +361,57 @@ fn targets(r: &Results) -> Vec<(String, String, Option<bool>)> {
         (!v.is_empty()).then_some(ms <= 50.0),
     ));
     out
+}
+
+/// The scale rows: each size's first upload and no-op re-sync, and how
+/// the no-op's time and memory grow per 1,000 files from one size to the next.
+fn scale(s: &mut String, r: &Results) {
+    let Some((_, what, _)) = r.sets.iter().find(|(n, _, _)| *n == "D") else {
+        return;
+    };
+    if r.scale.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "\n### D, plain, poof only: the first n files of {what}\n\n\
+         Each size is uploaded into a new bucket, then re-synced {} times with nothing changed \
+         (medians; the highest peak RSS). Growth is from the size above.\n",
+        r.scale[0].noop.len()
+    );
+    let _ = writeln!(
+        s,
+        "| files | upload wall | upload CPU | upload peak RSS | no-op wall | no-op CPU | no-op peak RSS | no-op growth per 1,000 files |"
+    );
+    let _ = writeln!(s, "|--:|--:|--:|--:|--:|--:|--:|--:|");
+    let mut above: Option<(usize, f64, f64)> = None;
+    for row in &r.scale {
+        let n = row.noop();
+        let rss = n.rss_kib as f64 / 1024.0;
+        let growth = match above {
+            Some((files, wall, mib)) => {
+                let k = (row.files - files) as f64 / 1000.0;
+                format!(
+                    "{:.1} ms, {:.2} MiB",
+                    (n.wall - wall) * 1e3 / k,
+                    (rss - mib) / k
+                )
+            }
+            None => "—".into(),
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {:.0} MiB | {} | {} | {:.0} MiB | {growth} |",
+            row.files,
+            secs(row.upload.wall),
+            secs(row.upload.cpu),
+            row.upload.rss_kib as f64 / 1024.0,
+            secs(n.wall),
+            secs(n.cpu),
+            rss
+        );
+        above = Some((row.files, n.wall, rss));
+    }
 }
 
 /// Seconds, readably: milliseconds below one second.
