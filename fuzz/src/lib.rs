@@ -351,26 +351,34 @@ fn meta(size: u64) -> FileMeta {
 /// A sealed object: its header, its segments and its plaintext.
 type Sealed = (Vec<u8>, Vec<Vec<u8>>, Vec<u8>);
 
-/// A sealed object of three segments, made once.
-fn sealed() -> &'static Sealed {
-    static S: OnceLock<Sealed> = OnceLock::new();
+/// A sealed object of three segments in each format version (`[0]`:
+/// version 2, which poof writes; `[1]`: version 1, which it still reads),
+/// made once: the segments as they come, then the header the sealer gives
+/// at the end.
+fn sealed() -> &'static [Sealed; 2] {
+    static S: OnceLock<[Sealed; 2]> = OnceLock::new();
     S.get_or_init(|| {
         let size = 2 * stream::SEGMENT_SIZE + 100;
         let plain: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
-        // The sealer refuses content that is not what the header's SHA-256 says.
+        // Version 1's sealer refuses content that is not what its SHA-256 says.
         let meta = FileMeta {
             sha256: <sha2::Sha256 as sha2::Digest>::digest(&plain).into(),
             ..meta(size as u64)
         };
-        let mut s = keyring().sealer("docs/f", &meta, &[9u8; 32]).unwrap();
-        let header = s.header().to_vec();
-        let chunks: Vec<&[u8]> = plain.chunks(stream::SEGMENT_SIZE).collect();
-        let segs = chunks
-            .iter()
-            .enumerate()
-            .map(|(i, c)| s.seal_segment(c.to_vec(), i + 1 == chunks.len()).unwrap())
-            .collect();
-        (header, segs, plain)
+        let k = keyring();
+        let seal = |mut s: stream::Sealer| {
+            let chunks: Vec<&[u8]> = plain.chunks(stream::SEGMENT_SIZE).collect();
+            let segs = chunks
+                .iter()
+                .enumerate()
+                .map(|(i, c)| s.seal_segment(c.to_vec(), i + 1 == chunks.len()).unwrap())
+                .collect();
+            (s.finish(None).unwrap(), segs, plain.clone())
+        };
+        [
+            seal(k.sealer("docs/f", &meta.stat(), &[9u8; 32]).unwrap()),
+            seal(k.sealer_v1("docs/f", &meta, &[9u8; 32]).unwrap()),
+        ]
     })
 }
 
@@ -379,7 +387,11 @@ fn sealed() -> &'static Sealed {
 pub fn header(data: &[u8]) {
     let k = keyring();
     let _ = k.opener("docs/f", data);
-    let (good, _, _) = sealed();
+    // The first byte picks the version.
+    let Some((&which, data)) = data.split_first() else {
+        return;
+    };
+    let (good, _, _) = &sealed()[usize::from(which & 1)];
     let mut h = good.clone();
     for (i, m) in data.iter().enumerate().take(64) {
         let at = (i * 17 + usize::from(*m)) % h.len();
@@ -395,11 +407,15 @@ pub fn header(data: &[u8]) {
     }
 }
 
-/// The segment stream: segments dropped, repeated, reordered, truncated,
-/// flipped or flagged wrongly never open to anything but the original.
+/// The segment stream, of either version (the first byte picks it):
+/// segments dropped, repeated, reordered, truncated, flipped or flagged
+/// wrongly never open to anything but the original.
 pub fn segments(data: &[u8]) {
     let k = keyring();
-    let (header, segs, plain) = sealed();
+    let Some((&which, data)) = data.split_first() else {
+        return;
+    };
+    let (header, segs, plain) = &sealed()[usize::from(which & 1)];
     let mut b = Bytes(data);
     let order = b.pieces(segs);
     let mut o = k.opener("docs/f", header).expect("the real header opens");

@@ -41,9 +41,11 @@ use sha2::Sha256;
 use zeroize::Zeroizing;
 
 pub use keyring::{KdfParams, Keyring, WrappedKeyInfo};
-pub use stream::{FileMeta, Opener, Sealer};
+pub use stream::{FileMeta, FileStat, Opener, Sealer};
 
-/// The version of the format this module writes, and the only one it reads.
+/// The version of the wrapped key and blob formats, which this module
+/// writes and reads (content objects have their own,
+/// [`stream::OBJECT_VERSION`]).
 pub const FORMAT_VERSION: u8 = 1;
 
 /// Length of an AES-GCM or AES-SIV authentication tag, in bytes.

@@ -14,7 +14,11 @@
 //! - at most one unlocked instance per CPU core exists, and a thread never
 //!   holds two leases at once, so the pool cannot deadlock;
 //! - only authenticated plaintext is written, and a download is accepted only
-//!   when the SHA-256 of what was written matches the header.
+//!   when the SHA-256 of what was written matches the header;
+//! - a file is read once to seal it: the guest hashes what it seals and
+//!   gives the header, which holds that hash, only after the last segment,
+//!   and only when the file's size and time are still the plan's (the
+//!   store then writes it at offset 0 last, `Body::HeadLast`).
 
 pub mod keys;
 
@@ -26,10 +30,11 @@ use anyhow::{Result, anyhow};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::engine::crypto::{FileMeta, FormatInfo};
+use crate::engine::crypto::{FileMeta, FileStat, FormatInfo};
 use crate::engine::pool::Pool as Instances;
 use crate::engine::{GuestError, Handle, Instance};
 use crate::exit::ConfigError;
+use crate::store::{HeadLast, Unchanged};
 
 /// Sealed objects at most this large are downloaded into memory first, so
 /// that a slow transfer does not hold an unlocked instance.
@@ -214,35 +219,32 @@ impl Crypt {
         self.lease()?.inst().sealed_size(plain)?.map_err(fail)
     }
 
-    /// Starts sealing `src` (the local file behind `entry`) for `cloud`:
-    /// hashes it natively, then returns a reader of header and segments,
-    /// the object's id and the encrypted name.
+    /// Starts sealing `src` (the local file behind `entry`) for `cloud`,
+    /// in one read: returns a reader of the object's segments, which gives
+    /// the header at the end once `unchanged` (the file still has the
+    /// plan's size and time) passed. `name` names the file in messages.
     pub fn seal_file<'a, R: Read>(
         &'a self,
         cloud: &str,
         entry: &crate::engine::sync::Entry,
-        mut src: R,
-        rewind: impl FnOnce(&mut R) -> io::Result<()>,
+        src: R,
         name: &Path,
+        unchanged: Unchanged<'a>,
     ) -> Result<Sealing<'a, R>> {
-        let sha = crate::fsx::sha256_of(&mut src)
-            .map_err(|e| anyhow!("reading {}: {e}", name.display()))?;
-        rewind(&mut src).map_err(|e| anyhow!("reading {}: {e}", name.display()))?;
-        let meta = FileMeta {
+        let stat = FileStat {
             size: entry.size,
             mtime_ns: entry.mtime_ns,
             mode: entry.mode,
-            sha256: sha.to_vec(),
         };
-        self.seal_from(cloud, &entry.path, &meta, src, &name.display().to_string())
+        let name = name.display().to_string();
+        self.start(cloud, &entry.path, &stat, src, name, None, Some(unchanged))
     }
 
-    /// Starts sealing `src` for `cloud/rel` with the metadata `meta`, whose
-    /// SHA-256 the caller already knows (key rotation takes it from the old
-    /// object's authenticated header): returns a reader of header and
-    /// segments. `src` must yield exactly `meta.size` bytes with that hash:
-    /// the guest refuses the last segment otherwise, so nothing else can be
-    /// sealed whole. `name` names the source in messages.
+    /// Starts sealing `src` for `cloud/rel` with the size, time and mode of
+    /// `meta`; the content must have `meta.sha256` (key rotation takes it
+    /// from the old object's authenticated header): the guest refuses to
+    /// give the header otherwise, so nothing else can be stored whole.
+    /// `name` names the source in messages.
     pub fn seal_from<'a, R: Read>(
         &'a self,
         cloud: &str,
@@ -251,24 +253,46 @@ impl Crypt {
         src: R,
         name: &str,
     ) -> Result<Sealing<'a, R>> {
+        let stat = FileStat {
+            size: meta.size,
+            mtime_ns: meta.mtime_ns,
+            mode: meta.mode,
+        };
+        let expected = Some(meta.sha256.clone());
+        self.start(cloud, rel, &stat, src, name.to_string(), expected, None)
+    }
+
+    #[allow(clippy::too_many_arguments)] // The two callers' inputs, each used once.
+    fn start<'a, R: Read>(
+        &'a self,
+        cloud: &str,
+        rel: &str,
+        stat: &FileStat,
+        src: R,
+        name: String,
+        expected: Option<Vec<u8>>,
+        unchanged: Option<Unchanged<'a>>,
+    ) -> Result<Sealing<'a, R>> {
         let mut lease = self.lease()?;
         let e = entropy()?;
-        let (sealer, header, id) = {
+        let (sealer, id) = {
             let u = lease.unlocked();
-            let sealer = u.inst.seal(&u.key, cloud, rel, meta, &e)?.map_err(fail)?;
-            let (header, id) = u.inst.sealer_start(&sealer)?;
-            (sealer, header, id)
+            let sealer = u.inst.seal(&u.key, cloud, rel, stat, &e)?.map_err(fail)?;
+            let id = u.inst.sealer_object_id(&sealer)?;
+            (sealer, id)
         };
         Ok(Sealing {
             lease,
             sealer: Some(sealer),
             src,
-            remaining: meta.size,
-            pending: header,
+            remaining: stat.size,
+            pending: Vec::new(),
             pos: 0,
             finished: false,
             chunk: vec![0; self.format.segment_size as usize],
-            name: name.to_string(),
+            name,
+            expected,
+            unchanged,
             id,
         })
     }
@@ -330,7 +354,8 @@ impl Lease<'_> {
     }
 }
 
-/// A `Read` of one file sealed: its header, then its segments.
+/// A `Read` of one file's sealed segments, read once; its header, which
+/// comes first in the object, is `HeadLast::head` once they were all read.
 pub struct Sealing<'a, R: Read> {
     lease: Lease<'a>,
     sealer: Option<Handle>,
@@ -341,6 +366,10 @@ pub struct Sealing<'a, R: Read> {
     finished: bool,
     chunk: Vec<u8>,
     name: String,
+    /// The SHA-256 the content must have, when known before (rotation).
+    expected: Option<Vec<u8>>,
+    /// Run before the header is made: the source is still as planned.
+    unchanged: Option<Unchanged<'a>>,
     /// The object id, for the manifest.
     pub id: String,
 }
@@ -360,13 +389,32 @@ impl<R: Read> Read for Sealing<'_, R> {
     }
 }
 
+impl<R: Read> HeadLast for Sealing<'_, R> {
+    fn head(&mut self) -> io::Result<Vec<u8>> {
+        if !self.finished || self.pos < self.pending.len() {
+            return Err(io::Error::other(format!(
+                "{}: the header was asked for before every segment was read",
+                self.name
+            )));
+        }
+        if let Some(unchanged) = self.unchanged {
+            unchanged()?;
+        }
+        let sealer = self
+            .sealer
+            .as_ref()
+            .expect("a sealing reader holds its sealer");
+        let u = self.lease.unlocked();
+        u.inst
+            .sealer_finish(sealer, self.expected.as_deref())
+            .map_err(|e| io::Error::other(format!("{e:#}")))?
+            .map_err(|e| io::Error::other(format!("{}: {}", self.name, describe(&e))))
+    }
+}
+
 impl<R: Read> Sealing<'_, R> {
     fn next_segment(&mut self) -> io::Result<()> {
-        let changed = |name: &str| {
-            io::Error::other(format!(
-                "{name} changed while poof was reading it; it was not copied, run poof again"
-            ))
-        };
+        let changed = |name: &str| crate::store::changed(Path::new(name));
         let want = self.chunk.len().min(self.remaining as usize);
         let got = crate::fsx::read_full(&mut self.src, &mut self.chunk[..want])?;
         if got < want {
@@ -535,10 +583,18 @@ impl<W: Write> Drop for Opening<'_, W> {
 
 #[cfg(test)]
 mod tests {
-    use std::io::{self, Cursor};
+    use std::io::{self, Cursor, Read};
     use std::path::Path;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
 
+    use anyhow::Result;
+    use sha2::{Digest, Sha256};
+
+    use super::{Crypt, FileMeta};
     use crate::engine::sync::Entry;
+    use crate::store::memory::MemoryStore;
+    use crate::store::{Body, Meta, Store, Unchanged};
     use crate::testkit;
 
     #[test]
@@ -560,37 +616,163 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_file_rewritten_at_the_same_size_between_hashing_and_sealing_is_never_sealed_whole() {
-        let c = testkit::crypt();
-        let size = 150_000;
-        let entry = Entry {
+    /// A source that counts the bytes it gave, and can change its content
+    /// (same size) from byte `rewrite_at` on, as a file rewritten while
+    /// it is read.
+    struct Counted {
+        data: Cursor<Vec<u8>>,
+        read: Arc<AtomicU64>,
+        rewrite_at: u64,
+    }
+
+    impl Read for Counted {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let at = self.data.position();
+            let n = self.data.read(buf)?;
+            for (i, b) in buf[..n].iter_mut().enumerate() {
+                if at + i as u64 >= self.rewrite_at {
+                    *b = 2;
+                }
+            }
+            self.read.fetch_add(n as u64, Ordering::SeqCst);
+            Ok(n)
+        }
+    }
+
+    fn entry(size: u64) -> Entry {
+        Entry {
             path: "f".into(),
             size,
             mtime_ns: 0,
             mode: None,
+        }
+    }
+
+    /// Seals `data` (rewritten from `rewrite_at` while read) into a memory
+    /// store under `obj`; returns the put's result and the bytes read.
+    fn seal_into(
+        c: &Crypt,
+        store: &MemoryStore,
+        entry: &Entry,
+        data: Vec<u8>,
+        rewrite_at: u64,
+        unchanged: Unchanged<'_>,
+    ) -> (crate::store::Result<crate::store::Put>, u64) {
+        let read = Arc::new(AtomicU64::new(0));
+        let src = Counted {
+            data: Cursor::new(data),
+            read: read.clone(),
+            rewrite_at,
         };
-        let sealed = |rewritten: bool| {
-            let data = vec![1u8; size as usize];
-            let rewind = |src: &mut Cursor<Vec<u8>>| {
-                if rewritten {
-                    // Same size, same time, other bytes: what the size and
-                    // time check after the upload cannot see.
-                    *src = Cursor::new(vec![2u8; size as usize]);
-                } else {
-                    src.set_position(0);
-                }
-                Ok(())
-            };
+        let mut sealing = c
+            .seal_file("Docs", entry, src, Path::new("f"), unchanged)
+            .unwrap();
+        let body = Body::HeadLast {
+            reader: &mut sealing,
+            len: c.sealed_size(entry.size).unwrap(),
+            head_len: u64::from(c.format().header_size),
+            path: Path::new("f"),
+        };
+        let put = store.put("obj", body, &Meta::default());
+        drop(sealing);
+        (put, read.load(Ordering::SeqCst))
+    }
+
+    fn opened(c: &Crypt, store: &MemoryStore) -> Result<Vec<u8>> {
+        let mut object = Vec::new();
+        store.get("obj", &mut object)?;
+        let mut plain = Vec::new();
+        let mut w = c.open_into("Docs", "f", &mut plain)?;
+        io::Write::write_all(&mut w, &object)?;
+        let (meta, _) = w.finish()?;
+        assert_eq!(meta.sha256, Sha256::digest(&plain).to_vec());
+        Ok(plain)
+    }
+
+    #[test]
+    fn a_file_is_read_once_and_its_object_matches_what_was_read() {
+        let c = testkit::crypt();
+        let size = 150_000u64;
+        let store = MemoryStore::new();
+        let ok: Unchanged<'_> = &|| Ok(());
+        let (put, read) = seal_into(&c, &store, &entry(size), vec![1; size as usize], size, ok);
+        put.unwrap();
+        assert_eq!(read, size, "one read of the file, no hashing pass");
+        let object_len = store.head("obj").unwrap().size;
+        assert_eq!(object_len, c.sealed_size(size).unwrap());
+        let mut head = [0u8; 8];
+        head.copy_from_slice(&store.get_range("obj", 0, 8).unwrap());
+        assert_eq!(&head, b"poofobj\x02", "the header is at offset 0");
+        assert_eq!(opened(&c, &store).unwrap(), vec![1; size as usize]);
+        // Rewritten at the same size and time while it was read, which no
+        // size or time check sees: what is stored is what was read, whole
+        // and consistent with its header, never an object that cannot be
+        // restored.
+        let (put, read) = seal_into(&c, &store, &entry(size), vec![1; size as usize], 70_000, ok);
+        put.unwrap();
+        assert_eq!(read, size);
+        let mut expected = vec![1u8; 70_000];
+        expected.resize(size as usize, 2);
+        assert_eq!(opened(&c, &store).unwrap(), expected);
+    }
+
+    #[test]
+    fn a_file_that_changed_while_it_was_read_stores_nothing() {
+        let c = testkit::crypt();
+        let ok: Unchanged<'_> = &|| Ok(());
+        // Shrunk, grown (the plan's size is wrong), or with another time
+        // at the end of the read: the put fails, the store is untouched.
+        for (planned, actual) in [(150_000u64, 100_000usize), (100_000, 150_000)] {
+            let store = MemoryStore::new();
+            let (put, _) = seal_into(&c, &store, &entry(planned), vec![1; actual], u64::MAX, ok);
+            let e = anyhow::Error::from(put.unwrap_err());
+            assert!(
+                format!("{e:#}").contains("changed while poof was copying it"),
+                "{e:#}"
+            );
+            assert!(store.head("obj").unwrap_err().is_not_found());
+        }
+        let store = MemoryStore::new();
+        let moved: Unchanged<'_> = &|| Err(io::Error::other("f changed while poof was copying it"));
+        let (put, _) = seal_into(&c, &store, &entry(10), vec![1; 10], u64::MAX, moved);
+        assert!(put.is_err());
+        assert!(store.head("obj").unwrap_err().is_not_found());
+    }
+
+    #[test]
+    fn a_reseal_gets_no_header_unless_the_content_has_the_expected_hash() {
+        let c = testkit::crypt();
+        let data = vec![5u8; 1000];
+        let meta = |sha: &[u8]| FileMeta {
+            size: 1000,
+            mtime_ns: 1,
+            mode: Some(0o600),
+            sha256: sha.to_vec(),
+        };
+        let store = MemoryStore::new();
+        for (sha, good) in [
+            (Sha256::digest([6u8; 1000]), false),
+            (Sha256::digest(&data), true),
+        ] {
             let mut sealing = c
-                .seal_file("Docs", &entry, Cursor::new(data), rewind, Path::new("f"))
+                .seal_from(
+                    "Docs",
+                    "f",
+                    &meta(&sha),
+                    Cursor::new(data.clone()),
+                    "Docs/f",
+                )
                 .unwrap();
-            let mut out = Vec::new();
-            io::copy(&mut sealing, &mut out).map(|_| out)
-        };
-        let whole = sealed(false).unwrap();
-        assert_eq!(whole.len() as u64, c.sealed_size(size).unwrap());
-        let e = sealed(true).unwrap_err();
-        assert!(e.to_string().contains("changed while it was read"), "{e}");
+            let body = Body::HeadLast {
+                reader: &mut sealing,
+                len: c.sealed_size(1000).unwrap(),
+                head_len: u64::from(c.format().header_size),
+                path: Path::new("Docs/f"),
+            };
+            let put = store.put("obj", body, &Meta::default());
+            assert_eq!(put.is_ok(), good, "{put:?}");
+            assert_eq!(store.head("obj").is_ok(), good);
+        }
+        assert_eq!(opened(&c, &store).unwrap(), data);
     }
 }

@@ -173,15 +173,72 @@ pub enum Body<'a> {
         /// Runs before the object becomes visible.
         unchanged: Unchanged<'a>,
     },
-    /// Exactly `len` bytes read once from `reader` (sealed content).
-    Stream {
-        /// The bytes, in order.
-        reader: &'a mut dyn Read,
-        /// How many bytes the reader yields; fewer or more is an error.
+    /// `len` bytes read once, whose first `head_len` come last (sealed
+    /// content: the header seals the hash of what follows it). `reader`
+    /// yields the bytes from offset `head_len` to the end, in order; then
+    /// `head` gives the first `head_len`. The store keeps the object
+    /// invisible until it has the head, and stores nothing when the reader
+    /// yields another number of bytes or `head` fails.
+    HeadLast {
+        /// The bytes after the head, then the head.
+        reader: &'a mut dyn HeadLast,
+        /// How many bytes the object holds, head included.
         len: u64,
+        /// How many bytes the head is.
+        head_len: u64,
         /// The source, for messages.
         path: &'a Path,
     },
+}
+
+/// The source of a [`Body::HeadLast`].
+pub trait HeadLast: Read {
+    /// The object's first bytes, once `read` returned the end of the rest;
+    /// an error (the source changed while it was read) aborts the put.
+    fn head(&mut self) -> io::Result<Vec<u8>>;
+}
+
+/// Reads the rest of a [`Body::HeadLast`] into `buf[head_len..]` (which
+/// must be `len` bytes) and its head into `buf[..head_len]`: for stores
+/// that send a small object whole. Fails when the reader yields another
+/// number of bytes than `len - head_len`, or `head` fails or has another
+/// length than `head_len`.
+pub fn read_head_last(
+    reader: &mut dyn HeadLast,
+    buf: &mut [u8],
+    head_len: usize,
+    path: &Path,
+) -> io::Result<()> {
+    let rest = buf.len() - head_len;
+    let got = crate::fsx::read_full(&mut &mut *reader, &mut buf[head_len..])?;
+    if got < rest || crate::fsx::read_full(&mut &mut *reader, &mut [0u8; 1])? != 0 {
+        return Err(changed(path));
+    }
+    put_head(reader, &mut buf[..head_len], path)
+}
+
+/// Asks `reader` for its head and writes it into `buf`, which is as long
+/// as the head must be.
+pub fn put_head(reader: &mut dyn HeadLast, buf: &mut [u8], path: &Path) -> io::Result<()> {
+    let head = reader.head()?;
+    if head.len() != buf.len() {
+        return Err(io::Error::other(format!(
+            "{}: the head of the object is {} bytes, not {}",
+            path.display(),
+            head.len(),
+            buf.len()
+        )));
+    }
+    buf.copy_from_slice(&head);
+    Ok(())
+}
+
+/// The error of a source that yielded more or fewer bytes than its size.
+pub fn changed(path: &Path) -> io::Error {
+    io::Error::other(format!(
+        "{} changed while poof was copying it; it was not copied, run poof again",
+        path.display()
+    ))
 }
 
 impl Body<'_> {
@@ -189,7 +246,7 @@ impl Body<'_> {
     pub fn len(&self) -> u64 {
         match self {
             Body::Bytes(b) => b.len() as u64,
-            Body::File { len, .. } | Body::Stream { len, .. } => *len,
+            Body::File { len, .. } | Body::HeadLast { len, .. } => *len,
         }
     }
 
@@ -304,5 +361,42 @@ pub fn check_prefix(prefix: &str) -> Result<()> {
         None => Err(StoreError::other(format!(
             "{prefix:?} is not a folder prefix (it must end with `/`)"
         ))),
+    }
+}
+
+/// A [`HeadLast`] source for tests: `rest`, then `head` (`None`: `head`
+/// fails, as when the source changed while it was read).
+#[cfg(test)]
+pub struct TestHeadLast {
+    /// The bytes after the head.
+    pub rest: io::Cursor<Vec<u8>>,
+    /// The head, given at the end.
+    pub head: Option<Vec<u8>>,
+}
+
+#[cfg(test)]
+impl TestHeadLast {
+    /// A source of `head` then `rest`, or of `rest` whose head fails.
+    pub fn new(head: Option<&[u8]>, rest: &[u8]) -> Self {
+        TestHeadLast {
+            rest: io::Cursor::new(rest.to_vec()),
+            head: head.map(<[u8]>::to_vec),
+        }
+    }
+}
+
+#[cfg(test)]
+impl Read for TestHeadLast {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.rest.read(buf)
+    }
+}
+
+#[cfg(test)]
+impl HeadLast for TestHeadLast {
+    fn head(&mut self) -> io::Result<Vec<u8>> {
+        self.head
+            .clone()
+            .ok_or_else(|| io::Error::other("src changed while poof was copying it"))
     }
 }

@@ -217,14 +217,20 @@ fn round_trip_with_times_modes_and_no_plaintext_name(kind: Kind) {
         1_600_000_300,
         0o640,
     );
-    // Above the in-memory limit: a multipart upload on S3.
-    let big: Vec<u8> = (0..9u32 << 20).map(|i| (i % 251) as u8).collect();
+    // Above the in-memory limit: a multipart upload on S3, of three
+    // 5 MiB parts, part 1 (which holds the header) sent last.
+    let big: Vec<u8> = (0..12u32 << 20).map(|i| (i % 251) as u8).collect();
     w.file("src/big-file.bin", &big, 1_610_000_000, 0o644);
     w.conf(&[("src", "Private")]);
     poof(&w, &["econfig"]).expect(0);
     poof(&w, &["cryptoggle"]).expect(0);
     let run = poof(&w, &["backup"]).expect(0);
     assert!(run.stdout.contains("4 copied"), "{}", run.stdout);
+    // Format version 2, its header at offset 0 though written last.
+    for plain in [big.len() as u64, 70_000, 0] {
+        let object = read(&w, &object_of(&w, plain));
+        assert_eq!(&object[..8], b"poofobj\x02", "{plain}");
+    }
     let run = poof(&w, &["backup"]).expect(0);
     assert!(
         run.stdout

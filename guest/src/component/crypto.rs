@@ -44,7 +44,7 @@ impl crypto::Guest for super::Guest {
 
     fn format() -> crypto::FormatInfo {
         crypto::FormatInfo {
-            version: core::FORMAT_VERSION,
+            version: stream::OBJECT_VERSION,
             segment_size: stream::SEGMENT_SIZE as u32,
             header_size: stream::HEADER_LEN as u32,
             tag_size: core::TAG_LEN as u32,
@@ -141,24 +141,17 @@ impl crypto::GuestKeyring for Keyring {
         &self,
         cloud: String,
         path: String,
-        meta: crypto::FileMeta,
+        stat: crypto::FileStat,
         entropy: Vec<u8>,
     ) -> Result<crypto::Sealer, Error> {
-        let sha256: [u8; 32] = meta.sha256.as_slice().try_into().map_err(|_| {
-            Error::InvalidInput(format!(
-                "sha256 is {} bytes, 32 expected",
-                meta.sha256.len()
-            ))
-        })?;
-        let meta = core::FileMeta {
-            size: meta.size,
-            mtime_ns: meta.mtime_ns,
-            mode: meta.mode,
-            sha256,
+        let stat = core::FileStat {
+            size: stat.size,
+            mtime_ns: stat.mtime_ns,
+            mode: stat.mode,
         };
         let sealer = self
             .0
-            .sealer(&core::object_path(&cloud, &path), &meta, &entropy)?;
+            .sealer(&core::object_path(&cloud, &path), &stat, &entropy)?;
         Ok(crypto::Sealer::new(Sealer(RefCell::new(sealer))))
     }
 
@@ -182,16 +175,16 @@ impl crypto::GuestKeyring for Keyring {
 }
 
 impl crypto::GuestSealer for Sealer {
-    fn header(&self) -> Vec<u8> {
-        self.0.borrow().header().to_vec()
-    }
-
     fn object_id(&self) -> String {
         self.0.borrow().object_id_hex()
     }
 
     fn seal_segment(&self, plaintext: Vec<u8>, last: bool) -> Result<Vec<u8>, Error> {
         Ok(self.0.borrow_mut().seal_segment(plaintext, last)?)
+    }
+
+    fn finish(&self, expected_sha256: Option<Vec<u8>>) -> Result<Vec<u8>, Error> {
+        Ok(self.0.borrow_mut().finish(expected_sha256.as_deref())?)
     }
 }
 

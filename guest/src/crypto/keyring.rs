@@ -12,7 +12,11 @@
 //! from a wrapped key are bounded, so a hostile blob cannot make the guest
 //! allocate without limit or run for hours.
 
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+
 use argon2::{Algorithm, Argon2, Block, Params, Version};
+use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, Zeroizing};
 
 use super::{CryptoError, FORMAT_VERSION, Result, TAG_LEN, check_entropy, gcm, gcm_open, gcm_seal};
@@ -160,6 +164,10 @@ pub struct Keyring {
     name_key: Zeroizing<[u8; 64]>,
     salt_key: Zeroizing<[u8; 32]>,
     key_id: [u8; KEY_ID_LEN],
+    /// The first 16 bytes of the SHA-256 of each entropy value this keyring
+    /// has sealed an object with (`Keyring::sealer` refuses a repeat): 16
+    /// bytes per object, for as long as the keyring lives.
+    used_entropy: Mutex<BTreeSet<[u8; 16]>>,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -186,6 +194,7 @@ impl Keyring {
             name_key: hkdf::<64>(None, master, b"poof v1 names"),
             salt_key: hkdf::<32>(None, master, b"poof v1 salts"),
             key_id,
+            used_entropy: Mutex::new(BTreeSet::new()),
         }
     }
 
@@ -323,6 +332,27 @@ impl Keyring {
     /// The HMAC key for synthetic salts.
     pub(crate) fn salt_key(&self) -> &[u8; 32] {
         &self.salt_key
+    }
+
+    /// Records `entropy` as used for an object; `invalid-input` when it
+    /// already was (the host's random source repeated itself), since an
+    /// object salt of format version 2 does not cover the content.
+    pub(crate) fn remember_entropy(&self, entropy: &[u8]) -> Result<()> {
+        let mut seen = [0u8; 16];
+        seen.copy_from_slice(&Sha256::digest(entropy)[..16]);
+        let fresh = self
+            .used_entropy
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(seen);
+        if !fresh {
+            return Err(CryptoError::InvalidInput(
+                "this entropy was already used for another object: the random source \
+                 repeats itself, and nothing is sealed with it"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 }
 

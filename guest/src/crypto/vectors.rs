@@ -167,48 +167,16 @@ fn render() -> String {
         }
     }
 
-    out.title("3. A 12-byte file (master key of vector 1)");
-    let content = b"hello, poof\n";
-    let path = "Documents/notes.txt";
-    let meta = FileMeta {
-        size: content.len() as u64,
-        mtime_ns: 1_700_000_000_123_456_789,
-        mode: Some(0o644),
-        sha256: Sha256::digest(content).into(),
-    };
-    let e_obj = seq(0x40, 32);
-    let object = seal_object(&k, path, &meta, content, &e_obj);
-    object_vector(
-        &mut out, &master, &k, path, &meta, content, &e_obj, &object, true,
-    );
-
-    out.title("4. An empty file without a mode (master key of vector 1)");
-    let path = "Documents/empty";
-    let meta = FileMeta {
-        size: 0,
-        mtime_ns: 0,
-        mode: None,
-        sha256: Sha256::digest(b"").into(),
-    };
-    let e_obj = seq(0x60, 32);
-    let object = seal_object(&k, path, &meta, b"", &e_obj);
-    object_vector(
-        &mut out, &master, &k, path, &meta, b"", &e_obj, &object, true,
-    );
-
-    out.title("5. Two segments: 65636 bytes, byte i = i mod 251 (master key of vector 1)");
-    let content: Vec<u8> = (0..SEGMENT_SIZE + 100).map(|i| (i % 251) as u8).collect();
-    let path = "Documents/big.bin";
-    let meta = FileMeta {
-        size: content.len() as u64,
-        mtime_ns: -1,
-        mode: Some(0o600),
-        sha256: Sha256::digest(&content).into(),
-    };
-    let e_obj = seq(0x80, 32);
-    let object = seal_object(&k, path, &meta, &content, &e_obj);
-    object_vector(
-        &mut out, &master, &k, path, &meta, &content, &e_obj, &object, false,
+    object_vectors(
+        &mut out,
+        &master,
+        &k,
+        1,
+        [
+            "3. A 12-byte file (master key of vector 1)",
+            "4. An empty file without a mode (master key of vector 1)",
+            "5. Two segments: 65636 bytes, byte i = i mod 251 (master key of vector 1)",
+        ],
     );
 
     out.title("6. A blob (master key of vector 1)");
@@ -242,18 +210,74 @@ fn render() -> String {
     out.hex("blob salt", &salt);
     out.hex("blob key", &key[..]);
     out.hex("sealed blob", &blob);
+
+    // Objects in format version 2, which poof writes: the inputs of
+    // vectors 3 to 5, other keys and salts.
+    object_vectors(
+        &mut out,
+        &master,
+        &k,
+        2,
+        [
+            "7. Version 2: the 12-byte file of vector 3",
+            "8. Version 2: the empty file of vector 4",
+            "9. Version 2: the two segments of vector 5",
+        ],
+    );
     out.0
 }
 
+/// The three object vectors of format `version`, under `titles`: a 12-byte
+/// file, an empty one without a mode, and one of two segments.
+fn object_vectors(out: &mut Out, master: &[u8; 32], k: &Keyring, version: u8, titles: [&str; 3]) {
+    let big: Vec<u8> = (0..SEGMENT_SIZE + 100).map(|i| (i % 251) as u8).collect();
+    // Path, content, mtime, mode, first byte of the entropy, whether the
+    // whole object is printed.
+    type File<'a> = (&'a str, &'a [u8], i64, Option<u32>, u8, bool);
+    let files: [File; 3] = [
+        (
+            "Documents/notes.txt",
+            b"hello, poof\n",
+            1_700_000_000_123_456_789,
+            Some(0o644),
+            0x40,
+            true,
+        ),
+        ("Documents/empty", b"", 0, None, 0x60, true),
+        ("Documents/big.bin", &big, -1, Some(0o600), 0x80, false),
+    ];
+    for (title, (path, content, mtime_ns, mode, e, whole)) in titles.into_iter().zip(files) {
+        out.title(title);
+        let meta = FileMeta {
+            size: content.len() as u64,
+            mtime_ns,
+            mode,
+            sha256: Sha256::digest(content).into(),
+        };
+        let e_obj = seq(e, 32);
+        let object = seal_object(k, version, path, &meta, content, &e_obj);
+        object_vector(
+            out, master, k, version, path, &meta, content, &e_obj, &object, whole,
+        );
+    }
+}
+
+/// Seals `content` in format `version`: the segments, then the header the
+/// sealer gives at the end, put in front.
 fn seal_object(
     k: &Keyring,
+    version: u8,
     path: &str,
     meta: &FileMeta,
     content: &[u8],
     entropy: &[u8],
 ) -> Vec<u8> {
-    let mut s = k.sealer(path, meta, entropy).unwrap();
-    let mut object = s.header().to_vec();
+    let mut s = if version == 1 {
+        k.sealer_v1(path, meta, entropy).unwrap()
+    } else {
+        k.sealer(path, &meta.stat(), entropy).unwrap()
+    };
+    let mut object = Vec::new();
     let pieces: Vec<&[u8]> = if content.is_empty() {
         vec![&[]]
     } else {
@@ -262,7 +286,9 @@ fn seal_object(
     for (i, p) in pieces.iter().enumerate() {
         object.extend(s.seal_segment(p.to_vec(), i + 1 == pieces.len()).unwrap());
     }
-    object
+    let mut header = s.finish(None).unwrap();
+    header.extend(object);
+    header
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -270,6 +296,7 @@ fn object_vector(
     out: &mut Out,
     master: &[u8; 32],
     k: &Keyring,
+    version: u8,
     path: &str,
     meta: &FileMeta,
     content: &[u8],
@@ -286,20 +313,29 @@ fn object_vector(
     plain_meta.extend_from_slice(&meta.sha256);
     plain_meta.extend_from_slice(&Sha256::digest(path.as_bytes()));
     let salt_key = hkdf::<32>(None, master, b"poof v1 salts");
+    // Version 1's salt covers all the metadata; version 2's all but the
+    // content's hash and the path's (bytes 0..24), known before reading.
+    let (label, salted) = if version == 1 {
+        (&b"poof v1 object salt"[..], &plain_meta[..])
+    } else {
+        (&b"poof v2 object salt"[..], &plain_meta[..24])
+    };
     let salt = hmac_sha256(
         &salt_key[..],
         &[
-            b"poof v1 object salt",
+            label,
             &le_len(entropy),
             entropy,
             &le_len(path.as_bytes()),
             path.as_bytes(),
-            &plain_meta,
+            salted,
         ],
     );
-    let header_key = hkdf::<32>(Some(&salt), master, b"poof v1 object header");
-    let segment_key = hkdf::<32>(Some(&salt), master, b"poof v1 object segments");
-    assert_eq!(&object[..8], b"poofobj\x01");
+    let v = format!("poof v{version} object");
+    let header_key = hkdf::<32>(Some(&salt), master, format!("{v} header").as_bytes());
+    let segment_key = hkdf::<32>(Some(&salt), master, format!("{v} segments").as_bytes());
+    assert_eq!(&object[..7], b"poofobj");
+    assert_eq!(object[7], version);
     assert_eq!(object[8..40], salt);
     assert_eq!(
         raw_gcm_open(

@@ -4,7 +4,8 @@
 use std::rc::Rc;
 
 use super::*;
-use crate::crypto::stream::{self, FileMeta};
+use crate::crypto::stream::{self, FileStat};
+use sha2::{Digest, Sha256};
 
 fn key() -> Rc<Keyring> {
     Rc::new(Keyring::generate(&[7u8; 32]).unwrap())
@@ -27,22 +28,24 @@ fn sealed_object(
     size: u64,
     seed: u8,
 ) -> (Listed, Vec<u8>, String) {
-    let meta = FileMeta {
+    let stat = FileStat {
         size,
         mtime_ns: 1_000 + size as i64,
         mode: Some(0o600),
-        sha256: [0; 32],
     };
-    let sealer = k
-        .sealer(&format!("{cloud}/{rel}"), &meta, &[seed; 32])
-        .unwrap();
+    let path = format!("{cloud}/{rel}");
+    // The seed and the path: a keyring refuses entropy it already used.
+    let entropy = Sha256::digest(format!("{seed} {path}"));
+    let mut sealer = k.sealer(&path, &stat, &entropy).unwrap();
+    sealer.seal_segment(vec![0; size as usize], true).unwrap();
+    let header = sealer.finish(None).unwrap();
     let listed = Listed {
         key: k.encrypt_path(&format!("{cloud}/{rel}")).unwrap(),
         size: stream::sealed_size(size).unwrap(),
         etag: format!("etag-{rel}-{seed}"),
         entry: None,
     };
-    (listed, sealer.header().to_vec(), sealer.object_id_hex())
+    (listed, header, sealer.object_id_hex())
 }
 
 /// A sealed session of a folder this machine began (it remembers no

@@ -124,12 +124,12 @@ impl Instance {
         k: &Handle,
         cloud: &str,
         path: &str,
-        meta: &crypto::FileMeta,
+        stat: &crypto::FileStat,
         entropy: &[u8],
     ) -> Crypto<Handle> {
         let c = self.bindings.poof_core_crypto();
         Ok(c.keyring()
-            .call_seal(&mut self.store, k.0, cloud, path, meta, entropy)
+            .call_seal(&mut self.store, k.0, cloud, path, *stat, entropy)
             .map_err(Self::trapped("keyring.seal"))?
             .map(Handle))
     }
@@ -165,18 +165,21 @@ impl Instance {
             .map_err(Self::trapped("keyring.open-blob"))
     }
 
-    /// A sealer's header and object id.
-    pub fn sealer_start(&mut self, s: &Handle) -> Result<(Vec<u8>, String)> {
+    /// A sealer's object id.
+    pub fn sealer_object_id(&mut self, s: &Handle) -> Result<String> {
         let c = self.bindings.poof_core_crypto();
-        let header = c
-            .sealer()
-            .call_header(&mut self.store, s.0)
-            .map_err(Self::trapped("sealer.header"))?;
-        let id = c
-            .sealer()
+        c.sealer()
             .call_object_id(&mut self.store, s.0)
-            .map_err(Self::trapped("sealer.object-id"))?;
-        Ok((header, id))
+            .map_err(Self::trapped("sealer.object-id"))
+    }
+
+    /// The header of an object whose last segment was sealed, refused when
+    /// `expected` is given and the content sealed has another SHA-256.
+    pub fn sealer_finish(&mut self, s: &Handle, expected: Option<&[u8]>) -> Crypto<Vec<u8>> {
+        let c = self.bindings.poof_core_crypto();
+        c.sealer()
+            .call_finish(&mut self.store, s.0, expected)
+            .map_err(Self::trapped("sealer.finish"))
     }
 
     /// Seals the next segment.

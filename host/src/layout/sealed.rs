@@ -176,8 +176,8 @@ impl SealedRemote {
     /// object is opened through `from`'s key and its plaintext sealed under
     /// this key as it comes (in memory below `SMALL_OBJECT`, else through a
     /// bounded channel from a second thread). The new object keeps the
-    /// entry's size, time and mode and the old header's SHA-256, which the
-    /// guest checks again as it seals the last segment. Then the new object
+    /// entry's size, time and mode; the guest hashes what it seals and
+    /// gives no header unless that is the old header's SHA-256. Then the new object
     /// is read back in full and must have that hash and size, and be the
     /// object just written (its id). The upload is recorded in this
     /// remote's session; the old object is left alone (the caller deletes
@@ -201,6 +201,7 @@ impl SealedRemote {
         let old_key = from.sessions.object_key(cloud, path)?;
         let new_key = self.sessions.object_key(cloud, path)?;
         let len = self.crypt.sealed_size(entry.size)?;
+        let head_len = u64::from(self.crypt.format().header_size);
         let name = format!("{cloud}/{path}");
         let label = std::path::Path::new(&name);
         let store = &*self.store;
@@ -217,9 +218,10 @@ impl SealedRemote {
                 self.crypt
                     .seal_from(cloud, path, &meta, io::Cursor::new(plain), &name)?;
             let id = sealing.id.clone();
-            let body = Body::Stream {
+            let body = Body::HeadLast {
                 reader: &mut sealing,
                 len,
+                head_len,
                 path: label,
             };
             let put = store
@@ -250,9 +252,10 @@ impl SealedRemote {
                         &name,
                     )?;
                     let id = sealing.id.clone();
-                    let body = Body::Stream {
+                    let body = Body::HeadLast {
                         reader: &mut sealing,
                         len,
+                        head_len,
                         path: label,
                     };
                     let put = store
@@ -372,16 +375,22 @@ impl Remote for SealedRemote {
         self.sessions.list(&*self.store, dir, to_listed, read)
     }
 
+    /// Seals the file in one read: the segments go to the store as they
+    /// are sealed, the header (with the hash of what was sealed) last, and
+    /// only when the file still has the plan's size and time; otherwise
+    /// the store keeps nothing and the session records nothing.
     fn upload(&self, dir: &str, entry: &Entry, src: &Path) -> Result<()> {
         let c = &self.crypt;
         let file = super::open_source(src, entry)?;
         let len = c.sealed_size(entry.size)?;
         let key = self.sessions.object_key(dir, &entry.path)?;
-        let mut sealing = c.seal_file(dir, entry, &file, io::Seek::rewind, src)?;
+        let unchanged = || super::check_unchanged(src, &file, entry).map_err(io_err);
+        let mut sealing = c.seal_file(dir, entry, &file, src, &unchanged)?;
         let id = sealing.id.clone();
-        let body = Body::Stream {
+        let body = Body::HeadLast {
             reader: &mut sealing,
             len,
+            head_len: u64::from(c.format().header_size),
             path: src,
         };
         let put = self
@@ -389,7 +398,6 @@ impl Remote for SealedRemote {
             .put(&key, body, &Meta::default())
             .with_context(|| format!("uploading {} to {}", src.display(), self.describe()))?;
         drop(sealing);
-        super::check_unchanged(src, &file, entry)?;
         self.sessions
             .uploaded(dir, entry, put.etag.as_deref(), Some(&id))
     }
@@ -480,5 +488,126 @@ impl Remote for SealedRemote {
 
     fn finish(&self, dir: &str) -> Result<()> {
         self.sessions.finish(&*self.store, dir, &self.describe())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs::{File, OpenOptions};
+    use std::io::Write;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::layout::freshness::Memory;
+    use crate::store::memory::MemoryStore;
+    use crate::store::{Listing, Put, Result as StoreResult};
+    use crate::testkit;
+
+    /// A memory store that runs `touch` when a put starts, before the body
+    /// is read: a source file changing while poof copies it.
+    struct Touching {
+        inner: MemoryStore,
+        touch: Box<dyn Fn() + Send + Sync>,
+    }
+
+    impl Store for Touching {
+        fn describe(&self) -> String {
+            self.inner.describe()
+        }
+        fn show(&self, key: &str) -> String {
+            self.inner.show(key)
+        }
+        fn check_ready(&self) -> StoreResult<()> {
+            self.inner.check_ready()
+        }
+        fn lists_metadata(&self) -> bool {
+            self.inner.lists_metadata()
+        }
+        fn keeps_user_metadata(&self) -> bool {
+            self.inner.keeps_user_metadata()
+        }
+        fn list(&self, prefix: &str) -> StoreResult<Listing> {
+            self.inner.list(prefix)
+        }
+        fn head(&self, key: &str) -> StoreResult<ObjectInfo> {
+            self.inner.head(key)
+        }
+        fn get(&self, key: &str, out: &mut dyn io::Write) -> StoreResult<u64> {
+            self.inner.get(key, out)
+        }
+        fn get_range(&self, key: &str, start: u64, len: u64) -> StoreResult<Vec<u8>> {
+            self.inner.get_range(key, start, len)
+        }
+        fn put(&self, key: &str, body: Body<'_>, meta: &Meta) -> StoreResult<Put> {
+            if !key.starts_with(".poof/") {
+                (self.touch)();
+            }
+            self.inner.put(key, body, meta)
+        }
+        fn set_meta(&self, key: &str, meta: &Meta) -> StoreResult<()> {
+            self.inner.set_meta(key, meta)
+        }
+        fn delete(&self, key: &str) -> StoreResult<()> {
+            self.inner.delete(key)
+        }
+    }
+
+    fn entry_of(path: &Path, rel: &str) -> Entry {
+        let m = std::fs::metadata(path).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        Entry {
+            path: rel.into(),
+            size: m.len(),
+            mtime_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
+            mode: None,
+        }
+    }
+
+    #[test]
+    fn a_file_that_changes_while_it_is_sealed_is_neither_stored_nor_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("f");
+        let grow = src.clone();
+        let retime = src.clone();
+        type Touch = Box<dyn Fn() + Send + Sync>;
+        let touches: [Touch; 2] = [
+            // Grows by a byte: the read yields more than the plan's size.
+            Box::new(move || {
+                let mut f = OpenOptions::new().append(true).open(&grow).unwrap();
+                f.write_all(b"x").unwrap();
+            }),
+            // Same size, another time: seen only once the read is over.
+            Box::new(move || {
+                let f = File::options().write(true).open(&retime).unwrap();
+                f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(7))
+                    .unwrap();
+            }),
+        ];
+        for touch in touches {
+            std::fs::write(&src, vec![3u8; 200_000]).unwrap();
+            let entry = entry_of(&src, "f");
+            let store = Arc::new(Touching {
+                inner: MemoryStore::new(),
+                touch,
+            });
+            let remote = SealedRemote::new(
+                store.clone(),
+                Arc::new(testkit::crypt()),
+                Memory::of_one_run(),
+            )
+            .unwrap();
+            let e = remote.upload("Docs", &entry, &src).unwrap_err();
+            assert!(
+                format!("{e:#}").contains("changed while poof was copying it"),
+                "{e:#}"
+            );
+            remote.finish("Docs").unwrap();
+            let objects = store.inner.list("").unwrap().objects;
+            assert!(
+                objects.iter().all(|o| o.key.starts_with(".poof/")),
+                "only poof's own objects: {objects:?}"
+            );
+            assert!(remote.list("Docs").unwrap().entries.is_empty());
+        }
     }
 }

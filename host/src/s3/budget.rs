@@ -12,6 +12,9 @@
 //!   frees its bytes;
 //! - a lease is taken once per part and held until the part was sent; no
 //!   one holding a lease waits for another, so the budget cannot deadlock.
+//!   A holder that keeps one buffer while it fills others (a sealed
+//!   upload's part 1, sent last) takes them all at once (`take_all`), and
+//!   further ones only when they are free now (`try_take`).
 
 use std::sync::{Condvar, Mutex, OnceLock};
 
@@ -76,13 +79,61 @@ impl Budget {
     /// budget, once nothing else is leased), dropping kept buffers as
     /// needed. A lease counts its buffer's whole capacity.
     pub fn take(&'static self, bytes: u64) -> Lease {
-        let len = bytes as usize;
+        self.take_all(&[bytes])
+            .pop()
+            .expect("one lease for one size")
+    }
+
+    /// Takes buffers of all of `sizes` at once, once they fit together
+    /// beside the other leases (or, when they are more than the whole
+    /// budget, once nothing else is leased): for a holder that keeps one
+    /// buffer while it fills the others, which then never waits for the
+    /// budget while it holds a lease.
+    pub fn take_all(&'static self, sizes: &[u64]) -> Vec<Lease> {
+        let total: u64 = sizes.iter().sum();
         let mut state = self.state.lock().expect("no panics while locked");
+        if total > self.limit {
+            while state.leased > 0 {
+                state = self.freed.wait(state).expect("no panics while locked");
+            }
+            state.kept.clear();
+        } else {
+            while state.leased + total > self.limit {
+                state = self.freed.wait(state).expect("no panics while locked");
+            }
+        }
+        let mut rest = total;
+        let leases = sizes
+            .iter()
+            .map(|&bytes| {
+                rest -= bytes;
+                self.lend(&mut state, bytes, rest)
+            })
+            .collect();
+        drop(state);
+        leases
+    }
+
+    /// Takes a buffer of `bytes` bytes only when that needs no waiting.
+    pub fn try_take(&'static self, bytes: u64) -> Option<Lease> {
+        let mut state = self.state.lock().expect("no panics while locked");
+        let fits = state.leased + bytes <= self.limit;
+        fits.then(|| self.lend(&mut state, bytes, 0))
+    }
+
+    /// Lends `bytes` while `state.leased + bytes + rest` fits (`rest`: what
+    /// the same holder takes next), reusing a kept buffer that leaves room
+    /// for `rest`, else a new one, dropping kept buffers as needed.
+    fn lend(&'static self, state: &mut State, bytes: u64, rest: u64) -> Lease {
+        let len = bytes as usize;
+        let leased = state.leased;
         let reuse = state
             .kept
             .iter()
             .enumerate()
-            .filter(|(_, b)| b.capacity() >= len)
+            .filter(|(_, b)| {
+                b.capacity() >= len && leased + b.capacity() as u64 + rest <= self.limit
+            })
             .min_by_key(|(_, b)| b.capacity())
             .map(|(i, _)| i);
         let (mut buf, counted) = match reuse {
@@ -93,9 +144,6 @@ impl Budget {
             }
             None => {
                 let counted = bytes.min(self.limit);
-                while state.leased + counted > self.limit {
-                    state = self.freed.wait(state).expect("no panics while locked");
-                }
                 while !state.kept.is_empty()
                     && state.leased + counted + state.kept_bytes() > self.limit
                 {
@@ -105,7 +153,6 @@ impl Budget {
             }
         };
         state.leased += counted;
-        drop(state);
         buf.clear();
         buf.resize(len, 0);
         Lease {
@@ -234,6 +281,32 @@ mod tests {
             (0, 0),
             "nothing leased, the big buffer not kept"
         );
+    }
+
+    #[test]
+    fn buffers_taken_together_wait_for_room_for_all_and_extra_ones_never_wait() {
+        let budget = leaked(10);
+        let small = budget.take(3);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut two = budget.take_all(&[4, 4]);
+                assert_eq!(two[0].buffer().len() + two[1].buffer().len(), 8);
+                tx.send(budget.held().0).unwrap();
+                // Holding both: a third only if free now, never a wait.
+                assert!(budget.try_take(4).is_none());
+                let mut extra = budget.try_take(2).expect("2 bytes are free");
+                assert_eq!(extra.buffer().len(), 2);
+            });
+            // 3 + 4 + 4 > 10: both wait for the small lease.
+            assert!(
+                rx.recv_timeout(std::time::Duration::from_millis(50))
+                    .is_err()
+            );
+            drop(small);
+            assert_eq!(rx.recv().unwrap(), 8);
+        });
+        assert_eq!(budget.held().0, 0);
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! Multipart upload of one file: parts read with positioned reads and sent
-//! by a few threads at once; or parts produced in order by a `Read` (an
-//! encrypted object being sealed) and sent by a few threads through a
-//! bounded channel (`put_multipart_from`).
+//! by a few threads at once; or parts produced in order by a head-last
+//! source (an encrypted object being sealed, whose header comes at the
+//! end) and sent by a few threads through a bounded channel, part 1 last
+//! (`put_multipart_head_last`).
 //!
 //! Invariants:
-//! - at most `concurrency` parts of one file are held in memory at a time,
-//!   and every part's bytes are taken from the process's budget
+//! - at most `concurrency` parts of one file are held in memory at a time
+//!   (a head-last upload: part 1 and at most two more), and every part's
+//!   bytes are taken from the process's budget
 //!   (`budget::PART_BUFFERS`) before they are read, so all transfers
 //!   together hold at most that much;
 //! - each part is signed with its SHA-256 and carries `Content-MD5`;
@@ -31,6 +33,31 @@ pub fn part_size_for(len: u64, configured: u64) -> u64 {
     const MIB: u64 = 1024 * 1024;
     let needed = len.div_ceil(MAX_PARTS).div_ceil(MIB) * MIB;
     configured.max(needed)
+}
+
+/// Records how part `i` (from 0) went: its ETag, or the first error, which
+/// stops the other senders. True when it was sent.
+fn record(
+    sent: Result<String>,
+    i: u64,
+    etags: &Mutex<Vec<Option<String>>>,
+    failed: &AtomicBool,
+    first_error: &Mutex<Option<Error>>,
+) -> bool {
+    match sent {
+        Ok(etag) => {
+            etags.lock().expect("no panics while locked")[i as usize] = Some(etag);
+            true
+        }
+        Err(e) => {
+            failed.store(true, Ordering::Relaxed);
+            first_error
+                .lock()
+                .expect("no panics while locked")
+                .get_or_insert(e);
+            false
+        }
+    }
 }
 
 impl Client {
@@ -98,19 +125,9 @@ impl Client {
                         }
                         let offset = i * part_size;
                         let size = part_size.min(len - offset);
-                        match self.send_part(key, upload_id, i + 1, file, path, offset, size) {
-                            Ok(etag) => {
-                                etags.lock().expect("no panics while locked")[i as usize] =
-                                    Some(etag)
-                            }
-                            Err(e) => {
-                                failed.store(true, Ordering::Relaxed);
-                                first_error
-                                    .lock()
-                                    .expect("no panics while locked")
-                                    .get_or_insert(e);
-                                return;
-                            }
+                        let sent = self.send_part(key, upload_id, i + 1, file, path, offset, size);
+                        if !record(sent, i, &etags, &failed, &first_error) {
+                            return;
                         }
                     }
                 });
@@ -250,22 +267,28 @@ impl Client {
 }
 
 impl Client {
-    /// Uploads the `len` bytes that `source` yields as `key`, without user
-    /// metadata, in parts: read in order on the calling thread, sent by up
-    /// to `workers` threads (at most `concurrency`), so that at most
-    /// `workers + 1` parts (each copied once by the HTTP client) are in memory.
-    /// Aborts the upload on any failure, including `source` yielding another
-    /// number of bytes than `len`.
-    pub fn put_multipart_from(
+    /// Uploads a head-last body (`crate::store::Body::HeadLast`: sealed
+    /// content) of `len` bytes as `key`, without user metadata, in parts:
+    /// the bytes after the head are read in order on the calling thread and
+    /// parts 2 to N sent by up to `workers` threads (at most `concurrency`)
+    /// as they fill; part 1, which holds the head, is kept in memory and
+    /// sent last, once `source` gave the head. Part 1 and one buffer for the
+    /// others are taken from the part budget together, a second buffer only
+    /// when it is free, so a holder of part 1 never waits for the budget.
+    /// Aborts the upload on any failure, including `source` yielding
+    /// another number of bytes than `len - head_len`, or its head failing.
+    pub fn put_multipart_head_last(
         &self,
         key: &str,
         len: u64,
-        source: &mut dyn std::io::Read,
+        head_len: u64,
+        source: &mut dyn crate::store::HeadLast,
         name: &Path,
         workers: usize,
     ) -> Result<Upload> {
         let upload_id = self.create_multipart(key, &Metadata::new())?;
-        let result = self.send_parts_from(key, &upload_id, len, source, name, workers);
+        let result =
+            self.send_parts_head_last(key, &upload_id, len, head_len, source, name, workers);
         match result {
             Ok(upload) => Ok(upload),
             Err(e) => {
@@ -275,68 +298,98 @@ impl Client {
         }
     }
 
-    fn send_parts_from(
+    #[allow(clippy::too_many_arguments)] // One upload's coordinates; a struct would only rename them.
+    fn send_parts_head_last(
         &self,
         key: &str,
         upload_id: &str,
         len: u64,
-        source: &mut dyn std::io::Read,
+        head_len: u64,
+        source: &mut dyn crate::store::HeadLast,
         name: &Path,
         workers: usize,
     ) -> Result<Upload> {
         let part_size = part_size_for(len, self.config.part_size);
         let parts = len.div_ceil(part_size).max(1);
+        let first_len = part_size.min(len);
+        let io = |source: std::io::Error| Error::Io {
+            path: name.to_owned(),
+            source,
+        };
+        if head_len > first_len {
+            return Err(io(std::io::Error::other(format!(
+                "a head of {head_len} bytes does not fit in a part of {first_len}"
+            ))));
+        }
+        let sizes: &[u64] = if parts > 1 {
+            &[first_len, part_size]
+        } else {
+            &[first_len]
+        };
+        let mut leases = Budget::parts().take_all(sizes).into_iter();
+        let mut first = leases.next().expect("part 1's lease");
+        let mut free: Vec<Lease> = leases.collect();
+        if parts > 2
+            && let Some(extra) = Budget::parts().try_take(part_size)
+        {
+            free.push(extra);
+        }
+        let mut first_buf = first.buffer();
+        let short = || {
+            io(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!(
+                    "{} changed while poof was copying it (it shrank); it was not copied, run poof again",
+                    name.display()
+                ),
+            ))
+        };
+        let head_at = head_len as usize;
+        if crate::fsx::read_full(&mut &mut *source, &mut first_buf[head_at..]).map_err(io)?
+            < first_buf.len() - head_at
+        {
+            return Err(short());
+        }
         let etags: Mutex<Vec<Option<String>>> = Mutex::new(vec![None; parts as usize]);
         let failed = AtomicBool::new(false);
         let first_error: Mutex<Option<Error>> = Mutex::new(None);
         let workers = (self.config.concurrency.min(workers).max(1) as u64).min(parts) as usize;
         let (tx, rx) = std::sync::mpsc::sync_channel::<(u64, Vec<u8>, Lease)>(0);
         let rx = Mutex::new(rx);
-        let io = |source: std::io::Error| Error::Io {
-            path: name.to_owned(),
-            source,
-        };
+        // Leases come back from the senders once their part was sent.
+        let (back_tx, back_rx) = std::sync::mpsc::channel::<Lease>();
         let produced: Result<()> = std::thread::scope(|s| {
             for _ in 0..workers {
-                s.spawn(|| {
+                let back_tx = back_tx.clone();
+                let (rx, etags, failed, first_error) = (&rx, &etags, &failed, &first_error);
+                s.spawn(move || {
                     loop {
                         let next = rx.lock().expect("no panics while locked").recv();
                         let Ok((i, buf, mut lease)) = next else {
                             return;
                         };
-                        if failed.load(Ordering::Relaxed) {
-                            continue;
+                        if !failed.load(Ordering::Relaxed) {
+                            let sent = self.send_part_bytes(key, upload_id, i + 1, buf, &mut lease);
+                            record(sent, i, etags, failed, first_error);
                         }
-                        match self.send_part_bytes(key, upload_id, i + 1, buf, &mut lease) {
-                            Ok(etag) => {
-                                etags.lock().expect("no panics while locked")[i as usize] =
-                                    Some(etag)
-                            }
-                            Err(e) => {
-                                failed.store(true, Ordering::Relaxed);
-                                first_error
-                                    .lock()
-                                    .expect("no panics while locked")
-                                    .get_or_insert(e);
-                            }
-                        }
+                        let _ = back_tx.send(lease);
                     }
                 });
             }
-            let mut sent = 0u64;
-            for i in 0..parts {
+            drop(back_tx);
+            let mut sent = first_len;
+            for i in 1..parts {
                 if failed.load(Ordering::Relaxed) {
                     break;
                 }
                 let size = part_size.min(len - sent) as usize;
-                let mut lease = Budget::parts().take(size as u64);
+                let Some(mut lease) = free.pop().or_else(|| back_rx.recv().ok()) else {
+                    break;
+                };
                 let mut buf = lease.buffer();
-                let got = crate::fsx::read_full(&mut &mut *source, &mut buf).map_err(io)?;
-                if got < size {
-                    return Err(io(std::io::Error::new(
-                        std::io::ErrorKind::UnexpectedEof,
-                        "the source shrank while it was being uploaded; run poof again",
-                    )));
+                buf.resize(size, 0);
+                if crate::fsx::read_full(&mut &mut *source, &mut buf).map_err(io)? < size {
+                    return Err(short());
                 }
                 sent += size as u64;
                 if tx.send((i, buf, lease)).is_err() {
@@ -347,13 +400,21 @@ impl Client {
             if !failed.load(Ordering::Relaxed)
                 && crate::fsx::read_full(&mut &mut *source, &mut [0u8; 1]).map_err(io)? != 0
             {
-                return Err(io(std::io::Error::other(
-                    "the source grew while it was being uploaded; run poof again",
-                )));
+                return Err(io(std::io::Error::other(format!(
+                    "{} changed while poof was copying it (it grew); it was not copied, run poof again",
+                    name.display()
+                ))));
             }
             Ok(())
         });
         produced?;
+        if let Some(e) = first_error.lock().expect("no panics while locked").take() {
+            return Err(e);
+        }
+        // Every other part is sent: now the head, then part 1.
+        crate::store::put_head(source, &mut first_buf[..head_at], name).map_err(io)?;
+        let etag = self.send_part_bytes(key, upload_id, 1, first_buf, &mut first)?;
+        etags.lock().expect("no panics while locked")[0] = Some(etag);
         self.finish_parts(key, upload_id, first_error, etags, parts)
     }
 }

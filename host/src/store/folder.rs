@@ -16,7 +16,7 @@
 //! - deleting the last object of a folder removes the folders it emptied.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -206,13 +206,6 @@ impl Store for FolderStore {
             mtime_ns: meta.mtime_ns.unwrap_or_else(now_ns),
             mode: Some(meta.mode.unwrap_or(0o600)),
         };
-        let len = body.len();
-        let short = |got: u64| {
-            io::Error::other(format!(
-                "{}: {got} bytes arrived, not {len}; the source changed while poof was reading it, run poof again",
-                key
-            ))
-        };
         // With --bwlimit, what is read counts against the shared limit; a
         // file is otherwise copied file to file (copy_file_range).
         let limited = crate::knobs::limited();
@@ -238,9 +231,23 @@ impl Store for FolderStore {
                     // must never replace a good copy with a torn one.
                     unchanged()
                 }
-                Body::Stream { reader, len, .. } => {
-                    let n = io::copy(&mut crate::knobs::Throttled(reader), out)?;
-                    if n != len { Err(short(n)) } else { Ok(()) }
+                Body::HeadLast {
+                    reader,
+                    len,
+                    head_len,
+                    path,
+                } => {
+                    // A placeholder for the head, the rest, then the head
+                    // at offset 0; the rename makes it visible only then.
+                    let mut head = vec![0; head_len as usize];
+                    out.write_all(&head)?;
+                    let n = io::copy(&mut crate::knobs::Throttled(&mut *reader), out)?;
+                    if n != len - head_len {
+                        return Err(super::changed(path));
+                    }
+                    super::put_head(reader, &mut head, path)?;
+                    out.seek(io::SeekFrom::Start(0))?;
+                    out.write_all(&head)
                 }
             }
         })
@@ -317,16 +324,31 @@ mod tests {
     }
 
     #[test]
-    fn a_short_stream_leaves_nothing() {
+    fn a_head_last_body_is_written_in_place_or_not_at_all() {
         let d = tempfile::tempdir().unwrap();
         let s = FolderStore::new(d.path().to_path_buf());
-        let mut r: &[u8] = b"abc";
-        let body = Body::Stream {
-            reader: &mut r,
-            len: 4,
-            path: Path::new("src"),
+        let put = |head: Option<&[u8]>, rest: &[u8], len: u64| {
+            let mut r = crate::store::TestHeadLast::new(head, rest);
+            let body = Body::HeadLast {
+                reader: &mut r,
+                len,
+                head_len: 2,
+                path: Path::new("src"),
+            };
+            s.put("x", body, &Meta::default())
         };
-        assert!(s.put("x", body, &Meta::default()).is_err());
-        assert_eq!(fs::read_dir(d.path()).unwrap().count(), 0);
+        // Short, long, or a head that fails: nothing, not even a temp file.
+        for (head, rest, len) in [
+            (Some(&b"hd"[..]), &b"abc"[..], 6),
+            (Some(b"hd"), b"abcde", 6),
+            (None, b"abcd", 6),
+            (Some(b"h"), b"abcd", 6),
+        ] {
+            let e = anyhow::Error::from(put(head, rest, len).unwrap_err());
+            assert!(format!("{e:#}").contains("src"), "{e:#}");
+            assert_eq!(fs::read_dir(d.path()).unwrap().count(), 0);
+        }
+        put(Some(b"hd"), b"abcd", 6).unwrap();
+        assert_eq!(fs::read(d.path().join("x")).unwrap(), b"hdabcd");
     }
 }

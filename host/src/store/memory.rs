@@ -291,15 +291,14 @@ impl Store for MemoryStore {
                 unchanged().map_err(read)?;
                 b
             }
-            Body::Stream { reader, len, .. } => {
-                let mut b = Vec::with_capacity(len as usize);
-                reader.read_to_end(&mut b).map_err(read)?;
-                if b.len() as u64 != len {
-                    return Err(StoreError::other(format!(
-                        "{key}: the body held {} bytes, not {len}",
-                        b.len()
-                    )));
-                }
+            Body::HeadLast {
+                reader,
+                len,
+                head_len,
+                path,
+            } => {
+                let mut b = vec![0; len as usize];
+                super::read_head_last(reader, &mut b, head_len as usize, path).map_err(read)?;
                 b
             }
         };

@@ -11,11 +11,13 @@
 //!   that pass the path guard; listed keys that do not are skipped, named;
 //! - zero-byte keys ending in `/` (folder markers web consoles make) are
 //!   not objects and are left out of listings, as rclone leaves them out;
-//! - a streamed body of `STREAM_IN_MEMORY` bytes or more is sent as a
-//!   multipart upload read in order, so memory stays bounded.
+//! - a head-last body (sealed content) under `STREAM_IN_MEMORY` bytes is
+//!   built whole in memory and sent with one PUT; a larger one is sent as a
+//!   multipart upload read in order, whose part 1 (which holds the head)
+//!   is sent last, so memory stays bounded.
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, anyhow};
@@ -356,21 +358,23 @@ impl Store for S3Store {
                 unchanged().map_err(|e| StoreError::Other(anyhow!(e)))?;
                 put
             }
-            Body::Stream { reader, len, path } if len < STREAM_IN_MEMORY => {
-                let mut bytes = Vec::with_capacity(len as usize);
-                reader
-                    .take(len + 1)
-                    .read_to_end(&mut bytes)
-                    .map_err(|e| StoreError::Other(anyhow!("{}: {e}", path.display())))?;
-                if bytes.len() as u64 != len {
-                    return Err(StoreError::other(format!(
-                        "{} changed while poof was reading it; run poof again",
-                        path.display()
-                    )));
-                }
+            Body::HeadLast {
+                reader,
+                len,
+                head_len,
+                path,
+            } if len < STREAM_IN_MEMORY => {
+                let mut bytes = vec![0; len as usize];
+                super::read_head_last(reader, &mut bytes, head_len as usize, path)
+                    .map_err(|e| StoreError::Other(anyhow!(e)))?;
                 in_memory(bytes)?
             }
-            Body::Stream { reader, len, path } => {
+            Body::HeadLast {
+                reader,
+                len,
+                head_len,
+                path,
+            } => {
                 if !meta.user.is_empty() {
                     return Err(StoreError::other(format!(
                         "{}: user metadata is only sent with file bodies",
@@ -378,7 +382,7 @@ impl Store for S3Store {
                     )));
                 }
                 self.client
-                    .put_multipart_from(&full, len, reader, path, STREAM_SENDERS)
+                    .put_multipart_head_last(&full, len, head_len, reader, path, STREAM_SENDERS)
                     .map_err(|e| classify(e, context()))?
             }
         };
