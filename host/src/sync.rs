@@ -269,11 +269,18 @@ fn sync_path(
 ) -> Result<Tally> {
     let up = opts.direction == Direction::Up;
     let local_links = if up { Links::Follow } else { Links::AsEntries };
-    let mut local = walk::walk(&path.local, local_links)?;
+    // The local walk and the remote listing are independent: side by side.
+    let (local, stored) = std::thread::scope(|s| {
+        let walking = s.spawn(|| walk::walk(&path.local, local_links));
+        let stored = remote
+            .list(&path.cloud)
+            .with_context(|| format!("listing {} on {}", path.cloud, remote.describe()));
+        let local = walking.join().expect("the walk does not panic");
+        (local, stored)
+    });
+    let mut local = local?;
+    let stored = stored?;
     set_aside_excluded(&mut local, filter, guest)?;
-    let stored = remote
-        .list(&path.cloud)
-        .with_context(|| format!("listing {} on {}", path.cloud, remote.describe()))?;
     for p in &local.leftovers {
         out.warn(&format!(
             "skipped {}, a temporary file left by an interrupted poof run; delete it",

@@ -157,10 +157,18 @@ impl Sessions {
         let (prefix, manifest_key) = self.with(cloud, |inst, h| {
             Ok((inst.session_prefix(h)?, inst.session_manifest_key(h)?))
         })?;
-        let l = store.list(&prefix)?;
-        let manifest = match &manifest_key {
-            Some(k) => super::read_reserved(store, k)
-                .map_err(|e| e.context(format!("reading the manifest of {cloud}")))?,
+        // The manifest is read while the objects are listed.
+        let (l, manifest) = std::thread::scope(|s| {
+            let reading = manifest_key
+                .as_deref()
+                .map(|k| s.spawn(move || super::read_reserved(store, k)));
+            let l = store.list(&prefix);
+            let manifest = reading.map(|r| r.join().expect("reading does not panic"));
+            (l, manifest)
+        });
+        let l = l?;
+        let manifest = match manifest {
+            Some(m) => m.map_err(|e| e.context(format!("reading the manifest of {cloud}")))?,
             None => None,
         };
         let objects: Vec<Listed> = l.objects.into_iter().map(to_listed).collect();
