@@ -10,8 +10,9 @@
 //! - every request carries `x-amz-content-sha256` (the body's hash, or
 //!   `UNSIGNED-PAYLOAD` for a streamed file) and is signed;
 //! - file contents are streamed, never loaded whole, except files of at most
-//!   1 MiB (`ops::READ_ONCE`), read once and sent from memory: a single PUT
-//!   reads the file as it sends it, a multipart upload holds at most `concurrency`
+//!   1 MiB (`ops::READ_ONCE`), and of at most a part's size while the parts'
+//!   budget has room for them, read once and sent from memory: another
+//!   single PUT reads the file as it sends it, a multipart upload holds at most `concurrency`
 //!   parts in memory, and all uploads together at most
 //!   `budget::PART_BUFFERS` bytes of parts;
 //! - transient failures are retried a bounded number of times with

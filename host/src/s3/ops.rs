@@ -21,6 +21,7 @@ use reqwest::Method;
 use reqwest::blocking::Response;
 use reqwest::header::HeaderMap;
 
+use super::budget::{Budget, Lease};
 use super::request::{Body, Request, encode_key};
 use super::retry::{Verdict, classify_io};
 use super::{Client, Error, Metadata, Result, xml};
@@ -282,11 +283,21 @@ impl Client {
             source,
         };
         // A small file is read once: hashed and sent from memory, signed
-        // with the SHA-256 the metadata carries. A larger one is hashed in
-        // one pass and streamed in a second.
-        let in_memory = len <= READ_ONCE && len < self.config.multipart_threshold;
-        let (md5, sha256, bytes) = if in_memory {
-            let bytes = read_whole(&file, len).map_err(io)?;
+        // with the SHA-256 the metadata carries; so is one up to a part's
+        // size when the parts' budget has room for it at once. Any other is
+        // hashed in one pass and streamed in a second.
+        let single = len < self.config.multipart_threshold;
+        let mut lease = None;
+        let buffer = if single && len <= READ_ONCE {
+            Some(vec![0u8; len as usize])
+        } else if single && len <= self.config.part_size {
+            lease = Budget::parts().try_take(len);
+            lease.as_mut().map(Lease::buffer)
+        } else {
+            None
+        };
+        let (md5, sha256, bytes) = if let Some(mut bytes) = buffer {
+            read_whole(&file, &mut bytes).map_err(io)?;
             let md5: [u8; 16] = Md5::digest(&bytes).into();
             let sha256: [u8; 32] = sha2::Sha256::digest(&bytes).into();
             (md5, sha256, Some(bytes))
@@ -326,9 +337,16 @@ impl Client {
                 len,
             },
         };
-        let resp = self.send(&req)?;
+        let sent = self.send(&req);
+        if let Some(lease) = lease.as_mut()
+            && let Body::Bytes(bytes) = std::mem::replace(&mut req.body, Body::Empty)
+            && bytes.is_unique()
+        {
+            // The same allocation, for the next part or file.
+            lease.give_back(bytes.into());
+        }
         Ok(Upload {
-            etag: header(resp.headers(), "etag").map(xml::unquote),
+            etag: header(sent?.headers(), "etag").map(xml::unquote),
             parts: 1,
         })
     }
@@ -594,15 +612,12 @@ fn md5_of(file: &File, len: u64) -> std::io::Result<[u8; 16]> {
 /// computed through, so a small file costs no more memory than that pass.
 const READ_ONCE: u64 = 1 << 20;
 
-/// The first `len` bytes of a file, read whole.
-fn read_whole(file: &File, len: u64) -> std::io::Result<Vec<u8>> {
-    let mut bytes = vec![0u8; len as usize];
-    file.read_exact_at(&mut bytes, 0)
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::UnexpectedEof => shrank(),
-            _ => e,
-        })?;
-    Ok(bytes)
+/// Fills `bytes` from the start of a file.
+fn read_whole(file: &File, bytes: &mut [u8]) -> std::io::Result<()> {
+    file.read_exact_at(bytes, 0).map_err(|e| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => shrank(),
+        _ => e,
+    })
 }
 
 fn shrank() -> std::io::Error {
