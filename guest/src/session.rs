@@ -502,10 +502,12 @@ impl Session {
 
     /// Records the deletion of `rel`.
     pub fn deleted(&mut self, rel: &str) {
-        self.dirty |= self.manifest_key.is_some();
-        self.files.remove(rel);
-        self.ids.remove(rel);
-        self.bad.remove(rel);
+        // A deletion already recorded (before the deletions, so that the
+        // manifest never runs ahead of the objects) changes nothing more.
+        let recorded = self.files.remove(rel).is_some()
+            | self.ids.remove(rel).is_some()
+            | self.bad.remove(rel).is_some();
+        self.dirty |= recorded && self.manifest_key.is_some();
     }
 
     /// Records new permission bits of `entry`. Plain: the store rewrote the

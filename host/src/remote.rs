@@ -82,6 +82,16 @@ pub trait Remote: Send + Sync {
     /// Removes `dir/path`.
     fn delete(&self, dir: &str, path: &str) -> Result<()>;
 
+    /// Called before a sync deletes `paths` from `dir`: records them as
+    /// gone and writes what the remote will then hold (the path's
+    /// manifest), so that deletions cut short leave objects the manifest
+    /// does not record, which the next listing reads again, and never a
+    /// manifest that records objects already gone.
+    fn before_deletions(&self, dir: &str, paths: &[String]) -> Result<()> {
+        let _ = (dir, paths);
+        Ok(())
+    }
+
     /// The SHA-256 of what `dir/path` holds, computed by reading it back in
     /// full, streamed in bounded memory; `None` when there is no such file.
     /// `upload` wipes a local file only when this matches it.

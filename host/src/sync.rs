@@ -10,6 +10,10 @@
 //!   rewrite) is not run at all;
 //! - the `delete` phase of a path runs only when every earlier action of that
 //!   path succeeded: after any error, nothing more is deleted;
+//! - on a remote, the manifest that no longer records the files to delete is
+//!   written before their objects go (`Remote::before_deletions`), so a run
+//!   cut short leaves objects the next listing reads again, never records of
+//!   objects already gone;
 //! - one path's failure does not stop the others, and makes the run partial.
 
 use std::path::Path;
@@ -513,6 +517,17 @@ fn execute(
                 count: plan.delete.len(),
             });
         }
+        return t;
+    }
+    if up
+        && !plan.delete.is_empty()
+        && let Err(e) = remote.before_deletions(&path.cloud, &plan.delete)
+    {
+        t.failures.push(format!("{e:#}"));
+        out.emit(&Event::DeletionsNotRun {
+            path: local,
+            count: plan.delete.len(),
+        });
         return t;
     }
     pool::for_each(&plan.delete, opts.transfers, delete, |rel, r| {

@@ -250,6 +250,13 @@ impl Remote for PlainRemote {
         self.sessions()?.deleted(dir, path)
     }
 
+    fn before_deletions(&self, dir: &str, paths: &[String]) -> Result<()> {
+        match &self.sessions {
+            Some(s) => s.forget(&*self.store, dir, paths, &self.describe()),
+            None => Ok(()),
+        }
+    }
+
     /// Streams the object through SHA-256 (`sha256_of`).
     fn read_sha256(&self, dir: &str, path: &str) -> Result<Option<[u8; 32]>> {
         sha256_of(&*self.store, &self.key(dir, path)?)

@@ -93,13 +93,11 @@ impl SealedRemote {
     /// removes again; the manifest never records an object that is gone.
     /// Returns how many were deleted and what failed, per path.
     pub fn retire(&self, cloud: &str, paths: &[String]) -> Result<(u64, Vec<String>)> {
-        let mut keys = Vec::with_capacity(paths.len());
-        for path in paths {
-            keys.push((path, self.sessions.object_key(cloud, path)?));
-            self.sessions.deleted(cloud, path)?;
-        }
-        self.sessions
-            .finish(&*self.store, cloud, &self.describe())?;
+        let keys = paths
+            .iter()
+            .map(|path| Ok((path, self.sessions.object_key(cloud, path)?)))
+            .collect::<Result<Vec<_>>>()?;
+        self.before_deletions(cloud, paths)?;
         let (mut deleted, mut failed) = (0, Vec::new());
         for (path, key) in keys {
             match self.store.delete(&key) {
@@ -484,6 +482,11 @@ impl Remote for SealedRemote {
             }
             Err(e) => Err(e),
         }
+    }
+
+    fn before_deletions(&self, dir: &str, paths: &[String]) -> Result<()> {
+        self.sessions
+            .forget(&*self.store, dir, paths, &self.describe())
     }
 
     fn finish(&self, dir: &str) -> Result<()> {

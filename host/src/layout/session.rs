@@ -235,6 +235,21 @@ impl Sessions {
         self.with(cloud, |inst, h| inst.session_deleted(h, path))
     }
 
+    /// Records that `paths` of `cloud` are going and writes the manifest
+    /// that no longer records them (`Remote::before_deletions`).
+    pub fn forget(
+        &self,
+        store: &dyn Store,
+        cloud: &str,
+        paths: &[String],
+        describe_remote: &str,
+    ) -> Result<()> {
+        for path in paths {
+            self.deleted(cloud, path)?;
+        }
+        self.finish(store, cloud, describe_remote)
+    }
+
     /// Records new permission bits.
     pub fn mode_set(&self, cloud: &str, file: &Entry) -> Result<()> {
         self.with(cloud, |inst, h| {

@@ -54,6 +54,14 @@ pub enum Fault {
     /// Every `list` answers with the objects as they were when this fault
     /// was added, not as they are.
     StaleListing,
+    /// The `n`th call of `op` succeeds and every call after it fails: the
+    /// process was killed right after it (nothing after it reaches the store).
+    DieAfter {
+        /// The kind of call.
+        op: Op,
+        /// Which one, counting from 1.
+        n: u64,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -71,6 +79,8 @@ struct State {
     stale: Option<BTreeMap<String, Object>>,
     calls: BTreeMap<&'static str, u64>,
     all_calls: u64,
+    /// A `DieAfter` fault was met: every call fails until `heal`.
+    dead: bool,
     writes: u64,
     clock: i64,
 }
@@ -101,6 +111,7 @@ impl MemoryStore {
         let mut s = self.lock();
         s.faults.clear();
         s.stale = None;
+        s.dead = false;
     }
 
     /// The keys stored now, sorted.
@@ -144,8 +155,13 @@ impl MemoryStore {
     /// Counts a call of `op` and fails it when a fault says so.
     fn call(&self, op: Op, key: &str) -> Result<()> {
         let mut s = self.lock();
-        s.all_calls += 1;
         let name = op_name(op);
+        if s.dead {
+            return Err(StoreError::Transient(anyhow::anyhow!(
+                "memory store: {name} {key:?} after the injected end of the process"
+            )));
+        }
+        s.all_calls += 1;
         let n = {
             let c = s.calls.entry(name).or_default();
             *c += 1;
@@ -162,6 +178,10 @@ impl MemoryStore {
                 "memory store: injected failure of {name} {key:?} (call {n})"
             )));
         }
+        s.dead = s
+            .faults
+            .iter()
+            .any(|f| matches!(f, Fault::DieAfter { op: o, n: k } if *o == op && *k == n));
         Ok(())
     }
 

@@ -105,6 +105,59 @@ fn a_failed_put_mid_run_deletes_nothing() {
 }
 
 #[test]
+fn deletions_cut_short_leave_no_record_of_objects_gone() {
+    for layout in ["plain", "sealed"] {
+        let local = tempfile::tempdir().unwrap();
+        // Few enough deletions for the mass-delete guard.
+        for f in ["a", "b", "c"] {
+            write(local.path(), f, f);
+        }
+        for i in 0..7 {
+            write(local.path(), &format!("keep{i}"), "k");
+        }
+        let store = Arc::new(MemoryStore::new());
+        let open = || -> Box<dyn Remote> {
+            match layout {
+                "plain" => Box::new(plain(&store)),
+                _ => Box::new(sealed(&store)),
+            }
+        };
+        assert_eq!(
+            run(local.path(), &*open(), Direction::Up).exit,
+            Exit::Success
+        );
+        for f in ["a", "b", "c"] {
+            std::fs::remove_file(local.path().join(f)).unwrap();
+        }
+        // Killed right after the first of the three deletions.
+        store.inject(Fault::DieAfter {
+            op: Op::Delete,
+            n: 1,
+        });
+        let outcome = run(local.path(), &*open(), Direction::Up);
+        assert_ne!(outcome.exit, Exit::Success, "{layout}");
+        store.heal();
+        // A new process: the manifest records no object that is gone (the
+        // listing reports nothing as deleted by someone else); the object
+        // left is read again, and the next run deletes it.
+        let remote = open();
+        let listing = remote.list("Docs").unwrap();
+        assert!(
+            listing.problems.is_empty(),
+            "{layout}: {:?}",
+            listing.problems
+        );
+        assert_eq!(listing.entries.len(), 9, "{layout}");
+        assert_eq!(
+            run(local.path(), &*open(), Direction::Up).exit,
+            Exit::Success
+        );
+        let kept: Vec<String> = (0..7).map(|i| format!("keep{i}")).collect();
+        assert_eq!(names(&*open()), kept, "{layout}");
+    }
+}
+
+#[test]
 fn a_lost_write_is_noticed_and_repaired() {
     let local = tempfile::tempdir().unwrap();
     write(local.path(), "a", "1");
