@@ -510,6 +510,13 @@ fn execute(
                 .push(format!("{}: {e:#}", describe(local, entry, up))),
         }
     }
+    if t.failures.is_empty()
+        && up
+        && !plan.delete.is_empty()
+        && let Err(e) = remote.before_deletions(&path.cloud, &plan.delete)
+    {
+        t.failures.push(format!("{e:#}"));
+    }
     if !t.failures.is_empty() {
         if !plan.delete.is_empty() {
             out.emit(&Event::DeletionsNotRun {
@@ -517,17 +524,6 @@ fn execute(
                 count: plan.delete.len(),
             });
         }
-        return t;
-    }
-    if up
-        && !plan.delete.is_empty()
-        && let Err(e) = remote.before_deletions(&path.cloud, &plan.delete)
-    {
-        t.failures.push(format!("{e:#}"));
-        out.emit(&Event::DeletionsNotRun {
-            path: local,
-            count: plan.delete.len(),
-        });
         return t;
     }
     pool::for_each(&plan.delete, opts.transfers, delete, |rel, r| {

@@ -2,18 +2,20 @@
 //!
 //! A ListObjectsV2 listing is a chain: each page names where the next one
 //! starts, so 100,000 keys are 100 round trips one after another. When the
-//! first page says there is more, the rest of the key space is cut into
+//! first two pages say there is more, the rest of the key space is cut into
 //! ranges at the prefix's own folder names (one request with a delimiter,
-//! one level down when everything left is in one folder), and the ranges
-//! are listed side by side, each from just before its first name
-//! (`start-after`) up to the next range's first name.
+//! one level down when everything left is in one folder), as many as the
+//! pages it probably fills, and the ranges are listed side by side, each
+//! from just before its first name (`start-after`) up to the next range's
+//! first name.
 //!
 //! Invariant: the result is exactly what one chained listing returns, in
 //! the same order; a key is kept by the range whose bounds hold it and by
 //! no other, whatever the server puts on a page past a range's end. Where
 //! the ranges are cut changes only how many requests run at once.
 
-use super::{Client, Error, ListPage, Object, Result};
+use super::ops::next_token;
+use super::{Client, Error, Object, Result};
 
 /// Keys per page (S3's maximum).
 const PAGE: u32 = 1000;
@@ -26,7 +28,7 @@ const CHAINED: usize = 2;
 /// that one slow range does not hold the rest back, but each costs a request.
 const RANGES_PER_WORKER: usize = 4;
 
-/// The keys `start <= key < end` (`None`: no bound), listed from `after`.
+/// The keys `start <= key < end` (`None`: no bound).
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Range {
     start: Option<String>,
@@ -41,16 +43,10 @@ impl Client {
         let mut seen = Vec::new();
         let mut token = None;
         for _ in 0..CHAINED {
-            let page = self.list_query(prefix, token.as_deref(), None, false, PAGE)?;
+            let page = self.list_page(prefix, token.as_deref(), PAGE)?;
             seen.extend(page.objects);
-            match page.next_token {
+            match next_token(prefix, token.as_deref(), page.next_token)? {
                 None => return Ok(seen),
-                Some(t) if Some(&t) == token.as_ref() => {
-                    return Err(Error::BadResponse {
-                        op: format!("listing {prefix:?}"),
-                        detail: "the server returned the same continuation token twice".into(),
-                    });
-                }
                 Some(t) => token = Some(t),
             }
         }
@@ -83,7 +79,7 @@ impl Client {
     fn names_after(&self, prefix: &str, after: &str) -> Result<(String, Vec<String>)> {
         let mut level = prefix.to_string();
         loop {
-            let page = self.list_from(&level, Some(after), true, PAGE)?;
+            let page = self.list_query(&level, None, Some(after), true, PAGE)?;
             let mut names: Vec<String> = page
                 .prefixes
                 .into_iter()
@@ -105,7 +101,7 @@ impl Client {
         let mut from = r.start.as_deref().map(before);
         let mut keys = Vec::new();
         loop {
-            let page = self.list_from(prefix, from.as_deref(), false, PAGE)?;
+            let page = self.list_query(prefix, None, from.as_deref(), false, PAGE)?;
             let more = page.next_token.is_some();
             let Some(last) = page.objects.last().map(|o| o.key.clone()) else {
                 return Ok(keys);
@@ -123,18 +119,6 @@ impl Client {
             }
             from = Some(last);
         }
-    }
-
-    /// One page of the keys under `prefix` after `start_after`; with
-    /// `delimiter`, the folder names one level down come as `prefixes`.
-    fn list_from(
-        &self,
-        prefix: &str,
-        start_after: Option<&str>,
-        delimiter: bool,
-        max_keys: u32,
-    ) -> Result<ListPage> {
-        self.list_query(prefix, None, start_after, delimiter, max_keys)
     }
 }
 

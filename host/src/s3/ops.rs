@@ -113,6 +113,23 @@ pub enum Created {
     Existed,
 }
 
+/// The token of the page after one asked for with `previous`: `None` on
+/// the last page; an error when the server gives the same token again
+/// (the listing would never end).
+pub(super) fn next_token(
+    prefix: &str,
+    previous: Option<&str>,
+    next: Option<String>,
+) -> Result<Option<String>> {
+    if next.is_some() && next.as_deref() == previous {
+        return Err(Error::BadResponse {
+            op: format!("listing {prefix:?}"),
+            detail: "the server returned the same continuation token twice".into(),
+        });
+    }
+    Ok(next)
+}
+
 /// The largest number of keys one DeleteObjects request may name.
 pub const DELETE_BATCH: usize = 1000;
 
@@ -161,13 +178,7 @@ impl Client {
         loop {
             let page = self.list_page(prefix, token.as_deref(), max_keys)?;
             all.extend(page.objects);
-            match page.next_token {
-                Some(t) if Some(&t) == token.as_ref() => {
-                    return Err(Error::BadResponse {
-                        op: format!("listing {prefix:?}"),
-                        detail: "the server returned the same continuation token twice".into(),
-                    });
-                }
+            match next_token(prefix, token.as_deref(), page.next_token)? {
                 Some(t) => token = Some(t),
                 None => return Ok(all),
             }
