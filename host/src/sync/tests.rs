@@ -158,6 +158,42 @@ fn deletions_cut_short_leave_no_record_of_objects_gone() {
 }
 
 #[test]
+fn a_manifest_not_written_before_the_deletions_stops_them() {
+    for layout in ["plain", "sealed"] {
+        let local = tempfile::tempdir().unwrap();
+        for i in 0..10 {
+            write(local.path(), &format!("f{i}"), "x");
+        }
+        let store = Arc::new(MemoryStore::new());
+        let open = || -> Box<dyn Remote> {
+            match layout {
+                "plain" => Box::new(plain(&store)),
+                _ => Box::new(sealed(&store)),
+            }
+        };
+        assert_eq!(
+            run(local.path(), &*open(), Direction::Up).exit,
+            Exit::Success
+        );
+        let stored = store.keys();
+        for i in 0..3 {
+            std::fs::remove_file(local.path().join(format!("f{i}"))).unwrap();
+        }
+        // Each key was put once: the next put is the manifest written
+        // before the deletions, and it fails.
+        store.inject(Fault::Fail {
+            op: Some(Op::Put),
+            n: stored.len() as u64 + 1,
+        });
+        let outcome = run(local.path(), &*open(), Direction::Up);
+        assert_eq!(outcome.exit, Exit::Partial, "{layout}");
+        store.heal();
+        assert_eq!(store.keys(), stored, "{layout}: nothing may be deleted");
+        assert_eq!(names(&*open()).len(), 10, "{layout}");
+    }
+}
+
+#[test]
 fn a_lost_write_is_noticed_and_repaired() {
     let local = tempfile::tempdir().unwrap();
     write(local.path(), "a", "1");
