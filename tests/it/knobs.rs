@@ -1,12 +1,61 @@
 //! The knobs every command shares: `--log-file` and `-v`, the POOF_*
 //! environment forms of the common flags, `--progress`/`--no-progress`,
-//! and `poof check --quick`.
+//! `--bwlimit` end to end, and `poof check --quick`.
 
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use crate::common::{Kind, World, poof_bin};
 
 const PASS: (&str, &str) = ("POOF_PASSPHRASE", "correct horse battery staple");
+
+crate::on_both_remotes!(bwlimit_slows_backup_and_download_to_its_rate);
+
+/// `--bwlimit 100K` (KiB/s, base 1024) on a file of `SIZE` bytes: the
+/// limiter starts with one second's burst, so each transfer takes at least
+/// `SIZE / rate - 1` seconds (3 s here). The test asserts a lower bound
+/// only, half a second under that, so a slow machine cannot fail it.
+fn bwlimit_slows_backup_and_download_to_its_rate(kind: Kind) {
+    const RATE: u64 = 100 * 1024;
+    const SIZE: u64 = 400 * 1024;
+    let floor = Duration::from_secs_f64(SIZE as f64 / RATE as f64 - 1.5);
+    let noise = |seed: u32| -> Vec<u8> {
+        (0..SIZE as u32)
+            .map(|i| (i.wrapping_add(seed).wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect()
+    };
+    let w = World::on(kind);
+    w.file("src/big.bin", &noise(1), 1_600_000_000, 0o644);
+    w.conf(&[("src", "Docs")]);
+    let timed = |args: &[&str], env: &[(&str, &str)]| {
+        let t = Instant::now();
+        let run = w.poof_env(args, env).expect(0);
+        (t.elapsed(), run)
+    };
+
+    let (took, run) = timed(&["--bwlimit", "100K", "backup"], &[]);
+    assert!(run.stdout.contains("done: 1 copied"), "{}", run.stdout);
+    assert!(
+        took >= floor,
+        "backup of {SIZE} bytes at 100K took {took:?}"
+    );
+
+    let (took, _) = timed(&["--bwlimit", "100K", "download", "--to", "out"], &[]);
+    assert!(
+        took >= floor,
+        "download of {SIZE} bytes at 100K took {took:?}"
+    );
+    assert_eq!(std::fs::read(w.path("out/Docs/big.bin")).unwrap(), noise(1));
+
+    // POOF_BWLIMIT is the flag's environment form, and slows alike.
+    w.file("src/second.bin", &noise(2), 1_600_000_000, 0o644);
+    let (took, run) = timed(&["backup"], &[("POOF_BWLIMIT", "100K")]);
+    assert!(run.stdout.contains("done: 1 copied"), "{}", run.stdout);
+    assert!(
+        took >= floor,
+        "backup of {SIZE} bytes with POOF_BWLIMIT=100K took {took:?}"
+    );
+}
 
 /// True when `line` starts with an RFC 3339 UTC time with milliseconds
 /// (`2025-01-02T03:04:05.678Z `).
