@@ -148,7 +148,9 @@ impl Guest {
     }
 }
 
-/// The one wasmtime configuration, for running and for precompiling.
+/// The wasmtime configuration the guest runs with; the build precompiles
+/// it with the same, for another target on aarch64 Linux
+/// (`precompile_config`).
 fn config() -> Config {
     // `Config::new()` enables no cache and writes no file (checked with
     // strace under an empty $HOME); poof must leave no traces.
@@ -194,30 +196,17 @@ fn precompile_config() -> Result<Config> {
 impl Runtime {
     fn load(wasm: &[u8], precompiled: &[u8]) -> Result<Runtime> {
         let engine = Engine::new(&config())?;
-        let tagged =
-            precompiled.len() > TAG_LEN && precompiled[..TAG_LEN] == Sha256::digest(wasm)[..];
-        let loaded = if tagged {
-            // SAFETY: `deserialize` trusts its input to be machine code that
-            // wasmtime produced. These bytes are not input: they are embedded
-            // in this binary by its own build (`cargo xtask build`), produced
-            // by `Engine::precompile_component` of this same wasmtime with
-            // this same `config()`, and tagged with the hash of the embedded
-            // component, checked just above. wasmtime still checks the
-            // version, configuration and CPU features, and refuses a mismatch.
-            #[allow(unsafe_code)]
-            let c = unsafe { Component::deserialize(&engine, &precompiled[TAG_LEN..]) };
-            c.ok()
-        } else {
-            None
-        };
-        let (component, compiled) = match loaded {
-            Some(c) => (c, Compiled::Precompiled),
-            None => (
-                Component::new(&engine, wasm)
-                    .map_err(anyhow::Error::from)
-                    .context("compiling the guest")?,
-                Compiled::AtStartup,
-            ),
+        let (component, compiled) = match deserialize(&engine, wasm, precompiled) {
+            Ok(c) => (c, Compiled::Precompiled),
+            Err(why) => {
+                log::debug!(target: "poof", "compiling the guest here: {why:#}");
+                (
+                    Component::new(&engine, wasm)
+                        .map_err(anyhow::Error::from)
+                        .context("compiling the guest")?,
+                    Compiled::AtStartup,
+                )
+            }
         };
         let mut linker = Linker::<Sandbox>::new(&engine);
         sandbox::link(&mut linker)?;
@@ -229,6 +218,33 @@ impl Runtime {
             compiled,
         })
     }
+}
+
+/// The embedded precompiled guest, when it is tagged with `wasm`'s hash and
+/// wasmtime accepts it for `engine` on this CPU; otherwise why not.
+fn deserialize(engine: &Engine, wasm: &[u8], precompiled: &[u8]) -> Result<Component> {
+    if precompiled.is_empty() {
+        anyhow::bail!("this binary embeds no precompiled guest");
+    }
+    if precompiled.len() <= TAG_LEN || precompiled[..TAG_LEN] != Sha256::digest(wasm)[..] {
+        anyhow::bail!("the precompiled guest is not tagged with the embedded component's hash");
+    }
+    // SAFETY: `deserialize` trusts its input to be machine code that
+    // wasmtime produced. These bytes are not input: they are embedded in
+    // this binary by its own build (`cargo xtask build` or `dist`), produced
+    // by `Engine::precompile_component` of this same wasmtime with
+    // `precompile_config()` (which is `config()`, for the baseline CPU of
+    // aarch64 on aarch64 Linux), and tagged with the hash of the embedded
+    // component, checked just above. Before it uses any of the code,
+    // wasmtime checks that it was compiled by this version, for this
+    // architecture and operating system, with settings and wasm features
+    // that match this engine's `config()` and CPU features this CPU has, and
+    // refuses a mismatch (then the guest is compiled here).
+    #[allow(unsafe_code)]
+    let component = unsafe { Component::deserialize(engine, &precompiled[TAG_LEN..]) };
+    component
+        .map_err(anyhow::Error::from)
+        .context("wasmtime refused the precompiled guest")
 }
 
 /// One live guest instance in its sandbox.
@@ -379,6 +395,82 @@ pub(crate) fn test_guest() -> &'static Guest {
         let wasm = std::fs::read(env!("POOF_GUEST_WASM")).expect("run `cargo xtask build` first");
         Guest::new(wasm.leak(), &[])
     })
+}
+
+#[cfg(test)]
+mod tests {
+    //! The start-up fallback: a precompiled copy tagged with the embedded
+    //! component's hash that wasmtime refuses is not used; the guest is
+    //! compiled at start-up and works.
+
+    use super::*;
+
+    /// The occurrences of `needle` in `haystack`.
+    fn positions(haystack: &[u8], needle: &[u8]) -> Vec<usize> {
+        haystack
+            .windows(needle.len())
+            .enumerate()
+            .filter(|(_, w)| *w == needle)
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// `precompiled` is refused by wasmtime for the reason `why`, and a guest
+    /// carrying it compiles at start-up and answers a call.
+    fn falls_back(wasm: &'static [u8], precompiled: Vec<u8>, why: &str) -> Result<()> {
+        let engine = Engine::new(&config())?;
+        let Err(refused) = deserialize(&engine, wasm, &precompiled) else {
+            anyhow::bail!("wasmtime accepted a precompiled guest that does not fit ({why})");
+        };
+        let refused = format!("{refused:#}");
+        assert!(refused.contains(why), "{refused}");
+        let guest = Guest::new(wasm, precompiled.leak());
+        assert_eq!(guest.compiled()?, Compiled::AtStartup, "{why}");
+        let info = guest.instantiate()?.info()?;
+        assert_eq!(info.version, env!("CARGO_PKG_VERSION"));
+        assert!(info.contract.starts_with("poof:core@"), "{}", info.contract);
+        Ok(())
+    }
+
+    #[test]
+    fn a_tagged_precompiled_guest_that_does_not_fit_is_compiled_at_start_up() -> Result<()> {
+        let wasm = test_guest().wasm();
+        let good = test_guest().precompile()?;
+        // The control: the copy precompiled here is used as it is.
+        let guest = Guest::new(wasm, good.clone().leak());
+        assert_eq!(guest.compiled()?, Compiled::Precompiled);
+        assert!(
+            guest
+                .instantiate()?
+                .info()?
+                .contract
+                .starts_with("poof:core@")
+        );
+
+        // The right tag, then bytes that are no machine code at all.
+        let mut garbage = good[..TAG_LEN].to_vec();
+        garbage.extend((0..4096u32).map(|i| (i * 7 + 3) as u8));
+        falls_back(wasm, garbage, "as an ELF")?;
+
+        // The right tag, then the guest as wasmtime compiled it, but for
+        // another operating system: the target recorded in the copy
+        // (`x86_64-unknown-linux-gnu`, ...) is changed to one of the same
+        // length, as a copy built elsewhere for another system would read.
+        let mut elsewhere = good.clone();
+        let at = positions(&elsewhere, b"-unknown-linux-");
+        assert_eq!(at.len(), 1, "the copy names its target once: {at:?}");
+        let os = at[0] + "-unknown-".len();
+        elsewhere[os..os + 5].copy_from_slice(b"redox");
+        falls_back(wasm, elsewhere, "compiled for operating system 'redox'")?;
+
+        // The right tag, then the guest compiled with another configuration
+        // (no epoch interruption, so no call deadline).
+        let mut other = config();
+        other.epoch_interruption(false);
+        let mut unlike = good[..TAG_LEN].to_vec();
+        unlike.extend(Engine::new(&other)?.precompile_component(wasm)?);
+        falls_back(wasm, unlike, "without epoch interruption")
+    }
 }
 
 #[cfg(test)]
