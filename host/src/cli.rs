@@ -212,7 +212,7 @@ poof --json ls Documents | jq -r 'select(.event == \"file\") | .path'"
     #[command(after_help = "Example:\n  poof neuter --dry-run\n  poof neuter --keep-binary")]
     Neuter(NeuterArgs),
 
-    /// Install, remove or show an unattended `poof backup` (cron, systemd user timer, launchd).
+    /// Install, remove or show an unattended `poof backup` (cron, systemd user timer; launchd for macOS, never run there: not supported).
     ///
     /// Scheduled runs log to CONFDIR/poof.log (see `poof paths`), each line
     /// time-stamped, with -q and --log-file; the file is rotated at 5 MiB
@@ -661,7 +661,7 @@ pub struct ScheduleInstallArgs {
     #[arg(long, value_name = "INTERVAL", default_value = "6h", value_parser = crate::schedule::parse_every)]
     pub every: crate::schedule::Every,
 
-    /// The scheduler [default: launchd on macOS, systemd where it runs, else cron].
+    /// The scheduler [default: launchd on macOS (never run there: not supported), systemd where it runs, else cron].
     #[arg(long, value_enum)]
     pub kind: Option<crate::schedule::Kind>,
 
