@@ -16,6 +16,29 @@ pub enum Exit {
     Refused = 3,
 }
 
+impl Exit {
+    /// Every exit code with what it means, for the man page's EXIT STATUS.
+    pub const ALL: [(Exit, &'static str); 4] = [
+        (Exit::Success, "Everything asked for was done."),
+        (
+            Exit::Partial,
+            "The run went through, but some files or paths failed (each is named), or the \
+             remote could not be reached; poof check also ends so when a file differs.",
+        ),
+        (
+            Exit::Config,
+            "The command line or a config file is wrong (a usage error); nothing was changed.",
+        ),
+        (
+            Exit::Refused,
+            "A safety rule refused the run or one of its paths (a guard on deletions or \
+             overwrites, an encrypted folder's manifest older than the one this machine knows, \
+             another poof run holding the lock, neuter after a partial upload); nothing was \
+             changed on what was refused.",
+        ),
+    ];
+}
+
 impl From<Exit> for ExitCode {
     fn from(e: Exit) -> ExitCode {
         ExitCode::from(e as u8)

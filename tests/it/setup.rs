@@ -82,7 +82,17 @@ fn man_page_and_completions_come_from_the_command_line_definitions() {
     ] {
         assert!(man.contains(cmd), "man page lacks {cmd}");
     }
-    assert!(man.contains("Exit codes: 0 success"));
+    for section in ["EXIT STATUS", "ENVIRONMENT", "FILES"] {
+        let shown = if section.contains(' ') {
+            format!("\n.SH \"{section}\"\n")
+        } else {
+            format!("\n.SH {section}\n")
+        };
+        assert!(man.contains(&shown), "man page lacks {section}");
+    }
+    assert!(man.contains("\\fB3\\fR\nA safety rule refused"));
+    assert!(man.contains("\\fBAWS_PROFILE\\fR"));
+    assert!(man.contains("freshness.json"));
     for shell in ["bash", "zsh", "fish"] {
         let out = w.poof(&["completions", shell]).expect(0).stdout;
         assert!(out.contains("backup"), "{shell}");
