@@ -1,17 +1,20 @@
 //! `cargo xtask test`: the whole test suite, the same on a laptop and in CI.
 //!
 //! In order: formatting, clippy with warnings denied (host, tests, xtask and
-//! the guest for its real target), the guest logic's native unit tests, the
-//! build of poof, then the host's unit tests and the integration tests, with
-//! a real S3 server (Garage, on loopback) started for them and stopped after,
-//! and a current rclone (from PyPI) for the interoperability tests; then
-//! `cargo xtask dist --check` when its cross toolchain is installed (it says
-//! that it skipped, and why, otherwise); last, the
-//! benchmark's smoke mode (`cargo xtask bench --smoke`), so it cannot rot,
-//! and every fuzz target for about a minute (`cargo xtask fuzz`).
+//! the guest for its real target), the guest logic's native unit tests,
+//! xtask's own unit tests, the build of poof, then the host's unit tests
+//! and the integration tests, with a real S3 server (Garage, on loopback)
+//! started for them and stopped after, and a current rclone (from PyPI) for
+//! the interoperability tests; then `cargo xtask dist --check` when its
+//! cross toolchain is installed (it says that it skipped, and why,
+//! otherwise); last, the benchmark's smoke mode (`cargo xtask bench
+//! --smoke`), so it cannot rot, and every fuzz target for about a minute
+//! (`cargo xtask fuzz`).
 //!
-//! Invariant: every step builds with the same profile as `cargo xtask build
-//! --release`, so nothing is compiled twice.
+//! Invariant: every step that builds poof builds it with the same profile as
+//! `cargo xtask build --release`, so nothing is compiled twice; the native
+//! unit tests of the guest logic and of xtask use the dev profile, which
+//! also built xtask to run this.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -51,6 +54,10 @@ pub fn run() -> Result<()> {
             .args(["--target", GUEST_TARGET, "--", "-D", "warnings"]),
     )?;
     exec(cargo().args(["test", "--locked", "--package", "poof-guest"]))?;
+    // xtask's own (the dist check's output comparison, repro's search, the
+    // benchmark's data sets), with the dev profile that built xtask to run
+    // this: only its test binary is compiled.
+    exec(cargo().args(["test", "--locked", "--package", "xtask"]))?;
     let poof = build::run(true)?;
 
     let rclone = ensure_rclone()?;
