@@ -132,7 +132,7 @@ fn build_one(triple: &'static str) -> Result<Built> {
     let target = toolchain(triple)?;
     let bin = build::host("dist", Some(&target))?;
     let kind = capture(Command::new("file").arg("-L").arg(&bin))
-        .context("`file` is needed to check the binary (apt-get install file)")?;
+        .context("running `file` on the binary")?;
     if !kind.contains("statically linked") && !kind.contains("static-pie linked") {
         bail!("{} is not statically linked: {kind}", bin.display());
     }
@@ -193,6 +193,8 @@ fn write_sums(built: &[Built]) -> Result<()> {
 /// build it and run its binaries here.
 fn toolchain(triple: &'static str) -> Result<Target> {
     ensure_rust_target(triple)?;
+    // What checks that every binary is static and for its CPU.
+    ensure_apt("file", "file")?;
     if triple == TARGETS[0] {
         ensure_apt("musl-gcc", "musl-tools")?;
         return Ok(Target {
@@ -226,6 +228,9 @@ pub fn cross_toolchain_missing() -> Vec<String> {
     }
     if !runs(Command::new("musl-gcc").arg("--version")) {
         missing.push("musl-gcc (Debian's musl-tools)".into());
+    }
+    if !runs(Command::new("file").arg("--version")) {
+        missing.push("file (Debian's file)".into());
     }
     missing
 }
