@@ -25,7 +25,10 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 
-    /// poof's config folder [default: ~/.config/poof, or $XDG_CONFIG_HOME/poof].
+    /// poof's config folder [default on Linux: $XDG_CONFIG_HOME/poof, else
+    /// ~/.config/poof; on macOS (never run there, not supported):
+    /// ~/Library/Application Support/poof; with --portable: the binary's
+    /// folder]. `poof paths` prints it. E.g. --confdir /media/usb/poof-config
     #[arg(long, global = true, value_name = "DIR", env = "POOF_CONFDIR")]
     pub confdir: Option<PathBuf>,
 
