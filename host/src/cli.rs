@@ -93,12 +93,15 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "FILE", env = "POOF_LOG_FILE")]
     pub log_file: Option<PathBuf>,
 
-    /// Rotate the log file before it grows past SIZE (e.g. 5M): it becomes
-    /// FILE.1, the older ones FILE.2 and on [default: off].
+    /// Rotate the log file before it grows past SIZE: it becomes FILE.1, the
+    /// older ones FILE.2 and on [default: off]. SIZE is a number with a
+    /// suffix B, K, M or G (base 1024); a bare number is KiB, as rclone's
+    /// sizes. E.g. --log-file ~/poof.log --log-file-max-size 5M
     #[arg(long, global = true, value_name = "SIZE", env = "POOF_LOG_FILE_MAX_SIZE", value_parser = crate::knobs::parse_size)]
     pub log_file_max_size: Option<u64>,
 
-    /// How many rotated log files to keep (0: all) [default: 0].
+    /// How many rotated log files to keep (0: all) [default: 0]. E.g.
+    /// --log-file-max-size 5M --log-file-max-backups 3
     #[arg(
         long,
         global = true,
@@ -117,8 +120,9 @@ pub struct Cli {
     pub no_progress: bool,
 
     /// Limit the bandwidth of uploads and downloads, all transfers together,
-    /// to RATE bytes per second: a number with an optional suffix B, K, M or
-    /// G (base 1024, as rclone's: 10M, 512k), or off. E.g. --bwlimit 2M
+    /// to RATE per second: a number with a suffix B, K, M or G (bytes, KiB,
+    /// MiB, GiB: 10M, 512k, 1.5M); a bare number is KiB, as in rclone; 0 or
+    /// off: no limit [default: off]. E.g. --bwlimit 2M
     #[arg(long, global = true, value_name = "RATE", env = "POOF_BWLIMIT", value_parser = crate::knobs::parse_rate)]
     pub bwlimit: Option<crate::knobs::Rate>,
 

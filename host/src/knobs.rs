@@ -53,15 +53,15 @@ pub fn throttle(n: usize) {
 
 /// Parses rclone's size syntax: a number (decimals allowed) with an
 /// optional suffix B, K, M, G or T (base 1024; `k` and `K` alike); no
-/// suffix means KiB for a rate, as rclone's `--bwlimit`, bytes otherwise.
-fn parse_with(s: &str, default_unit: u64) -> Result<u64, String> {
+/// suffix means KiB, as in rclone's `--bwlimit` and `--log-file-max-size`.
+fn parse_kib(s: &str) -> Result<u64, String> {
     let bad = || {
         format!(
             "{s:?} is not a size: give a number with an optional suffix B, K, M or G (base 1024), e.g. 10M or 512k"
         )
     };
     let t = s.trim();
-    let (num, unit) = match t.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+    let (num, unit): (&str, u64) = match t.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
         Some((i, _)) => {
             let unit = match t[i..].to_ascii_lowercase().as_str() {
                 "b" => 1,
@@ -73,7 +73,7 @@ fn parse_with(s: &str, default_unit: u64) -> Result<u64, String> {
             };
             (&t[..i], unit)
         }
-        None => (t, default_unit),
+        None => (t, 1 << 10),
     };
     let v: f64 = num.trim().parse().map_err(|_| bad())?;
     if !v.is_finite() || v < 0.0 {
@@ -86,9 +86,10 @@ fn parse_with(s: &str, default_unit: u64) -> Result<u64, String> {
     Ok(bytes as u64)
 }
 
-/// Parses a size (`--log-file-max-size`): `5M`, `512k`, `1G`, `100B`; bytes without a suffix.
+/// Parses a size (`--log-file-max-size`): `5M`, `512k`, `1G`, `100B`; KiB
+/// without a suffix, as rclone's sizes.
 pub fn parse_size(s: &str) -> Result<u64, String> {
-    match parse_with(s, 1)? {
+    match parse_kib(s)? {
         0 => Err(format!("{s:?} is zero: give a size such as 5M")),
         n => Ok(n),
     }
@@ -100,7 +101,7 @@ pub fn parse_rate(s: &str) -> Result<Rate, String> {
     if s.trim().eq_ignore_ascii_case("off") {
         return Ok(None);
     }
-    match parse_with(s, 1 << 10)? {
+    match parse_kib(s)? {
         0 => Ok(None),
         n => Ok(Some(n)),
     }
@@ -223,7 +224,9 @@ mod tests {
             assert!(err.contains("is not a size"), "{bad}: {err}");
         }
         assert_eq!(parse_size("5M"), Ok(5 << 20));
-        assert_eq!(parse_size("100"), Ok(100));
+        // A bare size is KiB too, as rclone's `--log-file-max-size`.
+        assert_eq!(parse_size("100"), Ok(100 << 10));
+        assert_eq!(parse_size("100B"), Ok(100));
         assert!(parse_size("0").unwrap_err().contains("is zero"));
     }
 
