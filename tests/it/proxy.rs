@@ -173,6 +173,8 @@ struct State {
     stopping: AtomicBool,
     /// One line per injected fault, for failure messages.
     log: Mutex<Vec<String>>,
+    /// One line per selected request: method, target and `Range` header.
+    selected_log: Mutex<Vec<String>>,
 }
 
 /// The running proxy; stops when dropped.
@@ -230,6 +232,7 @@ impl Proxy {
         self.state.selected.store(0, Ordering::SeqCst);
         self.state.injected.store(0, Ordering::SeqCst);
         self.state.log.lock().unwrap().clear();
+        self.state.selected_log.lock().unwrap().clear();
         self.state.released.store(false, Ordering::SeqCst);
         *f = Some(faults);
     }
@@ -257,6 +260,12 @@ impl Proxy {
     /// The injected faults, one line each.
     pub fn log(&self) -> String {
         self.state.log.lock().unwrap().join("\n")
+    }
+
+    /// The requests the filter selected since the last `set`, one line
+    /// each: `METHOD TARGET RANGE` (`-` without a `Range` header).
+    pub fn selected(&self) -> Vec<String> {
+        self.state.selected_log.lock().unwrap().clone()
     }
 }
 
@@ -477,6 +486,12 @@ fn choose(head: &Head, st: &State) -> Option<Fault> {
         }
     }
     let k = st.selected.fetch_add(1, Ordering::SeqCst) + 1;
+    st.selected_log.lock().unwrap().push(format!(
+        "{} {} {}",
+        head.first,
+        head.second,
+        head.header("range").unwrap_or("-")
+    ));
     let f = faults.pick(k, st.injected.load(Ordering::SeqCst))?;
     st.injected.fetch_add(1, Ordering::SeqCst);
     Some(f)
