@@ -82,8 +82,11 @@ pub struct Cli {
     #[arg(short, long, global = true)]
     pub quiet: bool,
 
-    /// Print one JSON object per line on stdout (plan, progress, result)
-    /// instead of text; docs/JSON.md lists every event.
+    /// Print one JSON object per line on stdout instead of text: a sync's
+    /// plan, each file copied or deleted, each path's result and the
+    /// summary, and so on for every command; warnings and errors too (also
+    /// on stderr). docs/JSON.md lists every event. There is no progress
+    /// event. E.g. poof --json backup --dry-run | jq 'select(.event == "plan")'
     #[arg(long, global = true, env = "POOF_JSON", value_parser = clap::builder::BoolishValueParser::new())]
     pub json: bool,
 
