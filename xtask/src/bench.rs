@@ -1,8 +1,9 @@
-//! `cargo xtask bench`: poof against rclone, side by side, on one Garage node
-//! on loopback, and `docs/BENCHMARKS.md` written from the result.
+//! `cargo xtask bench`: poof against rclone, and against s5cmd on the plain
+//! rows, side by side, on one Garage node on loopback, and
+//! `docs/BENCHMARKS.md` written from the result.
 //!
 //! For each data set (see `data`), each run, and each tool in turn (the order
-//! swaps every run): a full upload into a fresh bucket, a no-op re-sync, a
+//! rotates every run): a full upload into a fresh bucket, a no-op re-sync, a
 //! re-sync after 1% of the files changed, and a full restore into an empty
 //! folder, checked against the source. Around that: the ceiling (one PUT and
 //! one GET stream of 256 MiB without poof, the disk's read speed) and
@@ -10,10 +11,10 @@
 //! and writes no docs, so CI keeps the benchmark working; nor does a run of
 //! only some data sets (`--sets`).
 //!
-//! Invariant: both tools get the same data, server, transfers count and
+//! Invariant: all tools get the same data, server, transfers count and
 //! conditions; every timed run is checked to have done its work (poof's
-//! `--json` summary counts, restored trees compared with the source), so a
-//! fast wrong answer never counts.
+//! `--json` summary counts and s5cmd's `--json` lines, restored trees
+//! compared with the source), so a fast wrong answer never counts.
 
 mod data;
 mod measure;
@@ -38,7 +39,7 @@ pub struct Options {
     pub smoke: bool,
     /// Runs per row.
     pub runs: usize,
-    /// Files transferred at once, by both tools.
+    /// Files transferred at once, by every tool.
     pub transfers: u16,
     /// Data sets to run (`A`, `B`, `C`, and `D` for the scale rows); all
     /// by default.
@@ -131,6 +132,8 @@ pub struct Row {
     pub poof: Vec<Sample>,
     /// rclone's samples, one per run.
     pub rclone: Vec<Sample>,
+    /// s5cmd's samples, one per run (plain rows, when it is installed).
+    pub s5cmd: Vec<Sample>,
 }
 
 /// The ceiling: what the server and the disk can do without poof.
@@ -169,6 +172,10 @@ pub struct Results {
     pub facts: measure::Facts,
     /// rclone's flags, for the report.
     pub rclone_flags: String,
+    /// s5cmd's global flags, for the report.
+    pub s5cmd_flags: String,
+    /// Why there are no s5cmd columns, if there are none.
+    pub s5cmd_note: Option<String>,
 }
 
 /// Runs the benchmark with the given arguments (those after `bench`).
@@ -183,6 +190,21 @@ pub fn run(args: &[String]) -> Result<()> {
         None => build::run(true)?,
     };
     let rclone = test::ensure_rclone()?;
+    let (s5cmd, s5cmd_note) = match tools::ensure_s5cmd() {
+        Ok(p) => (Some(p), None),
+        // The suite runs the smoke mode: there, a peer that cannot be
+        // installed is a failure to see, not a column to drop quietly.
+        Err(e) if opts.smoke => return Err(e.context("the smoke run measures s5cmd too")),
+        Err(e) => {
+            eprintln!("bench: s5cmd could not be installed, so its columns are left out: {e:#}");
+            (
+                None,
+                Some(format!(
+                    "s5cmd: not measured, it could not be installed ({e:#})"
+                )),
+            )
+        }
+    };
     let base = root().join("target/bench-data");
     let sets: Vec<DataSet> = data::sets(&base, opts.smoke)
         .into_iter()
@@ -208,8 +230,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let poof = work.path().join("poof");
     std::fs::copy(&built, &poof).with_context(|| format!("copying {}", built.display()))?;
     let tools = Tools::new(
-        poof.clone(),
-        rclone.clone(),
+        (poof.clone(), rclone.clone(), s5cmd.clone()),
         opts.transfers,
         work.path().to_path_buf(),
         &garage,
@@ -226,8 +247,10 @@ pub fn run(args: &[String]) -> Result<()> {
         ceiling: Ceiling::default(),
         version_ms: Vec::new(),
         encrypted_note: None,
-        facts: measure::facts(&poof, &rclone, garage.binary()?),
+        facts: measure::facts(&poof, &rclone, s5cmd.as_deref(), garage.binary()?),
         rclone_flags: tools.rclone_sync_flags(),
+        s5cmd_flags: tools.s5cmd_sync_flags(),
+        s5cmd_note,
     };
     let outcome = measure_all(&opts, &sets, &garage, &tools, &mut results).and_then(|()| {
         if let Some(d) = &scale {
@@ -279,7 +302,7 @@ fn measure_all(
     for s in sets {
         let (bytes, secs) = s.read_all()?;
         eprintln!(
-            "bench: read set {} once ({:.0} MB/s), so both tools find it in the page cache",
+            "bench: read set {} once ({:.0} MB/s), so every tool finds it in the page cache",
             s.name,
             bytes as f64 / secs / 1e6
         );
@@ -320,7 +343,8 @@ fn measure_all(
     Ok(())
 }
 
-/// One run of the four steps on one data set, both tools.
+/// One run of the four steps on one data set, every tool (s5cmd on the
+/// plain rows only).
 fn run_set(
     garage: &Garage,
     tools: &Tools,
@@ -329,11 +353,13 @@ fn run_set(
     run: usize,
     rows: &mut Vec<Row>,
 ) -> Result<()> {
-    let order = if run.is_multiple_of(2) {
-        [Tool::Poof, Tool::Rclone]
-    } else {
-        [Tool::Rclone, Tool::Poof]
-    };
+    let mut order = vec![Tool::Poof, Tool::Rclone];
+    if mode == Mode::Plain && tools.s5cmd.is_some() {
+        order.push(Tool::S5cmd);
+    }
+    // Each tool goes first in turn (with two tools: they swap every run).
+    let first = run % order.len();
+    order.rotate_left(first);
     let label = |tool: Tool| {
         format!(
             "{}-{}-{}-r{}",
@@ -344,7 +370,7 @@ fn run_set(
         )
     };
     let bucket = |tool: Tool| format!("bench-{}", label(tool));
-    for tool in order {
+    for &tool in &order {
         garage.create_bucket(&bucket(tool))?;
     }
     let n = set.files.len() as u64;
@@ -353,7 +379,7 @@ fn run_set(
         if step == Step::Change {
             changed = set.change(run as u64)?;
         }
-        for tool in order {
+        for &tool in &order {
             let log = format!("{}-{step:?}", label(tool));
             let bucket = bucket(tool);
             let job = Job {
@@ -366,7 +392,8 @@ fn run_set(
             let (mut sample, copied, expect) = if step == Step::Restore {
                 let dest = tools.work.join(format!("restore-{}", label(tool)));
                 let (s, c) = tools.sync(&job, true, &dest, &log)?;
-                set.check_copy(&dest, &changed)
+                // s5cmd gives restored files the objects' upload times.
+                set.check_copy(&dest, &changed, tool != Tool::S5cmd)
                     .with_context(|| format!("{} restored {} wrongly", tool.name(), set.name))?;
                 std::fs::remove_dir_all(&dest)?;
                 (s, c, n)
@@ -384,9 +411,10 @@ fn run_set(
                 && c != expect
             {
                 bail!(
-                    "{} {}: poof copied {c} files, not {expect} (see {})",
+                    "{} {}: {} copied {c} files, not {expect} (see {})",
                     set.name,
                     step.name(),
+                    tool.name(),
                     tools.log(&log).display()
                 );
             }
@@ -421,6 +449,7 @@ fn record(rows: &mut Vec<Row>, set: &'static str, mode: Mode, step: Step, tool: 
                 step,
                 poof: Vec::new(),
                 rclone: Vec::new(),
+                s5cmd: Vec::new(),
             });
             rows.len() - 1
         }
@@ -428,6 +457,7 @@ fn record(rows: &mut Vec<Row>, set: &'static str, mode: Mode, step: Step, tool: 
     match tool {
         Tool::Poof => rows[i].poof.push(s),
         Tool::Rclone => rows[i].rclone.push(s),
+        Tool::S5cmd => rows[i].s5cmd.push(s),
     }
 }
 

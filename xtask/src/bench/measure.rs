@@ -157,6 +157,8 @@ pub struct Facts {
     pub poof: String,
     /// `rclone version`'s first line.
     pub rclone: String,
+    /// `s5cmd version`, when it is installed.
+    pub s5cmd: Option<String>,
     /// `garage --version`.
     pub garage: String,
     /// `rustc -V`.
@@ -168,7 +170,7 @@ pub struct Facts {
 }
 
 /// Collects the facts.
-pub fn facts(poof: &Path, rclone: &Path, garage: &str) -> Facts {
+pub fn facts(poof: &Path, rclone: &Path, s5cmd: Option<&Path>, garage: &str) -> Facts {
     let first_line = |cmd: &mut Command| {
         capture(cmd)
             .ok()
@@ -205,6 +207,7 @@ pub fn facts(poof: &Path, rclone: &Path, garage: &str) -> Facts {
             .unwrap_or_else(|_| "unknown".into()),
         poof: first_line(Command::new(poof).arg("version")),
         rclone: first_line(Command::new(rclone).arg("version")),
+        s5cmd: s5cmd.map(|p| first_line(Command::new(p).arg("version"))),
         garage: first_line(Command::new(garage).arg("--version")),
         rustc: first_line(Command::new("rustc").arg("-V")),
         date: first_line(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"])),

