@@ -207,7 +207,9 @@ poof --json ls Documents | jq -r 'select(.event == \"file\") | .path'"
     /// copied nor verified nor wiped. When poof's own config folder is one of the
     /// paths and everything succeeded, poof ends with `neuter`.
     #[command(
-        after_help = "Example:\n  poof upload --dry-run    # show what would be copied\n  poof upload\n  poof upload --shred --keep-binary\n  poof upload --exclude 'keep-here/'   # excluded files are neither copied nor wiped"
+        after_help = "Example:\n  poof upload --dry-run    # show what would be copied\n  poof upload\n  poof upload --shred --keep-binary\n  poof upload --exclude 'keep-here/'   # excluded files are neither copied nor wiped",
+        // upload never deletes remotely: not offered (and refused when given).
+        mut_arg("delete_excluded", |a| a.hide(true))
     )]
     Upload(UploadArgs),
 
@@ -298,7 +300,9 @@ poof cryptoggle --purge-plain"
     /// Files the filters leave out (the flags, poof.conf's "exclude", the
     /// folder's .poofignore, as for backup) are compared on neither side.
     #[command(
-        after_help = "Example:\n  poof check\n  poof check --quick   # stored hashes and sizes, no download\n  poof check --exclude '*.tmp'\n  poof --json check | jq 'select(.event == \"difference\")'"
+        after_help = "Example:\n  poof check\n  poof check --quick   # stored hashes and sizes, no download\n  poof check --exclude '*.tmp'\n  poof --json check | jq 'select(.event == \"difference\")'",
+        // check deletes nothing: not offered (and refused when given).
+        mut_arg("delete_excluded", |a| a.hide(true))
     )]
     Check(CheckArgs),
 
@@ -368,7 +372,8 @@ pub struct CheckArgs {
 
     /// Which files to leave out: the same rules as backup's, so that what a
     /// backup leaves out is not reported missing. Files left out are
-    /// compared on neither side. (--delete-excluded does not apply.)
+    /// compared on neither side.
+    // --delete-excluded is hidden here (the `Check` variant) and refused.
     #[command(flatten)]
     pub filter: FilterArgs,
 }
@@ -540,9 +545,10 @@ pub struct FilterArgs {
     #[arg(long, value_name = "FILE")]
     pub filter_from: Vec<PathBuf>,
 
-    /// Also delete the copy's files that the filters leave out (they are
-    /// kept otherwise). Not with upload, which never deletes remotely.
-    /// E.g. --exclude '*.iso' --delete-excluded
+    /// Also delete the target's files that the filters leave out (they are
+    /// kept otherwise): the copy's on backup, this machine's on download.
+    /// Not with download --to, which deletes nothing. E.g. --exclude '*.iso'
+    /// --delete-excluded
     #[arg(long)]
     pub delete_excluded: bool,
 }
@@ -751,6 +757,25 @@ mod tests {
     #[test]
     fn clap_definitions_are_consistent() {
         super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn delete_excluded_is_offered_only_where_it_deletes() {
+        let mut cli = super::Cli::command();
+        let mut help = |cmd: &str| {
+            cli.find_subcommand_mut(cmd)
+                .unwrap()
+                .render_long_help()
+                .to_string()
+        };
+        for cmd in ["backup", "download"] {
+            assert!(help(cmd).contains("--delete-excluded"), "{cmd}");
+        }
+        for cmd in ["check", "upload"] {
+            let text = help(cmd);
+            assert!(!text.contains("--delete-excluded"), "{cmd}: {text}");
+            assert!(text.contains("--exclude-from"), "{cmd}: {text}");
+        }
     }
 
     #[test]

@@ -350,6 +350,7 @@ fn filters_are_refused_in_words_before_anything_changes() {
     std::fs::write(&rules, "- ok\nkeep this\n").unwrap();
     let rules = rules.display().to_string();
     let missing = w.path("nope.txt").display().to_string();
+    let elsewhere = w.path("restore").display().to_string();
     let cases: Vec<(Vec<&str>, String)> = vec![
         (
             vec!["backup", "--exclude", "a["],
@@ -371,6 +372,10 @@ fn filters_are_refused_in_words_before_anything_changes() {
             vec!["upload", "--delete-excluded"],
             "--delete-excluded: upload never deletes remote copies; run `poof backup --delete-excluded` to remove excluded files from the copy".into(),
         ),
+        (
+            vec!["download", "--to", &elsewhere, "--delete-excluded"],
+            format!("--delete-excluded with --to {elsewhere}: a restore into another folder deletes nothing, excluded files included; leave out --delete-excluded"),
+        ),
     ];
     for (args, want) in cases {
         let run = w.poof(&args).expect(2);
@@ -378,6 +383,7 @@ fn filters_are_refused_in_words_before_anything_changes() {
     }
     assert!(w.stored("Docs").is_empty(), "nothing was copied");
     assert!(w.path("src/a.txt").exists());
+    assert!(!w.path("restore").exists(), "nothing was restored");
     // A .poofignore with a bad pattern names its line.
     w.file("src/.poofignore", b"ok\n{a,b\n", 1_600_000_000, 0o644);
     let run = w.poof(&["backup"]).expect(2);

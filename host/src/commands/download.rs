@@ -21,6 +21,15 @@ use crate::filters::Filters;
 
 /// Runs `poof download`.
 pub fn run(ctx: &mut Context, args: &DownloadArgs) -> Result<Exit> {
+    if let (Some(dir), true) = (&args.to, args.sync.filter.delete_excluded) {
+        return Err(ConfigError(format!(
+            "--delete-excluded with --to {}: a restore into another folder deletes nothing, \
+             excluded files included; leave out --delete-excluded, or restore into the \
+             configured folders (without --to) to delete the files the filters leave out there",
+            dir.display()
+        ))
+        .into());
+    }
     let conf = PoofConf::load(&ctx.locations.poofconf)?;
     let chosen = chosen_paths(&conf, args.path.as_deref())?;
     let filters = Filters::from_args(&args.sync.filter)?;
