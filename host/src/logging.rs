@@ -120,8 +120,9 @@ impl Log for Logger {
             let line = file_line(SystemTime::now(), level, &r.args().to_string());
             let mut file = file.lock().unwrap_or_else(|e| e.into_inner());
             if let Err(e) = file.write_line(&line) {
+                // `{e:#}`: the cause too (`writing FILE: No space left on device`).
                 eprintln!(
-                    "poof: warning: cannot write the log file {}: {e}",
+                    "poof: warning: cannot write the log file {}: {e:#}",
                     file.path.display()
                 );
             }

@@ -124,7 +124,10 @@ fn check_leaves_out_what_backup_leaves_out(kind: Kind) {
     );
     // check deletes nothing, so --delete-excluded is a usage error.
     let run = w.poof(&["check", "--delete-excluded"]).expect(2);
-    assert!(run.stderr.contains("--delete-excluded"), "{}", run.stderr);
+    assert_eq!(
+        run.stderr,
+        "poof: error: poof check deletes nothing: --delete-excluded does not apply to it\n"
+    );
 }
 
 /// A file of 300 KiB, so that a header read is told apart from a content read.

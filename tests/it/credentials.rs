@@ -236,6 +236,50 @@ fn instance_role_keys_are_used_and_renewed_before_they_expire() {
     assert_eq!(bare.count("GET", ROLES_PATH), 1);
 }
 
+/// An instance whose role is taken away between the first keys and their
+/// renewal: the renewal's failure says so, in its own words (at the first
+/// fetch, a role-less instance is only one place without keys).
+#[test]
+fn an_instance_that_lost_its_role_is_named() {
+    let Some((w, s3)) = world() else { return };
+    let listed = Arc::new(AtomicUsize::new(0));
+    let (s3c, count) = (s3.clone(), listed.clone());
+    let imds = Fake::start(move |r| match (r.method.as_str(), r.path.as_str()) {
+        ("PUT", TOKEN_PATH) => (200, "T".into()),
+        ("GET", ROLES_PATH) => match count.fetch_add(1, Ordering::SeqCst) {
+            0 => (200, "poof-role\n".into()),
+            _ => (404, String::new()),
+        },
+        // Keys that expire as they are given: renewed before their first use.
+        ("GET", p) if p == format!("{ROLES_PATH}poof-role") => {
+            (200, keys_json(&s3c, &s3c.secret, 0))
+        }
+        _ => (404, String::new()),
+    });
+    let env = [
+        ("AWS_EC2_METADATA_DISABLED", ""),
+        ("AWS_EC2_METADATA_SERVICE_ENDPOINT", &imds.url()),
+        ("AWS_REGION", &s3.region),
+        ("AWS_ENDPOINT_URL_S3", &s3.endpoint),
+    ];
+    let run = w.poof_env(&["backup"], &env).expect(1);
+    assert!(
+        run.stderr.contains(&format!(
+            "the temporary credentials from the EC2 instance metadata service at {} expired \
+             and could not be renewed: the instance has no IAM role (instance profile)",
+            imds.url()
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("no S3 credentials found"),
+        "{}",
+        run.stderr
+    );
+    assert!(listed.load(Ordering::SeqCst) >= 2, "{:?}", imds.seen());
+}
+
 #[test]
 fn container_endpoint_keys_with_a_token_file() {
     let Some((w, s3)) = world() else { return };
@@ -276,6 +320,42 @@ fn container_endpoint_keys_with_a_token_file() {
         "{}",
         run.stderr
     );
+    // A token file that cannot be read, and a token holding a line break
+    // (it would end the header), are refused before the endpoint is asked.
+    let asked = ecs.seen().len();
+    let missing = w.path("no-such-token").display().to_string();
+    let env = [
+        ("AWS_CONTAINER_CREDENTIALS_FULL_URI", full.as_str()),
+        ("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", &missing),
+        ("AWS_ENDPOINT_URL_S3", &s3.endpoint),
+    ];
+    let run = w.poof_env(&["backup"], &env).expect(2);
+    assert!(
+        run.stderr.contains(&format!(
+            "no S3 credentials from the container credentials endpoint {full}: \
+             cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE {missing}: No such file or directory"
+        )),
+        "{}",
+        run.stderr
+    );
+    let env = [
+        ("AWS_CONTAINER_CREDENTIALS_FULL_URI", full.as_str()),
+        (
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+            "Bearer abc\r\nX-Injected: 1",
+        ),
+        ("AWS_ENDPOINT_URL_S3", &s3.endpoint),
+    ];
+    let run = w.poof_env(&["backup"], &env).expect(2);
+    assert!(
+        run.stderr.contains(&format!(
+            "no S3 credentials from the container credentials endpoint {full}: \
+             the authorization token holds a line break"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(ecs.seen().len(), asked, "{:?}", ecs.seen());
 }
 
 #[test]
@@ -344,6 +424,20 @@ fn web_identity_through_sts() {
         "{}",
         run.stderr
     );
+    // A token file that cannot be read: said, and STS is not asked.
+    let asked = sts.seen().len();
+    let missing = w.path("no-such-token").display().to_string();
+    let mut env = env.to_vec();
+    env[0] = ("AWS_WEB_IDENTITY_TOKEN_FILE", missing.as_str());
+    let run = w.poof_env(&["backup"], &env).expect(2);
+    assert!(
+        run.stderr.contains(&format!(
+            "cannot read the web identity token {missing}: No such file or directory"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(sts.seen().len(), asked, "{:?}", sts.seen());
 }
 
 #[test]

@@ -149,6 +149,21 @@ fn the_log_file_gets_stamped_lines_and_the_warning() {
     let text = std::fs::read_to_string(&log).unwrap();
     assert_eq!(text.matches("INFO  done:").count(), 3, "{text}");
 
+    // A log file that opens but cannot be written: the run goes on, and
+    // each line that could not be written is a warning with the cause
+    // (/dev/full, where there is one: Linux).
+    if std::path::Path::new("/dev/full").exists() {
+        let run = w.poof(&["--log-file", "/dev/full", "backup"]).expect(0);
+        assert!(run.stdout.contains("done: 0 copied"), "{}", run.stdout);
+        assert!(
+            run.stderr.contains(
+                "poof: warning: cannot write the log file /dev/full: writing /dev/full: No space left on device"
+            ),
+            "{}",
+            run.stderr
+        );
+    }
+
     // A log file that cannot be opened is a usage error, said at once.
     let run = w
         .poof(&[

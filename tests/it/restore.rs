@@ -13,6 +13,7 @@ crate::on_both_remotes!(
     path_restores_one_configured_path,
     one_file_restored_into_another_folder,
     ls_lists_names_sizes_and_times,
+    a_file_in_the_way_of_a_restore_is_named,
 );
 
 const PASS: (&str, &str) = ("POOF_PASSPHRASE", "correct horse battery staple");
@@ -137,6 +138,43 @@ fn path_restores_one_configured_path(kind: Kind) {
             .contains("the next backup would upload the restored files again"),
         "{}",
         run.stderr
+    );
+}
+
+/// `--to` naming a file is refused before anything runs; a file where the
+/// restore needs a folder fails that file, named, and the rest is restored.
+fn a_file_in_the_way_of_a_restore_is_named(kind: Kind) {
+    let w = world(kind, false);
+    w.file("afile", b"mine", 1_500_000_000, 0o644);
+    let run = poof(&w, &["download", "--to", "afile"]).expect(2);
+    assert!(
+        run.stderr.contains(
+            "poof: error: --to afile: not a folder; give a folder to restore into (it is created if missing)"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(std::fs::read(w.path("afile")).unwrap(), b"mine");
+
+    w.file("out/Docs/notes", b"mine", 1_500_000_000, 0o644);
+    let run = poof(&w, &["download", "--path", "Docs", "--to", "out/Docs"]).expect(1);
+    let notes = w.path("out/Docs/notes").display().to_string();
+    assert!(
+        run.stderr
+            .contains(&format!("{notes} is in the way: it is not a folder")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("1 of 1 paths had errors"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(std::fs::read(w.path("out/Docs/notes")).unwrap(), b"mine");
+    assert_eq!(
+        snap(&w, "out/Docs")["a.txt"],
+        snap(&w, "src")["a.txt"],
+        "the file not in the way is restored"
     );
 }
 

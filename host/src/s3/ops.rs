@@ -747,6 +747,28 @@ pub(super) fn expected_md5(h: &HeaderMap, md5_meta: Option<&str>) -> Option<Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::s3::retry::tests::{canned_server, client_for};
+
+    #[test]
+    fn a_bucket_name_held_by_another_account_is_said_in_words() {
+        let taken = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>BucketAlreadyExists</Code><Message>The requested bucket name is not available.</Message></Error>";
+        let (url, count) = canned_server(vec![(409, taken)]);
+        let e = client_for(&url).create_bucket().unwrap_err().to_string();
+        assert!(
+            e.contains(
+                "the name is taken by another account (bucket names are shared by every user \
+                 of the store); choose another bucket name in poof.conf"
+            ),
+            "{e}"
+        );
+        assert!(e.contains("BucketAlreadyExists"), "{e}");
+        // Refused at once, not retried.
+        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 1);
+        // A bucket these credentials own already is no error.
+        let mine = "<Error><Code>BucketAlreadyOwnedByYou</Code><Message>yours</Message></Error>";
+        let (url, _) = canned_server(vec![(409, mine)]);
+        assert_eq!(client_for(&url).create_bucket().unwrap(), Created::Existed);
+    }
 
     #[test]
     fn downloads_are_checked_against_the_etag_or_md5chksum() {

@@ -153,7 +153,9 @@ pub(super) mod tests {
 
     /// A one-shot HTTP server on loopback that gives the canned answers in
     /// turn, one per connection; returns its URL and the request count.
-    fn canned_server(answers: Vec<(u16, &'static str)>) -> (String, Arc<AtomicUsize>) {
+    pub(in crate::s3) fn canned_server(
+        answers: Vec<(u16, &'static str)>,
+    ) -> (String, Arc<AtomicUsize>) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let count = Arc::new(AtomicUsize::new(0));
