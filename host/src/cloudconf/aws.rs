@@ -505,3 +505,43 @@ fn read_aws_file(
         .map_err(|why| ConfigError(format!("{}: {why}; fix the file", path.display())))?;
     Ok(ini::find(&sections, name).map(|s| (s.clone(), path.to_owned())))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The URL `container` resolves, for these variables (nothing is sent).
+    fn url(pairs: &[(&str, &str)]) -> Option<String> {
+        container(&Env::from_pairs(pairs.iter().copied()), None)
+            .unwrap()
+            .map(|c| c.url)
+    }
+
+    #[test]
+    fn a_relative_container_uri_is_resolved_against_the_ecs_host() {
+        let relative = "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI";
+        assert_eq!(
+            url(&[(relative, "/v2/credentials/abc-123")]).as_deref(),
+            Some("http://169.254.170.2/v2/credentials/abc-123")
+        );
+        // Without its leading slash, the same URL.
+        assert_eq!(
+            url(&[(relative, "v2/credentials/abc-123")]).as_deref(),
+            Some("http://169.254.170.2/v2/credentials/abc-123")
+        );
+        // The relative URI wins over a full one, as in the AWS SDKs.
+        assert_eq!(
+            url(&[
+                (relative, "/creds"),
+                ("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:9/x"),
+            ])
+            .as_deref(),
+            Some("http://169.254.170.2/creds")
+        );
+        assert_eq!(
+            url(&[("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:9/x")]).as_deref(),
+            Some("http://127.0.0.1:9/x")
+        );
+        assert_eq!(url(&[]), None);
+    }
+}

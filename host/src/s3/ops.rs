@@ -748,6 +748,57 @@ pub(super) fn expected_md5(h: &HeaderMap, md5_meta: Option<&str>) -> Option<Vec<
 mod tests {
     use super::*;
     use crate::s3::retry::tests::{canned_server, client_for};
+    use crate::s3::{Config, Credentials, Endpoint};
+
+    /// A client for `endpoint` in `region`, with `location_constraint`.
+    fn client_in(endpoint: Endpoint, region: &str, location: Option<&str>) -> Client {
+        let mut config = Config::new(
+            endpoint,
+            region,
+            "bkt",
+            Credentials {
+                access_key_id: "AK".into(),
+                secret_access_key: "s".into(),
+                session_token: None,
+                expires: None,
+            },
+        );
+        config.location_constraint = location.map(str::to_string);
+        Client::new(config).unwrap()
+    }
+
+    #[test]
+    fn a_new_bucket_is_created_in_the_region_and_us_east_1_names_none() {
+        let aws = || Endpoint::Aws;
+        let garage = || Endpoint::parse("http://127.0.0.1:3900").unwrap();
+        // On AWS: the signing region, but us-east-1 is said by no constraint.
+        assert_eq!(
+            client_in(aws(), "eu-west-1", None).location_constraint(),
+            Some("eu-west-1".into())
+        );
+        assert_eq!(
+            client_in(aws(), "us-east-1", None).location_constraint(),
+            None
+        );
+        // Elsewhere the region is only the signing one: no constraint.
+        assert_eq!(
+            client_in(garage(), "garage", None).location_constraint(),
+            None
+        );
+        // A configured constraint wins everywhere; an empty one is none.
+        assert_eq!(
+            client_in(aws(), "us-east-1", Some("EU")).location_constraint(),
+            Some("EU".into())
+        );
+        assert_eq!(
+            client_in(garage(), "garage", Some("dc1")).location_constraint(),
+            Some("dc1".into())
+        );
+        assert_eq!(
+            client_in(aws(), "eu-west-1", Some("")).location_constraint(),
+            Some("eu-west-1".into())
+        );
+    }
 
     #[test]
     fn a_bucket_name_held_by_another_account_is_said_in_words() {
