@@ -28,15 +28,18 @@ pub struct Cli {
     /// poof's config folder [default on Linux: $XDG_CONFIG_HOME/poof, else
     /// ~/.config/poof; on macOS (never run there, not supported):
     /// ~/Library/Application Support/poof; with --portable: the binary's
-    /// folder]. `poof paths` prints it. E.g. --confdir /media/usb/poof-config
+    /// folder]. `poof paths` prints it. E.g. --confdir /media/usb/poof-config,
+    /// or POOF_CONFDIR=/media/usb/poof-config
     #[arg(long, global = true, value_name = "DIR", env = "POOF_CONFDIR")]
     pub confdir: Option<PathBuf>,
 
-    /// The poof.conf file to use [default: CONFDIR/poof.conf].
+    /// The poof.conf file to use [default: CONFDIR/poof.conf]. E.g.
+    /// --poofconf ~/work/poof.conf
     #[arg(long, global = true, value_name = "FILE")]
     pub poofconf: Option<PathBuf>,
 
-    /// The cloud config file (poof 1.x's rclone-poof.conf) [default: CONFDIR/rclone-poof.conf].
+    /// The cloud config file (poof 1.x's rclone-poof.conf) [default:
+    /// CONFDIR/rclone-poof.conf]. E.g. --cloudconf ~/.config/rclone/rclone.conf
     #[arg(long, global = true, value_name = "FILE", visible_alias = "rcloneconf")]
     pub cloudconf: Option<PathBuf>,
 
@@ -50,13 +53,15 @@ pub struct Cli {
 
     /// Read the encryption passphrase from FILE (one trailing newline is
     /// stripped). Without it, poof tries --passphrase-command, then the file
-    /// named by POOF_PASSPHRASE_FILE, then POOF_PASSPHRASE, then asks.
+    /// named by POOF_PASSPHRASE_FILE, then POOF_PASSPHRASE, then asks. E.g.
+    /// --passphrase-file ~/.config/poof/passphrase
     #[arg(long, global = true, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
 
     /// Run CMD with `sh -c` and read the encryption passphrase from its
-    /// output (one trailing newline is stripped), e.g. `pass show poof`. It
-    /// gets no input; its output is never shown; poof stops it after 120 s.
+    /// output (one trailing newline is stripped). It gets no input; its
+    /// output is never shown; poof stops it after 120 s. E.g.
+    /// --passphrase-command 'pass show poof'
     #[arg(
         long,
         global = true,
@@ -69,16 +74,18 @@ pub struct Cli {
     /// or is older than the one this machine last wrote or accepted (poof
     /// refuses such a folder otherwise: a provider could have rolled it
     /// back). For a bucket you restored from an old copy on purpose, or a
-    /// new machine facing a folder without a manifest.
+    /// new machine facing a folder without a manifest. E.g. poof
+    /// --trust-remote download --dry-run
     #[arg(long, global = true)]
     pub trust_remote: bool,
 
     /// Say what each action did (-v); twice (-vv), also detail such as
-    /// each request and the plan's internals (on stderr).
+    /// each request and the plan's internals (on stderr). E.g. poof -v
+    /// backup, or poof -vv backup 2> detail.txt
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
 
-    /// Print only warnings and errors.
+    /// Print only warnings and errors. E.g. poof -q backup
     #[arg(short, long, global = true)]
     pub quiet: bool,
 
@@ -86,25 +93,29 @@ pub struct Cli {
     /// plan, each file copied or deleted, each path's result and the
     /// summary, and so on for every command; warnings and errors too (also
     /// on stderr). docs/JSON.md lists every event. There is no progress
-    /// event. E.g. poof --json backup --dry-run | jq 'select(.event == "plan")'
+    /// event. E.g. poof --json backup --dry-run | jq 'select(.event == "plan")',
+    /// or POOF_JSON=1 poof backup
     #[arg(long, global = true, env = "POOF_JSON", value_parser = clap::builder::BoolishValueParser::new())]
     pub json: bool,
 
     /// Also write every message (results, warnings, errors; each action with
     /// -v) to FILE, each line stamped with the time (RFC 3339, UTC) and its
-    /// level, appended. E.g. --log-file ~/poof.log -v
+    /// level, appended. E.g. --log-file ~/poof.log -v, or
+    /// POOF_LOG_FILE=~/poof.log
     #[arg(long, global = true, value_name = "FILE", env = "POOF_LOG_FILE")]
     pub log_file: Option<PathBuf>,
 
     /// Rotate the log file before it grows past SIZE: it becomes FILE.1, the
     /// older ones FILE.2 and on [default: off]. SIZE is a number with a
     /// suffix B, K, M or G (base 1024); a bare number is KiB, as rclone's
-    /// sizes. E.g. --log-file ~/poof.log --log-file-max-size 5M
+    /// sizes. E.g. --log-file ~/poof.log --log-file-max-size 5M, or
+    /// POOF_LOG_FILE_MAX_SIZE=5M
     #[arg(long, global = true, value_name = "SIZE", env = "POOF_LOG_FILE_MAX_SIZE", value_parser = crate::knobs::parse_size)]
     pub log_file_max_size: Option<u64>,
 
     /// How many rotated log files to keep (0: all) [default: 0]. E.g.
-    /// --log-file-max-size 5M --log-file-max-backups 3
+    /// --log-file-max-size 5M --log-file-max-backups 3, or
+    /// POOF_LOG_FILE_MAX_BACKUPS=3
     #[arg(
         long,
         global = true,
@@ -114,28 +125,31 @@ pub struct Cli {
     pub log_file_max_backups: Option<usize>,
 
     /// Draw the progress bar (on stderr) even when it is not a terminal, or
-    /// with --quiet or --json [default: only on a terminal].
+    /// with --quiet or --json [default: only on a terminal]. E.g. poof
+    /// --progress --json backup > events.json, or POOF_PROGRESS=1
     #[arg(long, global = true, env = "POOF_PROGRESS", value_parser = clap::builder::BoolishValueParser::new(), overrides_with = "no_progress")]
     pub progress: bool,
 
-    /// Never draw the progress bar, even on a terminal.
+    /// Never draw the progress bar, even on a terminal. E.g. poof
+    /// --no-progress backup
     #[arg(long, global = true, overrides_with = "progress")]
     pub no_progress: bool,
 
     /// Limit the bandwidth of uploads and downloads, all transfers together,
     /// to RATE per second: a number with a suffix B, K, M or G (bytes, KiB,
     /// MiB, GiB: 10M, 512k, 1.5M); a bare number is KiB, as in rclone; 0 or
-    /// off: no limit [default: off]. E.g. --bwlimit 2M
+    /// off: no limit [default: off]. E.g. --bwlimit 2M, or POOF_BWLIMIT=512k
     #[arg(long, global = true, value_name = "RATE", env = "POOF_BWLIMIT", value_parser = crate::knobs::parse_rate)]
     pub bwlimit: Option<crate::knobs::Rate>,
 
-    /// How many listings, metadata and header reads to run at once.
+    /// How many listings, metadata and header reads to run at once. E.g.
+    /// --checkers 16, or POOF_CHECKERS=16
     #[arg(long, global = true, value_name = "N", env = "POOF_CHECKERS", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub checkers: u16,
 
     /// Keep every file poof uses in the binary's folder (a USB stick) and
     /// write nothing under the home; on by itself when a poof.conf sits
-    /// beside the binary.
+    /// beside the binary. E.g. /media/usb/poof --portable config
     #[arg(long, global = true)]
     pub portable: bool,
 }
@@ -221,7 +235,9 @@ poof --json ls Documents | jq -r 'select(.event == \"file\") | .path'"
     /// host (schedule entries) goes, and what stays on the stick is named.
     /// After an upload that ended partially, neuter refuses (exit code 3)
     /// unless --yes.
-    #[command(after_help = "Example:\n  poof neuter --dry-run\n  poof neuter --keep-binary")]
+    #[command(
+        after_help = "Example:\n  poof neuter --dry-run\n  poof neuter --keep-binary\n  poof neuter --yes   # after a partial upload"
+    )]
     Neuter(NeuterArgs),
 
     /// Install, remove or show an unattended `poof backup` (cron, systemd user timer; launchd for macOS, never run there: not supported).
@@ -237,11 +253,13 @@ poof --json ls Documents | jq -r 'select(.event == \"file\") | .path'"
     Schedule(ScheduleCommand),
 
     /// poof 1.x's name for `poof schedule install`.
-    #[command(after_help = "Example:\n  poof lconfig --every 6h")]
+    #[command(
+        after_help = "Example:\n  poof lconfig --every 6h\n  poof lconfig --kind cron --dry-run"
+    )]
     Lconfig(ScheduleInstallArgs),
 
     /// poof 1.x's name for `poof schedule remove`.
-    #[command(after_help = "Example:\n  poof lpurge")]
+    #[command(after_help = "Example:\n  poof lpurge\n  poof lpurge --kind cron --dry-run")]
     Lpurge(ScheduleKindArgs),
 
     /// Create poof.conf from a scaffold if it is missing, and print it.
@@ -252,7 +270,7 @@ poof --json ls Documents | jq -r 'select(.event == \"file\") | .path'"
     /// poof verify refuses it until then. poof's own config folder is not
     /// among the paths (it holds your keys) unless --with-config-folder.
     #[command(
-        after_help = "Example:\n  poof config\n  poof config --with-config-folder   # back up poof's config folder too, as poof 1.x did"
+        after_help = "Example:\n  poof config\n  poof config --show-secrets\n  poof config --with-config-folder   # back up poof's config folder too, as poof 1.x did"
     )]
     Config(ConfigArgs),
 
@@ -274,7 +292,11 @@ poof --json ls Documents | jq -r 'select(.event == \"file\") | .path'"
     /// POOF_PASSPHRASE_FILE, POOF_PASSPHRASE, or a prompt (asked twice for a
     /// new one); a new one that is easy to guess gets a warning. Then run
     /// `poof cryptoggle`.
-    #[command(after_help = "Example:\n  poof econfig\n  poof econfig --change-passphrase")]
+    #[command(
+        after_help = "Example:\n  poof econfig --dry-run\n  poof econfig\n  poof econfig --change-passphrase\n  \
+poof econfig --change-passphrase --new-passphrase-file ~/new-passphrase\n  \
+poof econfig --rotate --dry-run"
+    )]
     Econfig(EconfigArgs),
 
     /// Switch the remote between the plain and the encrypted layout.
@@ -358,7 +380,8 @@ poof cryptoggle --purge-plain"
 /// Flags of `poof check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// How many files to compare at once.
+    /// How many files to compare at once. E.g. --transfers 16, or
+    /// POOF_TRANSFERS=16
     #[arg(long, value_name = "N", env = "POOF_TRANSFERS", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256), help_heading = None::<&str>)]
     pub transfers: u16,
 
@@ -391,11 +414,12 @@ pub struct MigrateArgs {
     pub delete_old: bool,
 
     /// Go ahead even when a path's plan would overwrite more than half of the
-    /// new copies already made (the default guard).
+    /// new copies already made (the default guard). E.g. poof migrate --yes
     #[arg(short = 'y', long)]
     pub yes: bool,
 
-    /// How many files to migrate at once.
+    /// How many files to migrate at once. E.g. --transfers 16, or
+    /// POOF_TRANSFERS=16
     #[arg(long, value_name = "N", env = "POOF_TRANSFERS", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub transfers: u16,
 }
@@ -488,12 +512,14 @@ pub struct SyncArgs {
 
     /// Go ahead even when a path's plan deletes more than half of its copy's
     /// files, or all of them, or (backup, upload) overwrites more than half
-    /// of them (the default guards). Does not lift --max-delete or --max-overwrite.
+    /// of them (the default guards). Does not lift --max-delete or
+    /// --max-overwrite. E.g. --dry-run first, then --yes
     #[arg(short = 'y', long)]
     pub yes: bool,
 
     /// Refuse a path whose plan deletes more than N files, or more than N% of
-    /// them (e.g. 100 or 10%). Replaces the default guard.
+    /// them. Replaces the default guard. E.g. --max-delete 100, or
+    /// --max-delete 10%
     #[arg(long, value_name = "N|N%", value_parser = parse_limit)]
     pub max_delete: Option<Limit>,
 
@@ -501,11 +527,13 @@ pub struct SyncArgs {
     /// modification time. Slower: every local file is read, and every remote
     /// file's recorded hash is looked up (an encrypted copy's header, a plain
     /// S3 object's metadata; a folder remote's copy is read back). A copy
-    /// with no recorded hash (rclone wrote it) counts as changed.
+    /// with no recorded hash (rclone wrote it) counts as changed. E.g.
+    /// --checksum --dry-run
     #[arg(short = 'c', long)]
     pub checksum: bool,
 
-    /// How many files to transfer at once.
+    /// How many files to transfer at once. E.g. --transfers 16, or
+    /// POOF_TRANSFERS=16
     #[arg(long, value_name = "N", env = "POOF_TRANSFERS", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub transfers: u16,
 
@@ -591,9 +619,10 @@ pub struct BackupArgs {
     pub sync: SyncArgs,
 
     /// Refuse a path whose plan overwrites more than N of the files its copy
-    /// holds, or more than N% of them (e.g. 100 or 10%). Replaces the default
-    /// guard: more than half of them, and more than 3 (a mass rewrite, as
-    /// ransomware does, would replace the only copy).
+    /// holds, or more than N% of them. Replaces the default guard: more than
+    /// half of them, and more than 3 (a mass rewrite, as ransomware does,
+    /// would replace the only copy). E.g. --max-overwrite 100, or
+    /// --max-overwrite 10%
     // The flags after a flattened `FilterArgs` name their heading (none),
     // or they would be shown under its heading.
     #[arg(long, value_name = "N|N%", value_parser = parse_limit, help_heading = None::<&str>)]
@@ -609,7 +638,8 @@ pub struct UploadArgs {
 
     /// How each copy is checked before its local file is wiped: `read` reads
     /// the whole copy back; `stored` only compares the SHA-256 stored with
-    /// the object at upload (S3; a folder remote reads back anyway).
+    /// the object at upload (S3; a folder remote reads back anyway). E.g.
+    /// --verify stored
     #[arg(long, value_enum, default_value_t = VerifyMode::Read, value_name = "HOW", help_heading = None::<&str>)]
     pub verify: VerifyMode,
 
@@ -659,14 +689,20 @@ pub enum ScheduleCommand {
     /// it is written into the job (the passphrase itself never is), and
     /// poof refuses without one.
     #[command(
-        after_help = "Example:\n  poof schedule install --every 6h\n  poof schedule install --kind cron --every 30m\n  poof --passphrase-file ~/.config/poof/passphrase schedule install"
+        after_help = "Example:\n  poof schedule install --every 6h\n  poof schedule install --kind cron --every 30m\n  poof schedule install --dry-run   # show the entry, install nothing\n  poof --passphrase-file ~/.config/poof/passphrase schedule install"
     )]
     Install(ScheduleInstallArgs),
     /// Remove the unattended run (every kind unless --kind).
-    #[command(after_help = "Example:\n  poof schedule remove")]
+    #[command(
+        after_help = "Example:\n  poof schedule remove\n  poof schedule remove --kind cron --dry-run"
+    )]
     Remove(ScheduleKindArgs),
     /// Show which unattended runs are installed.
-    #[command(after_help = "Example:\n  poof schedule status")]
+    #[command(
+        after_help = "Example:\n  poof schedule status\n  poof schedule status --kind systemd",
+        // status changes nothing: --dry-run (remove's) is not offered.
+        mut_arg("dry_run", |a| a.hide(true))
+    )]
     Status(ScheduleKindArgs),
 }
 
@@ -739,7 +775,9 @@ pub enum GuestCommand {
     Wit,
     /// Let the guest try to read a file, read the environment and open a
     /// socket, and show that every attempt fails.
-    #[command(after_help = "Example:\n  poof guest probe")]
+    #[command(
+        after_help = "Example:\n  poof guest probe\n  poof guest probe --read ~/.ssh/id_ed25519 --connect 127.0.0.1:443"
+    )]
     Probe {
         /// A file the guest tries to read.
         #[arg(long, default_value = "/etc/passwd")]
@@ -776,6 +814,81 @@ mod tests {
             assert!(!text.contains("--delete-excluded"), "{cmd}: {text}");
             assert!(text.contains("--exclude-from"), "{cmd}: {text}");
         }
+    }
+
+    /// True when `text` has `flag` as a whole word (not `--exclude` in
+    /// `--exclude-from`).
+    fn names(text: &str, flag: &str) -> bool {
+        text.match_indices(flag).any(|(i, _)| {
+            let before = text[..i].chars().next_back();
+            let after = text[i + flag.len()..].chars().next();
+            !before.is_some_and(|c| c.is_alphanumeric() || c == '-')
+                && !after.is_some_and(|c| c.is_alphanumeric() || c == '-' || c == '_')
+        })
+    }
+
+    /// Every argument of every command has an example: an `E.g.` in its
+    /// help that shows the flag, or the flag in its command's `Example:`
+    /// block (a positional argument: a line of that block giving the
+    /// command a value); an argument a `POOF_*` variable can give shows
+    /// that form too (`POOF_X=...`).
+    #[test]
+    fn every_argument_has_an_example() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let examples = cmd
+                .get_after_help()
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if arg.is_hide_set() || id == "help" || id == "version" {
+                    continue;
+                }
+                let help = [arg.get_help(), arg.get_long_help()]
+                    .into_iter()
+                    .flatten()
+                    .map(|h| h.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let eg = help.split_once("E.g.").map_or("", |(_, e)| e);
+                let spellings: Vec<String> = arg
+                    .get_long()
+                    .map(|l| format!("--{l}"))
+                    .into_iter()
+                    .chain(arg.get_short().map(|c| format!("-{c}")))
+                    .collect();
+                let shown = if arg.is_positional() {
+                    let name = cmd.get_name();
+                    examples.lines().any(|l| {
+                        l.split_whitespace()
+                            .skip_while(|w| *w != name)
+                            .nth(1)
+                            .is_some_and(|w| !w.starts_with('-') && !w.starts_with('#'))
+                    })
+                } else {
+                    spellings
+                        .iter()
+                        .any(|f| names(eg, f) || names(&examples, f))
+                };
+                if !shown {
+                    missing.push(format!("{path} {}", spellings.first().map_or(id, |s| s)));
+                }
+                if let Some(var) = arg.get_env() {
+                    let form = format!("{}=", var.to_string_lossy());
+                    if !eg.contains(&form) && !examples.contains(&form) {
+                        missing.push(format!("{path} {form}"));
+                    }
+                }
+            }
+            for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+                if sub.get_name() != "help" {
+                    walk(sub, &format!("{path} {}", sub.get_name()), missing);
+                }
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&super::Cli::command(), "poof", &mut missing);
+        assert!(missing.is_empty(), "no example for: {missing:#?}");
     }
 
     #[test]
