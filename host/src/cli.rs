@@ -320,7 +320,8 @@ poof cryptoggle --purge-plain"
     /// when something differs or could not be read. With --quick, compares
     /// sizes and the SHA-256 recorded with each copy instead of reading it.
     /// Files the filters leave out (the flags, poof.conf's "exclude", the
-    /// folder's .poofignore, as for backup) are compared on neither side.
+    /// .poofignore at the root of each configured folder, as for backup) are
+    /// compared on neither side.
     #[command(
         after_help = "Example:\n  poof check\n  poof check --quick   # stored hashes and sizes, no download\n  poof check --exclude '*.tmp'\n  poof --json check | jq 'select(.event == \"difference\")'",
         // check deletes nothing: not offered (and refused when given).
@@ -563,7 +564,9 @@ pub struct FilterArgs {
     pub include: Vec<String>,
 
     /// Read exclude patterns from FILE, one a line; lines starting with `#`
-    /// or `;` are comments. E.g. --exclude-from ~/.config/poof/exclude.txt
+    /// or `;` are comments. A .poofignore file at the root of each
+    /// configured folder (not in its subfolders) is read the same way, for
+    /// that folder. E.g. --exclude-from ~/.config/poof/exclude.txt
     #[arg(long, value_name = "FILE")]
     pub exclude_from: Vec<PathBuf>,
 
