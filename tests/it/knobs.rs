@@ -6,6 +6,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::common::{Kind, World, poof_bin};
+use crate::harness::route_through;
+use crate::proxy::{Fault, Faults, Filter, Proxy, When};
 
 const PASS: (&str, &str) = ("POOF_PASSPHRASE", "correct horse battery staple");
 
@@ -263,6 +265,16 @@ fn environment_forms_of_the_common_flags() {
         ("POOF_CHECKERS", "0", "'--checkers <N>'"),
         ("POOF_BWLIMIT", "fast", "'--bwlimit <RATE>'"),
         ("POOF_JSON", "maybe", "'--json'"),
+        (
+            "POOF_LOG_FILE_MAX_SIZE",
+            "0",
+            "'--log-file-max-size <SIZE>'",
+        ),
+        (
+            "POOF_LOG_FILE_MAX_BACKUPS",
+            "some",
+            "'--log-file-max-backups <N>'",
+        ),
     ] {
         let o = poof_with_env(&w, &["backup"], &[("POOF_CONFDIR", &conf), (var, value)]);
         assert_eq!(o.status.code(), Some(2), "{var}: {:?}", text(&o));
@@ -305,6 +317,8 @@ fn environment_forms_of_the_common_flags() {
         "POOF_CHECKERS",
         "POOF_BWLIMIT",
         "POOF_LOG_FILE",
+        "POOF_LOG_FILE_MAX_SIZE",
+        "POOF_LOG_FILE_MAX_BACKUPS",
         "POOF_PROGRESS",
         "POOF_JSON",
     ] {
@@ -497,4 +511,107 @@ fn the_log_file_rotates_at_its_size_and_keeps_its_backups() {
     // `poof paths` names the rotated files poof may leave, for neuter.
     let paths = w.poof(&["paths"]).expect(0).stdout;
     assert!(paths.contains(&format!("{log_arg}.3")), "{paths}");
+}
+
+/// From now on, each request of `method` on an object waits 50 ms at the
+/// proxy before it is forwarded, so the requests poof runs at once overlap
+/// there and `Proxy::peak` counts them.
+fn slow(proxy: &Proxy, method: &'static str) {
+    proxy.set(Faults {
+        filter: Filter {
+            method: Some(method),
+            objects_only: true,
+        },
+        when: When::From(1),
+        what: vec![Fault::Stall(50)],
+        ..Faults::none()
+    });
+}
+
+/// Fails unless `peak` requests at once fit `bound`: 1 for a bound of 1,
+/// else more than one and at most `bound` (all of them at once is likely,
+/// not certain, on a loaded machine).
+#[track_caller]
+fn within(peak: usize, bound: usize, what: &str) {
+    eprintln!("{what}: {peak} at once");
+    if bound == 1 {
+        assert_eq!(peak, 1, "{what}");
+    } else {
+        assert!(1 < peak && peak <= bound, "{what}: {peak} at once");
+    }
+}
+
+/// `--checkers` bounds the metadata reads at once (plain S3's `check
+/// --quick`: one HEAD per file), `--transfers` the uploads at once; their
+/// environment forms alike. Asserted through the proxy: the most requests
+/// in flight at once is the bound, never more, and more than one when the
+/// bound allows (each request is held 50 ms, so they overlap).
+#[test]
+fn checkers_and_transfers_bound_the_requests_in_flight() {
+    let Some(kind) = Kind::s3() else { return };
+    let Kind::S3(s3) = &kind else { unreachable!() };
+    let proxy = Proxy::start(&s3.endpoint, Faults::none());
+    let w = World::on(kind.clone());
+    for i in 0..12 {
+        w.file(&format!("src/f{i}.txt"), b"x", 1_600_000_000, 0o644);
+    }
+    w.conf(&[("src", "Docs")]);
+    route_through(&w, &proxy.url());
+
+    slow(&proxy, "PUT");
+    w.poof(&["backup", "--transfers", "1"]).expect(0);
+    assert_eq!(proxy.selected().len(), 12);
+    within(proxy.peak(), 1, "--transfers 1");
+    for i in 0..12 {
+        w.file(&format!("src/f{i}.txt"), b"y", 1_600_000_100, 0o644);
+    }
+    slow(&proxy, "PUT");
+    w.poof_env(&["backup", "--yes"], &[("POOF_TRANSFERS", "3")])
+        .expect(0);
+    assert_eq!(proxy.selected().len(), 12);
+    within(proxy.peak(), 3, "POOF_TRANSFERS=3");
+
+    for (args, env, bound) in [
+        (vec!["--checkers", "1"], vec![], 1),
+        (vec!["--checkers", "4"], vec![], 4),
+        (vec![], vec![("POOF_CHECKERS", "2")], 2),
+    ] {
+        slow(&proxy, "HEAD");
+        let mut all = args.clone();
+        all.extend(["check", "--quick"]);
+        let run = w.poof_env(&all, &env).expect(0);
+        assert!(
+            run.stdout.contains("12 identical, 0 differences"),
+            "{}",
+            run.stdout
+        );
+        assert_eq!(proxy.selected().len(), 12, "{args:?} {env:?}");
+        within(proxy.peak(), bound, &format!("{args:?} {env:?}"));
+    }
+}
+
+/// POOF_LOG_FILE_MAX_SIZE and POOF_LOG_FILE_MAX_BACKUPS rotate the log file
+/// as their flags do.
+#[test]
+fn the_log_file_rotates_by_the_environment_too() {
+    let w = world_with_a_warning();
+    let log = w.path("env-logs/poof.log").display().to_string();
+    let env = [
+        ("POOF_LOG_FILE", log.as_str()),
+        ("POOF_LOG_FILE_MAX_SIZE", "300B"),
+        ("POOF_LOG_FILE_MAX_BACKUPS", "1"),
+    ];
+    for i in 0..6 {
+        w.file(&format!("src/f{i}.txt"), b"x", 1_600_000_000, 0o644);
+        w.poof_env(&["-q", "backup"], &env).expect(0);
+    }
+    for name in ["poof.log", "poof.log.1"] {
+        let text = std::fs::read_to_string(w.path(&format!("env-logs/{name}"))).unwrap();
+        assert!(text.len() <= 300, "{name}: {text}");
+        assert!(text.lines().all(stamped), "{name}: {text}");
+    }
+    assert!(
+        !w.path("env-logs/poof.log.2").exists(),
+        "only one backup is kept"
+    );
 }

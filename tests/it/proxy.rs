@@ -175,6 +175,27 @@ struct State {
     log: Mutex<Vec<String>>,
     /// One line per selected request: method, target and `Range` header.
     selected_log: Mutex<Vec<String>>,
+    /// Selected requests being served right now (from their arrival to
+    /// the end of their answer), and the most there were at once.
+    in_flight: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+/// Counts a selected request in flight while it lives.
+struct InFlight<'a>(&'a State);
+
+impl<'a> InFlight<'a> {
+    fn new(st: &'a State) -> Self {
+        let now = st.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        st.peak.fetch_max(now, Ordering::SeqCst);
+        InFlight(st)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// The running proxy; stops when dropped.
@@ -233,6 +254,7 @@ impl Proxy {
         self.state.injected.store(0, Ordering::SeqCst);
         self.state.log.lock().unwrap().clear();
         self.state.selected_log.lock().unwrap().clear();
+        self.state.peak.store(0, Ordering::SeqCst);
         self.state.released.store(false, Ordering::SeqCst);
         *f = Some(faults);
     }
@@ -260,6 +282,11 @@ impl Proxy {
     /// The injected faults, one line each.
     pub fn log(&self) -> String {
         self.state.log.lock().unwrap().join("\n")
+    }
+
+    /// The most selected requests served at once since the last `set`.
+    pub fn peak(&self) -> usize {
+        self.state.peak.load(Ordering::SeqCst)
     }
 
     /// The requests the filter selected since the last `set`, one line
@@ -335,7 +362,8 @@ fn serve(client: TcpStream, upstream: SocketAddr, st: &State) -> io::Result<()> 
             read_exact_vec(&mut from_client, head.content_length().unwrap_or(0))?
         };
         let k = st.requests.fetch_add(1, Ordering::SeqCst) + 1;
-        let fault = choose(&head, st);
+        let (selected, fault) = choose(&head, st);
+        let _in_flight = selected.then(|| InFlight::new(st));
         if let Some(f) = fault {
             st.log.lock().unwrap().push(format!(
                 "request {k}: {} {} -> {f:?}",
@@ -468,21 +496,24 @@ fn serve(client: TcpStream, upstream: SocketAddr, st: &State) -> io::Result<()> 
     }
 }
 
-/// The fault for this request, counting it when the filter selects it.
-fn choose(head: &Head, st: &State) -> Option<Fault> {
+/// Whether the filter selects this request, and its fault (if any),
+/// counting it when selected.
+fn choose(head: &Head, st: &State) -> (bool, Option<Fault>) {
     let guard = st.faults.lock().unwrap();
-    let faults = guard.as_ref()?;
+    let Some(faults) = guard.as_ref() else {
+        return (false, None);
+    };
     if let Some(m) = faults.filter.method
         && m != head.first
     {
-        return None;
+        return (false, None);
     }
     if faults.filter.objects_only {
         // `/bucket/key?query`: an object has a key, and manifests are poof's own.
         let path = head.second.split('?').next().unwrap_or("");
         let key = path.trim_start_matches('/').split_once('/').map(|x| x.1);
         if key.is_none_or(|k| k.is_empty() || k.starts_with(".poof")) {
-            return None;
+            return (false, None);
         }
     }
     let k = st.selected.fetch_add(1, Ordering::SeqCst) + 1;
@@ -492,9 +523,11 @@ fn choose(head: &Head, st: &State) -> Option<Fault> {
         head.second,
         head.header("range").unwrap_or("-")
     ));
-    let f = faults.pick(k, st.injected.load(Ordering::SeqCst))?;
-    st.injected.fetch_add(1, Ordering::SeqCst);
-    Some(f)
+    let f = faults.pick(k, st.injected.load(Ordering::SeqCst));
+    if f.is_some() {
+        st.injected.fetch_add(1, Ordering::SeqCst);
+    }
+    (true, f)
 }
 
 fn status_code(code: u16) -> &'static str {
