@@ -269,11 +269,15 @@ pub fn plan(data: &[u8]) {
 /// vouched-for and unknown objects, and vouches only for matching ones.
 pub fn manifest(data: &[u8]) {
     let mut b = Bytes(data);
-    let listing: Vec<Object> = (0..b.u8() % 8)
-        .map(|_| Object {
-            path: b.path(),
-            size: u64::from(b.u8() % 3),
-            etag: format!("e{}", b.u8() % 3),
+    let owned: Vec<(String, u64, String)> = (0..b.u8() % 8)
+        .map(|_| (b.path(), u64::from(b.u8() % 3), format!("e{}", b.u8() % 3)))
+        .collect();
+    let listing: Vec<Object> = owned
+        .iter()
+        .map(|(path, size, etag)| Object {
+            path,
+            size: *size,
+            etag,
         })
         .collect();
     let bytes = if b.u8() % 2 == 0 {
@@ -283,12 +287,12 @@ pub fn manifest(data: &[u8]) {
             .iter()
             .map(|o| Stored {
                 entry: Entry {
-                    path: o.path.clone(),
+                    path: o.path.to_string(),
                     size: o.size,
                     mtime_ns: 1,
                     mode: Some(0o644),
                 },
-                etag: o.etag.clone(),
+                etag: o.etag.to_string(),
                 object_id: None,
             })
             .collect();

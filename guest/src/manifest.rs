@@ -20,7 +20,8 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{Value, json};
+use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::paths;
 use crate::plan::Entry;
@@ -30,15 +31,16 @@ pub const FORMAT: &str = "poof-manifest";
 /// The format version this guest writes and reads.
 pub const VERSION: u64 = 1;
 
-/// One object as a listing shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Object {
+/// One object as a listing shows it (borrowed from the listing, so that
+/// checking it against the manifest copies nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Object<'a> {
     /// Path relative to the cloud folder.
-    pub path: String,
+    pub path: &'a str,
     /// Size in bytes.
     pub size: u64,
     /// The store's ETag, without quotes.
-    pub etag: String,
+    pub etag: &'a str,
 }
 
 /// What the manifest knows of one object.
@@ -74,11 +76,11 @@ pub struct Reconciled {
 /// Checks `listing` against the manifest bytes (empty when there is none).
 pub fn reconcile(manifest: &[u8], listing: &[Object]) -> Reconciled {
     let (records, generation, problem) = if manifest.is_empty() {
-        (BTreeMap::new(), None, None)
+        (Vec::new(), None, None)
     } else {
         match decode(manifest) {
             Ok((r, g)) => (r, Some(g), None),
-            Err(why) => (BTreeMap::new(), None, Some(why)),
+            Err(why) => (Vec::new(), None, Some(why)),
         }
     };
     let mut out = Reconciled {
@@ -87,74 +89,112 @@ pub fn reconcile(manifest: &[u8], listing: &[Object]) -> Reconciled {
         ..Reconciled::default()
     };
     out.ids = records
-        .values()
+        .iter()
         .filter_map(|r| Some((r.entry.path.clone(), r.object_id.clone()?)))
         .collect();
+    // How many listed objects each record vouches for (a listing names a
+    // path once; more only for a caller's duplicates, each then vouched for).
+    let mut hits = vec![0u32; records.len()];
     let mut matched = 0;
     for o in listing {
-        match records.get(&o.path) {
-            Some(r) if r.entry.size == o.size && r.etag == o.etag => {
+        let at = records.binary_search_by(|r| r.entry.path.as_str().cmp(o.path));
+        match at {
+            Ok(i) if records[i].entry.size == o.size && records[i].etag == o.etag => {
                 matched += 1;
-                out.known.push(r.clone());
+                hits[i] += 1;
             }
-            _ => out.unknown.push(o.path.clone()),
+            _ => out.unknown.push(o.path.to_string()),
         }
     }
     out.exact = !manifest.is_empty()
         && out.problem.is_none()
         && out.unknown.is_empty()
         && matched == records.len();
+    // The records move into `known` (in path order): the manifest is held once.
+    for (r, n) in records.into_iter().zip(hits) {
+        for _ in 1..n {
+            out.known.push(r.clone());
+        }
+        if n > 0 {
+            out.known.push(r);
+        }
+    }
     out
 }
 
 /// Encodes a manifest, sorted by path so that equal contents give equal
 /// bytes; `generation` is written when given (encrypted manifests).
-pub fn encode(files: &[Stored], generation: Option<u64>) -> Vec<u8> {
-    let mut sorted: Vec<&Stored> = files.iter().collect();
+///
+/// The bytes are those of a JSON object with sorted keys and no spaces
+/// (`{"files":[...],"format":...,"generation":N,"version":1}`), written row
+/// by row instead of built as one JSON value first.
+pub fn encode<'a>(files: impl IntoIterator<Item = &'a Stored>, generation: Option<u64>) -> Vec<u8> {
+    let mut sorted: Vec<&Stored> = files.into_iter().collect();
     sorted.sort_by(|a, b| a.entry.path.cmp(&b.entry.path));
-    let rows: Vec<Value> = sorted
-        .iter()
-        .map(|s| {
-            let mut row = json!([
-                s.entry.path,
-                s.entry.size,
-                s.entry.mtime_ns,
-                s.entry.mode,
-                s.etag
-            ]);
-            if let (Some(id), Some(r)) = (&s.object_id, row.as_array_mut()) {
-                r.push(json!(id));
+    let mut out = Vec::with_capacity(64 + sorted.len() * 96);
+    out.extend_from_slice(b"{\"files\":[");
+    for (i, s) in sorted.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let e = &s.entry;
+        let written = match &s.object_id {
+            None => {
+                serde_json::to_writer(&mut out, &(&e.path, e.size, e.mtime_ns, e.mode, &s.etag))
             }
-            row
-        })
-        .collect();
-    let mut doc = json!({"format": FORMAT, "version": VERSION, "files": rows});
-    if let Some(g) = generation {
-        doc["generation"] = json!(g);
+            Some(id) => serde_json::to_writer(
+                &mut out,
+                &(&e.path, e.size, e.mtime_ns, e.mode, &s.etag, id),
+            ),
+        };
+        written.expect("strings and numbers always serialize into a Vec");
     }
-    doc.to_string().into_bytes()
+    out.extend_from_slice(b"],\"format\":");
+    serde_json::to_writer(&mut out, FORMAT).expect("a str serializes");
+    if let Some(g) = generation {
+        out.extend_from_slice(format!(",\"generation\":{g}").as_bytes());
+    }
+    out.extend_from_slice(format!(",\"version\":{VERSION}}}").as_bytes());
+    out
 }
 
-/// The records and the generation (0 when absent) of a manifest.
-fn decode(bytes: &[u8]) -> Result<(BTreeMap<String, Stored>, u64), String> {
-    let v: Value = serde_json::from_slice(bytes).map_err(|e| format!("not valid JSON: {e}"))?;
-    if v["format"] != FORMAT {
+/// The records, sorted by path, and the generation (0 when absent) of a
+/// manifest. Each row is parsed on its own from the document's text, so
+/// that the whole document is never held as one JSON value.
+fn decode(bytes: &[u8]) -> Result<(Vec<Stored>, u64), String> {
+    let doc: BTreeMap<String, &RawValue> = match serde_json::from_slice(bytes) {
+        Ok(doc) => doc,
+        Err(e) => {
+            return match serde_json::from_slice::<&RawValue>(bytes) {
+                Ok(_) => Err("not a poof manifest".into()),
+                Err(_) => Err(format!("not valid JSON: {e}")),
+            };
+        }
+    };
+    let field = |name: &str| -> Value {
+        doc.get(name)
+            .and_then(|raw| serde_json::from_str(raw.get()).ok())
+            .unwrap_or(Value::Null)
+    };
+    if field("format") != FORMAT {
         return Err("not a poof manifest".into());
     }
-    if v["version"] != VERSION {
-        return Err(format!(
-            "manifest version {} is not {VERSION}",
-            v["version"]
-        ));
+    let version = field("version");
+    if version != VERSION {
+        return Err(format!("manifest version {version} is not {VERSION}"));
     }
-    let generation = match &v["generation"] {
+    let generation = match field("generation") {
         Value::Null => 0,
         g => g.as_u64().ok_or("its generation is not a number")?,
     };
-    let rows = v["files"].as_array().ok_or("it has no file list")?;
-    let mut out = BTreeMap::new();
-    for (i, row) in rows.iter().enumerate() {
+    let rows: Vec<&RawValue> = doc
+        .get("files")
+        .and_then(|raw| serde_json::from_str(raw.get()).ok())
+        .ok_or("it has no file list")?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (i, raw) in rows.iter().enumerate() {
         let bad = || format!("record {i} is malformed");
+        let row: Value = serde_json::from_str(raw.get()).map_err(|_| bad())?;
         let r = row
             .as_array()
             .filter(|r| r.len() == 5 || r.len() == 6)
@@ -169,9 +209,9 @@ fn decode(bytes: &[u8]) -> Result<(BTreeMap<String, Stored>, u64), String> {
                     .ok_or_else(bad)?,
             ),
         };
-        let stored = Stored {
+        out.push(Stored {
             entry: Entry {
-                path: path.clone(),
+                path,
                 size: r[1].as_u64().ok_or_else(bad)?,
                 mtime_ns: r[2].as_i64().ok_or_else(bad)?,
                 mode,
@@ -181,10 +221,12 @@ fn decode(bytes: &[u8]) -> Result<(BTreeMap<String, Stored>, u64), String> {
                 None => None,
                 Some(id) => Some(id.as_str().ok_or_else(bad)?.to_string()),
             },
-        };
-        if out.insert(path.clone(), stored).is_some() {
-            return Err(format!("{path:?} is recorded twice"));
-        }
+        });
+    }
+    // Written sorted; a stable sort of a sorted list is one pass.
+    out.sort_by(|a, b| a.entry.path.cmp(&b.entry.path));
+    if let Some(twice) = out.windows(2).find(|w| w[0].entry.path == w[1].entry.path) {
+        return Err(format!("{:?} is recorded twice", twice[0].entry.path));
     }
     Ok((out, generation))
 }
@@ -206,12 +248,8 @@ mod tests {
         }
     }
 
-    fn obj(path: &str, size: u64, etag: &str) -> Object {
-        Object {
-            path: path.into(),
-            size,
-            etag: etag.into(),
-        }
+    fn obj<'a>(path: &'a str, size: u64, etag: &'a str) -> Object<'a> {
+        Object { path, size, etag }
     }
 
     #[test]
@@ -251,6 +289,66 @@ mod tests {
         // A record of an object that is gone makes the manifest stale too.
         let r = reconcile(&m, &[obj("same", 1, "e"), obj("changed", 1, "e")]);
         assert!(r.unknown.is_empty() && !r.exact);
+    }
+
+    #[test]
+    fn the_bytes_are_one_compact_object_with_sorted_keys() {
+        let mut a = stored("a", 1, "e1");
+        a.object_id = Some("ab".into());
+        let m = encode(&[stored("b\"\u{e9}", 2, "e2"), a], Some(7));
+        assert_eq!(
+            String::from_utf8(m.clone()).unwrap(),
+            concat!(
+                r#"{"files":[["a",1,-1500000000,416,"e1","ab"],"#,
+                "[\"b\\\"\u{e9}\",2,-1500000000,416,\"e2\"]],",
+                r#""format":"poof-manifest","generation":7,"version":1}"#
+            )
+        );
+        // The same bytes as one JSON value with sorted keys would give.
+        let v: Value = serde_json::from_slice(&m).unwrap();
+        assert_eq!(v.to_string().into_bytes(), m);
+        let plain = encode(&[stored("a", 1, "e1")], None);
+        assert_eq!(
+            String::from_utf8(plain).unwrap(),
+            r#"{"files":[["a",1,-1500000000,416,"e1"]],"format":"poof-manifest","version":1}"#
+        );
+    }
+
+    #[test]
+    fn rows_out_of_order_are_read_and_a_path_twice_or_a_bad_document_is_refused() {
+        let row = |p: &str| format!(r#"["{p}",1,-1500000000,416,"e1"]"#);
+        let doc = |rows: &[String]| {
+            format!(
+                r#"{{"format":"poof-manifest","version":1,"files":[{}]}}"#,
+                rows.join(",")
+            )
+        };
+        let r = reconcile(
+            doc(&[row("b"), row("a")]).as_bytes(),
+            &[obj("a", 1, "e1"), obj("b", 1, "e1")],
+        );
+        assert!(r.exact && r.unknown.is_empty(), "{r:?}");
+        let twice = reconcile(doc(&[row("a"), row("a")]).as_bytes(), &[obj("a", 1, "e1")]);
+        assert_eq!(twice.problem.as_deref(), Some(r#""a" is recorded twice"#));
+        for (bytes, why) in [
+            (&b"[1,2]"[..], "not a poof manifest"),
+            (
+                b"{\"format\":\"poof-manifest\",\"version\":1}",
+                "it has no file list",
+            ),
+            (
+                b"{\"format\":\"poof-manifest\",\"version\":2,\"files\":[]}",
+                "manifest version 2 is not 1",
+            ),
+            (
+                b"{\"format\":\"poof-manifest\",\"version\":1,\"files\":[[1]]}",
+                "record 0 is malformed",
+            ),
+        ] {
+            assert_eq!(reconcile(bytes, &[]).problem.as_deref(), Some(why));
+        }
+        let cut = reconcile(b"{\"format\":", &[]).problem.unwrap();
+        assert!(cut.starts_with("not valid JSON"), "{cut}");
     }
 
     #[test]

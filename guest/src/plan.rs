@@ -205,22 +205,13 @@ pub fn plan_filtered(mut input: Input, filtering: &Filtering) -> Result<Plan, Pl
     let source = index(std::mem::take(&mut input.source), source_side)?;
     let target = index(std::mem::take(&mut input.target), target_side)?;
     let source_listed = !source.is_empty();
-    let kept = filter.select(source.into_values().collect(), |e| &e.path);
-    let source: BTreeMap<String, Entry> = kept
-        .included
-        .into_iter()
-        .map(|e| (e.path.clone(), e))
-        .collect();
+    let kept = filter.select(source.0, |e| &e.path);
+    let source = Index(kept.included);
     let (target, excluded_target) = if filtering.delete_excluded {
         (target, Vec::new())
     } else {
-        let kept = filter.select(target.into_values().collect(), |e| &e.path);
-        let target = kept
-            .included
-            .into_iter()
-            .map(|e| (e.path.clone(), e))
-            .collect();
-        (target, kept.excluded)
+        let kept = filter.select(target.0, |e| &e.path);
+        (Index(kept.included), kept.excluded)
     };
     check_tree(&source, source_side)?;
 
@@ -230,7 +221,8 @@ pub fn plan_filtered(mut input: Input, filtering: &Filtering) -> Result<Plan, Pl
         ..Plan::default()
     };
     let mut overwrites = 0u64;
-    for (path, src) in &source {
+    for src in source.entries() {
+        let path = &src.path;
         match target.get(path) {
             Some(dst)
                 if if input.checksum {
@@ -258,7 +250,7 @@ pub fn plan_filtered(mut input: Input, filtering: &Filtering) -> Result<Plan, Pl
 
     // Folders the source needs, so that target files standing in their way go first.
     let source_dirs: BTreeSet<&str> = source.keys().flat_map(|p| paths::ancestors(p)).collect();
-    for path in target.keys().filter(|p| !source.contains_key(*p)) {
+    for path in target.keys().filter(|p| !source.contains_key(p)) {
         let blocks = source_dirs.contains(path.as_str())
             || paths::ancestors(path).any(|dir| source.contains_key(dir));
         if blocks {
@@ -399,31 +391,65 @@ fn same_content(a: &Entry, b: &Entry, window_ns: u64) -> bool {
     a.size == b.size && a.mtime_ns.abs_diff(b.mtime_ns) <= window_ns
 }
 
+/// A side's entries sorted by path, each path once: looked up by binary
+/// search, so that a listing is held once, not again as a map's keys.
+struct Index(Vec<Entry>);
+
+impl Index {
+    fn get(&self, path: &str) -> Option<&Entry> {
+        self.0
+            .binary_search_by(|e| e.path.as_str().cmp(path))
+            .ok()
+            .map(|i| &self.0[i])
+    }
+
+    fn contains_key(&self, path: &str) -> bool {
+        self.get(path).is_some()
+    }
+
+    fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.0.iter()
+    }
+
+    fn keys(&self) -> impl Iterator<Item = &String> {
+        self.0.iter().map(|e| &e.path)
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// Checks every path and indexes the listing by path, refusing duplicates.
-fn index(entries: Vec<Entry>, side: &str) -> Result<BTreeMap<String, Entry>, PlanError> {
-    let mut map = BTreeMap::new();
-    for e in entries {
+fn index(mut entries: Vec<Entry>, side: &str) -> Result<Index, PlanError> {
+    for e in &entries {
         if let Err(why) = paths::check(&e.path) {
             return Err(PlanError::InvalidInput(format!(
                 "{side} {:?} is not a safe relative path: {why}",
                 e.path
             )));
         }
-        if let Some(prev) = map.insert(e.path.clone(), e) {
-            return Err(PlanError::InvalidInput(format!(
-                "{side} {:?} is listed twice",
-                prev.path
-            )));
-        }
     }
-    Ok(map)
+    // Listings usually come sorted; a stable sort of a sorted list is one pass.
+    entries.sort_by(|a, b| a.path.cmp(&b.path));
+    if let Some(twice) = entries.windows(2).find(|w| w[0].path == w[1].path) {
+        return Err(PlanError::InvalidInput(format!(
+            "{side} {:?} is listed twice",
+            twice[0].path
+        )));
+    }
+    Ok(Index(entries))
 }
 
 /// Refuses a source where one path is both a file and a folder (`a` and `a/b`):
 /// such a tree cannot be written to a file system.
-fn check_tree(source: &BTreeMap<String, Entry>, side: &str) -> Result<(), PlanError> {
+fn check_tree(source: &Index, side: &str) -> Result<(), PlanError> {
     for path in source.keys() {
-        if let Some(dir) = paths::ancestors(path).find(|d| source.contains_key(*d)) {
+        if let Some(dir) = paths::ancestors(path).find(|d| source.contains_key(d)) {
             return Err(PlanError::InvalidInput(format!(
                 "{side} {dir:?} is both a file and the folder of {path:?}; rename one of them at the source"
             )));

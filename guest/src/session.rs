@@ -147,7 +147,8 @@ pub struct Session {
     prefix: String,
     /// Where the manifest lives, when one is kept.
     manifest_key: Option<String>,
-    /// rel -> object key, for every object named in this run.
+    /// Sealed: rel -> object key, for every object named in this run (a
+    /// plain key is `prefix` + rel, never stored).
     names: BTreeMap<String, String>,
     /// What the manifest will record: rel -> entry, tag and object id.
     files: BTreeMap<String, Stored>,
@@ -159,6 +160,9 @@ pub struct Session {
     bad_sizes: BTreeMap<String, u64>,
     /// Objects waiting for what the host reads: key -> (rel, listed, plain size).
     pending: BTreeMap<String, (String, Listed, u64)>,
+    /// Parts of the listing given before `ingest_listing`, kept as they
+    /// came: joining them would hold the listing twice while it is copied.
+    incoming: Vec<Vec<Listed>>,
     /// The listing being built.
     listing: Listing,
     /// The manifest matched the listing exactly.
@@ -167,6 +171,8 @@ pub struct Session {
     dirty: bool,
     /// The listing has been ingested.
     listed: bool,
+    /// The listing has been handed over (`finish_listing`).
+    finished: bool,
     /// What this machine remembered of the folder when the session began.
     memory: Option<Freshness>,
     /// The user accepts the remote's manifest as it is (`--trust-remote`).
@@ -209,10 +215,12 @@ impl Session {
             bad: BTreeMap::new(),
             bad_sizes: BTreeMap::new(),
             pending: BTreeMap::new(),
+            incoming: Vec::new(),
             listing: Listing::default(),
             exact: true,
             dirty: false,
             listed: false,
+            finished: false,
             memory: None,
             trust_remote: false,
             generation: 0,
@@ -272,9 +280,24 @@ impl Session {
         }
     }
 
-    /// Takes the store's listing under `prefix` and the manifest's bytes
-    /// (`None` when there is none), and returns the keys of the objects the
-    /// host must read: their header (sealed) or their metadata (plain).
+    /// Takes a part of the store's listing under `prefix`, in any order,
+    /// before `ingest_listing`.
+    pub fn add_objects(&mut self, objects: Vec<Listed>) -> Result<()> {
+        if self.listed {
+            return Err(SessionError::InvalidInput(
+                "the listing of this session was already given".into(),
+            ));
+        }
+        if !objects.is_empty() {
+            self.incoming.push(objects);
+        }
+        Ok(())
+    }
+
+    /// Takes the rest of the store's listing under `prefix` (what
+    /// `add_objects` did not give) and the manifest's bytes (`None` when
+    /// there is none), and returns the keys of the objects the host must
+    /// read: their header (sealed) or their metadata (plain).
     pub fn ingest_listing(
         &mut self,
         objects: Vec<Listed>,
@@ -286,10 +309,15 @@ impl Session {
             ));
         }
         self.listed = true;
-        self.listing.exists = !objects.is_empty();
+        let mut parts = std::mem::take(&mut self.incoming);
+        parts.push(objects);
+        let listed: usize = parts.iter().map(Vec::len).sum();
+        self.listing.exists = listed > 0;
         match self.layout.clone() {
-            Layout::Plain { .. } => self.ingest_plain(objects, manifest),
-            Layout::Sealed(k) => self.ingest_sealed(&k, objects, manifest),
+            Layout::Plain { .. } => self.ingest_plain(parts, manifest),
+            Layout::Sealed(k) => {
+                self.ingest_sealed(&k, listed, parts.into_iter().flatten(), manifest)
+            }
         }
     }
 
@@ -401,7 +429,14 @@ impl Session {
     }
 
     /// Ends the listing: every object asked about must have been read.
+    /// The listing is handed over, not kept: it is the session's largest part.
     pub fn finish_listing(&mut self) -> Result<Listing> {
+        if self.finished {
+            return Err(SessionError::InvalidInput(
+                "the listing of this session was already finished".into(),
+            ));
+        }
+        self.finished = true;
         let cloud = self.cloud.clone();
         let waiting: Vec<String> = std::mem::take(&mut self.pending).into_keys().collect();
         if !waiting.is_empty() {
@@ -435,7 +470,7 @@ impl Session {
             }
             self.dirty = !self.exact && self.listing.problems.is_empty() && self.bad.is_empty();
         }
-        Ok(self.listing.clone())
+        Ok(std::mem::take(&mut self.listing))
     }
 
     /// The key of the object of `rel`.
@@ -446,12 +481,15 @@ impl Session {
         paths::check(rel).map_err(|why| {
             SessionError::InvalidInput(format!("{rel:?} is not a safe relative path: {why}"))
         })?;
-        let key = match &self.layout {
-            Layout::Plain { .. } => format!("{}{rel}", self.prefix),
-            Layout::Sealed(k) => k.encrypt_path(&object_path(&self.cloud, rel))?,
-        };
-        self.names.insert(rel.to_string(), key.clone());
-        Ok(key)
+        match &self.layout {
+            // A plain key is its path under the prefix: nothing to remember.
+            Layout::Plain { .. } => Ok(format!("{}{rel}", self.prefix)),
+            Layout::Sealed(k) => {
+                let key = k.encrypt_path(&object_path(&self.cloud, rel))?;
+                self.names.insert(rel.to_string(), key.clone());
+                Ok(key)
+            }
+        }
     }
 
     /// Refuses a restore of `rel` when its object failed a check while listing.
@@ -540,12 +578,11 @@ impl Session {
         if !self.dirty || self.manifest_key.is_none() {
             return Ok(None);
         }
-        let files: Vec<Stored> = self.files.values().cloned().collect();
         let bytes = match &self.layout {
-            Layout::Plain { .. } => manifest::encode(&files, None),
+            Layout::Plain { .. } => manifest::encode(self.files.values(), None),
             Layout::Sealed(k) => {
                 let generation = self.generation + 1;
-                let plain = manifest::encode(&files, Some(generation));
+                let plain = manifest::encode(self.files.values(), Some(generation));
                 let sealed = k.seal_blob(&manifest_context(&self.cloud), plain, entropy)?;
                 self.generation = generation;
                 self.remember = Some(Freshness {

@@ -22,6 +22,7 @@ pub mod s3;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read, Write};
+use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -307,6 +308,21 @@ pub trait Store: Send + Sync {
 
     /// Every object whose key starts with `prefix` (empty, or ending in `/`).
     fn list(&self, prefix: &str) -> Result<Listing>;
+
+    /// `list`, with the objects handed to `part` as they come, in parts and
+    /// in any order, instead of all at once in the listing returned (whose
+    /// `objects` stay empty), so that a long listing is never held whole.
+    /// `part` returns `Break` to stop the listing early; the result is then
+    /// not a whole listing. A store that lists in one go gives one part.
+    fn list_each(
+        &self,
+        prefix: &str,
+        part: &mut dyn FnMut(Vec<ObjectInfo>) -> ControlFlow<()>,
+    ) -> Result<Listing> {
+        let mut listing = self.list(prefix)?;
+        let _ = part(std::mem::take(&mut listing.objects));
+        Ok(listing)
+    }
 
     /// One object's size, tag, times and user metadata.
     fn head(&self, key: &str) -> Result<ObjectInfo>;

@@ -337,6 +337,8 @@ fn sync_path(
         .plan_sync_filtered(&input, filter)?
         .map_err(|e| anyhow::anyhow!(crate::crypt::describe(&e)))
         .with_context(|| format!("the plan for {} was refused", path.local.display()))?;
+    // Both sides' listings are done with once planned: free them before the transfers.
+    drop(input);
 
     out.emit(&Event::Plan {
         path: &path.local,

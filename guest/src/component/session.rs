@@ -72,21 +72,19 @@ impl wit::GuestSession for SessionResource {
         self.0.borrow().manifest_key().map(str::to_string)
     }
 
+    fn add_objects(&self, objects: Vec<wit::Listed>) -> Result<(), Error> {
+        Ok(self.0.borrow_mut().add_objects(listed_in(objects))?)
+    }
+
     fn ingest_listing(
         &self,
         objects: Vec<wit::Listed>,
         manifest: Option<Vec<u8>>,
     ) -> Result<Vec<String>, Error> {
-        let objects = objects
-            .into_iter()
-            .map(|o| session::Listed {
-                key: o.key,
-                size: o.size,
-                etag: o.etag,
-                entry: o.entry.map(|r| r.map(entry_in)),
-            })
-            .collect();
-        Ok(self.0.borrow_mut().ingest_listing(objects, manifest)?)
+        Ok(self
+            .0
+            .borrow_mut()
+            .ingest_listing(listed_in(objects), manifest)?)
     }
 
     fn ingest_read(&self, key: String, read: wit::Read) -> Result<(), Error> {
@@ -144,4 +142,17 @@ impl wit::GuestSession for SessionResource {
             manifest_sha256: f.manifest_sha256,
         })
     }
+}
+
+/// The session's form of listed objects.
+fn listed_in(objects: Vec<wit::Listed>) -> Vec<session::Listed> {
+    objects
+        .into_iter()
+        .map(|o| session::Listed {
+            key: o.key,
+            size: o.size,
+            etag: o.etag,
+            entry: o.entry.map(|r| r.map(entry_in)),
+        })
+        .collect()
 }

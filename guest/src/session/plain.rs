@@ -14,7 +14,7 @@ use crate::plan::Entry;
 impl Session {
     pub(super) fn ingest_plain(
         &mut self,
-        objects: Vec<Listed>,
+        mut parts: Vec<Vec<Listed>>,
         manifest: Option<Vec<u8>>,
     ) -> Result<Vec<String>> {
         if self.downgrade {
@@ -28,66 +28,85 @@ impl Session {
                 self.show_root
             )));
         }
-        let mut files = Vec::new();
-        for o in objects {
-            let Some(rel) = o.key.strip_prefix(&self.prefix).map(str::to_string) else {
+        // The listing is worked on in place, part by part: a key's path is
+        // the key past the prefix, borrowed, never copied, until the
+        // objects left to read are known.
+        let n = self.prefix.len();
+        let (root, prefix) = (&self.show_root, &self.prefix);
+        let (skipped, entries, problems) = (
+            &mut self.listing.skipped,
+            &mut self.listing.entries,
+            &mut self.listing.problems,
+        );
+        for part in &mut parts {
+            if let Some(o) = part.iter().find(|o| !o.key.starts_with(prefix.as_str())) {
                 return Err(SessionError::InvalidInput(format!(
-                    "{} is not under {}",
-                    o.key, self.prefix
+                    "{} is not under {prefix}",
+                    o.key
                 )));
-            };
-            if let Err(why) = paths::check(&rel) {
-                self.listing
-                    .skipped
-                    .push(format!("{} (not a usable path: {why})", self.show(&o.key)));
-                continue;
             }
-            files.push((rel, o));
+            part.retain(|o| match paths::check(&o.key[n..]) {
+                Ok(()) => true,
+                Err(why) => {
+                    skipped.push(format!("{root}{} (not a usable path: {why})", o.key));
+                    false
+                }
+            });
         }
         // An object store can hold both `a` and `a/b`; a file system
         // cannot. The folder wins.
         let mut folders = BTreeSet::new();
-        for (rel, _) in &files {
-            for parent in paths::ancestors(rel) {
+        for o in parts.iter().flatten() {
+            for parent in paths::ancestors(&o.key[n..]) {
                 folders.insert(parent.to_string());
             }
         }
-        let mut unknown = Vec::new();
-        for (rel, o) in files {
-            if folders.contains(&rel) {
-                self.listing.skipped.push(format!(
-                    "{} (both a file and a folder in the bucket; the folder's files are used)",
-                    self.show(&o.key)
-                ));
-                continue;
-            }
-            self.names.insert(rel.clone(), o.key.clone());
-            match &o.entry {
-                Some(Ok(e)) => self.listing.entries.push(Entry {
-                    path: rel,
-                    ..e.clone()
-                }),
-                Some(Err(why)) => self.listing.problems.push(why.clone()),
-                None => unknown.push((rel, o)),
-            }
+        // What the listing says itself goes to the entries (or problems);
+        // what it does not say stays, to be vouched for or read.
+        for part in &mut parts {
+            part.retain(|o| {
+                let rel = &o.key[n..];
+                if folders.contains(rel) {
+                    skipped.push(format!(
+                        "{root}{} (both a file and a folder in the bucket; the folder's files \
+                         are used)",
+                        o.key
+                    ));
+                    return false;
+                }
+                match &o.entry {
+                    Some(Ok(e)) => {
+                        entries.push(Entry {
+                            path: rel.to_string(),
+                            ..e.clone()
+                        });
+                        false
+                    }
+                    Some(Err(why)) => {
+                        problems.push(why.clone());
+                        false
+                    }
+                    None => true,
+                }
+            });
         }
+        drop(folders);
         let Some(key) = self.manifest_key.clone() else {
             // No manifest: whatever lacks metadata is read.
-            let unknown = unknown.into_iter().map(|(r, o)| {
-                let size = o.size;
-                (r, o, size)
-            });
-            return Ok(self.wait_for(unknown.collect()));
+            let unknown = to_read(parts, n, |_| true);
+            return Ok(self.wait_for(unknown));
         };
-        let listed: Vec<Object> = unknown
+        let listed: Vec<Object> = parts
             .iter()
-            .map(|(rel, o)| Object {
-                path: rel.clone(),
+            .flatten()
+            .map(|o| Object {
+                path: &o.key[n..],
                 size: o.size,
-                etag: o.etag.clone(),
+                etag: &o.etag,
             })
             .collect();
         let r = manifest::reconcile(&manifest.unwrap_or_default(), &listed);
+        drop(listed);
         if let Some(problem) = &r.problem {
             self.listing.skipped.push(format!(
                 "the manifest {} ({problem}); it is rebuilt from the listing",
@@ -96,19 +115,34 @@ impl Session {
         }
         self.exact = r.exact;
         self.dirty = !r.exact;
+        let want: BTreeSet<String> = r.unknown.into_iter().collect();
+        // The listed objects the manifest vouched for are done with: their
+        // memory goes before the records are spread into entries and files.
+        let unknown = to_read(parts, n, |rel| want.contains(rel));
+        drop(want);
         for s in r.known {
             self.listing.entries.push(s.entry.clone());
             self.files.insert(s.entry.path.clone(), s);
         }
-        let want: BTreeSet<String> = r.unknown.into_iter().collect();
-        let unknown = unknown
-            .into_iter()
-            .filter(|(rel, _)| want.contains(rel))
-            .map(|(r, o)| {
-                let size = o.size;
-                (r, o, size)
-            })
-            .collect();
         Ok(self.wait_for(unknown))
     }
+}
+
+/// The objects of `parts` (keys `n` bytes of prefix long) whose path
+/// `wanted` selects, as `wait_for` takes them; each part's memory goes as
+/// soon as it has been gone through.
+fn to_read(
+    parts: Vec<Vec<Listed>>,
+    n: usize,
+    wanted: impl Fn(&str) -> bool,
+) -> Vec<(String, Listed, u64)> {
+    parts
+        .into_iter()
+        .flatten()
+        .filter(|o| wanted(&o.key[n..]))
+        .map(|o| {
+            let (rel, size) = (o.key[n..].to_string(), o.size);
+            (rel, o, size)
+        })
+        .collect()
 }

@@ -17,12 +17,12 @@ impl Session {
     pub(super) fn ingest_sealed(
         &mut self,
         k: &Keyring,
-        objects: Vec<Listed>,
+        objects_listed: usize,
+        objects: impl Iterator<Item = Listed>,
         manifest: Option<Vec<u8>>,
     ) -> Result<Vec<String>> {
         let cloud = self.cloud.clone();
         let prefix = format!("{cloud}/");
-        let objects_listed = objects.len();
         let mut present: BTreeMap<String, (Listed, u64)> = BTreeMap::new();
         for o in objects {
             let path = match k.decrypt_path(&o.key) {
@@ -67,9 +67,9 @@ impl Session {
         let listed: Vec<Object> = present
             .iter()
             .map(|(rel, (o, size))| Object {
-                path: rel.clone(),
+                path: rel,
                 size: *size,
-                etag: o.etag.clone(),
+                etag: &o.etag,
             })
             .collect();
         let sha = manifest.as_deref().map(super::sha256_hex);
@@ -105,6 +105,7 @@ impl Session {
                 manifest_sha256: sha.unwrap_or_default(),
             });
         }
+        drop(listed);
         let remembered = self.memory.as_ref().map_or(0, |m| m.generation);
         self.generation = remembered.max(found);
         self.exact = r.exact;
@@ -117,10 +118,6 @@ impl Session {
                 ));
             }
         }
-        for s in r.known {
-            self.listing.entries.push(s.entry.clone());
-            self.files.insert(s.entry.path.clone(), s);
-        }
         let unknown: Vec<(String, Listed, u64)> = r
             .unknown
             .into_iter()
@@ -132,6 +129,13 @@ impl Session {
             if self.bad.contains_key(rel) {
                 self.bad_sizes.insert(rel.clone(), *size);
             }
+        }
+        // The listed objects the manifest vouched for are done with: their
+        // memory goes before the records are spread into entries and files.
+        drop(present);
+        for s in r.known {
+            self.listing.entries.push(s.entry.clone());
+            self.files.insert(s.entry.path.clone(), s);
         }
         Ok(self.wait_for(unknown))
     }

@@ -111,6 +111,67 @@ fn plain_with_a_manifest_reads_only_what_it_does_not_vouch_for() {
 }
 
 #[test]
+fn a_listing_given_in_parts_in_any_order_is_the_listing_given_whole() {
+    let layout = Layout::Plain {
+        lists_metadata: false,
+    };
+    let listed = |rel: &str, etag: &str| Listed {
+        key: format!("Docs/{rel}"),
+        size: 3,
+        etag: etag.into(),
+        entry: None,
+    };
+    let all = || {
+        vec![
+            listed("a", "1"),
+            listed("b/c", "2"),
+            listed("d", "3"),
+            listed("e", "4"),
+        ]
+    };
+    // A manifest that vouches for a, b/c and d, written by a first run.
+    let mut first = Session::new("Docs", layout.clone(), "s3://b/").unwrap();
+    for k in first.ingest_listing(all()[..3].to_vec(), None).unwrap() {
+        let rel = k.strip_prefix("Docs/").unwrap().to_string();
+        first.ingest_read(&k, Read::Entry(entry(&rel, 3))).unwrap();
+    }
+    first.finish_listing().unwrap();
+    let manifest = first.manifest(&[]).unwrap();
+
+    let finish = |mut s: Session, mut asked: Vec<String>| {
+        asked.sort();
+        for k in &asked {
+            let rel = k.strip_prefix("Docs/").unwrap().to_string();
+            s.ingest_read(k, Read::Entry(entry(&rel, 3))).unwrap();
+        }
+        let listing = s.finish_listing().unwrap();
+        (asked, listing.entries, listing.exists)
+    };
+    let mut whole = Session::new("Docs", layout.clone(), "s3://b/").unwrap();
+    let asked = whole.ingest_listing(all(), manifest.clone()).unwrap();
+    let expected = finish(whole, asked);
+    assert_eq!(expected.0, ["Docs/e"], "only e is not vouched for");
+
+    let mut parts = Session::new("Docs", layout.clone(), "s3://b/").unwrap();
+    let mut objects = all();
+    parts.add_objects(objects.split_off(3)).unwrap();
+    parts.add_objects(vec![objects.remove(0)]).unwrap();
+    parts.add_objects(Vec::new()).unwrap();
+    let asked = parts.ingest_listing(objects, manifest.clone()).unwrap();
+    assert!(
+        parts.add_objects(vec![listed("f", "5")]).is_err(),
+        "no part after the listing was given"
+    );
+    assert_eq!(finish(parts, asked), expected);
+
+    // Every object in parts, none at the end.
+    let mut parts = Session::new("Docs", layout, "s3://b/").unwrap();
+    parts.add_objects(all()).unwrap();
+    let asked = parts.ingest_listing(Vec::new(), manifest).unwrap();
+    assert_eq!(finish(parts, asked), expected);
+}
+
+#[test]
 fn plain_on_a_folder_keeps_no_manifest_and_the_folder_wins() {
     let mut s = Session::new(
         "D",
@@ -348,7 +409,8 @@ fn try_list(
             .clone();
         s.ingest_read(&key, Read::Header(h)).unwrap();
     }
-    s.finish_listing().unwrap();
+    // Put back what the session handed over, for the assertions to read.
+    s.listing = s.finish_listing().unwrap();
     Ok(s)
 }
 

@@ -70,7 +70,15 @@ impl Instance {
             .map_err(Self::trapped("session.manifest-key"))
     }
 
-    /// Hands over the listing and the manifest; returns the keys to read.
+    /// Hands over a part of the listing.
+    pub fn session_add_objects(&mut self, h: &Handle, objects: &[session::Listed]) -> Crypto<()> {
+        let s = self.bindings.poof_core_session();
+        s.session()
+            .call_add_objects(&mut self.store, h.0, objects)
+            .map_err(Self::trapped("session.add-objects"))
+    }
+
+    /// Hands over the rest of the listing and the manifest; returns the keys to read.
     pub fn session_ingest_listing(
         &mut self,
         h: &Handle,

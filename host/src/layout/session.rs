@@ -7,6 +7,7 @@
 //! session concluded from an earlier listing outlives the next one.
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::sync::Mutex;
 
 use anyhow::{Result, anyhow};
@@ -142,10 +143,11 @@ impl Sessions {
         Ok(())
     }
 
-    /// Lists `cloud`: the store's objects under the session's prefix and
-    /// the manifest go to the guest (`to_listed` turns each object into
-    /// what the session is given), the objects it asks about are read with
-    /// `read` (several at once), and its conclusion comes back.
+    /// Lists `cloud`: the store's objects under the session's prefix go to
+    /// the guest part by part as the store lists them (`to_listed` turns
+    /// each object into what the session is given), then the manifest; the
+    /// objects it asks about are read with `read` (several at once), and
+    /// its conclusion comes back.
     pub fn list(
         &self,
         store: &dyn Store,
@@ -157,23 +159,42 @@ impl Sessions {
         let (prefix, manifest_key) = self.with(cloud, |inst, h| {
             Ok((inst.session_prefix(h)?, inst.session_manifest_key(h)?))
         })?;
-        // The manifest is read while the objects are listed.
+        // The manifest is read while the objects are listed, and each part
+        // of the listing goes to the guest as it comes: the host never
+        // holds the whole listing.
+        let mut listed = 0usize;
+        let mut refused = None;
         let (l, manifest) = std::thread::scope(|s| {
             let reading = manifest_key
                 .as_deref()
                 .map(|k| s.spawn(move || super::read_reserved(store, k)));
-            let l = store.list(&prefix);
+            let l = store.list_each(&prefix, &mut |part| {
+                listed += part.len();
+                let objects: Vec<Listed> = part.into_iter().map(&to_listed).collect();
+                let added = self.with(cloud, |inst, h| {
+                    inst.session_add_objects(h, &objects)?.map_err(refusal)
+                });
+                match added {
+                    Ok(()) => ControlFlow::Continue(()),
+                    Err(e) => {
+                        refused = Some(e);
+                        ControlFlow::Break(())
+                    }
+                }
+            });
             let manifest = reading.map(|r| r.join().expect("reading does not panic"));
             (l, manifest)
         });
         let l = l?;
+        if let Some(e) = refused {
+            return Err(e);
+        }
         let manifest = match manifest {
             Some(m) => m.map_err(|e| e.context(format!("reading the manifest of {cloud}")))?,
             None => None,
         };
-        let objects: Vec<Listed> = l.objects.into_iter().map(to_listed).collect();
         let asked = self.with(cloud, |inst, h| {
-            inst.session_ingest_listing(h, &objects, manifest.as_deref())?
+            inst.session_ingest_listing(h, &[], manifest.as_deref())?
                 .map_err(|e| match e {
                     // A folder refused as a whole (a stale manifest) is a
                     // safety refusal: exit code 3.
@@ -184,11 +205,14 @@ impl Sessions {
         log::trace!(
             target: "poof::listing",
             "{cloud}: {} objects listed, manifest {}, {} to read for their metadata ({} at once)",
-            objects.len(),
+            listed,
             if manifest.is_some() { "read" } else { "absent" },
             asked.len(),
             crate::knobs::checkers()
         );
+        // The guest holds its own copy now; it goes before the guest's
+        // conclusion (every entry) comes back.
+        drop(manifest);
         let reads = crate::pool::map(&asked, crate::knobs::checkers(), |k| read(k));
         let listing = self.with(cloud, |inst, h| {
             for (key, r) in asked.iter().zip(&reads) {

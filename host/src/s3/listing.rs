@@ -14,6 +14,8 @@
 //! no other, whatever the server puts on a page past a range's end. Where
 //! the ranges are cut changes only how many requests run at once.
 
+use std::ops::ControlFlow;
+
 use super::ops::next_token;
 use super::{Client, Error, Object, Result};
 
@@ -40,13 +42,37 @@ impl Client {
     /// `CHAINED` pages one after another, then, when more are expected than
     /// one range would list, the rest with up to `workers` requests at once.
     pub fn list_parallel(&self, prefix: &str, workers: usize) -> Result<Vec<Object>> {
+        let mut all = Vec::new();
+        self.list_each(prefix, workers, &mut |part| {
+            all.extend(part);
+            ControlFlow::Continue(())
+        })?;
+        // The parts come as their requests finish; keys are unique.
+        all.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        Ok(all)
+    }
+
+    /// `list_parallel`, handing the objects to `part` as they come (the
+    /// first pages together, then one range at a time, in the order the
+    /// ranges finish) instead of gathering them. `part` returns `Break` to
+    /// be given no more: ranges already being listed still finish, and
+    /// what they list is dropped.
+    pub fn list_each(
+        &self,
+        prefix: &str,
+        workers: usize,
+        part: &mut dyn FnMut(Vec<Object>) -> ControlFlow<()>,
+    ) -> Result<()> {
         let mut seen = Vec::new();
         let mut token = None;
         for _ in 0..CHAINED {
             let page = self.list_page(prefix, token.as_deref(), PAGE)?;
             seen.extend(page.objects);
             match next_token(prefix, token.as_deref(), page.next_token)? {
-                None => return Ok(seen),
+                None => {
+                    let _ = part(seen);
+                    return Ok(());
+                }
                 Some(t) => token = Some(t),
             }
         }
@@ -64,10 +90,22 @@ impl Client {
         };
         let most = expected_pages(&seen, &level, &names).min(workers * RANGES_PER_WORKER);
         let ranges = ranges(&last, &names, most);
-        for part in crate::pool::map(&ranges, workers, |r| self.list_range(prefix, r)) {
-            seen.extend(part?);
+        if part(seen).is_break() {
+            return Ok(());
         }
-        Ok(seen)
+        let mut failed = None;
+        let mut stopped = false;
+        crate::pool::for_each(
+            &ranges,
+            workers,
+            |r| self.list_range(prefix, r),
+            |_, listed| match listed {
+                _ if stopped || failed.is_some() => {}
+                Ok(objects) => stopped = part(objects).is_break(),
+                Err(e) => failed = Some(e),
+            },
+        );
+        failed.map_or(Ok(()), Err)
     }
 
     /// The names one level under `prefix` (folders end in `/`) that sort

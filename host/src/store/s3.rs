@@ -18,6 +18,7 @@
 
 use std::fs::File;
 use std::io::Write;
+use std::ops::ControlFlow;
 use std::path::Path;
 
 use anyhow::{Context, anyhow};
@@ -50,6 +51,39 @@ pub struct S3Store {
 }
 
 impl S3Store {
+    /// What a listed object under a prefix of `prefix_len` bytes (after the
+    /// store's root of `root_len` bytes) is to poof: `None` for a folder
+    /// marker, as web consoles make (rclone ignores them too), the reason
+    /// for an unusable key.
+    fn listed(
+        &self,
+        o: s3::Object,
+        root_len: usize,
+        prefix_len: usize,
+    ) -> std::result::Result<Option<ObjectInfo>, String> {
+        let key = &o.key[root_len..];
+        if key.len() == prefix_len || (key.ends_with('/') && o.size == 0) {
+            return Ok(None);
+        }
+        if let Err(why) = crate::pathguard::check(key) {
+            return Err(format!(
+                "s3://{}/{} (not a usable path: {why})",
+                self.client.config().bucket,
+                o.key
+            ));
+        }
+        // The listed key loses the root in place: no copy per object.
+        let mut key = o.key;
+        key.drain(..root_len);
+        Ok(Some(ObjectInfo {
+            key,
+            size: o.size,
+            etag: o.etag.unwrap_or_default(),
+            mtime_ns: o.last_modified_ns,
+            mode: None,
+            user: None,
+        }))
+    }
     /// A store over `client`, with keys under `prefix` (may be empty).
     pub fn new(client: Client, prefix: &str, source: &str) -> Self {
         S3Store {
@@ -255,40 +289,39 @@ impl Store for S3Store {
     }
 
     fn list(&self, prefix: &str) -> Result<Listing> {
+        let mut objects = Vec::new();
+        let mut listing = self.list_each(prefix, &mut |part| {
+            objects.extend(part);
+            ControlFlow::Continue(())
+        })?;
+        objects.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        listing.objects = objects;
+        Ok(listing)
+    }
+
+    fn list_each(
+        &self,
+        prefix: &str,
+        part: &mut dyn FnMut(Vec<ObjectInfo>) -> ControlFlow<()>,
+    ) -> Result<Listing> {
         check_prefix(prefix)?;
         let root = self.root();
         let full = format!("{root}{prefix}");
-        let objects = self
-            .client
-            .list_parallel(&full, crate::knobs::checkers())
+        let mut listing = Listing::default();
+        self.client
+            .list_each(&full, crate::knobs::checkers(), &mut |objects| {
+                listing.exists |= !objects.is_empty();
+                let mut infos = Vec::with_capacity(objects.len());
+                for o in objects {
+                    match self.listed(o, root.len(), prefix.len()) {
+                        Ok(Some(info)) => infos.push(info),
+                        Ok(None) => {}
+                        Err(skipped) => listing.skipped.push(skipped),
+                    }
+                }
+                part(infos)
+            })
             .map_err(|e| classify(e, format!("listing {}", self.show(prefix))))?;
-        let mut listing = Listing {
-            exists: !objects.is_empty(),
-            ..Listing::default()
-        };
-        for o in objects {
-            let key = &o.key[root.len()..];
-            if key.len() == prefix.len() || (key.ends_with('/') && o.size == 0) {
-                // A folder marker, as web consoles make; rclone ignores them too.
-                continue;
-            }
-            if let Err(why) = crate::pathguard::check(key) {
-                listing.skipped.push(format!(
-                    "s3://{}/{} (not a usable path: {why})",
-                    self.client.config().bucket,
-                    o.key
-                ));
-                continue;
-            }
-            listing.objects.push(ObjectInfo {
-                key: key.to_string(),
-                size: o.size,
-                etag: o.etag.unwrap_or_default(),
-                mtime_ns: o.last_modified_ns,
-                mode: None,
-                user: None,
-            });
-        }
         Ok(listing)
     }
 
