@@ -2,8 +2,10 @@
 //! under qemu-user) and must give the x86-64 binary's results: the same
 //! version and guest, precompiled and verified; the same sandbox probe; and a
 //! real backup and restore on a local-folder remote (plain) and on a Garage
-//! S3 server on loopback (encrypted), each binary restoring what it and the
-//! other one backed up, byte for byte, with modes and modification times.
+//! S3 server on loopback (plain and encrypted), each binary restoring what it
+//! and the other one backed up, byte for byte, with modes and modification
+//! times; the objects each binary wrote, as rclone lists them, must match
+//! too.
 //! It ends with the start-up time of each binary (`poof version`).
 //!
 //! Invariant: the first binary (this machine's) is the reference; the others
@@ -22,7 +24,7 @@ use sha2::{Digest, Sha256};
 
 use super::Built;
 use crate::bench::tools::{Garage, json_str};
-use crate::root;
+use crate::{capture, root};
 
 /// The passphrase of the encrypted runs (a check, not a secret).
 const PASSPHRASE: &str = "poof-dist-check-passphrase";
@@ -398,8 +400,12 @@ fn folder_round_trip(
     Ok(())
 }
 
-/// An encrypted backup to its own bucket of a Garage node on loopback by each
-/// binary, then a restore by each binary from each bucket.
+/// A backup by each binary to its own bucket of a Garage node on loopback,
+/// plain and then encrypted (`econfig`, `cryptoggle`), then a restore by
+/// each binary from each bucket. rclone, not poof, lists what each binary
+/// wrote: the plain buckets must hold the same keys, sizes and MD5s, every
+/// source file among them with its size; the encrypted ones the same sizes
+/// and key shapes (the names differ: each binary made its own key).
 fn s3_round_trip(
     bins: &[Bin],
     dir: &Path,
@@ -407,6 +413,7 @@ fn s3_round_trip(
     expected: &BTreeMap<String, Entry>,
 ) -> Result<()> {
     let garage = Garage::start()?;
+    let rclone = crate::test::ensure_rclone()?;
     let cloud_conf = dir.join("rclone-poof.conf");
     std::fs::write(&cloud_conf, garage.cloud_conf()?)?;
     let extra = |bucket: &str| {
@@ -416,61 +423,131 @@ fn s3_round_trip(
             json_str(&cloud_conf.display().to_string())
         )
     };
-    let mut outputs = Vec::new();
-    let mut confs = Vec::new();
-    for b in bins {
-        let bucket = format!("dist-check-{}", b.name.replace('_', "-"));
-        garage.create_bucket(&bucket)?;
-        let conf = dir.join(format!("conf-s3-{}", b.name));
-        write_conf(&conf, src, "poof-backup", &extra(&bucket))?;
-        b.run_in(&conf, &["econfig"])?;
-        b.run_in(&conf, &["cryptoggle"])?;
-        outputs.push(normalize(&b.run_in(&conf, &["--json", "backup"])?, src));
-        confs.push((conf, bucket));
-    }
-    ensure_same(bins, &outputs, "an encrypted backup to S3")?;
-    for reader in bins {
-        for (writer, (conf, bucket)) in bins.iter().zip(&confs) {
-            let restore = dir.join(format!("restore-s3-{}-from-{}", reader.name, writer.name));
-            std::fs::create_dir_all(&restore)?;
-            // The writer's config folder (its key, its config), pointed at
-            // the restore folder.
-            let rconf = dir.join(format!("conf-restore-s3-{}-{}", reader.name, writer.name));
-            std::fs::create_dir_all(&rconf)?;
-            for f in std::fs::read_dir(conf)? {
-                let f = f?;
-                if f.file_type()?.is_file() {
-                    std::fs::copy(f.path(), rconf.join(f.file_name()))?;
-                }
+    for layout in ["plain", "encrypted"] {
+        let encrypted = layout == "encrypted";
+        let mut outputs = Vec::new();
+        let mut listings = Vec::new();
+        let mut confs = Vec::new();
+        for b in bins {
+            let bucket = format!("dist-check-{layout}-{}", b.name.replace('_', "-"));
+            garage.create_bucket(&bucket)?;
+            let conf = dir.join(format!("conf-s3-{layout}-{}", b.name));
+            write_conf(&conf, src, "poof-backup", &extra(&bucket))?;
+            if encrypted {
+                b.run_in(&conf, &["econfig"])?;
+                b.run_in(&conf, &["cryptoggle"])?;
             }
-            let text = std::fs::read_to_string(rconf.join("poof.conf"))?;
-            let from = json_str(&src.display().to_string());
-            ensure!(
-                text.contains(&from),
-                "{}'s poof.conf lost its path",
-                writer.name
-            );
-            std::fs::write(
-                rconf.join("poof.conf"),
-                text.replace(&from, &json_str(&restore.display().to_string())),
+            outputs.push(normalize(&b.run_in(&conf, &["--json", "backup"])?, src));
+            let listed = capture(
+                Command::new(&rclone)
+                    .arg("--config")
+                    .arg(&cloud_conf)
+                    .args(["lsf", "-R", "--files-only", "--separator", ";"])
+                    .args(["--format", if encrypted { "sp" } else { "sph" }])
+                    .arg(format!("poof-backup:{bucket}")),
             )?;
-            reader.run_in(&rconf, &["download"])?;
-            ensure_tree(
-                &restore,
-                expected,
-                &format!(
-                    "{} restoring {}'s encrypted backup (bucket {bucket})",
-                    reader.name, writer.name
-                ),
-            )?;
+            listings.push(objects(&listed, encrypted));
+            confs.push((conf, bucket));
         }
+        ensure_same(bins, &outputs, &format!("a {layout} backup to S3"))?;
+        ensure_same(
+            bins,
+            &listings,
+            &format!("the objects of the {layout} buckets (rclone lsf)"),
+        )?;
+        if !encrypted {
+            for (path, e) in expected {
+                let object = format!("\n{};data/{path};", e.size);
+                ensure!(
+                    format!("\n{}", listings[0]).contains(&object),
+                    "the plain bucket has no object data/{path} of {} bytes:\n{}",
+                    e.size,
+                    listings[0]
+                );
+            }
+        }
+        for reader in bins {
+            for (writer, (conf, bucket)) in bins.iter().zip(&confs) {
+                let name = format!("s3-{layout}-{}-from-{}", reader.name, writer.name);
+                let restore = dir.join(format!("restore-{name}"));
+                std::fs::create_dir_all(&restore)?;
+                // The writer's config folder (its key, its config), pointed
+                // at the restore folder.
+                let rconf = dir.join(format!("conf-restore-{name}"));
+                std::fs::create_dir_all(&rconf)?;
+                for f in std::fs::read_dir(conf)? {
+                    let f = f?;
+                    if f.file_type()?.is_file() {
+                        std::fs::copy(f.path(), rconf.join(f.file_name()))?;
+                    }
+                }
+                let text = std::fs::read_to_string(rconf.join("poof.conf"))?;
+                let from = json_str(&src.display().to_string());
+                ensure!(
+                    text.contains(&from),
+                    "{}'s poof.conf lost its path",
+                    writer.name
+                );
+                std::fs::write(
+                    rconf.join("poof.conf"),
+                    text.replace(&from, &json_str(&restore.display().to_string())),
+                )?;
+                reader.run_in(&rconf, &["download"])?;
+                ensure_tree(
+                    &restore,
+                    expected,
+                    &format!(
+                        "{} restoring {}'s {layout} backup (bucket {bucket})",
+                        reader.name, writer.name
+                    ),
+                )?;
+            }
+        }
+        println!(
+            "dist --check: S3 on loopback ({layout}): each binary backed up {} files to its own \
+             bucket, the buckets hold {} objects of the same {}, and each binary restored each \
+             bucket byte for byte",
+            expected.len(),
+            listings[0].lines().count(),
+            if encrypted {
+                "sizes and key shapes"
+            } else {
+                "keys, sizes and MD5s"
+            }
+        );
     }
-    println!(
-        "dist --check: S3 on loopback (encrypted): each binary backed up {} files to its own \
-         bucket, and each binary restored each bucket byte for byte",
-        expected.len()
-    );
     Ok(())
+}
+
+/// rclone's `lsf` lines (`size;key` or `size;key;md5`), sorted; with
+/// `encrypted`, every letter and digit of a path segment of 16 characters or
+/// more (an encrypted name; `.poof`, `key`, `manifests` stay) becomes `*`,
+/// since each binary's own key gives other names of the same length.
+fn objects(lsf: &str, encrypted: bool) -> String {
+    let mut lines: Vec<String> = lsf
+        .lines()
+        .map(|l| {
+            let (size, key) = match l.split_once(';') {
+                Some(pair) if encrypted => pair,
+                _ => return l.to_string(),
+            };
+            let key = key
+                .split('/')
+                .map(|seg| {
+                    if seg.len() < 16 {
+                        return seg.to_string();
+                    }
+                    seg.chars()
+                        .map(|c| if c.is_ascii_alphanumeric() { '*' } else { c })
+                        .collect()
+                })
+                .collect::<Vec<String>>()
+                .join("/");
+            format!("{size};{key}")
+        })
+        .collect();
+    lines.sort();
+    lines.join("\n")
 }
 
 /// Start-up times of one binary: `poof version` (guest loaded, instantiated
@@ -534,7 +611,7 @@ fn startup(bins: &[Bin]) -> Result<Vec<Startup>> {
 mod tests {
     use std::path::Path;
 
-    use super::normalize;
+    use super::{normalize, objects};
 
     #[test]
     fn normalize_keeps_what_two_equal_runs_share() {
@@ -552,5 +629,26 @@ mod tests {
         assert!(!a.contains("seconds") && !a.contains("requests"), "{a}");
         let changed = first.replace("\"copied\":2", "\"copied\":1");
         assert_ne!(a, normalize(&changed, Path::new("/src")));
+    }
+
+    #[test]
+    fn objects_mask_encrypted_names_only() {
+        let one = "100;.poof/key\n543;.poof/manifests/22vfkbmpeh8g0s4s77hedb0hsogsqdq9.bin\n\
+                   166;22vfkbmpeh8g0s4s77hedb0hsogsqdq9/2tue9g4idqgvkmkna6vvk7va49aba90fug";
+        let two = "166;k0d2i29q49bjas7hhqm0i6n8e67i16gv/u6o4n7e03k3m0iicssjkfofk77erq3i610\n\
+                   100;.poof/key\n543;.poof/manifests/k0d2i29q49bjas7hhqm0i6n8e67i16gv.bin";
+        assert_eq!(objects(one, true), objects(two, true));
+        assert!(objects(one, true).starts_with("100;.poof/key\n166;****"));
+        let longer = two.replace("u6o4n7", "u6o4n7x");
+        assert_ne!(objects(one, true), objects(&longer, true));
+        let plain = "6;data/a.txt;b1946ac92492d2347c6235b4d2611184\n0;data/empty;d41d8";
+        assert_eq!(
+            objects(plain, false),
+            plain.lines().rev().collect::<Vec<_>>().join("\n")
+        );
+        assert_ne!(
+            objects(plain, false),
+            objects(&plain.replace("a.txt", "b.txt"), false)
+        );
     }
 }
