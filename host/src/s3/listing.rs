@@ -4,10 +4,11 @@
 //! starts, so 100,000 keys are 100 round trips one after another. When the
 //! first two pages say there is more, the rest of the key space is cut into
 //! ranges at the prefix's own folder names (one request with a delimiter,
-//! one level down when everything left is in one folder), as many as the
-//! pages it probably fills, and the ranges are listed side by side, each
-//! from just before its first name (`start-after`) up to the next range's
-//! first name.
+//! one level down when everything left is in one folder; the chain goes on
+//! while it is out, since some servers answer it by reading every later
+//! key), as many as the pages it probably fills, and the ranges after where
+//! the chain got to are listed side by side, each from just before its
+//! first name (`start-after`) up to the next range's first name.
 //!
 //! Invariant: the result is exactly what one chained listing returns, in
 //! the same order; a key is kept by the range whose bounds hold it and by
@@ -83,13 +84,42 @@ impl Client {
                 op: format!("listing {prefix:?}"),
                 detail: "a truncated page without keys".into(),
             })?;
+        // Where to cut comes from one delimited request, which some servers
+        // (Garage) answer by reading every key after `last`: the chain goes
+        // on meanwhile, and the ranges start where it got to.
+        let mut at = last.clone();
         let (level, names) = if workers < 2 {
             (prefix.to_string(), Vec::new())
         } else {
-            self.names_after(prefix, &last)?
+            let mut ended = false;
+            let answer = std::thread::scope(|s| -> Result<_> {
+                let asking = s.spawn(|| self.names_after(prefix, &last));
+                while !asking.is_finished() {
+                    let page = self.list_page(prefix, token.as_deref(), PAGE)?;
+                    let next = next_token(prefix, token.as_deref(), page.next_token)?;
+                    if let Some(o) = page.objects.last() {
+                        at.clone_from(&o.key);
+                    }
+                    ended = part(page.objects).is_break() || next.is_none();
+                    if ended {
+                        break;
+                    }
+                    token = next;
+                }
+                asking.join().expect("listing does not panic")
+            });
+            if ended {
+                // The chain reached the end (or `part` wants no more): the
+                // question's answer, or its failure, no longer matters.
+                let _ = part(seen);
+                return Ok(());
+            }
+            answer?
         };
+        // Only the names after where the chain got to are left to list.
+        let names: Vec<String> = names.into_iter().filter(|n| *n > at).collect();
         let most = expected_pages(&seen, &level, &names).min(workers * RANGES_PER_WORKER);
-        let ranges = ranges(&last, &names, most);
+        let ranges = ranges(&at, &names, most);
         if part(seen).is_break() {
             return Ok(());
         }
@@ -237,6 +267,141 @@ fn before(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A loopback stand-in for a server's ListObjectsV2 over `keys`: pages
+    /// by continuation token or `start-after`, folder names with a
+    /// delimiter. Each page waits `PAGE_MS`; a delimited question waits
+    /// `QUESTION_MS`, as a server that reads every later key to answer it.
+    /// Counts the requests by kind: (chained, ranged, delimited).
+    fn listing_server(keys: Vec<String>) -> (String, std::sync::Arc<std::sync::Mutex<[usize; 3]>>) {
+        use std::io::{Read, Write};
+        const PAGE_MS: u64 = 50;
+        const QUESTION_MS: u64 = 1000;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let counts = std::sync::Arc::new(std::sync::Mutex::new([0usize; 3]));
+        let seen = counts.clone();
+        let keys = std::sync::Arc::new(keys);
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { return };
+                let (keys, seen) = (keys.clone(), seen.clone());
+                std::thread::spawn(move || {
+                    let mut req = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !req.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap_or(0) == 1 {
+                        req.push(byte[0]);
+                    }
+                    let line = String::from_utf8_lossy(&req);
+                    let target = line.split(' ').nth(1).unwrap_or("");
+                    let query = target.split_once('?').map_or("", |(_, q)| q);
+                    let param = |name: &str| {
+                        query.split('&').find_map(|kv| {
+                            let (k, v) = kv.split_once('=')?;
+                            (k == name).then(|| decode(v))
+                        })
+                    };
+                    let prefix = param("prefix").unwrap_or_default();
+                    let delimited = param("delimiter").is_some();
+                    let after = param("continuation-token").or(param("start-after"));
+                    seen.lock().unwrap()[match () {
+                        _ if delimited => 2,
+                        _ if param("start-after").is_some() => 1,
+                        _ => 0,
+                    }] += 1;
+                    let max: usize = param("max-keys").map_or(1000, |m| m.parse().unwrap());
+                    let mut body = String::from("<ListBucketResult>");
+                    let mut listed = 0;
+                    let mut last_cp = String::new();
+                    let rest = keys
+                        .iter()
+                        .filter(|k| k.starts_with(&prefix))
+                        .filter(|k| after.as_ref().is_none_or(|a| k.as_str() > a.as_str()));
+                    let mut truncated = false;
+                    let mut next = String::new();
+                    for k in rest {
+                        if listed == max {
+                            truncated = true;
+                            break;
+                        }
+                        match k[prefix.len()..].find('/').filter(|_| delimited) {
+                            Some(i) => {
+                                let cp = &k[..prefix.len() + i + 1];
+                                if cp != last_cp {
+                                    body += &format!(
+                                        "<CommonPrefixes><Prefix>{cp}</Prefix></CommonPrefixes>"
+                                    );
+                                    last_cp = cp.to_string();
+                                    listed += 1;
+                                }
+                            }
+                            None => {
+                                body += &format!(
+                                    "<Contents><Key>{k}</Key><Size>1</Size><ETag>&quot;e&quot;</ETag></Contents>"
+                                );
+                                listed += 1;
+                            }
+                        }
+                        next = k.clone();
+                    }
+                    body += &format!("<IsTruncated>{truncated}</IsTruncated>");
+                    if truncated {
+                        body += &format!("<NextContinuationToken>{next}</NextContinuationToken>");
+                    }
+                    body += "</ListBucketResult>";
+                    let wait = if delimited { QUESTION_MS } else { PAGE_MS };
+                    std::thread::sleep(std::time::Duration::from_millis(wait));
+                    let _ = write!(
+                        conn,
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                });
+            }
+        });
+        (url, counts)
+    }
+
+    /// Percent-decoding of a query value (the keys here are ASCII).
+    fn decode(v: &str) -> String {
+        let mut out = Vec::new();
+        let b = v.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'%' {
+                out.push(u8::from_str_radix(&v[i + 1..i + 3], 16).unwrap());
+                i += 3;
+            } else {
+                out.push(if b[i] == b'+' { b' ' } else { b[i] });
+                i += 1;
+            }
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn the_chain_goes_on_while_the_folder_names_are_asked_for() {
+        let mut keys: Vec<String> = (0..30_000)
+            .map(|i| format!("p/d{:02}/f{i:05}", i / 1000))
+            .collect();
+        keys.sort();
+        let (url, counts) = listing_server(keys.clone());
+        let client = crate::s3::retry::tests::client_for(&url);
+        let listed: Vec<String> = client
+            .list_parallel("p/", 4)
+            .unwrap()
+            .into_iter()
+            .map(|o| o.key)
+            .collect();
+        assert_eq!(listed, keys, "the whole listing, once, in order");
+        let [chained, ranged, delimited] = *counts.lock().unwrap();
+        assert_eq!(delimited, 1, "one question");
+        // The first two pages, and more while the question was out (it
+        // takes twenty pages' time, the listing thirty pages); the ranges
+        // list what the chain did not reach.
+        assert!(chained > 2, "{chained} chained requests");
+        assert!(ranged >= 1, "{ranged} ranged requests");
+    }
 
     fn keys(n: &[&str]) -> Vec<String> {
         n.iter().map(|s| s.to_string()).collect()
