@@ -119,12 +119,19 @@ impl Log for Logger {
         {
             let line = file_line(SystemTime::now(), level, &r.args().to_string());
             let mut file = file.lock().unwrap_or_else(|e| e.into_inner());
-            if let Err(e) = file.write_line(&line) {
-                // `{e:#}`: the cause too (`writing FILE: No space left on device`).
-                eprintln!(
-                    "poof: warning: cannot write the log file {}: {e:#}",
-                    file.path.display()
-                );
+            match file.write_line(&line) {
+                // Said once, not for every line while it lasts (a full disk).
+                Err(e) if !file.failing => {
+                    file.failing = true;
+                    // `{e:#}`: the cause too (`writing FILE: No space left on device`).
+                    eprintln!(
+                        "poof: warning: cannot write the log file {}: {e:#}; the lines that \
+                         follow are not written to it either until it can be written again",
+                        file.path.display()
+                    );
+                }
+                Err(_) => {}
+                Ok(()) => file.failing = false,
             }
         }
     }
@@ -185,6 +192,8 @@ pub struct Rotating {
     max_size: Option<u64>,
     /// Rotated files kept (0: all).
     max_backups: usize,
+    /// The last line could not be written (and that was said).
+    failing: bool,
 }
 
 impl Rotating {
@@ -202,6 +211,7 @@ impl Rotating {
             size,
             max_size,
             max_backups,
+            failing: false,
         })
     }
 

@@ -152,7 +152,7 @@ fn the_log_file_gets_stamped_lines_and_the_warning() {
     assert_eq!(text.matches("INFO  done:").count(), 3, "{text}");
 
     // A log file that opens but cannot be written: the run goes on, and
-    // each line that could not be written is a warning with the cause
+    // one warning says so, with the cause, however many lines then fail
     // (/dev/full, where there is one: Linux).
     if std::path::Path::new("/dev/full").exists() {
         let run = w.poof(&["--log-file", "/dev/full", "backup"]).expect(0);
@@ -161,6 +161,12 @@ fn the_log_file_gets_stamped_lines_and_the_warning() {
             run.stderr.contains(
                 "poof: warning: cannot write the log file /dev/full: writing /dev/full: No space left on device"
             ),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(
+            run.stderr.matches("cannot write the log file").count(),
+            1,
             "{}",
             run.stderr
         );
