@@ -46,8 +46,8 @@ tasks:
                       version, guest probe, backup and restore, compared with x86-64
   fuzz [--seconds N] [--plain] [TARGET...]
                       run every fuzz target of fuzz/ for a bounded time (default 60 s each)
-  bench [--smoke] [--runs N] [--transfers N] [--sets A,B,C] [--poof PATH]
-                      time poof against rclone on a local Garage; write docs/BENCHMARKS.md";
+  bench [--smoke] [--runs N] [--transfers N] [--sets A,B,C,D] [--poof PATH]
+                      time poof against rclone (and s5cmd, plain rows) on a local Garage; write docs/BENCHMARKS.md";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
