@@ -336,6 +336,23 @@ pub const RANGED_GET_FROM: u64 = 32 * 1024 * 1024;
 pub const RANGE_SIZE: u64 = 8 * 1024 * 1024;
 
 impl Config {
+    /// For tests that never reach a real server: bucket `bkt` in `region`
+    /// at `endpoint`, with keys no server accepts.
+    #[cfg(test)]
+    pub fn for_tests(endpoint: Endpoint, region: &str) -> Config {
+        Config::new(
+            endpoint,
+            region,
+            "bkt",
+            Credentials {
+                access_key_id: "AK".into(),
+                secret_access_key: "s".into(),
+                session_token: None,
+                expires: None,
+            },
+        )
+    }
+
     /// A config with rclone's defaults for the transfer settings: 200 MiB
     /// threshold, 5 MiB parts, 4 parts at once.
     pub fn new(

@@ -748,21 +748,11 @@ pub(super) fn expected_md5(h: &HeaderMap, md5_meta: Option<&str>) -> Option<Vec<
 mod tests {
     use super::*;
     use crate::s3::retry::tests::{canned_server, client_for};
-    use crate::s3::{Config, Credentials, Endpoint};
+    use crate::s3::{Config, Endpoint};
 
     /// A client for `endpoint` in `region`, with `location_constraint`.
     fn client_in(endpoint: Endpoint, region: &str, location: Option<&str>) -> Client {
-        let mut config = Config::new(
-            endpoint,
-            region,
-            "bkt",
-            Credentials {
-                access_key_id: "AK".into(),
-                secret_access_key: "s".into(),
-                session_token: None,
-                expires: None,
-            },
-        );
+        let mut config = Config::for_tests(endpoint, region);
         config.location_constraint = location.map(str::to_string);
         Client::new(config).unwrap()
     }

@@ -122,7 +122,7 @@ pub(super) mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
-    use crate::s3::{Client, Config, Credentials, Endpoint};
+    use crate::s3::{Client, Config, Endpoint};
 
     #[test]
     fn server_trouble_is_retried_and_refusals_are_not() {
@@ -183,17 +183,7 @@ pub(super) mod tests {
 
     /// A client for a test server at `url`, retrying 3 times quickly.
     pub(in crate::s3) fn client_for(url: &str) -> Client {
-        let mut config = Config::new(
-            Endpoint::parse(url).unwrap(),
-            "garage",
-            "bkt",
-            Credentials {
-                access_key_id: "GK1".into(),
-                secret_access_key: "s".into(),
-                session_token: None,
-                expires: None,
-            },
-        );
+        let mut config = Config::for_tests(Endpoint::parse(url).unwrap(), "garage");
         config.retry.base_delay = Duration::from_millis(1);
         config.retry.attempts = 3;
         Client::new(config).unwrap()

@@ -444,20 +444,10 @@ impl Store for S3Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::s3::{Config, Credentials};
+    use crate::s3::Config;
 
     fn store(prefix: &str) -> S3Store {
-        let c = Config::new(
-            Endpoint::parse("http://127.0.0.1:9").unwrap(),
-            "garage",
-            "bkt",
-            Credentials {
-                access_key_id: "GK1".into(),
-                secret_access_key: "s".into(),
-                session_token: None,
-                expires: None,
-            },
-        );
+        let c = Config::for_tests(Endpoint::parse("http://127.0.0.1:9").unwrap(), "garage");
         S3Store::new(Client::new(c).unwrap(), prefix, "test")
     }
 
@@ -468,17 +458,7 @@ mod tests {
             "aws s3api put-bucket-versioning --bucket bkt --versioning-configuration Status=Enabled \
              --endpoint-url http://127.0.0.1:9"
         );
-        let aws = Config::new(
-            Endpoint::Aws,
-            "eu-west-1",
-            "bkt",
-            Credentials {
-                access_key_id: "AK".into(),
-                secret_access_key: "s".into(),
-                session_token: None,
-                expires: None,
-            },
-        );
+        let aws = Config::for_tests(Endpoint::Aws, "eu-west-1");
         assert!(enable_versioning(&aws).ends_with("Status=Enabled --region eu-west-1"));
     }
 

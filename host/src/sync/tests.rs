@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::*;
 use crate::store::Store;
 use crate::store::memory::{Fault, MemoryStore, Op};
-use crate::testkit::{QUIET, conf, plain, pool, sealed, write};
+use crate::testkit::{LAYOUTS, QUIET, conf, plain, pool, remote, sealed, write};
 
 fn opts(direction: Direction) -> Options {
     crate::testkit::options(direction)
@@ -64,15 +64,12 @@ fn a_backup_then_a_no_op_served_by_the_manifest() {
 
 #[test]
 fn a_failed_put_mid_run_deletes_nothing() {
-    for layout in ["plain", "sealed"] {
+    for layout in LAYOUTS {
         let local = tempfile::tempdir().unwrap();
         write(local.path(), "keep", "k");
         write(local.path(), "gone", "g");
         let store = Arc::new(MemoryStore::new());
-        let remote: Box<dyn Remote> = match layout {
-            "plain" => Box::new(plain(&store)),
-            _ => Box::new(sealed(&store)),
-        };
+        let remote = remote(layout, &store);
         assert_eq!(
             run(local.path(), &*remote, Direction::Up).exit,
             Exit::Success
@@ -106,7 +103,7 @@ fn a_failed_put_mid_run_deletes_nothing() {
 
 #[test]
 fn deletions_cut_short_leave_no_record_of_objects_gone() {
-    for layout in ["plain", "sealed"] {
+    for layout in LAYOUTS {
         let local = tempfile::tempdir().unwrap();
         // Few enough deletions for the mass-delete guard.
         for f in ["a", "b", "c"] {
@@ -116,12 +113,7 @@ fn deletions_cut_short_leave_no_record_of_objects_gone() {
             write(local.path(), &format!("keep{i}"), "k");
         }
         let store = Arc::new(MemoryStore::new());
-        let open = || -> Box<dyn Remote> {
-            match layout {
-                "plain" => Box::new(plain(&store)),
-                _ => Box::new(sealed(&store)),
-            }
-        };
+        let open = || remote(layout, &store);
         assert_eq!(
             run(local.path(), &*open(), Direction::Up).exit,
             Exit::Success
@@ -159,18 +151,13 @@ fn deletions_cut_short_leave_no_record_of_objects_gone() {
 
 #[test]
 fn a_manifest_not_written_before_the_deletions_stops_them() {
-    for layout in ["plain", "sealed"] {
+    for layout in LAYOUTS {
         let local = tempfile::tempdir().unwrap();
         for i in 0..10 {
             write(local.path(), &format!("f{i}"), "x");
         }
         let store = Arc::new(MemoryStore::new());
-        let open = || -> Box<dyn Remote> {
-            match layout {
-                "plain" => Box::new(plain(&store)),
-                _ => Box::new(sealed(&store)),
-            }
-        };
+        let open = || remote(layout, &store);
         assert_eq!(
             run(local.path(), &*open(), Direction::Up).exit,
             Exit::Success
