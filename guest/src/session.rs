@@ -280,14 +280,20 @@ impl Session {
         }
     }
 
-    /// Takes a part of the store's listing under `prefix`, in any order,
-    /// before `ingest_listing`.
-    pub fn add_objects(&mut self, objects: Vec<Listed>) -> Result<()> {
+    /// Refuses a part of the listing once the listing was given.
+    fn not_listed_yet(&self) -> Result<()> {
         if self.listed {
             return Err(SessionError::InvalidInput(
                 "the listing of this session was already given".into(),
             ));
         }
+        Ok(())
+    }
+
+    /// Takes a part of the store's listing under `prefix`, in any order,
+    /// before `ingest_listing`.
+    pub fn add_objects(&mut self, objects: Vec<Listed>) -> Result<()> {
+        self.not_listed_yet()?;
         if !objects.is_empty() {
             self.incoming.push(objects);
         }
@@ -303,11 +309,7 @@ impl Session {
         objects: Vec<Listed>,
         manifest: Option<Vec<u8>>,
     ) -> Result<Vec<String>> {
-        if self.listed {
-            return Err(SessionError::InvalidInput(
-                "the listing of this session was already given".into(),
-            ));
-        }
+        self.not_listed_yet()?;
         self.listed = true;
         let mut parts = std::mem::take(&mut self.incoming);
         parts.push(objects);
