@@ -10,10 +10,11 @@
 //! the chain got to are listed side by side, each from just before its
 //! first name (`start-after`) up to the next range's first name.
 //!
-//! Invariant: the result is exactly what one chained listing returns, in
-//! the same order; a key is kept by the range whose bounds hold it and by
-//! no other, whatever the server puts on a page past a range's end. Where
-//! the ranges are cut changes only how many requests run at once.
+//! Invariant: the objects handed on are exactly those one chained listing
+//! returns, each once (in parts, in the order the requests finish); a key
+//! is kept by the range whose bounds hold it and by no other, whatever the
+//! server puts on a page past a range's end. Where the ranges are cut
+//! changes only how many requests run at once.
 
 use std::ops::ControlFlow;
 
@@ -39,9 +40,9 @@ struct Range {
 }
 
 impl Client {
-    /// Every object whose key starts with `prefix`, in key order: the first
-    /// `CHAINED` pages one after another, then, when more are expected than
-    /// one range would list, the rest with up to `workers` requests at once.
+    /// `list_each` gathered, in key order: what the tests compare with the
+    /// chained listing (the store gathers its own, as `ObjectInfo`).
+    #[cfg(test)]
     pub fn list_parallel(&self, prefix: &str, workers: usize) -> Result<Vec<Object>> {
         let mut all = Vec::new();
         self.list_each(prefix, workers, &mut |part| {
@@ -53,11 +54,12 @@ impl Client {
         Ok(all)
     }
 
-    /// `list_parallel`, handing the objects to `part` as they come (the
-    /// first pages together, then one range at a time, in the order the
-    /// ranges finish) instead of gathering them. `part` returns `Break` to
-    /// be given no more: ranges already being listed still finish, and
-    /// what they list is dropped.
+    /// Every object whose key starts with `prefix`, handed to `part` as
+    /// they come: the first `CHAINED` pages together, then, when more are
+    /// expected than one range would list, the rest with up to `workers`
+    /// requests at once, one range at a time in the order the ranges
+    /// finish. `part` returns `Break` to be given no more: ranges already
+    /// being listed still finish, and what they list is dropped.
     pub fn list_each(
         &self,
         prefix: &str,
@@ -272,8 +274,12 @@ mod tests {
     /// by continuation token or `start-after`, folder names with a
     /// delimiter. Each page waits `PAGE_MS`; a delimited question waits
     /// `QUESTION_MS`, as a server that reads every later key to answer it.
-    /// Counts the requests by kind: (chained, ranged, delimited).
-    fn listing_server(keys: Vec<String>) -> (String, std::sync::Arc<std::sync::Mutex<[usize; 3]>>) {
+    /// Counts the requests by kind: (chained, ranged, delimited). With
+    /// `ranges_fail`, every ranged request gets a server error.
+    fn listing_server(
+        keys: Vec<String>,
+        ranges_fail: bool,
+    ) -> (String, std::sync::Arc<std::sync::Mutex<[usize; 3]>>) {
         use std::io::{Read, Write};
         const PAGE_MS: u64 = 50;
         const QUESTION_MS: u64 = 1000;
@@ -304,11 +310,19 @@ mod tests {
                     let prefix = param("prefix").unwrap_or_default();
                     let delimited = param("delimiter").is_some();
                     let after = param("continuation-token").or(param("start-after"));
+                    let ranged = !delimited && param("start-after").is_some();
                     seen.lock().unwrap()[match () {
                         _ if delimited => 2,
-                        _ if param("start-after").is_some() => 1,
+                        _ if ranged => 1,
                         _ => 0,
                     }] += 1;
+                    if ranged && ranges_fail {
+                        let _ = write!(
+                            conn,
+                            "HTTP/1.1 500 X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        );
+                        return;
+                    }
                     let max: usize = param("max-keys").map_or(1000, |m| m.parse().unwrap());
                     let mut body = String::from("<ListBucketResult>");
                     let mut listed = 0;
@@ -385,7 +399,7 @@ mod tests {
             .map(|i| format!("p/d{:02}/f{i:05}", i / 1000))
             .collect();
         keys.sort();
-        let (url, counts) = listing_server(keys.clone());
+        let (url, counts) = listing_server(keys.clone(), false);
         let client = crate::s3::retry::tests::client_for(&url);
         let listed: Vec<String> = client
             .list_parallel("p/", 4)
@@ -401,6 +415,25 @@ mod tests {
         // list what the chain did not reach.
         assert!(chained > 2, "{chained} chained requests");
         assert!(ranged >= 1, "{ranged} ranged requests");
+    }
+
+    #[test]
+    fn a_range_that_fails_fails_the_listing_after_parts_were_handed_on() {
+        let keys: Vec<String> = (0..30_000)
+            .map(|i| format!("p/d{:02}/f{i:05}", i / 1000))
+            .collect();
+        let (url, counts) = listing_server(keys, true);
+        let client = crate::s3::retry::tests::client_for(&url);
+        let mut handed = 0;
+        let listed = client.list_each("p/", 4, &mut |part| {
+            handed += part.len();
+            ControlFlow::Continue(())
+        });
+        // What was handed on is only part of the listing: the caller is told
+        // the listing failed, never given a short one as if whole.
+        assert!(listed.is_err(), "a failed range must fail the listing");
+        assert!((2000..30_000).contains(&handed), "{handed} handed on");
+        assert!(counts.lock().unwrap()[1] >= 1, "a range was asked for");
     }
 
     fn keys(n: &[&str]) -> Vec<String> {
