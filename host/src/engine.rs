@@ -486,10 +486,15 @@ mod bench {
     /// Seals and opens 64 MiB in 64 KiB segments, and unlocks a wrapped key.
     /// Run by hand after `cargo xtask build`:
     /// `cargo test --release -p poof --lib engine::bench -- --ignored --nocapture`.
+    /// `POOF_MEASURE_GUEST=FILE` measures another build of the guest (one
+    /// built with other flags, to compare), compiled here at start.
     #[test]
     #[ignore = "a benchmark; run it by hand, in release mode"]
     fn crypto_in_the_guest() -> Result<()> {
-        let wasm: &'static [u8] = std::fs::read(env!("POOF_GUEST_WASM"))?.leak();
+        let path = std::env::var_os("POOF_MEASURE_GUEST")
+            .map_or_else(|| env!("POOF_GUEST_WASM").into(), std::path::PathBuf::from);
+        println!("guest: {}", path.display());
+        let wasm: &'static [u8] = std::fs::read(path)?.leak();
         let guest = Guest::new(wasm, &[]);
         let mut inst = guest.instantiate()?;
         let (store, c) = (&mut inst.store, inst.bindings.poof_core_crypto());

