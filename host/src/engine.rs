@@ -542,7 +542,7 @@ mod bench {
                 .keyring()
                 .call_seal(&mut *store, key, "a", "b", stat, &[3 + round; 32])?
                 .map_err(fail)?;
-            let t = Instant::now();
+            let (t, cpu) = (Instant::now(), thread_cpu_s());
             let mut sealed = Vec::with_capacity(count);
             for i in 0..count {
                 let last = i + 1 == count;
@@ -556,26 +556,30 @@ mod bench {
                 .sealer()
                 .call_finish(&mut *store, sealer, None)?
                 .map_err(fail)?;
-            let seal_s = t.elapsed().as_secs_f64();
+            let (seal_s, seal_cpu) = (t.elapsed().as_secs_f64(), thread_cpu_s() - cpu);
             sealer.resource_drop(&mut *store)?;
             let opener = c
                 .keyring()
                 .call_open(&mut *store, key, "a", "b", &header)?
                 .map_err(fail)?;
-            let t = Instant::now();
+            let (t, cpu) = (Instant::now(), thread_cpu_s());
             for (i, s) in sealed.iter().enumerate() {
                 let last = i + 1 == count;
                 c.opener()
                     .call_open_segment(&mut *store, opener, s, last)?
                     .map_err(fail)?;
             }
-            let open_s = t.elapsed().as_secs_f64();
+            let (open_s, open_cpu) = (t.elapsed().as_secs_f64(), thread_cpu_s() - cpu);
             opener.resource_drop(&mut *store)?;
             let mb = size as f64 / 1e6;
+            // Per CPU-second of this thread as well: what one core does,
+            // whatever else the machine runs.
             println!(
-                "64 MiB: seal {:.0} MB/s, open {:.0} MB/s",
+                "64 MiB: seal {:.0} MB/s ({:.0} MB per CPU-s), open {:.0} MB/s ({:.0} MB per CPU-s)",
                 mb / seal_s,
-                mb / open_s
+                mb / seal_cpu,
+                mb / open_s,
+                mb / open_cpu
             );
         }
         drop(inst);
@@ -599,6 +603,19 @@ mod bench {
             mb / t.elapsed().as_secs_f64()
         );
         Ok(())
+    }
+
+    /// The CPU time this thread has used, in seconds (Linux's
+    /// schedstat: nanoseconds on a CPU, first field).
+    fn thread_cpu_s() -> f64 {
+        let stat = std::fs::read_to_string("/proc/thread-self/schedstat")
+            .expect("reading /proc/thread-self/schedstat");
+        let ns: u64 = stat
+            .split_whitespace()
+            .next()
+            .and_then(|f| f.parse().ok())
+            .expect("schedstat starts with the nanoseconds on a CPU");
+        ns as f64 / 1e9
     }
 
     /// Unlocks `wrapped` in a fresh instance and seals `count` copies of `plain`.
