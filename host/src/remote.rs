@@ -70,6 +70,15 @@ pub trait Remote: Send + Sync {
     /// Lists every file under `dir`.
     fn list(&self, dir: &str) -> Result<RemoteListing>;
 
+    /// `list`, told `names` (folders end in `/`) that are probably right
+    /// under `dir`, such as those of the local folder being backed up: a
+    /// layout whose keys keep the names may have the store cut its listing
+    /// there. The listing is the same whatever `names` are.
+    fn list_hinted(&self, dir: &str, names: &[String]) -> Result<RemoteListing> {
+        let _ = names;
+        self.list(dir)
+    }
+
     /// Stores the local file `src` as `dir/entry.path`, with the entry's metadata.
     fn upload(&self, dir: &str, entry: &Entry, src: &Path) -> Result<()>;
 

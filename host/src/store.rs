@@ -314,11 +314,19 @@ pub trait Store: Send + Sync {
     /// `objects` stay empty), so that a long listing is never held whole.
     /// `part` returns `Break` to stop the listing early; the result is then
     /// not a whole listing. A store that lists in one go gives one part.
+    ///
+    /// `hints` are names under `prefix` (relative to it, e.g. `Photos/`)
+    /// the keys are probably spread over: a store that lists with several
+    /// requests at once may cut the listing there instead of asking where
+    /// to. They never change what is listed; wrong ones only make the
+    /// requests uneven. Others ignore them.
     fn list_each(
         &self,
         prefix: &str,
+        hints: &[String],
         part: &mut dyn FnMut(Vec<ObjectInfo>) -> ControlFlow<()>,
     ) -> Result<Listing> {
+        let _ = hints;
         let mut listing = self.list(prefix)?;
         let _ = part(std::mem::take(&mut listing.objects));
         Ok(listing)

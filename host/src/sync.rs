@@ -263,6 +263,27 @@ fn retain_pairs(what: &mut Vec<String>, at: &mut Vec<String>, keep: Vec<bool>) {
     (*what, *at) = pairs.zip(keep).filter(|(_, k)| *k).map(|(p, _)| p).unzip();
 }
 
+/// At most this many names of a source's top folder are read as hints
+/// for the listing: enough to cut it into the few ranges listed at once.
+const TOP_NAMES: usize = 10_000;
+
+/// The names right under `root` (folders end in `/`), up to `TOP_NAMES`,
+/// as hints for the listing: none when it cannot be read (the walk says
+/// why), and those that are not UTF-8 left out. One `readdir`, no `stat`.
+fn top_names(root: &Path) -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir(root) else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| {
+        let e = e.ok()?;
+        let name = e.file_name().into_string().ok()?;
+        let folder = e.file_type().is_ok_and(|t| t.is_dir());
+        Some(if folder { format!("{name}/") } else { name })
+    })
+    .take(TOP_NAMES)
+    .collect()
+}
+
 fn sync_path(
     path: &SyncPath,
     filter: &Filter,
@@ -276,8 +297,15 @@ fn sync_path(
     // The local walk and the remote listing are independent: side by side.
     let (local, stored) = std::thread::scope(|s| {
         let walking = s.spawn(|| walk::walk(&path.local, local_links));
+        // Backing up, the stored keys are probably under the source's own
+        // names: where the listing may be cut.
+        let names = if up {
+            top_names(&path.local)
+        } else {
+            Vec::new()
+        };
         let stored = remote
-            .list(&path.cloud)
+            .list_hinted(&path.cloud, &names)
             .with_context(|| format!("listing {} on {}", path.cloud, remote.describe()));
         let local = walking.join().expect("the walk does not panic");
         (local, stored)

@@ -153,6 +153,10 @@ impl Remote for PlainRemote {
     }
 
     fn list(&self, dir: &str) -> Result<RemoteListing> {
+        self.list_hinted(dir, &[])
+    }
+
+    fn list_hinted(&self, dir: &str, names: &[String]) -> Result<RemoteListing> {
         let to_listed = |o: ObjectInfo| Listed {
             entry: o.user.is_some().then(|| self.entry_of(&o)),
             key: o.key,
@@ -166,7 +170,10 @@ impl Remote for PlainRemote {
             },
             Err(e) => Read::Failed(format!("{e:#}")),
         };
-        self.sessions()?.list(&*self.store, dir, to_listed, read)
+        // A plain key is the session's prefix followed by the file's path:
+        // the names under `dir` are the names under that prefix.
+        self.sessions()?
+            .list(&*self.store, dir, names, to_listed, read)
     }
 
     fn upload(&self, dir: &str, entry: &Entry, src: &Path) -> Result<()> {

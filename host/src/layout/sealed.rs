@@ -370,7 +370,9 @@ impl Remote for SealedRemote {
             Ok(h) => Read::Header(h),
             Err(e) => Read::Failed(format!("cannot read its header: {e:#}")),
         };
-        self.sessions.list(&*self.store, dir, to_listed, read)
+        // Encrypted names: the local folders' names say nothing about
+        // where the keys are, so no hints.
+        self.sessions.list(&*self.store, dir, &[], to_listed, read)
     }
 
     /// Seals the file in one read: the segments go to the store as they

@@ -147,11 +147,14 @@ impl Sessions {
     /// the guest part by part as the store lists them (`to_listed` turns
     /// each object into what the session is given), then the manifest; the
     /// objects it asks about are read with `read` (several at once), and
-    /// its conclusion comes back.
+    /// its conclusion comes back. `hints` go to the store's `list_each`
+    /// (names under the session's prefix the keys are probably spread
+    /// over; empty when none are known).
     pub fn list(
         &self,
         store: &dyn Store,
         cloud: &str,
+        hints: &[String],
         to_listed: impl Fn(ObjectInfo) -> Listed,
         read: impl Fn(&str) -> Read + Sync,
     ) -> Result<RemoteListing> {
@@ -168,7 +171,7 @@ impl Sessions {
             let reading = manifest_key
                 .as_deref()
                 .map(|k| s.spawn(move || super::read_reserved(store, k)));
-            let l = store.list_each(&prefix, &mut |part| {
+            let l = store.list_each(&prefix, hints, &mut |part| {
                 listed += part.len();
                 let objects: Vec<Listed> = part.into_iter().map(&to_listed).collect();
                 let added = self.with(cloud, |inst, h| {

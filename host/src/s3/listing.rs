@@ -3,18 +3,25 @@
 //! A ListObjectsV2 listing is a chain: each page names where the next one
 //! starts, so 100,000 keys are 100 round trips one after another. When the
 //! first two pages say there is more, the rest of the key space is cut into
-//! ranges at the prefix's own folder names (one request with a delimiter,
-//! one level down when everything left is in one folder; the chain goes on
-//! while it is out, since some servers answer it by reading every later
-//! key), as many as the pages it probably fills, and the ranges after where
-//! the chain got to are listed side by side, each from just before its
-//! first name (`start-after`) up to the next range's first name.
+//! ranges, as many as the pages it probably fills, and the ranges are
+//! listed side by side, each from just before its first name
+//! (`start-after`) up to the next range's first name.
+//!
+//! Where to cut comes from the caller's hints when some of them sort after
+//! the second page (a backup's source folders: the names its keys are
+//! probably under), and otherwise from the prefix's own folder names: one
+//! request with a delimiter, one level down when everything left is in one
+//! folder. The chain goes on while that question is out, since some
+//! servers (Garage) answer it by reading every later key, and the ranges
+//! start where the chain got to.
 //!
 //! Invariant: the objects handed on are exactly those one chained listing
 //! returns, each once (in parts, in the order the requests finish); a key
 //! is kept by the range whose bounds hold it and by no other, whatever the
-//! server puts on a page past a range's end. Where the ranges are cut
-//! changes only how many requests run at once.
+//! server puts on a page past a range's end, and whatever the hints are
+//! (names that are not there, missing, unsorted, repeated, outside the
+//! prefix). Where the ranges are cut changes only how many requests run at
+//! once, and how evenly the keys spread over them.
 
 use std::ops::ControlFlow;
 
@@ -44,8 +51,19 @@ impl Client {
     /// chained listing (the store gathers its own, as `ObjectInfo`).
     #[cfg(test)]
     pub fn list_parallel(&self, prefix: &str, workers: usize) -> Result<Vec<Object>> {
+        self.list_parallel_hinted(prefix, &[], workers)
+    }
+
+    /// `list_parallel` with `hints` for `list_each`.
+    #[cfg(test)]
+    pub fn list_parallel_hinted(
+        &self,
+        prefix: &str,
+        hints: &[String],
+        workers: usize,
+    ) -> Result<Vec<Object>> {
         let mut all = Vec::new();
-        self.list_each(prefix, workers, &mut |part| {
+        self.list_each(prefix, hints, workers, &mut |part| {
             all.extend(part);
             ControlFlow::Continue(())
         })?;
@@ -60,9 +78,16 @@ impl Client {
     /// requests at once, one range at a time in the order the ranges
     /// finish. `part` returns `Break` to be given no more: ranges already
     /// being listed still finish, and what they list is dropped.
+    ///
+    /// `hints` are keys (whole, bucket-relative) the rest may be cut at,
+    /// e.g. the prefix followed by the names of the folders being backed
+    /// up: those after the second page are used instead of asking the
+    /// server. They decide only where the ranges are cut, never what is
+    /// listed.
     pub fn list_each(
         &self,
         prefix: &str,
+        hints: &[String],
         workers: usize,
         part: &mut dyn FnMut(Vec<Object>) -> ControlFlow<()>,
     ) -> Result<()> {
@@ -86,12 +111,17 @@ impl Client {
                 op: format!("listing {prefix:?}"),
                 detail: "a truncated page without keys".into(),
             })?;
-        // Where to cut comes from one delimited request, which some servers
-        // (Garage) answer by reading every key after `last`: the chain goes
-        // on meanwhile, and the ranges start where it got to.
+        // Where to cut: the hints after `last`, when there are any (inside
+        // the prefix: the others would only cost a request each); else one
+        // delimited request, which some servers (Garage) answer by reading
+        // every key after `last`: the chain goes on meanwhile, and the
+        // ranges start where it got to.
         let mut at = last.clone();
+        let hinted = cuts_after(prefix, &last, hints);
         let (level, names) = if workers < 2 {
             (prefix.to_string(), Vec::new())
+        } else if !hinted.is_empty() {
+            (prefix.to_string(), hinted)
         } else {
             let mut ended = false;
             let answer = std::thread::scope(|s| -> Result<_> {
@@ -190,6 +220,18 @@ impl Client {
             from = Some(last);
         }
     }
+}
+
+/// The `hints` inside `prefix` that sort after `last`, sorted, each once.
+fn cuts_after(prefix: &str, last: &str, hints: &[String]) -> Vec<String> {
+    let mut cuts: Vec<String> = hints
+        .iter()
+        .filter(|h| h.starts_with(prefix) && h.as_str() > last)
+        .cloned()
+        .collect();
+    cuts.sort_unstable();
+    cuts.dedup();
+    cuts
 }
 
 impl Range {
@@ -418,6 +460,86 @@ mod tests {
     }
 
     #[test]
+    fn hints_after_the_second_page_cut_the_listing_without_the_question() {
+        let mut keys: Vec<String> = (0..30_000)
+            .map(|i| format!("p/d{:02}/f{i:05}", i / 1000))
+            .collect();
+        keys.sort();
+        let (url, counts) = listing_server(keys.clone(), false);
+        let client = crate::s3::retry::tests::client_for(&url);
+        let hints: Vec<String> = (0..30).map(|i| format!("p/d{i:02}/")).collect();
+        let listed: Vec<String> = client
+            .list_parallel_hinted("p/", &hints, 4)
+            .unwrap()
+            .into_iter()
+            .map(|o| o.key)
+            .collect();
+        assert_eq!(listed, keys, "the whole listing, once, in order");
+        let [chained, ranged, delimited] = *counts.lock().unwrap();
+        assert_eq!(delimited, 0, "no question");
+        assert_eq!(chained, 2, "the first two pages only");
+        assert!(ranged >= 4, "{ranged} ranged requests");
+    }
+
+    #[test]
+    fn wrong_hints_change_how_the_keys_are_listed_never_which() {
+        let mut all: Vec<String> = (0..12_000)
+            .map(|i| format!("p/d{:02}/f{i:05}", i / 400))
+            .collect();
+        // Keys right under the prefix, and beside its folders' names.
+        all.extend(["p/d05", "p/d05.txt", "p/d10/", "p/zz", "p/\u{10ffff}"].map(String::from));
+        all.sort();
+        let hint_sets: Vec<Vec<String>> = vec![
+            // None, or none left after the second page: the question.
+            vec![],
+            keys(&["p/d00/", "p/d01/", "a", ""]),
+            // Outside the prefix, unsorted, repeated, empty, a folder the
+            // server does not have; below, keys themselves and names
+            // beside the folders'.
+            keys(&["q/", "o/", "p", "", "p/d20/", "p/d07/", "p/d20/", "p/d07/"]),
+            keys(&[
+                "p/d05",
+                "p/d10/",
+                "p/d10/f04000",
+                "p/zz",
+                "p/zzz/",
+                "p/x/",
+                "p/\u{10ffff}",
+            ]),
+            keys(&["p/d29/", "p/d29/"]),
+            // Many more than the ranges: some are cut at, the rest skipped.
+            (0..3000)
+                .rev()
+                .map(|i| format!("p/d{:02}/f{i:05}", i / 100))
+                .collect(),
+            // Only names past every key.
+            keys(&["p/zzz", "p/\u{10ffff}\u{10ffff}"]),
+        ];
+        for hints in hint_sets {
+            let (url, counts) = listing_server(all.clone(), false);
+            let client = crate::s3::retry::tests::client_for(&url);
+            let listed: Vec<String> = client
+                .list_parallel_hinted("p/", &hints, 4)
+                .unwrap()
+                .into_iter()
+                .map(|o| o.key)
+                .collect();
+            assert_eq!(listed, all, "each key once, with hints {hints:?}");
+            let delimited = counts.lock().unwrap()[2];
+            let usable = cuts_after("p/", "p/d04/f01999", &hints);
+            assert_eq!(delimited, usize::from(usable.is_empty()), "{hints:?}");
+        }
+    }
+
+    #[test]
+    fn the_cuts_are_the_hints_inside_the_prefix_after_the_last_key_sorted_once() {
+        let hints = keys(&["p/c/", "q/", "p/a/", "p/c/", "", "p/b", "o/z", "p/a/9"]);
+        assert_eq!(cuts_after("p/", "p/a/9", &hints), keys(&["p/b", "p/c/"]));
+        assert!(cuts_after("p/", "p/z", &hints).is_empty());
+        assert!(cuts_after("p/", "p/a", &[]).is_empty());
+    }
+
+    #[test]
     fn a_range_that_fails_fails_the_listing_after_parts_were_handed_on() {
         let keys: Vec<String> = (0..30_000)
             .map(|i| format!("p/d{:02}/f{i:05}", i / 1000))
@@ -425,7 +547,7 @@ mod tests {
         let (url, counts) = listing_server(keys, true);
         let client = crate::s3::retry::tests::client_for(&url);
         let mut handed = 0;
-        let listed = client.list_each("p/", 4, &mut |part| {
+        let listed = client.list_each("p/", &[], 4, &mut |part| {
             handed += part.len();
             ControlFlow::Continue(())
         });

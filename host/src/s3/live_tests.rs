@@ -169,6 +169,30 @@ fn a_parallel_listing_is_the_chained_listing() {
         // A page per thousand keys, and a few for finding where to cut.
         let pages = parallel.len().div_ceil(1000) as u64;
         assert!(requests <= pages + 12, "{prefix}: {requests} requests");
+        // Hints, right or wrong, change only where the rest is cut.
+        let hints = [
+            vec![format!("{prefix}b/"), format!("{prefix}c d+e")],
+            vec![
+                format!("{prefix}z"),
+                "v/".into(),
+                format!("{prefix}b/"),
+                format!("{prefix}b/"),
+            ],
+            vec![
+                format!("{prefix}\u{10ffff}/"),
+                String::new(),
+                format!("{prefix}a/0500"),
+            ],
+        ];
+        for hints in hints {
+            let hinted: Vec<String> = c
+                .list_parallel_hinted(prefix, &hints, 4)
+                .unwrap()
+                .into_iter()
+                .map(|o| o.key)
+                .collect();
+            assert_eq!(hinted, chained, "{prefix} {hints:?}");
+        }
     }
 }
 

@@ -290,7 +290,7 @@ impl Store for S3Store {
 
     fn list(&self, prefix: &str) -> Result<Listing> {
         let mut objects = Vec::new();
-        let mut listing = self.list_each(prefix, &mut |part| {
+        let mut listing = self.list_each(prefix, &[], &mut |part| {
             objects.extend(part);
             ControlFlow::Continue(())
         })?;
@@ -302,14 +302,16 @@ impl Store for S3Store {
     fn list_each(
         &self,
         prefix: &str,
+        hints: &[String],
         part: &mut dyn FnMut(Vec<ObjectInfo>) -> ControlFlow<()>,
     ) -> Result<Listing> {
         check_prefix(prefix)?;
         let root = self.root();
         let full = format!("{root}{prefix}");
+        let hints: Vec<String> = hints.iter().map(|h| format!("{full}{h}")).collect();
         let mut listing = Listing::default();
         self.client
-            .list_each(&full, crate::knobs::checkers(), &mut |objects| {
+            .list_each(&full, &hints, crate::knobs::checkers(), &mut |objects| {
                 listing.exists |= !objects.is_empty();
                 let mut infos = Vec::with_capacity(objects.len());
                 for o in objects {
