@@ -4,7 +4,9 @@
 //!
 //! Requests are signed with SigV4 by the AWS SDK's own signer (`aws-sigv4`)
 //! and sent with reqwest over rustls, trusting Mozilla's roots compiled into
-//! the binary plus an optional extra CA file.
+//! the binary plus an optional extra CA file: through its blocking client,
+//! except a single PUT's file body, which its async client sends in large
+//! pieces (`streamed`).
 //!
 //! Invariants:
 //! - every request carries `x-amz-content-sha256` (the body's hash, or
@@ -28,6 +30,7 @@ mod ops;
 mod ranged;
 mod request;
 mod retry;
+mod streamed;
 mod xml;
 
 #[cfg(test)]
@@ -413,6 +416,11 @@ pub struct Client {
     /// The client for GETs: on plain-HTTP endpoints it opens a connection per
     /// request (see `Client::new`); otherwise the same pooled client.
     http_get: reqwest::blocking::Client,
+    /// The async client for file bodies without --bwlimit, started on the
+    /// first such upload (see `streamed`).
+    streamer: std::sync::OnceLock<streamed::Streamer>,
+    /// `streamer`'s client, built with the same settings as `http`.
+    http_async: reqwest::Client,
     /// Requests sent so far, retries included (reported in `--json` summaries).
     requests: std::sync::atomic::AtomicU64,
 }
@@ -467,37 +475,46 @@ impl Client {
             Some(ca) => read_ca_file(ca)?,
             None => Vec::new(),
         };
+        // The same settings for the blocking clients and the async one.
+        macro_rules! configure {
+            ($builder:expr, $idle_per_host:expr) => {{
+                let mut builder = $builder
+                    .connect_timeout(config.connect_timeout)
+                    .tcp_keepalive(Duration::from_secs(30))
+                    .pool_max_idle_per_host($idle_per_host)
+                    .redirect(reqwest::redirect::Policy::none())
+                    .user_agent(concat!("poof/", env!("CARGO_PKG_VERSION")))
+                    .https_only(false);
+                for cert in &certs {
+                    builder = builder.add_root_certificate(cert.clone());
+                }
+                if let Endpoint::Custom(url) = &config.endpoint
+                    && url.host_str().is_some_and(is_loopback)
+                {
+                    // A store on this machine is never reached through a proxy.
+                    builder = builder.no_proxy();
+                }
+                if let Some((name, host)) = &vhost
+                    && is_loopback(host)
+                {
+                    // `BUCKET.localhost` is this machine (RFC 6761, as curl
+                    // resolves it), whatever the system resolver knows.
+                    builder = builder.resolve(name, (std::net::Ipv4Addr::LOCALHOST, 0).into());
+                }
+                builder
+                    .build()
+                    .map_err(|e| Error::Config(format!("cannot set up the HTTP client: {e}")))
+            }};
+        }
         let build = |idle_per_host: usize| {
-            let mut builder = reqwest::blocking::Client::builder()
-                // Whole-request timeouts are set per request: a large upload
-                // may rightly take hours.
-                .timeout(None)
-                .connect_timeout(config.connect_timeout)
-                .tcp_keepalive(Duration::from_secs(30))
-                .pool_max_idle_per_host(idle_per_host)
-                .redirect(reqwest::redirect::Policy::none())
-                .user_agent(concat!("poof/", env!("CARGO_PKG_VERSION")))
-                .https_only(false);
-            for cert in &certs {
-                builder = builder.add_root_certificate(cert.clone());
-            }
-            if let Endpoint::Custom(url) = &config.endpoint
-                && url.host_str().is_some_and(is_loopback)
-            {
-                // A store on this machine is never reached through a proxy.
-                builder = builder.no_proxy();
-            }
-            if let Some((name, host)) = &vhost
-                && is_loopback(host)
-            {
-                // `BUCKET.localhost` is this machine (RFC 6761, as curl
-                // resolves it), whatever the system resolver knows.
-                builder = builder.resolve(name, (std::net::Ipv4Addr::LOCALHOST, 0).into());
-            }
-            builder
-                .build()
-                .map_err(|e| Error::Config(format!("cannot set up the HTTP client: {e}")))
+            // Whole-request timeouts are set per request: a large upload may
+            // rightly take hours. (The async client has none by default.)
+            configure!(
+                reqwest::blocking::Client::builder().timeout(None),
+                idle_per_host
+            )
         };
+        let http_async = configure!(reqwest::Client::builder(), 64)?;
         let http = build(64)?;
         // A plain-HTTP endpoint is a store on this machine or the LAN, where a
         // connection costs one round trip. There, a small GET on a reused
@@ -513,6 +530,8 @@ impl Client {
             config,
             http,
             http_get,
+            streamer: std::sync::OnceLock::new(),
+            http_async,
             clock_shift_secs: 0,
             requests: std::sync::atomic::AtomicU64::new(0),
         })

@@ -348,7 +348,7 @@ impl Client {
                 len,
             },
         };
-        let sent = self.send(&req);
+        let sent = self.send_for_headers(&req);
         if let Some(lease) = lease.as_mut()
             && let Body::Bytes(bytes) = std::mem::replace(&mut req.body, Body::Empty)
             && bytes.is_unique()
@@ -357,7 +357,7 @@ impl Client {
             lease.give_back(bytes.into());
         }
         Ok(Upload {
-            etag: header(sent?.headers(), "etag").map(xml::unquote),
+            etag: header(&sent?, "etag").map(xml::unquote),
             parts: 1,
         })
     }

@@ -22,6 +22,7 @@ use aws_sigv4::http_request::{
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::Method;
 use reqwest::blocking::Response;
+use reqwest::header::HeaderMap;
 
 use super::retry::{Verdict, classify_status, classify_transport};
 use super::{Addressing, Client, Endpoint, Error, Result, xml};
@@ -46,6 +47,9 @@ pub fn encode_key(key: &str) -> String {
 pub(super) fn encode_query(v: &str) -> String {
     utf8_percent_encode(v, S3_ENCODE).to_string()
 }
+
+/// One attempt's outcome: its result, or the error and whether a retry may help.
+type Attempt<T> = std::result::Result<T, (Verdict, Error)>;
 
 /// What a request sends.
 pub(super) enum Body {
@@ -195,12 +199,41 @@ impl Client {
     /// Sends a request, retrying transient failures; returns the successful
     /// answer, or the error that says what went wrong.
     pub(super) fn send(&self, req: &Request<'_>) -> Result<Response> {
+        self.retrying(req, |req| self.send_once(req))
+    }
+
+    /// Sends a request like `send`, for its answer's headers only. A file
+    /// body goes in large pieces through the async client (`streamed`),
+    /// except with --bwlimit, whose limiter paces it in small reads anyway.
+    pub(super) fn send_for_headers(&self, req: &Request<'_>) -> Result<HeaderMap> {
+        match &req.body {
+            Body::File { file, offset, len } if !crate::knobs::limited() => {
+                self.retrying(req, |req| {
+                    let reader = SliceReader {
+                        file: file.clone(),
+                        pos: *offset,
+                        end: offset + len,
+                    };
+                    self.stream_once(req, reader, *len)
+                })
+            }
+            _ => self.send(req).map(|resp| resp.headers().clone()),
+        }
+    }
+
+    /// Runs `once` until it succeeds, fails for good, or the retry policy
+    /// gives up.
+    fn retrying<T>(
+        &self,
+        req: &Request<'_>,
+        once: impl Fn(&Request<'_>) -> Attempt<T>,
+    ) -> Result<T> {
         let policy = self.config.retry;
         let mut attempt = 0;
         loop {
             attempt += 1;
             log::trace!(target: "poof::s3", "request {} (attempt {attempt})", req.op);
-            let (verdict, err) = match self.send_once(req) {
+            let (verdict, err) = match once(req) {
                 Ok(resp) => return Ok(resp),
                 Err(failure) => failure,
             };
@@ -217,14 +250,71 @@ impl Client {
         }
     }
 
-    /// One attempt: sign, send, and classify a failure.
-    fn send_once(&self, req: &Request<'_>) -> std::result::Result<Response, (Verdict, Error)> {
+    /// The URL and signed headers of one attempt.
+    fn prepare(&self, req: &Request<'_>) -> Attempt<(String, Vec<(String, String)>)> {
         self.requests
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let url = self.url(req.key, &req.query);
         let signed = self
             .sign(req, &url, self.now())
             .map_err(|e| (Verdict::Fail, e))?;
+        Ok((url, signed))
+    }
+
+    /// The error for a transport failure.
+    fn transport_error(&self, e: &reqwest::Error) -> (Verdict, Error) {
+        (
+            classify_transport(e),
+            Error::Connect {
+                endpoint: self.endpoint_name(),
+                detail: describe_transport(e),
+            },
+        )
+    }
+
+    /// The error for an error answer whose body is `text`.
+    fn answer_error(&self, req: &Request<'_>, status: u16, text: &str) -> (Verdict, Error) {
+        let (code, message) = xml::parse_error(text).unwrap_or_default();
+        let verdict = classify_status(status, &code);
+        (verdict, self.error_for(req, status, code, message))
+    }
+
+    /// One attempt of a file body through the async client: sign, send
+    /// `len` bytes of `reader`, and classify a failure.
+    fn stream_once(&self, req: &Request<'_>, reader: impl Read, len: u64) -> Attempt<HeaderMap> {
+        let (url, signed) = self.prepare(req)?;
+        let streamer = match self.streamer.get() {
+            Some(s) => s,
+            None => {
+                let s = super::streamed::Streamer::new(self.http_async.clone()).map_err(|e| {
+                    let e = Error::Config(format!("cannot start the HTTP client: {e}"));
+                    (Verdict::Fail, e)
+                })?;
+                // Another thread may have started one meanwhile; either serves.
+                let _ = self.streamer.set(s);
+                self.streamer.get().expect("set above")
+            }
+        };
+        let mut builder = streamer
+            .http()
+            .request(req.method.clone(), &url)
+            .timeout(timeout_for(len));
+        for (name, value) in req.headers.iter().chain(&signed) {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        let answer = streamer
+            .send(builder, reader, len)
+            .map_err(|e| self.transport_error(&e))?;
+        if (200..300).contains(&answer.status) {
+            return Ok(answer.headers);
+        }
+        let text = String::from_utf8_lossy(&answer.body);
+        Err(self.answer_error(req, answer.status, &text))
+    }
+
+    /// One attempt: sign, send, and classify a failure.
+    fn send_once(&self, req: &Request<'_>) -> Attempt<Response> {
+        let (url, signed) = self.prepare(req)?;
         let http = if req.method == Method::GET {
             &self.http_get
         } else {
@@ -261,25 +351,13 @@ impl Client {
                 }
             }
         };
-        let resp = builder.send().map_err(|e| {
-            let verdict = classify_transport(&e);
-            let detail = describe_transport(&e);
-            (
-                verdict,
-                Error::Connect {
-                    endpoint: self.endpoint_name(),
-                    detail,
-                },
-            )
-        })?;
+        let resp = builder.send().map_err(|e| self.transport_error(&e))?;
         let status = resp.status().as_u16();
         if resp.status().is_success() {
             return Ok(resp);
         }
         let text = resp.text().unwrap_or_default();
-        let (code, message) = xml::parse_error(&text).unwrap_or_default();
-        let verdict = classify_status(status, &code);
-        Err((verdict, self.error_for(req, status, code, message)))
+        Err(self.answer_error(req, status, &text))
     }
 
     /// The signed headers for one attempt: `authorization`, `x-amz-date`,
@@ -622,6 +700,111 @@ mod tests {
         let url = c.url(req.key, &[]);
         let h = c.sign(&req, &url, SystemTime::now()).unwrap();
         assert_eq!(header(&h, "x-amz-content-sha256"), "UNSIGNED-PAYLOAD");
+    }
+
+    /// A loopback server that reads each request whole (its headers and
+    /// its `Content-Length` body), then gives the canned answers in turn,
+    /// one per connection, with an ETag; returns its URL and the bodies.
+    fn recording_server(
+        answers: Vec<(u16, &'static str)>,
+    ) -> (String, Arc<std::sync::Mutex<Vec<Vec<u8>>>>) {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let bodies = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = bodies.clone();
+        std::thread::spawn(move || {
+            for (status, answer) in answers {
+                let Ok((conn, _)) = listener.accept() else {
+                    return;
+                };
+                let mut r = BufReader::new(conn);
+                let mut len = 0;
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    let line = line.to_ascii_lowercase();
+                    if let Some(v) = line.strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap();
+                    }
+                }
+                let mut body = vec![0; len];
+                r.read_exact(&mut body).unwrap();
+                seen.lock().unwrap().push(body);
+                let _ = write!(
+                    r.get_mut(),
+                    "HTTP/1.1 {status} X\r\nETag: \"e\"\r\nContent-Length: {}\r\n\
+                     Connection: close\r\n\r\n{answer}",
+                    answer.len()
+                );
+            }
+        });
+        (url, bodies)
+    }
+
+    /// A file of `n` bytes that differ from their neighbours.
+    fn patterned_file(n: usize) -> (Arc<File>, Vec<u8>) {
+        use std::io::Write;
+        let data: Vec<u8> = (0..n).map(|i| (i % 251) as u8).collect();
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(&data).unwrap();
+        (Arc::new(f), data)
+    }
+
+    #[test]
+    fn a_retried_file_body_is_read_again_from_its_offset() {
+        let failed = "<Error><Code>InternalError</Code><Message>x</Message></Error>";
+        let (url, bodies) = recording_server(vec![(500, failed), (200, "")]);
+        let c = crate::s3::retry::tests::client_for(&url);
+        let piece = super::super::streamed::PIECE;
+        let (file, data) = patterned_file(3 * piece);
+        let (offset, len) = (1000, 2 * piece + 77);
+        let mut req = Request::new(Method::PUT, Some("k"), "PUT k");
+        req.body = Body::File {
+            file,
+            offset: offset as u64,
+            len: len as u64,
+        };
+        let headers = c.send_for_headers(&req).unwrap();
+        assert_eq!(headers.get("etag").unwrap(), "\"e\"");
+        let bodies = bodies.lock().unwrap();
+        assert_eq!(bodies.len(), 2);
+        for body in bodies.iter() {
+            assert!(body[..] == data[offset..offset + len], "a body differs");
+        }
+    }
+
+    #[test]
+    fn a_file_body_is_read_in_large_pieces() {
+        /// Records the size of each read.
+        struct Counted(std::io::Cursor<Vec<u8>>, Arc<std::sync::Mutex<Vec<usize>>>);
+        impl Read for Counted {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let n = self.0.read(buf)?;
+                self.1.lock().unwrap().push(n);
+                Ok(n)
+            }
+        }
+        let (url, bodies) = recording_server(vec![(200, "")]);
+        let c = crate::s3::retry::tests::client_for(&url);
+        let piece = super::super::streamed::PIECE;
+        let (_, data) = patterned_file(3 * piece + 5);
+        let reads = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut req = Request::new(Method::PUT, Some("k"), "PUT k");
+        req.body = Body::File {
+            file: Arc::new(tempfile::tempfile().unwrap()),
+            offset: 0,
+            len: data.len() as u64,
+        };
+        let reader = Counted(std::io::Cursor::new(data.clone()), reads.clone());
+        c.stream_once(&req, reader, data.len() as u64)
+            .map_err(|(_, e)| e)
+            .unwrap();
+        // Four reads for three pieces and five bytes, not one per 8 KiB.
+        assert_eq!(*reads.lock().unwrap(), [piece, piece, piece, 5]);
+        assert!(bodies.lock().unwrap()[0] == data, "the body differs");
     }
 
     #[test]
