@@ -219,7 +219,8 @@ fn a_corrupted_download_is_never_accepted() {
     check_download(&w, &run, &old, &remote, &proxy.log());
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(
-        run.stderr.contains("does not match the object's MD5"),
+        run.stderr.contains("does not match the object's SHA-256")
+            || run.stderr.contains("does not match the object's MD5"),
         "{}",
         run.stderr
     );

@@ -10,7 +10,8 @@
 //!   bytes are taken from the process's budget
 //!   (`budget::PART_BUFFERS`) before they are read, so all transfers
 //!   together hold at most that much;
-//! - each part is signed with its SHA-256 and carries `Content-MD5`;
+//! - each part is signed with its SHA-256 (`x-amz-content-sha256`), which
+//!   the server checks; parts carry no `Content-MD5`;
 //! - an upload that fails for any reason is aborted, so no invisible parts
 //!   are left to be billed; if even the abort fails, the error says so.
 

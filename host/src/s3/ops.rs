@@ -217,7 +217,7 @@ impl Client {
     pub fn get(&self, key: &str, out: &mut dyn Write) -> Result<u64> {
         let req = Request::new(Method::GET, Some(key), format!("GET {key}"));
         let resp = self.send(&req)?;
-        copy_body(resp, out, Path::new(key), self.config.md5_meta.as_deref()).map_err(|(_, e)| e)
+        copy_body(resp, out, Path::new(key), &self.config).map_err(|(_, e)| e)
     }
 
     /// The first `len` bytes of an object from byte `start` (fewer when
@@ -259,7 +259,7 @@ impl Client {
             let resp = self.send(&req)?;
             let got = match resp.content_length() {
                 Some(len) if self.ranged(len) => self.get_ranged(key, resp, len, file, dest),
-                _ => copy_body(resp, file, dest, self.config.md5_meta.as_deref()),
+                _ => copy_body(resp, file, dest, &self.config),
             };
             match got {
                 Ok(n) => return Ok(n),
@@ -573,12 +573,7 @@ impl Client {
             attempt += 1;
             let mut out = Vec::new();
             let resp = self.send(&req)?;
-            match copy_body(
-                resp,
-                &mut out,
-                Path::new(key),
-                self.config.md5_meta.as_deref(),
-            ) {
+            match copy_body(resp, &mut out, Path::new(key), &self.config) {
                 Ok(_) => return Ok(out),
                 Err((Verdict::Retry, _)) if attempt < policy.attempts => {
                     std::thread::sleep(policy.delay(attempt));
@@ -665,11 +660,11 @@ fn copy_body(
     mut resp: Response,
     out: &mut dyn Write,
     dest: &Path,
-    md5_meta: Option<&str>,
+    config: &super::Config,
 ) -> std::result::Result<u64, (Verdict, Error)> {
     let expected = resp.content_length();
-    let checksum = expected_md5(resp.headers(), md5_meta);
-    let mut md5 = Md5::new();
+    let checksum = Expected::of(resp.headers(), config);
+    let mut hashing = checksum.as_ref().map(Expected::hashing);
     let mut buf = vec![0u8; 256 * 1024];
     let mut n = 0u64;
     let broke = |e: std::io::Error, n: u64| {
@@ -689,7 +684,9 @@ fn copy_body(
             Err(e) => return Err(broke(e, n)),
         };
         crate::knobs::throttle(k);
-        md5.update(&buf[..k]);
+        if let Some(h) = hashing.as_mut() {
+            h.update(&buf[..k]);
+        }
         out.write_all(&buf[..k]).map_err(|source| {
             (
                 Verdict::Fail,
@@ -712,12 +709,86 @@ fn copy_body(
             },
         ));
     }
-    if let Some(want) = checksum
-        && want != md5.finalize()[..]
+    if let (Some(want), Some(h)) = (&checksum, hashing)
+        && !h.matches(want)
     {
-        return Err((Verdict::Retry, super::ranged::corrupted(dest)));
+        return Err((Verdict::Retry, super::ranged::corrupted(dest, want)));
     }
     Ok(n)
+}
+
+/// The digest a GET body must have, when the answer tells (`Expected::of`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Expected {
+    /// The SHA-256 poof wrote with the object (`Config::sha256_meta`).
+    Sha256([u8; 32]),
+    /// An MD5: the ETag of an object uploaded in one piece, or rclone's
+    /// `md5chksum` (`Config::md5_meta`).
+    Md5([u8; 16]),
+}
+
+/// A body being hashed the way its `Expected` digest was made.
+pub(super) enum Hashing {
+    Sha256(sha2::Sha256),
+    Md5(Md5),
+}
+
+impl Expected {
+    /// What the answer's headers say the body must hash to: the SHA-256
+    /// poof wrote (when `sha256_meta` is set and the object has a
+    /// well-formed one: the stronger hash, and with the CPU's SHA
+    /// instructions about three times as fast to check as MD5), else the
+    /// ETag when it is an MD5, else the `md5_meta` metadata; `None` when
+    /// none is there (then only the length is checked).
+    pub fn of(h: &HeaderMap, config: &super::Config) -> Option<Expected> {
+        let sha256 = config
+            .sha256_meta
+            .as_deref()
+            .and_then(|k| header(h, &format!("x-amz-meta-{k}")))
+            .and_then(|v| hex::decode(v.trim()).ok())
+            .and_then(|d| <[u8; 32]>::try_from(d).ok());
+        if let Some(d) = sha256 {
+            return Some(Expected::Sha256(d));
+        }
+        expected_md5(h, config.md5_meta.as_deref())
+            .and_then(|d| <[u8; 16]>::try_from(d).ok())
+            .map(Expected::Md5)
+    }
+
+    /// A hash of the same kind, empty.
+    pub fn hashing(&self) -> Hashing {
+        match self {
+            Expected::Sha256(_) => Hashing::Sha256(sha2::Sha256::new()),
+            Expected::Md5(_) => Hashing::Md5(Md5::new()),
+        }
+    }
+
+    /// Its name in messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Expected::Sha256(_) => "SHA-256",
+            Expected::Md5(_) => "MD5",
+        }
+    }
+}
+
+impl Hashing {
+    /// Feeds `bytes`.
+    pub fn update(&mut self, bytes: &[u8]) {
+        match self {
+            Hashing::Sha256(h) => h.update(bytes),
+            Hashing::Md5(h) => h.update(bytes),
+        }
+    }
+
+    /// Whether what was fed hashes to `want` (of the same kind).
+    pub fn matches(self, want: &Expected) -> bool {
+        match (self, want) {
+            (Hashing::Sha256(h), Expected::Sha256(d)) => h.finalize()[..] == d[..],
+            (Hashing::Md5(h), Expected::Md5(d)) => h.finalize()[..] == d[..],
+            _ => false,
+        }
+    }
 }
 
 /// The MD5 a GET body must have, when the answer tells: the ETag of an
@@ -850,6 +921,46 @@ mod tests {
             HeaderValue::from_static("aws:kms"),
         );
         assert_eq!(expected_md5(&k, Some("md5chksum")), None);
+    }
+
+    #[test]
+    fn poofs_sha256_comes_before_any_md5() {
+        use reqwest::header::HeaderValue;
+        let mut config = client_for("http://127.0.0.1:1").config.clone();
+        config.md5_meta = Some("md5chksum".into());
+        let md5 = "9e107d9d372bb6826bd81d3542a419d6";
+        let sha = "d7a8fbb307d7809469ca9abcb0082e4f8d5651e46d3cdb762d02d0bf37c9e592";
+        let mut h = HeaderMap::new();
+        h.insert(
+            "etag",
+            HeaderValue::from_str(&format!("\"{md5}\"")).unwrap(),
+        );
+        h.insert("x-amz-meta-sha256", HeaderValue::from_static(sha));
+        let md5_bytes = <[u8; 16]>::try_from(hex::decode(md5).unwrap()).unwrap();
+        let sha_bytes = <[u8; 32]>::try_from(hex::decode(sha).unwrap()).unwrap();
+        // Not told the key: the ETag, as before.
+        assert_eq!(Expected::of(&h, &config), Some(Expected::Md5(md5_bytes)));
+        config.sha256_meta = Some("sha256".into());
+        assert_eq!(Expected::of(&h, &config), Some(Expected::Sha256(sha_bytes)));
+        // A malformed value is no SHA-256: the MD5 rule applies.
+        for bad in ["d7a8", "not hex at all", &sha[..63]] {
+            h.insert("x-amz-meta-sha256", HeaderValue::from_str(bad).unwrap());
+            assert_eq!(
+                Expected::of(&h, &config),
+                Some(Expected::Md5(md5_bytes)),
+                "{bad}"
+            );
+        }
+        // Each hash checks only its own kind of digest.
+        let body = b"The quick brown fox jumps over the lazy dog";
+        for want in [Expected::Sha256(sha_bytes), Expected::Md5(md5_bytes)] {
+            let mut right = want.hashing();
+            right.update(body);
+            assert!(right.matches(&want), "{}", want.name());
+            let mut wrong = want.hashing();
+            wrong.update(b"another body");
+            assert!(!wrong.matches(&want), "{}", want.name());
+        }
     }
 
     #[test]

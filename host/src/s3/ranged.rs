@@ -10,10 +10,11 @@
 //! Invariants:
 //! - every byte written is checked as a plain download's are: each range
 //!   must be answered with exactly its `Content-Range` and length, and the
-//!   whole file's MD5 must match the ETag or the `md5chksum` metadata
-//!   whenever `ops::expected_md5` finds one (a multipart ETag is no MD5);
-//!   without one, only the lengths are checked, as for a plain download;
-//! - the MD5 is of the bytes read back from the file, so it covers what
+//!   whole file's digest must match the one `ops::Expected::of` finds (poof's
+//!   `sha256` metadata, else the ETag when it is an MD5, else the
+//!   `md5chksum` metadata); without one, only the lengths are checked, as
+//!   for a plain download;
+//! - the digest is of the bytes read back from the file, so it covers what
 //!   will be renamed into place;
 //! - a range that breaks off or comes short is asked for again, alone, up
 //!   to the retry policy's attempts; any other failure ends the download
@@ -30,11 +31,10 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 
-use md5::{Digest, Md5};
 use reqwest::Method;
 use reqwest::blocking::Response;
 
-use super::ops::{expected_md5, header};
+use super::ops::{Expected, Hashing, header};
 use super::request::Request;
 use super::retry::{Verdict, classify_io};
 use super::{Client, Error};
@@ -65,7 +65,7 @@ impl Client {
         dest: &Path,
     ) -> Step<u64> {
         let range_size = self.config.range_size;
-        let checksum = expected_md5(first.headers(), self.config.md5_meta.as_deref());
+        let checksum = Expected::of(first.headers(), &self.config);
         // With quotes, as `If-Match` wants it.
         let etag = header(first.headers(), "etag").map(str::to_string);
         let io = |source| {
@@ -127,7 +127,7 @@ impl Client {
             // Hash the ranges in order as they arrive, reading them back.
             let mut arrived = vec![false; ranges as usize];
             let mut hashed = 0u64;
-            let mut md5 = checksum.as_ref().map(|_| Md5::new());
+            let mut hashing = checksum.as_ref().map(Expected::hashing);
             let mut buf = Vec::new();
             let mut first_error = None;
             for got in done_rx {
@@ -139,9 +139,9 @@ impl Client {
                     }
                 }
                 while first_error.is_none() && hashed < ranges && arrived[hashed as usize] {
-                    if let Some(md5) = md5.as_mut() {
+                    if let Some(h) = hashing.as_mut() {
                         let (start, n) = span(hashed);
-                        if let Err(e) = hash_back(file, start, n, md5, &mut buf) {
+                        if let Err(e) = hash_back(file, start, n, h, &mut buf) {
                             failed.store(true, Ordering::Relaxed);
                             first_error.get_or_insert(io(e));
                         }
@@ -161,10 +161,10 @@ impl Client {
                     },
                 ));
             }
-            if let (Some(want), Some(md5)) = (checksum, md5)
-                && want != md5.finalize()[..]
+            if let (Some(want), Some(h)) = (&checksum, hashing)
+                && !h.matches(want)
             {
-                return Err((Verdict::Retry, corrupted(dest)));
+                return Err((Verdict::Retry, corrupted(dest, want)));
             }
             Ok(len)
         })
@@ -287,12 +287,12 @@ fn write_range(mut resp: Response, file: &File, start: u64, n: u64, dest: &Path)
     Ok(())
 }
 
-/// Feeds `n` bytes of `file` from `start` to `md5`, through `buf`.
+/// Feeds `n` bytes of `file` from `start` to `hashing`, through `buf`.
 fn hash_back(
     file: &File,
     start: u64,
     n: u64,
-    md5: &mut Md5,
+    hashing: &mut Hashing,
     buf: &mut Vec<u8>,
 ) -> std::io::Result<()> {
     buf.resize(STREAM_BUFFER * 4, 0);
@@ -300,17 +300,20 @@ fn hash_back(
     while pos < n {
         let want = buf.len().min((n - pos) as usize);
         file.read_exact_at(&mut buf[..want], start + pos)?;
-        md5.update(&buf[..want]);
+        hashing.update(&buf[..want]);
         pos += want as u64;
     }
     Ok(())
 }
 
-/// The error of a download whose MD5 did not match.
-pub(super) fn corrupted(dest: &Path) -> Error {
+/// The error of a download whose digest did not match `want`.
+pub(super) fn corrupted(dest: &Path, want: &Expected) -> Error {
     Error::BadResponse {
         op: format!("downloading to {}", dest.display()),
-        detail: "the content does not match the object's MD5 (corrupted on the way); it was not accepted".into(),
+        detail: format!(
+            "the content does not match the object's {} (corrupted on the way); it was not accepted",
+            want.name()
+        ),
     }
 }
 
@@ -319,6 +322,8 @@ mod tests {
     use std::io::{BufRead, BufReader, Write};
     use std::net::TcpListener;
     use std::sync::Arc;
+
+    use md5::{Digest, Md5};
 
     use super::*;
     use crate::engine::sync::Entry;
@@ -336,6 +341,8 @@ mod tests {
     struct Fake {
         body: Vec<u8>,
         etag: String,
+        /// poof's `sha256` metadata, sent with every answer when set.
+        sha256: Option<String>,
         faults: Mutex<Vec<(u64, Fault)>>,
         /// The `Range` of every request, `None` for a plain GET.
         seen: Mutex<Vec<Option<(u64, u64)>>>,
@@ -400,6 +407,9 @@ mod tests {
         if range.is_some() {
             head += &format!("Content-Range: bytes {start}-{end}/{total}\r\n");
         }
+        if let Some(sha256) = &fake.sha256 {
+            head += &format!("x-amz-meta-sha256: {sha256}\r\n");
+        }
         head += "\r\n";
         // The client may hang up once it has what it wanted.
         let _ = conn.write_all(head.as_bytes());
@@ -412,6 +422,7 @@ mod tests {
         Arc::new(Fake {
             body,
             etag,
+            sha256: None,
             faults: Mutex::new(Vec::new()),
             seen: Mutex::new(Vec::new()),
         })
@@ -421,7 +432,22 @@ mod tests {
         let mut c = crate::s3::retry::tests::client_for(url);
         c.config.ranged_get_from = 100_000;
         c.config.range_size = 64 * 1024;
+        c.config.sha256_meta = Some("sha256".into());
         c
+    }
+
+    /// `fake` with poof's `sha256` metadata: that of `sha256_of` (else the
+    /// body's), and an ETag that is no MD5 of the body (a multipart one).
+    fn fake_with_sha256(len: usize, sha256_of: Option<&[u8]>) -> Arc<Fake> {
+        let f = fake(len, Some(b"not the body"));
+        let sha256 = hex::encode(sha2::Sha256::digest(sha256_of.unwrap_or(&f.body)));
+        Arc::new(Fake {
+            body: f.body.clone(),
+            etag: format!("{}-3", f.etag),
+            sha256: Some(sha256),
+            faults: Mutex::new(Vec::new()),
+            seen: Mutex::new(Vec::new()),
+        })
     }
 
     /// Downloads `k` as `f` under a fresh folder that already has an `f`,
@@ -533,5 +559,28 @@ mod tests {
         assert_eq!(only_the_file(&d), b"the user's file");
         // Each of the 3 attempts fetched the whole object again.
         assert_eq!(f.seen.lock().unwrap().len(), 3 * 17);
+    }
+
+    #[test]
+    fn the_stored_sha256_is_what_a_download_is_checked_against() {
+        // Ranged and plain: accepted on the SHA-256 alone (the ETag is a
+        // multipart one, no MD5).
+        for len in [LEN, 99_999] {
+            let f = fake_with_sha256(len, None);
+            let c = client(&serve(f.clone()));
+            let (got, d) = restore(&c, len as u64);
+            assert_eq!(got.unwrap(), len as u64);
+            assert_eq!(only_the_file(&d), f.body);
+        }
+        // A SHA-256 the content does not have: refused, ranged and plain,
+        // with the user's file untouched.
+        for len in [LEN, 99_999] {
+            let f = fake_with_sha256(len, Some(b"other content"));
+            let c = client(&serve(f.clone()));
+            let (got, d) = restore(&c, len as u64);
+            let err = got.unwrap_err().to_string();
+            assert!(err.contains("object's SHA-256"), "{err}");
+            assert_eq!(only_the_file(&d), b"the user's file");
+        }
     }
 }
