@@ -633,25 +633,80 @@ fn shrank() -> std::io::Error {
     )
 }
 
+/// Files from this size on are hashed by two threads at once (`digests_of`).
+const DIGESTS_SIDE_BY_SIDE_FROM: u64 = 8 << 20;
+
 /// The MD5 and the SHA-256 of the first `len` bytes of a file, in one pass.
+/// A large file's SHA-256 is computed on a second thread from the same
+/// buffers while this one computes the MD5: on a multipart upload the
+/// pass comes before any part is sent, so it is waited for, and MD5 alone
+/// takes most of it (about 620 MB/s against SHA-256's 1,750 with the CPU's
+/// SHA instructions).
 fn digests_of(file: &File, len: u64) -> std::io::Result<([u8; 16], [u8; 32])> {
-    let mut hasher = Md5::new();
-    let mut sha = sha2::Sha256::new();
-    // At most 1 MiB, and no more than the file: a small file does not cost
-    // a large buffer.
-    let mut buf = vec![0u8; len.clamp(1, READ_ONCE) as usize];
-    let mut pos = 0u64;
-    while pos < len {
-        let want = buf.len().min((len - pos) as usize);
-        let n = file.read_at(&mut buf[..want], pos)?;
-        if n == 0 {
-            return Err(shrank());
+    if len < DIGESTS_SIDE_BY_SIDE_FROM {
+        let mut md5 = Md5::new();
+        let mut sha = sha2::Sha256::new();
+        // At most 1 MiB, and no more than the file: a small file does not
+        // cost a large buffer.
+        let mut buf = vec![0u8; len.clamp(1, READ_ONCE) as usize];
+        let mut pos = 0u64;
+        while pos < len {
+            let n = read_some(file, &mut buf, pos, len)?;
+            md5.update(&buf[..n]);
+            sha.update(&buf[..n]);
+            pos += n as u64;
         }
-        hasher.update(&buf[..n]);
-        sha.update(&buf[..n]);
-        pos += n as u64;
+        return Ok((md5.finalize().into(), sha.finalize().into()));
     }
-    Ok((hasher.finalize().into(), sha.finalize().into()))
+    // Three 1 MiB buffers go round: read and MD5 here, SHA-256 there, and
+    // back. A buffer is only refilled once the SHA-256 thread is done with it.
+    const BUFFERS: usize = 3;
+    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<(Vec<u8>, usize)>(BUFFERS);
+    let (empty_tx, empty_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(BUFFERS);
+    for _ in 0..BUFFERS {
+        let _ = empty_tx.send(vec![0u8; READ_ONCE as usize]);
+    }
+    std::thread::scope(|s| {
+        let sha = s.spawn(move || {
+            let mut sha = sha2::Sha256::new();
+            for (buf, n) in full_rx {
+                sha.update(&buf[..n]);
+                // The reader may have stopped (an error): nothing to give back to.
+                let _ = empty_tx.send(buf);
+            }
+            <[u8; 32]>::from(sha.finalize())
+        });
+        let mut md5 = Md5::new();
+        let mut pos = 0u64;
+        let read = (|| {
+            while pos < len {
+                let mut buf = empty_rx
+                    .recv()
+                    .expect("the hashing thread gives buffers back");
+                let n = read_some(file, &mut buf, pos, len)?;
+                md5.update(&buf[..n]);
+                full_tx
+                    .send((buf, n))
+                    .expect("the hashing thread takes every buffer");
+                pos += n as u64;
+            }
+            Ok(())
+        })();
+        // Ends the SHA-256 thread's loop, whether the reading finished or failed.
+        drop(full_tx);
+        let sha = sha.join().expect("hashing does not panic");
+        read.map(|()| (md5.finalize().into(), sha))
+    })
+}
+
+/// Reads into `buf` at `pos` what is left of `len` bytes (at most the
+/// buffer); returns how many bytes were read, never 0.
+fn read_some(file: &File, buf: &mut [u8], pos: u64, len: u64) -> std::io::Result<usize> {
+    let want = buf.len().min((len - pos) as usize);
+    match file.read_at(&mut buf[..want], pos)? {
+        0 => Err(shrank()),
+        n => Ok(n),
+    }
 }
 
 /// Copies a response body into `out`, telling network failures (worth a
@@ -961,6 +1016,22 @@ mod tests {
             wrong.update(b"another body");
             assert!(!wrong.matches(&want), "{}", want.name());
         }
+    }
+
+    #[test]
+    fn a_large_files_digests_are_those_of_its_bytes() {
+        // Past the size from which two threads hash: both digests are of
+        // every byte, in order; a file shorter than said is an error, not a
+        // digest of less.
+        let len = DIGESTS_SIDE_BY_SIDE_FROM as usize + 3 * READ_ONCE as usize / 2 + 7;
+        let data: Vec<u8> = (0..len).map(|i| (i * 31 + i / 4093) as u8).collect();
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(&data).unwrap();
+        let (md5, sha) = digests_of(&f, len as u64).unwrap();
+        assert_eq!(md5[..], Md5::digest(&data)[..]);
+        assert_eq!(sha[..], sha2::Sha256::digest(&data)[..]);
+        let err = digests_of(&f, len as u64 + 1).unwrap_err();
+        assert!(err.to_string().contains("shrank"), "{err}");
     }
 
     #[test]
