@@ -435,8 +435,10 @@ mod tests {
         String::from_utf8(out).unwrap()
     }
 
-    #[test]
-    fn the_chain_goes_on_while_the_folder_names_are_asked_for() {
+    /// 30,000 keys in 30 folders under `p/`, listed by 4 workers from the
+    /// stand-in with `hints`: the keys, what was listed, and the requests
+    /// by kind (chained, ranged, delimited).
+    fn thirty_folders_listed(hints: &[String]) -> (Vec<String>, Vec<String>, [usize; 3]) {
         let mut keys: Vec<String> = (0..30_000)
             .map(|i| format!("p/d{:02}/f{i:05}", i / 1000))
             .collect();
@@ -444,13 +446,19 @@ mod tests {
         let (url, counts) = listing_server(keys.clone(), false);
         let client = crate::s3::retry::tests::client_for(&url);
         let listed: Vec<String> = client
-            .list_parallel("p/", 4)
+            .list_parallel_hinted("p/", hints, 4)
             .unwrap()
             .into_iter()
             .map(|o| o.key)
             .collect();
+        let counts = *counts.lock().unwrap();
+        (keys, listed, counts)
+    }
+
+    #[test]
+    fn the_chain_goes_on_while_the_folder_names_are_asked_for() {
+        let (keys, listed, [chained, ranged, delimited]) = thirty_folders_listed(&[]);
         assert_eq!(listed, keys, "the whole listing, once, in order");
-        let [chained, ranged, delimited] = *counts.lock().unwrap();
         assert_eq!(delimited, 1, "one question");
         // The first two pages, and more while the question was out (it
         // takes twenty pages' time, the listing thirty pages); the ranges
@@ -461,21 +469,9 @@ mod tests {
 
     #[test]
     fn hints_after_the_second_page_cut_the_listing_without_the_question() {
-        let mut keys: Vec<String> = (0..30_000)
-            .map(|i| format!("p/d{:02}/f{i:05}", i / 1000))
-            .collect();
-        keys.sort();
-        let (url, counts) = listing_server(keys.clone(), false);
-        let client = crate::s3::retry::tests::client_for(&url);
         let hints: Vec<String> = (0..30).map(|i| format!("p/d{i:02}/")).collect();
-        let listed: Vec<String> = client
-            .list_parallel_hinted("p/", &hints, 4)
-            .unwrap()
-            .into_iter()
-            .map(|o| o.key)
-            .collect();
+        let (keys, listed, [chained, ranged, delimited]) = thirty_folders_listed(&hints);
         assert_eq!(listed, keys, "the whole listing, once, in order");
-        let [chained, ranged, delimited] = *counts.lock().unwrap();
         assert_eq!(delimited, 0, "no question");
         assert_eq!(chained, 2, "the first two pages only");
         assert!(ranged >= 4, "{ranged} ranged requests");
