@@ -319,7 +319,7 @@ pub(super) fn corrupted(dest: &Path, want: &Expected) -> Error {
 
 #[cfg(test)]
 mod tests {
-    use std::io::{BufRead, BufReader, Write};
+    use std::io::{BufReader, Write};
     use std::net::TcpListener;
     use std::sync::Arc;
 
@@ -364,19 +364,14 @@ mod tests {
     }
 
     fn answer(fake: &Fake, mut conn: std::net::TcpStream) {
-        let mut range = None;
         let mut reader = BufReader::new(conn.try_clone().unwrap());
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                break;
-            }
-            let lower = line.to_ascii_lowercase();
-            if let Some(v) = lower.strip_prefix("range: bytes=") {
+        let range = crate::s3::retry::tests::request_head(&mut reader)
+            .iter()
+            .find_map(|l| l.strip_prefix("range: bytes="))
+            .map(|v| {
                 let (a, b) = v.trim().split_once('-').unwrap();
-                range = Some((a.parse::<u64>().unwrap(), b.parse::<u64>().unwrap()));
-            }
-        }
+                (a.parse::<u64>().unwrap(), b.parse::<u64>().unwrap())
+            });
         fake.seen.lock().unwrap().push(range);
         let total = fake.body.len() as u64;
         let (status, start, end) = match range {

@@ -708,7 +708,7 @@ mod tests {
     fn recording_server(
         answers: Vec<(u16, &'static str)>,
     ) -> (String, Arc<std::sync::Mutex<Vec<Vec<u8>>>>) {
-        use std::io::{BufRead, BufReader, Write};
+        use std::io::{BufReader, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let bodies = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -719,17 +719,10 @@ mod tests {
                     return;
                 };
                 let mut r = BufReader::new(conn);
-                let mut len = 0;
-                loop {
-                    let mut line = String::new();
-                    if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                        break;
-                    }
-                    let line = line.to_ascii_lowercase();
-                    if let Some(v) = line.strip_prefix("content-length:") {
-                        len = v.trim().parse().unwrap();
-                    }
-                }
+                let len = crate::s3::retry::tests::request_head(&mut r)
+                    .iter()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .map_or(0, |v| v.trim().parse().unwrap());
                 let mut body = vec![0; len];
                 r.read_exact(&mut body).unwrap();
                 seen.lock().unwrap().push(body);

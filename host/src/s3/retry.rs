@@ -181,6 +181,20 @@ pub(super) mod tests {
         (url, count)
     }
 
+    /// The header lines of one request read from `r`, lowercased, up to the
+    /// blank line that ends them (the request line first); the body, if
+    /// any, is left to read.
+    pub(in crate::s3) fn request_head(r: &mut impl std::io::BufRead) -> Vec<String> {
+        let mut head = Vec::new();
+        loop {
+            let mut line = String::new();
+            if r.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                return head;
+            }
+            head.push(line.to_ascii_lowercase());
+        }
+    }
+
     /// A client for a test server at `url`, retrying 3 times quickly.
     pub(in crate::s3) fn client_for(url: &str) -> Client {
         let mut config = Config::for_tests(Endpoint::parse(url).unwrap(), "garage");
