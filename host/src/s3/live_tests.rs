@@ -269,6 +269,52 @@ fn put_get_head_round_trip_with_metadata() {
 }
 
 #[test]
+fn the_server_refuses_a_body_that_is_not_the_one_signed() {
+    // A single PUT carries no Content-MD5: its only check on the way is the
+    // SHA-256 it is signed with, so the server must refuse other bytes,
+    // whether sent from memory or streamed from a file that changed after
+    // it was hashed. A streamed file's PUT keeps the server's MD5 ETag.
+    let Some(mut c) = fresh("signed-body") else {
+        return;
+    };
+    c.config.part_size = MIB;
+    c.config.retry.attempts = 2;
+    let d = tempfile::tempdir().unwrap();
+    let (f, path) = data_file(d.path(), "mid", 3 * MIB);
+    let f = Arc::new(f);
+    let up = c
+        .put_file("s/mid", f.clone(), &path, 3 * MIB, &Metadata::new())
+        .unwrap();
+    let bytes = fs::read(&path).unwrap();
+    assert_eq!(up.etag, Some(hex::encode(md5::Md5::digest(&bytes))));
+    assert_eq!(
+        c.head("s/mid").unwrap().metadata.get("sha256"),
+        Some(&hex::encode(Sha256::digest(&bytes)))
+    );
+    let other = Sha256::digest(b"other bytes").into();
+    let bodies = [
+        super::request::Body::Bytes(bytes.clone().into()),
+        super::request::Body::File {
+            file: f,
+            offset: 0,
+            len: 3 * MIB,
+        },
+    ];
+    for (i, body) in bodies.into_iter().enumerate() {
+        let key = format!("s/refused{i}");
+        let mut req = Request::new(Method::PUT, Some(&key), format!("PUT {key}"));
+        req.body = body;
+        req.body_sha256 = Some(other);
+        let err = c.send_for_headers(&req).unwrap_err().to_string();
+        assert!(
+            err.contains("SHA256") || err.contains("Digest") || err.contains("sha256"),
+            "{err}"
+        );
+        assert!(matches!(c.head(&key).unwrap_err(), Error::NoSuchKey { .. }));
+    }
+}
+
+#[test]
 fn multipart_uploads_and_aborts() {
     let Some(mut c) = fresh("multipart") else {
         return;

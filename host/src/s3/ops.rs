@@ -6,8 +6,8 @@
 //! - a download that breaks off is retried from the start into an emptied
 //!   file (a large one is fetched in ranges, each retried alone: `ranged`),
 //!   and its byte count is checked against `Content-Length`;
-//! - an upload sends `Content-MD5`, so the server refuses bytes that changed
-//!   on the way.
+//! - an upload is signed with its body's SHA-256 (a whole object's, or each
+//!   part's), so the server refuses bytes that changed on the way.
 
 use std::fs::File;
 use std::io::{Read, Seek, Write};
@@ -293,55 +293,57 @@ impl Client {
             path: path.to_owned(),
             source,
         };
-        // A small file is read once: hashed and sent from memory, signed
-        // with the SHA-256 the metadata carries; so is one up to a part's
-        // size when the parts' budget has room for it at once. Any other is
-        // hashed in one pass and streamed in a second.
-        let single = len < self.config.multipart_threshold;
+        let mut metadata = metadata.clone();
+        if len >= self.config.multipart_threshold && len > 0 {
+            // CreateMultipartUpload carries the metadata, so the whole
+            // file's digests come first, in one pass: its SHA-256 under the
+            // key the config names, and its MD5, since a multipart ETag is
+            // none, under rclone's.
+            let (md5, sha256) = digests_of(&file, len).map_err(io)?;
+            if let Some(k) = &self.config.sha256_meta {
+                metadata.insert(k.clone(), hex::encode(sha256));
+            }
+            if let Some(k) = &self.config.md5_meta {
+                metadata
+                    .entry(k.clone())
+                    .or_insert_with(|| base64::engine::general_purpose::STANDARD.encode(md5));
+            }
+            return self.put_multipart(key, file, path, len, &metadata);
+        }
+        // One PUT, signed with the content's SHA-256: the server hashes
+        // what it receives and refuses the object when the two differ
+        // (`XAmzContentSHA256Mismatch`), as it does for each part of a
+        // multipart upload. That one hash is also the `sha256` metadata;
+        // no MD5 is computed, since the server's ETag is the MD5 S3 and
+        // rclone read. A small file is read once, hashed and sent from
+        // memory; so is one up to a part's size when the parts' budget has
+        // room for it at once. Any other is hashed in one pass and
+        // streamed in a second.
         let mut lease = None;
-        let buffer = if single && len <= READ_ONCE {
+        let buffer = if len <= READ_ONCE {
             Some(vec![0u8; len as usize])
-        } else if single && len <= self.config.part_size {
+        } else if len <= self.config.part_size {
             lease = Budget::parts().try_take(len);
             lease.as_mut().map(Lease::buffer)
         } else {
             None
         };
-        let (md5, sha256, bytes) = if let Some(mut bytes) = buffer {
+        let (sha256, bytes) = if let Some(mut bytes) = buffer {
             read_whole(&file, &mut bytes).map_err(io)?;
-            let md5: [u8; 16] = Md5::digest(&bytes).into();
-            let sha256: [u8; 32] = sha2::Sha256::digest(&bytes).into();
-            (md5, sha256, Some(bytes))
+            (sha2::Sha256::digest(&bytes).into(), Some(bytes))
         } else {
-            let (md5, sha256) = digests_of(&file, len).map_err(io)?;
-            (md5, sha256, None)
+            (sha256_of(&file, len).map_err(io)?, None)
         };
-        let md5_b64 = base64::engine::general_purpose::STANDARD.encode(md5);
-        // The content's SHA-256, hashed in the same pass as the MD5, under
-        // the key the config names.
-        let mut metadata = metadata.clone();
         if let Some(k) = &self.config.sha256_meta {
             metadata.insert(k.clone(), hex::encode(sha256));
         }
         let metadata = &metadata;
-        if len >= self.config.multipart_threshold && len > 0 {
-            let mut metadata = metadata.clone();
-            // A multipart ETag is not an MD5, so the MD5 goes into the
-            // metadata, under the key the config names.
-            if let Some(k) = &self.config.md5_meta {
-                metadata.entry(k.clone()).or_insert_with(|| md5_b64.clone());
-            }
-            return self.put_multipart(key, file, path, len, &metadata);
-        }
         let mut req = Request::new(Method::PUT, Some(key), format!("PUT {key}"));
-        req.headers.push(("content-md5".into(), md5_b64));
         req.headers.extend(self.config.upload_headers());
         req.headers.extend(meta_headers(metadata));
+        req.body_sha256 = Some(sha256);
         req.body = match bytes {
-            Some(bytes) => {
-                req.body_sha256 = Some(sha256);
-                Body::Bytes(bytes.into())
-            }
+            Some(bytes) => Body::Bytes(bytes.into()),
             None => Body::File {
                 file,
                 offset: 0,
@@ -363,10 +365,9 @@ impl Client {
     }
 
     /// Uploads a small object from memory (poof's own manifests), signed
-    /// with its SHA-256 and checked with its MD5.
+    /// with its SHA-256, which the server checks.
     pub fn put_bytes(&self, key: &str, bytes: Vec<u8>) -> Result<Upload> {
         let mut req = Request::new(Method::PUT, Some(key), format!("PUT {key}"));
-        req.headers.push(("content-md5".into(), md5_b64(&bytes)));
         req.headers.extend(self.config.upload_headers());
         req.body = Body::Bytes(bytes.into());
         let resp = self.send(&req)?;
@@ -646,16 +647,10 @@ fn digests_of(file: &File, len: u64) -> std::io::Result<([u8; 16], [u8; 32])> {
     if len < DIGESTS_SIDE_BY_SIDE_FROM {
         let mut md5 = Md5::new();
         let mut sha = sha2::Sha256::new();
-        // At most 1 MiB, and no more than the file: a small file does not
-        // cost a large buffer.
-        let mut buf = vec![0u8; len.clamp(1, READ_ONCE) as usize];
-        let mut pos = 0u64;
-        while pos < len {
-            let n = read_some(file, &mut buf, pos, len)?;
-            md5.update(&buf[..n]);
-            sha.update(&buf[..n]);
-            pos += n as u64;
-        }
+        read_through(file, len, &mut |b| {
+            md5.update(b);
+            sha.update(b);
+        })?;
         return Ok((md5.finalize().into(), sha.finalize().into()));
     }
     // Three 1 MiB buffers go round: read and MD5 here, SHA-256 there, and
@@ -697,6 +692,27 @@ fn digests_of(file: &File, len: u64) -> std::io::Result<([u8; 16], [u8; 32])> {
         let sha = sha.join().expect("hashing does not panic");
         read.map(|()| (md5.finalize().into(), sha))
     })
+}
+
+/// The SHA-256 of the first `len` bytes of a file.
+fn sha256_of(file: &File, len: u64) -> std::io::Result<[u8; 32]> {
+    let mut sha = sha2::Sha256::new();
+    read_through(file, len, &mut |b| sha.update(b))?;
+    Ok(sha.finalize().into())
+}
+
+/// Hands the first `len` bytes of a file to `each`, in order, through one
+/// buffer of at most 1 MiB and no more than the file (a small file does not
+/// cost a large buffer).
+fn read_through(file: &File, len: u64, each: &mut dyn FnMut(&[u8])) -> std::io::Result<()> {
+    let mut buf = vec![0u8; len.clamp(1, READ_ONCE) as usize];
+    let mut pos = 0u64;
+    while pos < len {
+        let n = read_some(file, &mut buf, pos, len)?;
+        each(&buf[..n]);
+        pos += n as u64;
+    }
+    Ok(())
 }
 
 /// Reads into `buf` at `pos` what is left of `len` bytes (at most the

@@ -58,7 +58,8 @@ pub(super) enum Body {
     /// Bytes in memory; their SHA-256 is signed. Shared, so that a retry
     /// sends them again without copying them.
     Bytes(bytes::Bytes),
-    /// A slice of a file, streamed; sent as `UNSIGNED-PAYLOAD`.
+    /// A slice of a file, streamed; signed with `Request::body_sha256`
+    /// when the caller hashed it first, else sent as `UNSIGNED-PAYLOAD`.
     File {
         /// The open file, shared by the parts that read it.
         file: Arc<File>,
@@ -91,8 +92,9 @@ pub(super) struct Request<'a> {
     pub headers: Vec<(String, String)>,
     /// The body.
     pub body: Body,
-    /// The SHA-256 of a `Body::Bytes` when the caller already hashed it,
-    /// so that signing does not hash the bytes again.
+    /// The body's SHA-256 when the caller already hashed it: signing does
+    /// not hash `Body::Bytes` again, and a `Body::File` is signed with it
+    /// instead of going unsigned. The server checks the body against it.
     pub body_sha256: Option<[u8; 32]>,
     /// What this is, for messages: `PUT docs/a.txt`.
     pub op: String,
@@ -396,9 +398,11 @@ impl Client {
             .into();
         let body = match (&req.body, req.body_sha256) {
             (Body::Empty, _) => SignableBody::Bytes(&[]),
-            (Body::Bytes(_), Some(sha256)) => SignableBody::Precomputed(hex::encode(sha256)),
+            (Body::Bytes(_) | Body::File { .. }, Some(sha256)) => {
+                SignableBody::Precomputed(hex::encode(sha256))
+            }
             (Body::Bytes(b), None) => SignableBody::Bytes(&b[..]),
-            (Body::File { .. }, _) => SignableBody::UnsignedPayload,
+            (Body::File { .. }, None) => SignableBody::UnsignedPayload,
         };
         let signable = SignableRequest::new(
             req.method.as_str(),
@@ -688,7 +692,7 @@ mod tests {
     }
 
     #[test]
-    fn file_bodies_are_sent_unsigned() {
+    fn file_bodies_are_signed_with_their_hash_when_the_caller_has_it() {
         let c = client(Endpoint::Aws, "examplebucket");
         let f = tempfile::tempfile().unwrap();
         let mut req = Request::new(Method::PUT, Some("k"), "PUT k");
@@ -700,6 +704,9 @@ mod tests {
         let url = c.url(req.key, &[]);
         let h = c.sign(&req, &url, SystemTime::now()).unwrap();
         assert_eq!(header(&h, "x-amz-content-sha256"), "UNSIGNED-PAYLOAD");
+        req.body_sha256 = Some([0xab; 32]);
+        let h = c.sign(&req, &url, SystemTime::now()).unwrap();
+        assert_eq!(header(&h, "x-amz-content-sha256"), "ab".repeat(32));
     }
 
     /// A loopback server that reads each request whole (its headers and
