@@ -423,6 +423,9 @@ pub struct Client {
     http_async: reqwest::Client,
     /// Requests sent so far, retries included (reported in `--json` summaries).
     requests: std::sync::atomic::AtomicU64,
+    /// The store refused an upload for want of `Content-MD5` (AWS does on a
+    /// bucket with Object Lock retention): every body goes with it from then on.
+    content_md5: std::sync::atomic::AtomicBool,
 }
 
 impl fmt::Debug for Client {
@@ -534,6 +537,7 @@ impl Client {
             http_async,
             clock_shift_secs: 0,
             requests: std::sync::atomic::AtomicU64::new(0),
+            content_md5: std::sync::atomic::AtomicBool::new(false),
         })
     }
 

@@ -374,8 +374,9 @@ fn upload_under_random_faults_wipes_only_verified_files() {
     }
 }
 
-/// One request body corrupted on the way: the server refuses it (its
-/// Content-MD5 does not match), and another attempt would succeed.
+/// One request body corrupted on the way: the server refuses it (the
+/// SHA-256 it was signed with does not match), and another attempt would
+/// succeed.
 #[test]
 fn an_upload_corrupted_on_the_way_is_retried() {
     let Some((w, proxy)) = world(41) else { return };

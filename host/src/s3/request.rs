@@ -52,6 +52,7 @@ pub(super) fn encode_query(v: &str) -> String {
 type Attempt<T> = std::result::Result<T, (Verdict, Error)>;
 
 /// What a request sends.
+#[derive(Clone)]
 pub(super) enum Body {
     /// Nothing.
     Empty,
@@ -81,6 +82,7 @@ impl Body {
 }
 
 /// One request, ready to be sent (and re-sent).
+#[derive(Clone)]
 pub(super) struct Request<'a> {
     /// GET, PUT, ...
     pub method: Method,
@@ -113,6 +115,56 @@ impl<'a> Request<'a> {
             op: op.into(),
         }
     }
+}
+
+/// Whether the store refused a request for want of `Content-MD5`: AWS says
+/// `InvalidRequest` "Content-MD5 OR x-amz-checksum- HTTP header is required
+/// for Put Object requests with Object Lock parameters" (older answers name
+/// Content-MD5 alone; UploadPart's say Upload Part).
+fn wants_content_md5(e: &Error) -> bool {
+    matches!(e, Error::Service { status: 400, code, message, .. }
+        if code == "InvalidRequest" && message.to_ascii_lowercase().contains("content-md5"))
+}
+
+/// `req` with the `Content-MD5` of its body added, or `None` when it has no
+/// body or already carries one. A file's slice is read once more for it.
+fn with_content_md5<'a>(req: &Request<'a>) -> Result<Option<Request<'a>>> {
+    use md5::{Digest, Md5};
+    if req.headers.iter().any(|(k, _)| k == "content-md5") {
+        return Ok(None);
+    }
+    let md5 = match &req.body {
+        Body::Empty => return Ok(None),
+        Body::Bytes(b) => Md5::digest(b),
+        Body::File { file, offset, len } => {
+            let mut md5 = Md5::new();
+            let mut reader = SliceReader {
+                file: file.clone(),
+                pos: *offset,
+                end: offset + len,
+            };
+            let mut buf = vec![0u8; (*len).clamp(1, 1 << 20) as usize];
+            loop {
+                match reader.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => md5.update(&buf[..n]),
+                    Err(source) => {
+                        return Err(Error::Io {
+                            path: req.op.clone().into(),
+                            source,
+                        });
+                    }
+                }
+            }
+            md5.finalize()
+        }
+    };
+    let mut again = req.clone();
+    again.headers.push((
+        "content-md5".into(),
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, md5),
+    ));
+    Ok(Some(again))
 }
 
 /// Reads a slice of a file with positioned reads, so that parts and retries
@@ -224,21 +276,43 @@ impl Client {
     }
 
     /// Runs `once` until it succeeds, fails for good, or the retry policy
-    /// gives up.
+    /// gives up. A body goes without `Content-MD5` (uploads are signed with
+    /// their SHA-256, which the server checks) until the store refuses one
+    /// for want of it; then that request and every later one carry it.
     fn retrying<T>(
         &self,
         req: &Request<'_>,
         once: impl Fn(&Request<'_>) -> Attempt<T>,
     ) -> Result<T> {
+        use std::sync::atomic::Ordering::Relaxed;
         let policy = self.config.retry;
+        let mut with_md5 = match self.content_md5.load(Relaxed) {
+            true => with_content_md5(req)?,
+            false => None,
+        };
         let mut attempt = 0;
         loop {
             attempt += 1;
+            let req = with_md5.as_ref().unwrap_or(req);
             log::trace!(target: "poof::s3", "request {} (attempt {attempt})", req.op);
             let (verdict, err) = match once(req) {
                 Ok(resp) => return Ok(resp),
                 Err(failure) => failure,
             };
+            if with_md5.is_none()
+                && wants_content_md5(&err)
+                && let Some(again) = with_content_md5(req)?
+            {
+                if !self.content_md5.swap(true, Relaxed) {
+                    log::debug!(
+                        "{} asks for Content-MD5 on uploads (AWS does on a bucket with Object Lock \
+                         retention): poof now computes each body's MD5 and sends it",
+                        self.endpoint_name()
+                    );
+                }
+                with_md5 = Some(again);
+                continue;
+            }
             if verdict == Verdict::Fail {
                 return Err(err);
             }
@@ -746,6 +820,104 @@ mod tests {
             }
         });
         (url, bodies)
+    }
+
+    /// A loopback server that answers as AWS does on a bucket with Object
+    /// Lock retention: a body without `Content-MD5` is refused, one with
+    /// the wrong one too; returns its URL and, per request, whether it
+    /// carried the body's MD5.
+    fn md5_demanding_server(requests: usize) -> (String, Arc<std::sync::Mutex<Vec<bool>>>) {
+        use std::io::{BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = seen.clone();
+        std::thread::spawn(move || {
+            for _ in 0..requests {
+                let Ok((conn, _)) = listener.accept() else {
+                    return;
+                };
+                let mut r = BufReader::new(conn);
+                let head = crate::s3::retry::tests::request_head(&mut r);
+                let field = |name: &str| {
+                    head.iter()
+                        .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
+                };
+                let len = field("content-length:").map_or(0, |v| v.parse().unwrap());
+                let mut body = vec![0; len];
+                r.read_exact(&mut body).unwrap();
+                // Header values were lower-cased with the names; base64 is not.
+                let md5 = base64::Engine::encode(
+                    &base64::engine::general_purpose::STANDARD,
+                    <md5::Md5 as md5::Digest>::digest(&body),
+                )
+                .to_ascii_lowercase();
+                let ok = field("content-md5:") == Some(md5);
+                record.lock().unwrap().push(ok);
+                let (status, answer) = if ok {
+                    (200, String::new())
+                } else {
+                    (
+                        400,
+                        "<Error><Code>InvalidRequest</Code><Message>Content-MD5 OR \
+                         x-amz-checksum- HTTP header is required for Put Object requests \
+                         with Object Lock parameters</Message></Error>"
+                            .to_string(),
+                    )
+                };
+                let _ = write!(
+                    r.get_mut(),
+                    "HTTP/1.1 {status} X\r\nETag: \"e\"\r\nContent-Length: {}\r\n\
+                     Connection: close\r\n\r\n{answer}",
+                    answer.len()
+                );
+            }
+        });
+        (url, seen)
+    }
+
+    #[test]
+    fn a_store_that_asks_for_content_md5_gets_it_from_then_on() {
+        let (url, seen) = md5_demanding_server(3);
+        let c = crate::s3::retry::tests::client_for(&url);
+        let (file, data) = patterned_file(300_000);
+        // Refused without it, sent again at once with it.
+        let mut req = Request::new(Method::PUT, Some("a"), "PUT a");
+        req.body = Body::Bytes(data[..1000].to_vec().into());
+        c.send_for_headers(&req).unwrap();
+        // From then on every body carries it, a streamed file's too.
+        let mut req = Request::new(Method::PUT, Some("b"), "PUT b");
+        req.body = Body::File {
+            file,
+            offset: 7,
+            len: 250_000,
+        };
+        req.body_sha256 = Some(<sha2::Sha256 as sha2::Digest>::digest(&data[7..250_007]).into());
+        c.send_for_headers(&req).unwrap();
+        assert_eq!(*seen.lock().unwrap(), [false, true, true]);
+        assert_eq!(c.requests(), 3);
+    }
+
+    #[test]
+    fn other_refusals_do_not_bring_content_md5() {
+        let e = |code: &str, message: &str| Error::Service {
+            op: "PUT k".into(),
+            status: 400,
+            code: code.into(),
+            message: message.into(),
+        };
+        assert!(wants_content_md5(&e(
+            "InvalidRequest",
+            "Content-MD5 HTTP header is required for Put Object requests with Object Lock parameters"
+        )));
+        assert!(!wants_content_md5(&e(
+            "InvalidRequest",
+            "Invalid part number"
+        )));
+        assert!(!wants_content_md5(&e(
+            "BadDigest",
+            "The Content-MD5 you specified did not match"
+        )));
     }
 
     /// A file of `n` bytes that differ from their neighbours.
