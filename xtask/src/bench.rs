@@ -325,8 +325,22 @@ fn measure_all(
     }
     for mode in modes {
         for set in sets {
+            // Restored trees stay until the set's runs are over: ext4 passes
+            // over the inodes of files deleted within the last minute or more
+            // when it creates files (`recently_deleted`, seen with `perf`), so
+            // deleting one tool's restore made the next one's up to twice as
+            // costly, whichever tool came next.
+            let mut restored = Vec::new();
             for run in 0..opts.runs {
-                let outcome = run_set(garage, tools, set, mode, run, &mut results.rows);
+                let outcome = run_set(
+                    garage,
+                    tools,
+                    set,
+                    mode,
+                    run,
+                    &mut results.rows,
+                    &mut restored,
+                );
                 if mode == Mode::Encrypted
                     && let Err(e) = &outcome
                 {
@@ -338,13 +352,17 @@ fn measure_all(
                 }
                 outcome?;
             }
+            for dest in restored {
+                std::fs::remove_dir_all(&dest)
+                    .with_context(|| format!("removing {}", dest.display()))?;
+            }
         }
     }
     Ok(())
 }
 
 /// One run of the four steps on one data set, every tool (s5cmd on the
-/// plain rows only).
+/// plain rows only); the folders restored into are added to `restored`.
 fn run_set(
     garage: &Garage,
     tools: &Tools,
@@ -352,6 +370,7 @@ fn run_set(
     mode: Mode,
     run: usize,
     rows: &mut Vec<Row>,
+    restored: &mut Vec<std::path::PathBuf>,
 ) -> Result<()> {
     let mut order = vec![Tool::Poof, Tool::Rclone];
     if mode == Mode::Plain && tools.s5cmd.is_some() {
@@ -395,7 +414,7 @@ fn run_set(
                 // s5cmd gives restored files the objects' upload times.
                 set.check_copy(&dest, &changed, tool != Tool::S5cmd)
                     .with_context(|| format!("{} restored {} wrongly", tool.name(), set.name))?;
-                std::fs::remove_dir_all(&dest)?;
+                restored.push(dest);
                 (s, c, n)
             } else {
                 let (s, c) = tools.sync(&job, false, &set.dir, &log)?;
