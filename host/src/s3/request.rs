@@ -790,7 +790,7 @@ mod tests {
     fn recording_server(
         answers: Vec<(u16, &'static str)>,
     ) -> (String, Arc<std::sync::Mutex<Vec<Vec<u8>>>>) {
-        use std::io::{BufReader, Write};
+        use std::io::BufReader;
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let bodies = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -811,15 +811,20 @@ mod tests {
                     continue;
                 }
                 seen.lock().unwrap().push(body);
-                let _ = write!(
-                    r.get_mut(),
-                    "HTTP/1.1 {status} X\r\nETag: \"e\"\r\nContent-Length: {}\r\n\
-                     Connection: close\r\n\r\n{answer}",
-                    answer.len()
-                );
+                write_answer(r.get_mut(), status, answer);
             }
         });
         (url, bodies)
+    }
+
+    /// Writes an answer with an ETag and `body`, and says the connection ends.
+    fn write_answer(w: &mut impl std::io::Write, status: u16, body: &str) {
+        let _ = write!(
+            w,
+            "HTTP/1.1 {status} X\r\nETag: \"e\"\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{body}",
+            body.len()
+        );
     }
 
     /// A loopback server that answers as AWS does on a bucket with Object
@@ -827,7 +832,7 @@ mod tests {
     /// the wrong one too; returns its URL and, per request, whether it
     /// carried the body's MD5.
     fn md5_demanding_server(requests: usize) -> (String, Arc<std::sync::Mutex<Vec<bool>>>) {
-        use std::io::{BufReader, Write};
+        use std::io::BufReader;
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -865,12 +870,7 @@ mod tests {
                             .to_string(),
                     )
                 };
-                let _ = write!(
-                    r.get_mut(),
-                    "HTTP/1.1 {status} X\r\nETag: \"e\"\r\nContent-Length: {}\r\n\
-                     Connection: close\r\n\r\n{answer}",
-                    answer.len()
-                );
+                write_answer(r.get_mut(), status, &answer);
             }
         });
         (url, seen)

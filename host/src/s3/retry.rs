@@ -69,7 +69,11 @@ pub fn classify_status(status: u16, code: &str) -> Verdict {
         | "TooManyRequests"
         // The body was damaged on the way (its Content-MD5 or SHA-256 did
         // not match): the file itself is fine, so sending it again can work.
+        // Garage answers a SHA-256 that does not match with InvalidDigest
+        // (AWS says that of a malformed Content-MD5: retried in vain, but
+        // only as often as the policy allows).
         | "BadDigest"
+        | "InvalidDigest"
         | "XAmzContentSHA256Mismatch" => return Verdict::Retry,
         _ => {}
     }
@@ -131,6 +135,13 @@ pub(super) mod tests {
         assert_eq!(classify_status(502, ""), Verdict::Retry);
         assert_eq!(classify_status(429, ""), Verdict::Retry);
         assert_eq!(classify_status(400, "RequestTimeout"), Verdict::Retry);
+        // A body damaged on the way, in AWS's words and in Garage's.
+        assert_eq!(classify_status(400, "BadDigest"), Verdict::Retry);
+        assert_eq!(
+            classify_status(400, "XAmzContentSHA256Mismatch"),
+            Verdict::Retry
+        );
+        assert_eq!(classify_status(400, "InvalidDigest"), Verdict::Retry);
         assert_eq!(classify_status(403, "SignatureDoesNotMatch"), Verdict::Fail);
         assert_eq!(classify_status(403, "RequestTimeTooSkewed"), Verdict::Fail);
         assert_eq!(classify_status(404, "NoSuchKey"), Verdict::Fail);
