@@ -23,9 +23,10 @@ mod scale;
 pub(crate) mod tools;
 
 use std::path::PathBuf;
+use std::process::Command;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 
 use crate::{build, root, test};
 use data::DataSet;
@@ -414,6 +415,11 @@ fn run_set(
                 // s5cmd gives restored files the objects' upload times.
                 set.check_copy(&dest, &changed, tool != Tool::S5cmd)
                     .with_context(|| format!("{} restored {} wrongly", tool.name(), set.name))?;
+                // What the tool left unwritten (rclone and s5cmd do not sync
+                // files; poof does) is written now, outside every timed step,
+                // instead of during the next tool's.
+                let synced = Command::new("sync").status().context("running sync")?;
+                ensure!(synced.success(), "sync failed: {synced}");
                 restored.push(dest);
                 (s, c, n)
             } else {
