@@ -362,6 +362,29 @@ fn measure_all(
     Ok(())
 }
 
+/// Drops a written tree's files from the page cache (`posix_fadvise`
+/// `DONTNEED`, through Python's `os`, which the benchmark already needs for
+/// its tools' virtual environments; xtask has no unsafe code).
+fn drop_from_page_cache(dir: &std::path::Path) -> Result<()> {
+    const DROP: &str = "import os, sys\n\
+        for d, _, fs in os.walk(sys.argv[1]):\n\
+        \x20   for f in fs:\n\
+        \x20       fd = os.open(os.path.join(d, f), os.O_RDONLY)\n\
+        \x20       os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)\n\
+        \x20       os.close(fd)\n";
+    let status = Command::new("python3")
+        .args(["-c", DROP])
+        .arg(dir)
+        .status()
+        .context("running python3")?;
+    ensure!(
+        status.success(),
+        "dropping {} from the page cache failed",
+        dir.display()
+    );
+    Ok(())
+}
+
 /// One run of the four steps on one data set, every tool (s5cmd on the
 /// plain rows only); the folders restored into are added to `restored`.
 fn run_set(
@@ -417,9 +440,13 @@ fn run_set(
                     .with_context(|| format!("{} restored {} wrongly", tool.name(), set.name))?;
                 // What the tool left unwritten (rclone and s5cmd do not sync
                 // files; poof does) is written now, outside every timed step,
-                // instead of during the next tool's.
+                // instead of during the next tool's; then the tree leaves the
+                // page cache, so that kept trees do not crowd the next steps'
+                // memory (with 1 GiB trees kept in it, every tool's restore of
+                // A took 2 to 5 times the CPU, reclaiming pages).
                 let synced = Command::new("sync").status().context("running sync")?;
                 ensure!(synced.success(), "sync failed: {synced}");
+                drop_from_page_cache(&dest)?;
                 restored.push(dest);
                 (s, c, n)
             } else {
