@@ -329,8 +329,8 @@ fn measure_all(
             // Restored trees stay until the set's runs are over: ext4 passes
             // over the inodes of files deleted within the last minute or more
             // when it creates files (`recently_deleted`, seen with `perf`), so
-            // deleting one tool's restore made the next one's up to twice as
-            // costly, whichever tool came next.
+            // deleting one tool's restore made the next one's up to three
+            // times as costly in CPU, whichever tool came next.
             let mut restored = Vec::new();
             for run in 0..opts.runs {
                 let outcome = run_set(

@@ -647,7 +647,7 @@ fn digests_of(file: &File, len: u64) -> std::io::Result<([u8; 16], [u8; 32])> {
     if len < DIGESTS_SIDE_BY_SIDE_FROM {
         let mut md5 = Md5::new();
         let mut sha = sha2::Sha256::new();
-        read_through(file, len, &mut |b| {
+        read_through(file, 0, len, &mut |b| {
             md5.update(b);
             sha.update(b);
         })?;
@@ -697,28 +697,33 @@ fn digests_of(file: &File, len: u64) -> std::io::Result<([u8; 16], [u8; 32])> {
 /// The SHA-256 of the first `len` bytes of a file.
 fn sha256_of(file: &File, len: u64) -> std::io::Result<[u8; 32]> {
     let mut sha = sha2::Sha256::new();
-    read_through(file, len, &mut |b| sha.update(b))?;
+    read_through(file, 0, len, &mut |b| sha.update(b))?;
     Ok(sha.finalize().into())
 }
 
-/// Hands the first `len` bytes of a file to `each`, in order, through one
-/// buffer of at most 1 MiB and no more than the file (a small file does not
-/// cost a large buffer).
-fn read_through(file: &File, len: u64, each: &mut dyn FnMut(&[u8])) -> std::io::Result<()> {
+/// Hands the `len` bytes of a file from `start` to `each`, in order,
+/// through one buffer of at most 1 MiB and no more than the slice (a small
+/// file does not cost a large buffer).
+pub(super) fn read_through(
+    file: &File,
+    start: u64,
+    len: u64,
+    each: &mut dyn FnMut(&[u8]),
+) -> std::io::Result<()> {
     let mut buf = vec![0u8; len.clamp(1, READ_ONCE) as usize];
-    let mut pos = 0u64;
-    while pos < len {
-        let n = read_some(file, &mut buf, pos, len)?;
+    let (mut pos, end) = (start, start + len);
+    while pos < end {
+        let n = read_some(file, &mut buf, pos, end)?;
         each(&buf[..n]);
         pos += n as u64;
     }
     Ok(())
 }
 
-/// Reads into `buf` at `pos` what is left of `len` bytes (at most the
+/// Reads into `buf` at `pos` what is left before offset `end` (at most the
 /// buffer); returns how many bytes were read, never 0.
-fn read_some(file: &File, buf: &mut [u8], pos: u64, len: u64) -> std::io::Result<usize> {
-    let want = buf.len().min((len - pos) as usize);
+fn read_some(file: &File, buf: &mut [u8], pos: u64, end: u64) -> std::io::Result<usize> {
+    let want = buf.len().min((end - pos) as usize);
     match file.read_at(&mut buf[..want], pos)? {
         0 => Err(shrank()),
         n => Ok(n),

@@ -138,24 +138,12 @@ fn with_content_md5<'a>(req: &Request<'a>) -> Result<Option<Request<'a>>> {
         Body::Bytes(b) => Md5::digest(b),
         Body::File { file, offset, len } => {
             let mut md5 = Md5::new();
-            let mut reader = SliceReader {
-                file: file.clone(),
-                pos: *offset,
-                end: offset + len,
-            };
-            let mut buf = vec![0u8; (*len).clamp(1, 1 << 20) as usize];
-            loop {
-                match reader.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => md5.update(&buf[..n]),
-                    Err(source) => {
-                        return Err(Error::Io {
-                            path: req.op.clone().into(),
-                            source,
-                        });
-                    }
-                }
-            }
+            super::ops::read_through(file, *offset, *len, &mut |b| md5.update(b)).map_err(
+                |source| Error::Io {
+                    path: req.op.clone().into(),
+                    source,
+                },
+            )?;
             md5.finalize()
         }
     };

@@ -84,8 +84,8 @@ pub fn render(r: &Results) -> String {
          compared with the source, written to disk (`sync`, not timed: rclone and s5cmd leave \
          their files to the kernel's writeback, poof syncs each one within its step), dropped \
          from the page cache and kept on disk until the data set's last run (ext4 passes over recently deleted inodes when it \
-         creates files, so a restore right after another was deleted cost up to twice as much \
-         CPU). The tools take turns at each step, and each goes \
+         creates files, so a restore right after another was deleted cost up to three times \
+         as much CPU). The tools take turns at each step, and each goes \
          first in turn (the order rotates every run)."
     );
     let _ = writeln!(
