@@ -15,7 +15,8 @@ use anyhow::Result;
 use crate::cloudconf::{self, Env, Lookup, Resolved};
 use crate::config::{Locations, PoofConf, RemoteSpec};
 use crate::engine::pool::Pool;
-use crate::engine::sync::Entry;
+use crate::engine::sync::{Entry, Filter, Plan, PlanInput};
+use crate::engine::{GuestError, Instance};
 use crate::exit::ConfigError;
 use crate::layout::freshness::Memory;
 use crate::layout::legacy::LegacyRemote;
@@ -77,6 +78,20 @@ pub trait Remote: Send + Sync {
     fn list_hinted(&self, dir: &str, names: &[String]) -> Result<RemoteListing> {
         let _ = names;
         self.list(dir)
+    }
+
+    /// Asks the guest for the plan of one path whose remote side this
+    /// remote just listed, in `spare` unless the remote keeps an instance of
+    /// its own for its sessions: then in that one, whose memory the listing
+    /// already grew (a guest's memory never shrinks), so that planning does
+    /// not grow a second instance to the listing's size.
+    fn plan(
+        &self,
+        spare: &mut Instance,
+        input: &PlanInput,
+        filter: &Filter,
+    ) -> Result<Result<Plan, GuestError>> {
+        spare.plan_sync_filtered(input, filter)
     }
 
     /// Stores the local file `src` as `dir/entry.path`, with the entry's metadata.

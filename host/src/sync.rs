@@ -361,8 +361,8 @@ fn sync_path(
     } else {
         input
     };
-    let plan = guest
-        .plan_sync_filtered(&input, filter)?
+    let plan = remote
+        .plan(guest, &input, filter)?
         .map_err(|e| anyhow::anyhow!(crate::crypt::describe(&e)))
         .with_context(|| format!("the plan for {} was refused", path.local.display()))?;
     // Both sides' listings are done with once planned: free them before the transfers.

@@ -32,7 +32,8 @@ use std::sync::Arc;
 use anyhow::{Context, Result, anyhow, bail};
 
 use super::session::{Beside, Sessions};
-use crate::engine::Instance;
+use crate::engine::sync::{Filter, Plan, PlanInput};
+use crate::engine::{GuestError, Instance};
 use crate::engine::session::{Listed, Read};
 use crate::engine::sync::Entry;
 use crate::fsx;
@@ -150,6 +151,18 @@ impl Remote for PlainRemote {
     fn mtime_window_ns(&self) -> u64 {
         // rclone's `mtime` metadata and local file systems keep nanoseconds.
         self.store.time_precision_ns()
+    }
+
+    fn plan(
+        &self,
+        spare: &mut Instance,
+        input: &PlanInput,
+        filter: &Filter,
+    ) -> Result<Result<Plan, GuestError>> {
+        match &self.sessions {
+            Some(sessions) => sessions.with_instance(|inst| inst.plan_sync_filtered(input, filter)),
+            None => spare.plan_sync_filtered(input, filter),
+        }
     }
 
     fn list(&self, dir: &str) -> Result<RemoteListing> {

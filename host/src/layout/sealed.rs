@@ -26,7 +26,8 @@ use super::session::Sessions;
 use crate::crypt::{Crypt, SMALL_OBJECT};
 use crate::engine::crypto::FileMeta;
 use crate::engine::session::{Listed, Read};
-use crate::engine::sync::Entry;
+use crate::engine::sync::{Entry, Filter, Plan, PlanInput};
+use crate::engine::{GuestError, Instance};
 use crate::fsx;
 use crate::remote::{Remote, RemoteListing};
 use crate::store::{Body, Meta, ObjectInfo, Store};
@@ -356,6 +357,16 @@ impl Remote for SealedRemote {
     fn mtime_window_ns(&self) -> u64 {
         // Times are sealed with nanoseconds, whatever the store keeps.
         1
+    }
+
+    fn plan(
+        &self,
+        _spare: &mut Instance,
+        input: &PlanInput,
+        filter: &Filter,
+    ) -> Result<Result<Plan, GuestError>> {
+        self.sessions
+            .with_instance(|inst| inst.plan_sync_filtered(input, filter))
     }
 
     fn list(&self, dir: &str) -> Result<RemoteListing> {

@@ -130,6 +130,16 @@ impl Sessions {
         f(inst, &by_cloud[cloud])
     }
 
+    /// Runs `f` on the sessions' instance itself (a call that needs no
+    /// session, such as the plan of a path just listed).
+    pub fn with_instance<T>(&self, f: impl FnOnce(&mut Instance) -> T) -> T {
+        let mut inner = self
+            .inner
+            .lock()
+            .expect("no panics while a session is used");
+        f(&mut inner.inst)
+    }
+
     /// Starts a fresh session for `cloud`, ending the one before.
     fn fresh(&self, cloud: &str) -> Result<()> {
         let mut inner = self
