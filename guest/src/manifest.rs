@@ -31,6 +31,54 @@ pub const FORMAT: &str = "poof-manifest";
 /// The format version this guest writes and reads.
 pub const VERSION: u64 = 1;
 
+/// A store's version tag (an S3 ETag without its quotes), held compactly:
+/// the 32 lower-case hex digits of an MD5, which is what S3 gives every
+/// single PUT, as its 16 bytes; any other tag as its text. A tag is equal
+/// to another exactly when their texts are, and is written back as the
+/// text it was read from (upper-case hex stays text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tag {
+    /// An MD5-shaped tag: 32 lower-case hex digits.
+    Md5([u8; 16]),
+    /// Any other tag, as it was given.
+    Text(Box<str>),
+}
+
+impl Tag {
+    /// The tag of the text `etag`.
+    pub fn new(etag: &str) -> Tag {
+        let lower_hex = etag.len() == 32
+            && etag
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let mut md5 = [0u8; 16];
+        if lower_hex && hex::decode_to_slice(etag, &mut md5).is_ok() {
+            Tag::Md5(md5)
+        } else {
+            Tag::Text(etag.into())
+        }
+    }
+}
+
+impl From<String> for Tag {
+    fn from(etag: String) -> Tag {
+        match Tag::new(&etag) {
+            // The text's own allocation is kept rather than copied.
+            Tag::Text(_) => Tag::Text(etag.into_boxed_str()),
+            md5 => md5,
+        }
+    }
+}
+
+impl std::fmt::Display for Tag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Tag::Md5(b) => b.iter().try_for_each(|x| write!(f, "{x:02x}")),
+            Tag::Text(t) => f.write_str(t),
+        }
+    }
+}
+
 /// One object as a listing shows it (borrowed from the listing, so that
 /// checking it against the manifest copies nothing).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,26 +87,45 @@ pub struct Object<'a> {
     pub path: &'a str,
     /// Size in bytes.
     pub size: u64,
-    /// The store's ETag, without quotes.
-    pub etag: &'a str,
+    /// The store's ETag.
+    pub etag: &'a Tag,
 }
 
-/// What the manifest knows of one object.
+/// What the manifest knows of one object, beside its path.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stored {
-    /// The file's entry: path, size, time, mode.
-    pub entry: Entry,
-    /// The ETag the object had when the entry was recorded.
-    pub etag: String,
+pub struct Record {
+    /// The file's size in bytes.
+    pub size: u64,
+    /// Its modification time, nanoseconds since the Unix epoch.
+    pub mtime_ns: i64,
+    /// Its permission bits, when kept.
+    pub mode: Option<u32>,
+    /// The ETag the object had when the record was made.
+    pub etag: Tag,
     /// The object id of an encrypted object, when one was recorded.
-    pub object_id: Option<String>,
+    pub object_id: Option<Box<str>>,
 }
+
+impl Record {
+    /// The entry of the file at `path` this record describes.
+    pub fn entry(&self, path: &str) -> Entry {
+        Entry {
+            path: path.to_string(),
+            size: self.size,
+            mtime_ns: self.mtime_ns,
+            mode: self.mode,
+        }
+    }
+}
+
+/// A path and what the manifest knows of it: each path is held once.
+pub type Row = (Box<str>, Record);
 
 /// A listing checked against a manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Reconciled {
-    /// Objects the manifest vouches for, with their entries.
-    pub known: Vec<Stored>,
+    /// Objects the manifest vouches for, in path order.
+    pub known: Vec<Row>,
     /// Paths of listed objects the manifest does not vouch for.
     pub unknown: Vec<String>,
     /// True when the manifest matches the listing exactly (nothing to rewrite).
@@ -90,18 +157,17 @@ pub fn reconcile(manifest: &[u8], listing: &[Object]) -> Reconciled {
     };
     out.ids = records
         .iter()
-        .filter_map(|r| Some((r.entry.path.clone(), r.object_id.clone()?)))
+        .filter_map(|(p, r)| Some((p.to_string(), r.object_id.as_deref()?.to_string())))
         .collect();
-    // How many listed objects each record vouches for (a listing names a
-    // path once; more only for a caller's duplicates, each then vouched for).
-    let mut hits = vec![0u32; records.len()];
+    // Whether each record vouches for a listed object.
+    let mut hit = vec![false; records.len()];
     let mut matched = 0;
     for o in listing {
-        let at = records.binary_search_by(|r| r.entry.path.as_str().cmp(o.path));
+        let at = records.binary_search_by(|(p, _)| (**p).cmp(o.path));
         match at {
-            Ok(i) if records[i].entry.size == o.size && records[i].etag == o.etag => {
-                matched += 1;
-                hits[i] += 1;
+            Ok(i) if records[i].1.size == o.size && records[i].1.etag == *o.etag => {
+                matched += usize::from(!hit[i]);
+                hit[i] = true;
             }
             _ => out.unknown.push(o.path.to_string()),
         }
@@ -110,15 +176,12 @@ pub fn reconcile(manifest: &[u8], listing: &[Object]) -> Reconciled {
         && out.problem.is_none()
         && out.unknown.is_empty()
         && matched == records.len();
-    // The records move into `known` (in path order): the manifest is held once.
-    for (r, n) in records.into_iter().zip(hits) {
-        for _ in 1..n {
-            out.known.push(r.clone());
-        }
-        if n > 0 {
-            out.known.push(r);
-        }
-    }
+    // The records that vouch stay where they are and become `known` (in
+    // path order): the manifest's records are held once.
+    let mut records = records;
+    let mut vouched = hit.into_iter();
+    records.retain(|_| vouched.next().unwrap_or(false));
+    out.known = records;
     out
 }
 
@@ -128,24 +191,26 @@ pub fn reconcile(manifest: &[u8], listing: &[Object]) -> Reconciled {
 /// The bytes are those of a JSON object with sorted keys and no spaces
 /// (`{"files":[...],"format":...,"generation":N,"version":1}`), written row
 /// by row instead of built as one JSON value first.
-pub fn encode<'a>(files: impl IntoIterator<Item = &'a Stored>, generation: Option<u64>) -> Vec<u8> {
-    let mut sorted: Vec<&Stored> = files.into_iter().collect();
-    sorted.sort_by(|a, b| a.entry.path.cmp(&b.entry.path));
+pub fn encode<'a>(
+    files: impl IntoIterator<Item = (&'a str, &'a Record)>,
+    generation: Option<u64>,
+) -> Vec<u8> {
+    let mut sorted: Vec<(&str, &Record)> = files.into_iter().collect();
+    if !sorted.is_sorted_by(|a, b| a.0 <= b.0) {
+        sorted.sort_by(|a, b| a.0.cmp(b.0));
+    }
     let mut out = Vec::with_capacity(64 + sorted.len() * 96);
     out.extend_from_slice(b"{\"files\":[");
-    for (i, s) in sorted.iter().enumerate() {
+    for (i, (path, r)) in sorted.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        let e = &s.entry;
-        let written = match &s.object_id {
-            None => {
-                serde_json::to_writer(&mut out, &(&e.path, e.size, e.mtime_ns, e.mode, &s.etag))
+        let etag = r.etag.to_string();
+        let written = match &r.object_id {
+            None => serde_json::to_writer(&mut out, &(path, r.size, r.mtime_ns, r.mode, etag)),
+            Some(id) => {
+                serde_json::to_writer(&mut out, &(path, r.size, r.mtime_ns, r.mode, etag, id))
             }
-            Some(id) => serde_json::to_writer(
-                &mut out,
-                &(&e.path, e.size, e.mtime_ns, e.mode, &s.etag, id),
-            ),
         };
         written.expect("strings and numbers always serialize into a Vec");
     }
@@ -161,7 +226,7 @@ pub fn encode<'a>(files: impl IntoIterator<Item = &'a Stored>, generation: Optio
 /// The records, sorted by path, and the generation (0 when absent) of a
 /// manifest. Each row is parsed on its own from the document's text, so
 /// that the whole document is never held as one JSON value.
-fn decode(bytes: &[u8]) -> Result<(Vec<Stored>, u64), String> {
+fn decode(bytes: &[u8]) -> Result<(Vec<Row>, u64), String> {
     let doc: BTreeMap<String, &RawValue> = match serde_json::from_slice(bytes) {
         Ok(doc) => doc,
         Err(e) => {
@@ -191,7 +256,7 @@ fn decode(bytes: &[u8]) -> Result<(Vec<Stored>, u64), String> {
         .get("files")
         .and_then(|raw| serde_json::from_str(raw.get()).ok())
         .ok_or("it has no file list")?;
-    let mut out = Vec::with_capacity(rows.len());
+    let mut out: Vec<Row> = Vec::with_capacity(rows.len());
     for (i, raw) in rows.iter().enumerate() {
         let bad = || format!("record {i} is malformed");
         let row: Value = serde_json::from_str(raw.get()).map_err(|_| bad())?;
@@ -199,8 +264,8 @@ fn decode(bytes: &[u8]) -> Result<(Vec<Stored>, u64), String> {
             .as_array()
             .filter(|r| r.len() == 5 || r.len() == 6)
             .ok_or_else(bad)?;
-        let path = r[0].as_str().ok_or_else(bad)?.to_string();
-        paths::check(&path).map_err(|why| format!("record {i}: {path:?}: {why}"))?;
+        let path = r[0].as_str().ok_or_else(bad)?;
+        paths::check(path).map_err(|why| format!("record {i}: {path:?}: {why}"))?;
         let mode = match &r[3] {
             Value::Null => None,
             m => Some(
@@ -209,24 +274,25 @@ fn decode(bytes: &[u8]) -> Result<(Vec<Stored>, u64), String> {
                     .ok_or_else(bad)?,
             ),
         };
-        out.push(Stored {
-            entry: Entry {
-                path,
-                size: r[1].as_u64().ok_or_else(bad)?,
-                mtime_ns: r[2].as_i64().ok_or_else(bad)?,
-                mode,
-            },
-            etag: r[4].as_str().ok_or_else(bad)?.to_string(),
+        let record = Record {
+            size: r[1].as_u64().ok_or_else(bad)?,
+            mtime_ns: r[2].as_i64().ok_or_else(bad)?,
+            mode,
+            etag: Tag::new(r[4].as_str().ok_or_else(bad)?),
             object_id: match r.get(5) {
                 None => None,
-                Some(id) => Some(id.as_str().ok_or_else(bad)?.to_string()),
+                Some(id) => Some(id.as_str().ok_or_else(bad)?.into()),
             },
-        });
+        };
+        out.push((path.into(), record));
     }
-    // Written sorted; a stable sort of a sorted list is one pass.
-    out.sort_by(|a, b| a.entry.path.cmp(&b.entry.path));
-    if let Some(twice) = out.windows(2).find(|w| w[0].entry.path == w[1].entry.path) {
-        return Err(format!("{:?} is recorded twice", twice[0].entry.path));
+    // Written sorted: sorted again only when it is not (a sort would
+    // take a scratch buffer of half the rows first).
+    if !out.is_sorted_by(|a, b| a.0 <= b.0) {
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+    }
+    if let Some(twice) = out.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(format!("{:?} is recorded twice", twice[0].0));
     }
     Ok((out, generation))
 }
@@ -235,21 +301,54 @@ fn decode(bytes: &[u8]) -> Result<(Vec<Stored>, u64), String> {
 mod tests {
     use super::*;
 
-    fn stored(path: &str, size: u64, etag: &str) -> Stored {
-        Stored {
-            entry: Entry {
-                path: path.into(),
+    fn stored(path: &str, size: u64, etag: &str) -> Row {
+        (
+            path.into(),
+            Record {
                 size,
                 mtime_ns: -1_500_000_000,
                 mode: Some(0o640),
+                etag: Tag::new(etag),
+                object_id: None,
             },
-            etag: etag.into(),
-            object_id: None,
+        )
+    }
+
+    /// An object as listed; its tag is leaked, as a listing would hold it.
+    fn obj(path: &str, size: u64, etag: &str) -> Object<'static> {
+        Object {
+            path: Box::leak(path.into()),
+            size,
+            etag: Box::leak(Box::new(Tag::new(etag))),
         }
     }
 
-    fn obj<'a>(path: &'a str, size: u64, etag: &'a str) -> Object<'a> {
-        Object { path, size, etag }
+    fn encode(rows: &[Row], generation: Option<u64>) -> Vec<u8> {
+        super::encode(rows.iter().map(|(p, r)| (&**p, r)), generation)
+    }
+
+    #[test]
+    fn tags_are_held_compactly_and_written_back_as_read() {
+        let md5 = "0123456789abcdef0123456789abcdef";
+        assert!(matches!(Tag::new(md5), Tag::Md5(_)));
+        for other in [
+            "0123456789ABCDEF0123456789ABCDEF",
+            "0123456789abcdef0123456789abcdef-2",
+            "0123456789abcdef",
+            "",
+            "etag-a-1",
+        ] {
+            assert!(matches!(Tag::new(other), Tag::Text(_)), "{other}");
+            assert_eq!(Tag::new(other).to_string(), other);
+        }
+        assert_eq!(Tag::new(md5).to_string(), md5);
+        assert_eq!(Tag::from(md5.to_string()), Tag::new(md5));
+        // Upper-case hex is another text, so another tag.
+        assert_ne!(Tag::new(md5), Tag::new(&md5.to_uppercase()));
+        let m = encode(&[stored("a", 1, md5)], None);
+        assert!(String::from_utf8_lossy(&m).contains(md5));
+        let r = reconcile(&m, &[obj("a", 1, md5)]);
+        assert!(r.exact, "{r:?}");
     }
 
     #[test]
@@ -294,7 +393,7 @@ mod tests {
     #[test]
     fn the_bytes_are_one_compact_object_with_sorted_keys() {
         let mut a = stored("a", 1, "e1");
-        a.object_id = Some("ab".into());
+        a.1.object_id = Some("ab".into());
         let m = encode(&[stored("b\"\u{e9}", 2, "e2"), a], Some(7));
         assert_eq!(
             String::from_utf8(m.clone()).unwrap(),
@@ -354,7 +453,7 @@ mod tests {
     #[test]
     fn object_ids_are_kept_and_reported_even_for_stale_records() {
         let mut a = stored("a", 1, "e1");
-        a.object_id = Some("ab".repeat(32));
+        a.1.object_id = Some("ab".repeat(32).into());
         let m = encode(&[a.clone(), stored("b", 2, "e2")], None);
         // Plain records keep five columns; the id is a sixth.
         assert!(String::from_utf8_lossy(&m).contains(r#"["b",2,-1500000000,416,"e2"]"#));

@@ -32,7 +32,7 @@ use std::rc::Rc;
 
 use crate::crypto::keyring::Keyring;
 use crate::crypto::{CryptoError, object_path};
-use crate::manifest::{self, Stored};
+use crate::manifest::{self, Record, Row, Tag};
 use crate::paths;
 use crate::plan::Entry;
 
@@ -65,6 +65,123 @@ pub struct Listed {
     /// Plain layout, store that lists metadata: the entry the host read
     /// from the listing's metadata, or why it could not.
     pub entry: Option<std::result::Result<Entry, String>>,
+}
+
+/// A listed object as the session holds it until the listing is ingested:
+/// a listing can name millions of objects, so its tag is compact and what
+/// only a store that lists metadata gives is boxed.
+#[derive(Debug, Clone)]
+struct Obj {
+    key: Box<str>,
+    size: u64,
+    etag: Tag,
+    entry: Option<Box<std::result::Result<Entry, String>>>,
+}
+
+impl From<Listed> for Obj {
+    fn from(o: Listed) -> Obj {
+        Obj {
+            key: o.key.into_boxed_str(),
+            size: o.size,
+            etag: Tag::from(o.etag),
+            entry: o.entry.map(Box::new),
+        }
+    }
+}
+
+/// The listing's objects in the session's form; the parts' own memory goes
+/// as each is converted.
+fn compact(objects: Vec<Listed>) -> Vec<Obj> {
+    objects.into_iter().map(Obj::from).collect()
+}
+
+/// What the manifest will record: the records the listing confirmed
+/// (sorted by path, each path held once) and this run's changes over them
+/// (`None`: no longer recorded). A no-op run changes nothing and holds each
+/// record once; the changes of a large first upload go in a map.
+#[derive(Debug, Default)]
+struct Files {
+    confirmed: Vec<Row>,
+    changes: BTreeMap<Box<str>, Option<Record>>,
+}
+
+impl Files {
+    /// The records the listing confirmed, sorted by path, without duplicates.
+    fn confirmed(rows: Vec<Row>) -> Files {
+        debug_assert!(rows.is_sorted_by(|a, b| a.0 < b.0));
+        Files {
+            confirmed: rows,
+            changes: BTreeMap::new(),
+        }
+    }
+
+    fn at(&self, path: &str) -> Option<usize> {
+        self.confirmed
+            .binary_search_by(|(p, _)| (**p).cmp(path))
+            .ok()
+    }
+
+    fn get(&self, path: &str) -> Option<&Record> {
+        match self.changes.get(path) {
+            Some(change) => change.as_ref(),
+            None => self.at(path).map(|i| &self.confirmed[i].1),
+        }
+    }
+
+    fn get_mut(&mut self, path: &str) -> Option<&mut Record> {
+        if self.changes.contains_key(path) {
+            return self.changes.get_mut(path).and_then(Option::as_mut);
+        }
+        let i = self.at(path)?;
+        Some(&mut self.confirmed[i].1)
+    }
+
+    fn contains(&self, path: &str) -> bool {
+        self.get(path).is_some()
+    }
+
+    fn insert(&mut self, path: &str, record: Record) {
+        self.changes.insert(path.into(), Some(record));
+    }
+
+    /// Removes the record of `path`; true when there was one.
+    fn remove(&mut self, path: &str) -> bool {
+        let had = self.contains(path);
+        if self.at(path).is_some() {
+            self.changes.insert(path.into(), None);
+        } else {
+            self.changes.remove(path);
+        }
+        had
+    }
+
+    /// Every record, in path order.
+    fn iter(&self) -> impl Iterator<Item = (&str, &Record)> {
+        let mut confirmed = self.confirmed.iter().peekable();
+        let mut changes = self.changes.iter().peekable();
+        std::iter::from_fn(move || {
+            loop {
+                let next = match (confirmed.peek(), changes.peek()) {
+                    (None, None) => return None,
+                    (Some(_), None) => Ok(confirmed.next()?),
+                    (None, Some(_)) => Err(changes.next()?),
+                    (Some((a, _)), Some((b, _))) => match a.cmp(b) {
+                        std::cmp::Ordering::Less => Ok(confirmed.next()?),
+                        std::cmp::Ordering::Greater => Err(changes.next()?),
+                        std::cmp::Ordering::Equal => {
+                            confirmed.next();
+                            Err(changes.next()?)
+                        }
+                    },
+                };
+                match next {
+                    Ok((p, r)) => return Some((&**p, r)),
+                    Err((p, Some(r))) => return Some((&**p, r)),
+                    Err((_, None)) => continue,
+                }
+            }
+        })
+    }
 }
 
 /// What the host read for an object the session asked about.
@@ -150,8 +267,8 @@ pub struct Session {
     /// Sealed: rel -> object key, for every object named in this run (a
     /// plain key is `prefix` + rel, never stored).
     names: BTreeMap<String, String>,
-    /// What the manifest will record: rel -> entry, tag and object id.
-    files: BTreeMap<String, Stored>,
+    /// What the manifest will record.
+    files: Files,
     /// rel -> the object id the object must carry.
     ids: BTreeMap<String, String>,
     /// rel -> why its object is refused for a restore.
@@ -159,10 +276,10 @@ pub struct Session {
     /// rel -> the plain size of a refused object, when its length gives one.
     bad_sizes: BTreeMap<String, u64>,
     /// Objects waiting for what the host reads: key -> (rel, listed, plain size).
-    pending: BTreeMap<String, (String, Listed, u64)>,
+    pending: BTreeMap<String, (String, Obj, u64)>,
     /// Parts of the listing given before `ingest_listing`, kept as they
     /// came: joining them would hold the listing twice while it is copied.
-    incoming: Vec<Vec<Listed>>,
+    incoming: Vec<Vec<Obj>>,
     /// The listing being built.
     listing: Listing,
     /// The manifest matched the listing exactly.
@@ -210,7 +327,7 @@ impl Session {
             prefix,
             manifest_key,
             names: BTreeMap::new(),
-            files: BTreeMap::new(),
+            files: Files::default(),
             ids: BTreeMap::new(),
             bad: BTreeMap::new(),
             bad_sizes: BTreeMap::new(),
@@ -295,7 +412,7 @@ impl Session {
     pub fn add_objects(&mut self, objects: Vec<Listed>) -> Result<()> {
         self.not_listed_yet()?;
         if !objects.is_empty() {
-            self.incoming.push(objects);
+            self.incoming.push(compact(objects));
         }
         Ok(())
     }
@@ -312,7 +429,7 @@ impl Session {
         self.not_listed_yet()?;
         self.listed = true;
         let mut parts = std::mem::take(&mut self.incoming);
-        parts.push(objects);
+        parts.push(compact(objects));
         let listed: usize = parts.iter().map(Vec::len).sum();
         self.listing.exists = listed > 0;
         match self.layout.clone() {
@@ -325,10 +442,10 @@ impl Session {
 
     /// Records objects as waiting for a read and returns their keys.
     /// `size` is the file's size (a sealed object's plain size).
-    fn wait_for(&mut self, objects: Vec<(String, Listed, u64)>) -> Vec<String> {
-        let keys = objects.iter().map(|(_, o, _)| o.key.clone()).collect();
+    fn wait_for(&mut self, objects: Vec<(String, Obj, u64)>) -> Vec<String> {
+        let keys = objects.iter().map(|(_, o, _)| o.key.to_string()).collect();
         for (rel, o, size) in objects {
-            self.pending.insert(o.key.clone(), (rel, o, size));
+            self.pending.insert(o.key.to_string(), (rel, o, size));
         }
         keys
     }
@@ -353,22 +470,24 @@ impl Session {
                 }
             }
             (Layout::Plain { .. }, Read::Entry(e)) => {
-                let entry = Entry {
-                    path: rel.clone(),
-                    size: o.size,
-                    ..e
-                };
-                self.listing.entries.push(entry.clone());
+                // A session that keeps a manifest lists its records
+                // (`finish_listing`); one that keeps none, what it read.
                 if self.manifest_key.is_some() {
                     self.dirty = true;
-                    self.files.insert(
-                        rel,
-                        Stored {
-                            entry,
-                            etag: o.etag,
-                            object_id: None,
-                        },
-                    );
+                    let record = Record {
+                        size: o.size,
+                        mtime_ns: e.mtime_ns,
+                        mode: e.mode,
+                        etag: o.etag,
+                        object_id: None,
+                    };
+                    self.files.insert(&rel, record);
+                } else {
+                    self.listing.entries.push(Entry {
+                        path: rel,
+                        size: o.size,
+                        ..e
+                    });
                 }
             }
             (Layout::Sealed(k), Read::Header(h)) => {
@@ -398,22 +517,16 @@ impl Session {
                         ))
                     }
                     Ok(op) => {
+                        // Listed from the records (`finish_listing`).
                         let m = op.meta();
-                        let entry = Entry {
-                            path: rel.clone(),
+                        let record = Record {
                             size: m.size,
                             mtime_ns: m.mtime_ns,
                             mode: m.mode,
+                            etag: o.etag,
+                            object_id: Some(op.object_id_hex().into()),
                         };
-                        self.listing.entries.push(entry.clone());
-                        self.files.insert(
-                            rel.clone(),
-                            Stored {
-                                entry,
-                                etag: o.etag,
-                                object_id: Some(op.object_id_hex()),
-                            },
-                        );
+                        self.files.insert(&rel, record);
                         None
                     }
                 };
@@ -448,8 +561,13 @@ impl Session {
                 waiting[0]
             )));
         }
+        // A session that keeps a manifest lists what it will record.
+        if self.manifest_key.is_some() {
+            let recorded = self.files.iter().map(|(p, r)| r.entry(p));
+            self.listing.entries.extend(recorded);
+        }
         for (rel, why) in &self.bad {
-            if !self.files.contains_key(rel) {
+            if !self.files.contains(rel) {
                 let size = self.bad_sizes.get(rel).copied().unwrap_or_default();
                 // Listed, so that a backup replaces it and a restore names it.
                 self.listing.entries.push(Entry {
@@ -463,11 +581,16 @@ impl Session {
                 .skipped
                 .push(format!("{why} (it is not restored)"));
         }
-        self.listing.entries.sort_by(|a, b| a.path.cmp(&b.path));
+        // In place: a stable sort would take a scratch buffer of half the list.
+        self.listing
+            .entries
+            .sort_unstable_by(|a, b| a.path.cmp(&b.path));
         if self.sealed().is_some() {
-            for (p, s) in &self.files {
-                if let Some(id) = &s.object_id {
-                    self.ids.entry(p.clone()).or_insert_with(|| id.clone());
+            for (p, r) in self.files.iter() {
+                if let Some(id) = &r.object_id {
+                    self.ids
+                        .entry(p.to_string())
+                        .or_insert_with(|| id.to_string());
                 }
             }
             self.dirty = !self.exact && self.listing.problems.is_empty() && self.bad.is_empty();
@@ -525,26 +648,26 @@ impl Session {
             return;
         };
         self.dirty |= self.manifest_key.is_some();
-        let path = entry.path.clone();
+        let path = entry.path;
         self.bad.remove(&path);
         if let Some(id) = &object_id {
             self.ids.insert(path.clone(), id.clone());
         }
-        self.files.insert(
-            path,
-            Stored {
-                entry,
-                etag,
-                object_id,
-            },
-        );
+        let record = Record {
+            size: entry.size,
+            mtime_ns: entry.mtime_ns,
+            mode: entry.mode,
+            etag: Tag::from(etag),
+            object_id: object_id.map(String::into_boxed_str),
+        };
+        self.files.insert(&path, record);
     }
 
     /// Records the deletion of `rel`.
     pub fn deleted(&mut self, rel: &str) {
         // A deletion already recorded (before the deletions, so that the
         // manifest never runs ahead of the objects) changes nothing more.
-        let recorded = self.files.remove(rel).is_some()
+        let recorded = self.files.remove(rel)
             | self.ids.remove(rel).is_some()
             | self.bad.remove(rel).is_some();
         self.dirty |= recorded && self.manifest_key.is_some();
@@ -562,8 +685,8 @@ impl Session {
                 Ok(())
             }
             Layout::Sealed(_) => match self.files.get_mut(&entry.path) {
-                Some(s) => {
-                    s.entry.mode = entry.mode;
+                Some(r) => {
+                    r.mode = entry.mode;
                     Ok(())
                 }
                 None => Err(SessionError::Refused(format!(
@@ -581,10 +704,10 @@ impl Session {
             return Ok(None);
         }
         let bytes = match &self.layout {
-            Layout::Plain { .. } => manifest::encode(self.files.values(), None),
+            Layout::Plain { .. } => manifest::encode(self.files.iter(), None),
             Layout::Sealed(k) => {
                 let generation = self.generation + 1;
-                let plain = manifest::encode(self.files.values(), Some(generation));
+                let plain = manifest::encode(self.files.iter(), Some(generation));
                 let sealed = k.seal_blob(&manifest_context(&self.cloud), plain, entropy)?;
                 self.generation = generation;
                 self.remember = Some(Freshness {

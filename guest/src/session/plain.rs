@@ -6,7 +6,7 @@
 //! that name: the folder wins), or a key the host must read.
 use std::collections::BTreeSet;
 
-use super::{Listed, Result, Session, SessionError};
+use super::{Files, Obj, Result, Session, SessionError};
 use crate::manifest::{self, Object};
 use crate::paths;
 use crate::plan::Entry;
@@ -14,7 +14,7 @@ use crate::plan::Entry;
 impl Session {
     pub(super) fn ingest_plain(
         &mut self,
-        mut parts: Vec<Vec<Listed>>,
+        mut parts: Vec<Vec<Obj>>,
         manifest: Option<Vec<u8>>,
     ) -> Result<Vec<String>> {
         if self.downgrade {
@@ -74,7 +74,7 @@ impl Session {
                     ));
                     return false;
                 }
-                match &o.entry {
+                match o.entry.as_deref() {
                     Some(Ok(e)) => {
                         entries.push(Entry {
                             path: rel.to_string(),
@@ -120,10 +120,8 @@ impl Session {
         // memory goes before the records are spread into entries and files.
         let unknown = to_read(parts, n, |rel| want.contains(rel));
         drop(want);
-        for s in r.known {
-            self.listing.entries.push(s.entry.clone());
-            self.files.insert(s.entry.path.clone(), s);
-        }
+        // They are listed from the records (`finish_listing`).
+        self.files = Files::confirmed(r.known);
         Ok(self.wait_for(unknown))
     }
 }
@@ -132,10 +130,10 @@ impl Session {
 /// `wanted` selects, as `wait_for` takes them; each part's memory goes as
 /// soon as it has been gone through.
 fn to_read(
-    parts: Vec<Vec<Listed>>,
+    parts: Vec<Vec<Obj>>,
     n: usize,
     wanted: impl Fn(&str) -> bool,
-) -> Vec<(String, Listed, u64)> {
+) -> Vec<(String, Obj, u64)> {
     parts
         .into_iter()
         .flatten()

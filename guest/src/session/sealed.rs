@@ -7,7 +7,7 @@
 //! refused for a restore, never guessed.
 use std::collections::BTreeMap;
 
-use super::{Listed, Result, Session, SessionError, manifest_context, words};
+use super::{Files, Obj, Result, Session, SessionError, manifest_context, words};
 use crate::crypto::CryptoError;
 use crate::crypto::keyring::Keyring;
 use crate::crypto::stream;
@@ -18,12 +18,12 @@ impl Session {
         &mut self,
         k: &Keyring,
         objects_listed: usize,
-        objects: impl Iterator<Item = Listed>,
+        objects: impl Iterator<Item = Obj>,
         manifest: Option<Vec<u8>>,
     ) -> Result<Vec<String>> {
         let cloud = self.cloud.clone();
         let prefix = format!("{cloud}/");
-        let mut present: BTreeMap<String, (Listed, u64)> = BTreeMap::new();
+        let mut present: BTreeMap<String, (Obj, u64)> = BTreeMap::new();
         for o in objects {
             let path = match k.decrypt_path(&o.key) {
                 Ok(p) => p,
@@ -60,7 +60,7 @@ impl Session {
                     0
                 }
             };
-            self.names.insert(rel.clone(), o.key.clone());
+            self.names.insert(rel.clone(), o.key.to_string());
             present.insert(rel, (o, size));
         }
         let key = self.manifest_key.clone().unwrap_or_default();
@@ -118,7 +118,7 @@ impl Session {
                 ));
             }
         }
-        let unknown: Vec<(String, Listed, u64)> = r
+        let unknown: Vec<(String, Obj, u64)> = r
             .unknown
             .into_iter()
             .filter(|p| !self.bad.contains_key(p))
@@ -133,10 +133,8 @@ impl Session {
         // The listed objects the manifest vouched for are done with: their
         // memory goes before the records are spread into entries and files.
         drop(present);
-        for s in r.known {
-            self.listing.entries.push(s.entry.clone());
-            self.files.insert(s.entry.path.clone(), s);
-        }
+        // They are listed from the records (`finish_listing`).
+        self.files = Files::confirmed(r.known);
         Ok(self.wait_for(unknown))
     }
 }

@@ -522,15 +522,17 @@ fn freshness_a_deleted_unopenable_or_older_manifest_is_refused_unless_trusted() 
 fn freshness_a_manifest_from_before_generations_counts_as_generation_0() {
     let k = key();
     let (a, ha, ida) = sealed_object(&k, "Docs", "a", 3, 1);
-    let files = [Stored {
-        entry: entry("a", 3),
-        etag: a.etag.clone(),
-        object_id: Some(ida),
-    }];
+    let record = Record {
+        size: 3,
+        mtime_ns: entry("a", 3).mtime_ns,
+        mode: Some(0o644),
+        etag: Tag::new(&a.etag),
+        object_id: Some(ida.into()),
+    };
     let old = k
         .seal_blob(
             &manifest_context("Docs"),
-            manifest::encode(&files, None),
+            manifest::encode([("a", &record)], None),
             &[9; 32],
         )
         .unwrap();
@@ -588,4 +590,39 @@ fn a_plain_folder_beside_poofs_key_is_refused_unless_chosen() {
             .ingest_listing(vec![], None)
             .is_ok()
     );
+}
+
+#[test]
+fn the_records_are_the_confirmed_ones_with_the_changes_over_them() {
+    let record = |size: u64| Record {
+        size,
+        mtime_ns: 1,
+        mode: None,
+        etag: Tag::new("e"),
+        object_id: None,
+    };
+    let mut f = Files::confirmed(vec![
+        ("a".into(), record(1)),
+        ("c".into(), record(3)),
+        ("e".into(), record(5)),
+    ]);
+    f.insert("b", record(2));
+    f.insert("c", record(30));
+    assert!(f.remove("e"));
+    assert!(!f.remove("z"), "nothing was recorded there");
+    f.insert("f", record(6));
+    assert!(f.remove("f"));
+    f.get_mut("a").unwrap().mode = Some(0o600);
+    f.get_mut("b").unwrap().mode = Some(0o640);
+    assert!(f.get_mut("e").is_none(), "removed");
+    let all: Vec<(&str, u64, Option<u32>)> =
+        f.iter().map(|(p, r)| (p, r.size, r.mode)).collect();
+    assert_eq!(
+        all,
+        [("a", 1, Some(0o600)), ("b", 2, Some(0o640)), ("c", 30, None)]
+    );
+    assert!(f.contains("c") && !f.contains("e") && !f.contains("f"));
+    f.insert("e", record(50));
+    assert_eq!(f.get("e").map(|r| r.size), Some(50));
+    assert_eq!(f.iter().count(), 4);
 }
