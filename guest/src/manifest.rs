@@ -141,15 +141,21 @@ pub struct Reconciled {
 }
 
 /// Checks `listing` against the manifest bytes (empty when there is none).
-pub fn reconcile(manifest: &[u8], listing: &[Object]) -> Reconciled {
-    let (records, generation, problem) = if manifest.is_empty() {
+/// The bytes go once they are read, before the listing is gone through.
+pub fn reconcile<'a>(
+    manifest: Vec<u8>,
+    listing: impl IntoIterator<Item = Object<'a>>,
+) -> Reconciled {
+    let had = !manifest.is_empty();
+    let (records, generation, problem) = if !had {
         (Vec::new(), None, None)
     } else {
-        match decode(manifest) {
+        match decode(&manifest) {
             Ok((r, g)) => (r, Some(g), None),
             Err(why) => (Vec::new(), None, Some(why)),
         }
     };
+    drop(manifest);
     let mut out = Reconciled {
         problem,
         generation,
@@ -172,7 +178,7 @@ pub fn reconcile(manifest: &[u8], listing: &[Object]) -> Reconciled {
             _ => out.unknown.push(o.path.to_string()),
         }
     }
-    out.exact = !manifest.is_empty()
+    out.exact = had
         && out.problem.is_none()
         && out.unknown.is_empty()
         && matched == records.len();
@@ -321,6 +327,10 @@ mod tests {
             size,
             etag: Box::leak(Box::new(Tag::new(etag))),
         }
+    }
+
+    fn reconcile(manifest: &[u8], listing: &[Object]) -> Reconciled {
+        super::reconcile(manifest.to_vec(), listing.iter().copied())
     }
 
     fn encode(rows: &[Row], generation: Option<u64>) -> Vec<u8> {

@@ -96,17 +96,12 @@ impl Session {
             let unknown = to_read(parts, n, |_| true);
             return Ok(self.wait_for(unknown));
         };
-        let listed: Vec<Object> = parts
-            .iter()
-            .flatten()
-            .map(|o| Object {
-                path: &o.key[n..],
-                size: o.size,
-                etag: &o.etag,
-            })
-            .collect();
-        let r = manifest::reconcile(&manifest.unwrap_or_default(), &listed);
-        drop(listed);
+        let listed = parts.iter().flatten().map(|o| Object {
+            path: &o.key[n..],
+            size: o.size,
+            etag: &o.etag,
+        });
+        let r = manifest::reconcile(manifest.unwrap_or_default(), listed);
         if let Some(problem) = &r.problem {
             self.listing.skipped.push(format!(
                 "the manifest {} ({problem}); it is rebuilt from the listing",

@@ -64,14 +64,13 @@ impl Session {
             present.insert(rel, (o, size));
         }
         let key = self.manifest_key.clone().unwrap_or_default();
-        let listed: Vec<Object> = present
-            .iter()
-            .map(|(rel, (o, size))| Object {
+        let listed = || {
+            present.iter().map(|(rel, (o, size))| Object {
                 path: rel,
                 size: *size,
                 etag: &o.etag,
             })
-            .collect();
+        };
         let sha = manifest.as_deref().map(super::sha256_hex);
         let (bytes, unreadable) = match manifest {
             None => (Vec::new(), None),
@@ -80,7 +79,7 @@ impl Session {
                 Err(e) => (Vec::new(), Some(format!("cannot be opened: {}", words(&e)))),
             },
         };
-        let mut r = manifest::reconcile(&bytes, &listed);
+        let mut r = manifest::reconcile(bytes, listed());
         let unreadable = unreadable.or(r.problem.take());
         let found = r.generation.unwrap_or_default();
         let stale = self.stale(unreadable, r.generation, objects_listed);
@@ -98,14 +97,13 @@ impl Session {
                 "{what} {why}; --trust-remote: the remote's word is trusted, the objects are \
                  read one by one and a new manifest is written"
             ));
-            r = manifest::reconcile(b"", &listed);
+            r = manifest::reconcile(Vec::new(), listed());
         } else {
             self.remember = Some(super::Freshness {
                 generation: found,
                 manifest_sha256: sha.unwrap_or_default(),
             });
         }
-        drop(listed);
         let remembered = self.memory.as_ref().map_or(0, |m| m.generation);
         self.generation = remembered.max(found);
         self.exact = r.exact;
