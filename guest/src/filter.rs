@@ -287,9 +287,10 @@ impl Filter {
         }
         let mut folders: BTreeMap<String, Option<usize>> = BTreeMap::new();
         let mut left_out: BTreeMap<String, (u64, usize)> = BTreeMap::new();
-        let mut included = Vec::new();
-        for item in items {
-            let path = path_of(&item);
+        // Kept in place: a listing can be millions of entries long.
+        let mut included = items;
+        included.retain(|item| {
+            let path = path_of(item);
             let mut excluder = None;
             for (i, _) in path.match_indices('/') {
                 let dir = &path[..=i];
@@ -314,11 +315,12 @@ impl Filter {
             });
             match excluder {
                 Some((what, origin)) => {
-                    left_out.entry(what.to_string()).or_insert((0, origin)).0 += 1
+                    left_out.entry(what.to_string()).or_insert((0, origin)).0 += 1;
+                    false
                 }
-                None => included.push(item),
+                None => true,
             }
-        }
+        });
         let excluded = left_out
             .into_iter()
             .map(|(path, (files, origin))| Excluded {

@@ -434,8 +434,12 @@ fn index(mut entries: Vec<Entry>, side: &str) -> Result<Index, PlanError> {
             )));
         }
     }
-    // Listings usually come sorted; a stable sort of a sorted list is one pass.
-    entries.sort_by(|a, b| a.path.cmp(&b.path));
+    // Listings usually come sorted. Sorted in place when not: a stable sort
+    // would take a scratch buffer of half the list first, and equal paths
+    // are refused just below whatever their order.
+    if !entries.is_sorted_by(|a, b| a.path <= b.path) {
+        entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    }
     if let Some(twice) = entries.windows(2).find(|w| w[0].path == w[1].path) {
         return Err(PlanError::InvalidInput(format!(
             "{side} {:?} is listed twice",
