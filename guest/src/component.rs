@@ -47,72 +47,10 @@ impl audit::Guest for Guest {
 
 impl sync::Guest for Guest {
     fn plan_sync(input: sync::PlanInput, filter: sync::Filter) -> Result<sync::Plan, Error> {
-        let input = plan::Input {
-            direction: match input.direction {
-                sync::Direction::Up => plan::Direction::Up,
-                sync::Direction::Down => plan::Direction::Down,
-            },
-            source_missing: matches!(input.source_state, sync::SourceState::Missing),
-            source: input.source.into_iter().map(entry_in).collect(),
-            source_complete: input.source_complete,
-            never_delete: input.never_delete,
-            restore_elsewhere: input.restore_elsewhere,
-            target: input.target.into_iter().map(entry_in).collect(),
-            mtime_window_ns: input.mtime_window_ns,
-            max_delete: input.max_delete.map(limit_in),
-            max_overwrite: input.max_overwrite.map(limit_in),
-            confirmed: input.confirmed,
-            checksum: input.checksum,
-            source_hashes: input
-                .source_hashes
-                .into_iter()
-                .map(|h| (h.path, h.sha256))
-                .collect(),
-            target_hashes: input
-                .target_hashes
-                .into_iter()
-                .map(|h| (h.path, h.sha256))
-                .collect(),
-        };
-        let filtering = plan::Filtering {
-            delete_excluded: filter.delete_excluded,
-            spec: filter_in(filter),
-        };
-        let out = plan::plan_filtered(input, &filtering).map_err(|e| match e {
-            plan::PlanError::InvalidInput(m) => Error::InvalidInput(m),
-        })?;
-        Ok(sync::Plan {
-            make_room: out.make_room,
-            copy: out.copy.into_iter().map(entry_out).collect(),
-            set_mode: out.set_mode.into_iter().map(entry_out).collect(),
-            delete: out.delete,
-            unchanged: out.unchanged,
-            withheld_deletions: out.withheld_deletions,
-            withheld_reason: out.withheld_reason.map(|w| match w {
-                plan::Withheld::SourceMissing => sync::Withheld::SourceMissing,
-                plan::Withheld::SourceEmpty => sync::Withheld::SourceEmpty,
-                plan::Withheld::SourceIncomplete => sync::Withheld::SourceIncomplete,
-                plan::Withheld::NeverDelete => sync::Withheld::NeverDelete,
-                plan::Withheld::RestoreElsewhere => sync::Withheld::RestoreElsewhere,
-                plan::Withheld::NothingSelected => sync::Withheld::NothingSelected,
-            }),
-            guard_trips: out
-                .guard_trips
-                .into_iter()
-                .map(|g| sync::GuardTrip {
-                    kind: match g.kind {
-                        plan::GuardKind::Delete => sync::GuardKind::Delete,
-                        plan::GuardKind::Overwrite => sync::GuardKind::Overwrite,
-                    },
-                    count: g.count,
-                    target_files: g.target_files,
-                    limit: g.limit,
-                    reason: g.reason,
-                })
-                .collect(),
-            excluded_source: out.excluded_source.into_iter().map(excluded_out).collect(),
-            excluded_target: out.excluded_target.into_iter().map(excluded_out).collect(),
-        })
+        plan_out(plan::plan_filtered(
+            plan_input_in(input),
+            &filtering_in(filter),
+        ))
     }
 
     fn select(filter: sync::Filter, paths: Vec<String>) -> Result<sync::Selection, Error> {
@@ -174,6 +112,84 @@ fn entry_out(e: plan::Entry) -> sync::Entry {
         mtime_ns: e.mtime_ns,
         mode: e.mode,
     }
+}
+
+/// The plan's input in the plan's own types.
+pub(crate) fn plan_input_in(input: sync::PlanInput) -> plan::Input {
+    plan::Input {
+        direction: match input.direction {
+            sync::Direction::Up => plan::Direction::Up,
+            sync::Direction::Down => plan::Direction::Down,
+        },
+        source_missing: matches!(input.source_state, sync::SourceState::Missing),
+        source: input.source.into_iter().map(entry_in).collect(),
+        source_complete: input.source_complete,
+        never_delete: input.never_delete,
+        restore_elsewhere: input.restore_elsewhere,
+        target: input.target.into_iter().map(entry_in).collect(),
+        mtime_window_ns: input.mtime_window_ns,
+        max_delete: input.max_delete.map(limit_in),
+        max_overwrite: input.max_overwrite.map(limit_in),
+        confirmed: input.confirmed,
+        checksum: input.checksum,
+        source_hashes: input
+            .source_hashes
+            .into_iter()
+            .map(|h| (h.path, h.sha256))
+            .collect(),
+        target_hashes: input
+            .target_hashes
+            .into_iter()
+            .map(|h| (h.path, h.sha256))
+            .collect(),
+    }
+}
+
+/// A filter as the plan takes it.
+pub(crate) fn filtering_in(filter: sync::Filter) -> plan::Filtering {
+    plan::Filtering {
+        delete_excluded: filter.delete_excluded,
+        spec: filter_in(filter),
+    }
+}
+
+/// The plan, or why it was refused, in WIT's types.
+pub(crate) fn plan_out(plan: Result<plan::Plan, plan::PlanError>) -> Result<sync::Plan, Error> {
+    let out = plan.map_err(|e| match e {
+        plan::PlanError::InvalidInput(m) => Error::InvalidInput(m),
+    })?;
+    Ok(sync::Plan {
+        make_room: out.make_room,
+        copy: out.copy.into_iter().map(entry_out).collect(),
+        set_mode: out.set_mode.into_iter().map(entry_out).collect(),
+        delete: out.delete,
+        unchanged: out.unchanged,
+        withheld_deletions: out.withheld_deletions,
+        withheld_reason: out.withheld_reason.map(|w| match w {
+            plan::Withheld::SourceMissing => sync::Withheld::SourceMissing,
+            plan::Withheld::SourceEmpty => sync::Withheld::SourceEmpty,
+            plan::Withheld::SourceIncomplete => sync::Withheld::SourceIncomplete,
+            plan::Withheld::NeverDelete => sync::Withheld::NeverDelete,
+            plan::Withheld::RestoreElsewhere => sync::Withheld::RestoreElsewhere,
+            plan::Withheld::NothingSelected => sync::Withheld::NothingSelected,
+        }),
+        guard_trips: out
+            .guard_trips
+            .into_iter()
+            .map(|g| sync::GuardTrip {
+                kind: match g.kind {
+                    plan::GuardKind::Delete => sync::GuardKind::Delete,
+                    plan::GuardKind::Overwrite => sync::GuardKind::Overwrite,
+                },
+                count: g.count,
+                target_files: g.target_files,
+                limit: g.limit,
+                reason: g.reason,
+            })
+            .collect(),
+        excluded_source: out.excluded_source.into_iter().map(excluded_out).collect(),
+        excluded_target: out.excluded_target.into_iter().map(excluded_out).collect(),
+    })
 }
 
 export!(Guest);

@@ -178,10 +178,7 @@ pub fn reconcile<'a>(
             _ => out.unknown.push(o.path.to_string()),
         }
     }
-    out.exact = had
-        && out.problem.is_none()
-        && out.unknown.is_empty()
-        && matched == records.len();
+    out.exact = had && out.problem.is_none() && out.unknown.is_empty() && matched == records.len();
     // The records that vouch stay where they are and become `known` (in
     // path order): the manifest's records are held once.
     let mut records = records;

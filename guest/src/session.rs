@@ -34,7 +34,7 @@ use crate::crypto::keyring::Keyring;
 use crate::crypto::{CryptoError, object_path};
 use crate::manifest::{self, Record, Row, Tag};
 use crate::paths;
-use crate::plan::Entry;
+use crate::plan::{Direction, Entry, Input};
 
 /// The folder, at the root of a store, that holds poof's manifests.
 pub const MANIFEST_DIR: &str = ".poof/manifests";
@@ -254,6 +254,17 @@ pub fn words(e: &CryptoError) -> String {
     }
 }
 
+/// Whether `finish_listing` kept the listing's entries for a plan.
+#[derive(Debug)]
+enum Kept {
+    /// They were handed over.
+    No,
+    /// They are held for the plan.
+    Held(Vec<Entry>),
+    /// They went to a plan.
+    Used,
+}
+
 /// One cloud folder's state for a run.
 pub struct Session {
     cloud: String,
@@ -290,6 +301,8 @@ pub struct Session {
     listed: bool,
     /// The listing has been handed over (`finish_listing`).
     finished: bool,
+    /// The listing's entries, when `finish_listing` kept them for a plan.
+    kept: Kept,
     /// What this machine remembered of the folder when the session began.
     memory: Option<Freshness>,
     /// The user accepts the remote's manifest as it is (`--trust-remote`).
@@ -338,6 +351,7 @@ impl Session {
             dirty: false,
             listed: false,
             finished: false,
+            kept: Kept::No,
             memory: None,
             trust_remote: false,
             generation: 0,
@@ -544,8 +558,10 @@ impl Session {
     }
 
     /// Ends the listing: every object asked about must have been read.
-    /// The listing is handed over, not kept: it is the session's largest part.
-    pub fn finish_listing(&mut self) -> Result<Listing> {
+    /// The listing is handed over, or with `keep` its entries stay for
+    /// `plan_input` (the listing handed over then has none): either way the
+    /// session holds them once.
+    pub fn finish_listing(&mut self, keep: bool) -> Result<Listing> {
         if self.finished {
             return Err(SessionError::InvalidInput(
                 "the listing of this session was already finished".into(),
@@ -595,7 +611,43 @@ impl Session {
             }
             self.dirty = !self.exact && self.listing.problems.is_empty() && self.bad.is_empty();
         }
-        Ok(std::mem::take(&mut self.listing))
+        let mut listing = std::mem::take(&mut self.listing);
+        if keep {
+            self.kept = Kept::Held(std::mem::take(&mut listing.entries));
+        }
+        Ok(listing)
+    }
+
+    /// Puts the entries `finish_listing` kept on the remote's side of a
+    /// plan's input: its target going up, its source going down. That side
+    /// must be empty; when nothing was kept, the input is left as given.
+    /// The entries go to the plan: a second plan needs a new listing.
+    pub fn plan_input(&mut self, input: &mut Input) -> Result<()> {
+        let kept = match std::mem::replace(&mut self.kept, Kept::Used) {
+            Kept::Held(entries) => entries,
+            Kept::No => {
+                self.kept = Kept::No;
+                return Ok(());
+            }
+            Kept::Used => {
+                return Err(SessionError::InvalidInput(format!(
+                    "the listing of {} went to a plan already; list it again",
+                    self.cloud
+                )));
+            }
+        };
+        let remote_side = match input.direction {
+            Direction::Up => &mut input.target,
+            Direction::Down => &mut input.source,
+        };
+        if !remote_side.is_empty() {
+            return Err(SessionError::InvalidInput(format!(
+                "the plan for {} was given the remote's files, but the session holds them",
+                self.cloud
+            )));
+        }
+        *remote_side = kept;
+        Ok(())
     }
 
     /// The key of the object of `rel`.

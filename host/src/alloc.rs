@@ -12,6 +12,10 @@
 //!   at 1 MiB (parts go back to the system when freed) and lets an arena keep
 //!   up to 32 MiB free at its top before trimming it (below that, trimming
 //!   after every small file cost 5 s of system time per 10,000 files): 52 MiB.
+//!   It also lets threads share two arenas instead of one each (up to eight
+//!   per core): every thread that lists a page of a long listing kept its
+//!   own 2.5 MiB arena, 13 MiB more at the peak of a 200,000-file no-op,
+//!   and sharing cost no measurable time on 10,000 small uploads.
 //! - **mimalloc 3** (the static musl build, `main.rs`): it keeps memory freed
 //!   by a thread for a second before returning it (95–106 MiB on that
 //!   upload). Returning it at once cost a `madvise` per small file (6.8 s of
@@ -32,6 +36,10 @@ const PURGE_AFTER_MS: std::ffi::c_long = 10;
 /// system when freed.
 #[cfg(target_env = "gnu")]
 const MMAP_THRESHOLD: libc::c_int = 1 << 20;
+
+/// glibc: how many arenas the threads share.
+#[cfg(target_env = "gnu")]
+const ARENA_MAX: libc::c_int = 2;
 
 /// glibc: free memory at an arena's top kept before it is trimmed.
 #[cfg(target_env = "gnu")]
@@ -61,7 +69,7 @@ fn set_mimalloc_purge_delay() -> bool {
     true
 }
 
-/// glibc's mmap and trim thresholds, fixed.
+/// glibc's mmap and trim thresholds and its number of arenas, fixed.
 #[cfg(target_env = "gnu")]
 fn set_glibc_thresholds() -> bool {
     // SAFETY: `mallopt` sets an allocator parameter; glibc documents both
@@ -70,6 +78,7 @@ fn set_glibc_thresholds() -> bool {
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
             && libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1
+            && libc::mallopt(libc::M_ARENA_MAX, ARENA_MAX) == 1
     }
 }
 

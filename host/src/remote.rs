@@ -80,17 +80,26 @@ pub trait Remote: Send + Sync {
         self.list(dir)
     }
 
-    /// Asks the guest for the plan of one path whose remote side this
-    /// remote just listed, in `spare` unless the remote keeps an instance of
-    /// its own for its sessions: then in that one, whose memory the listing
-    /// already grew (a guest's memory never shrinks), so that planning does
-    /// not grow a second instance to the listing's size.
+    /// `list_hinted` for a sync's plan (`plan`): a remote whose guest
+    /// session makes the plan keeps the listing's entries there, so that a
+    /// long listing is not copied out of the guest and back in; the
+    /// listing's `entries` are then empty.
+    fn list_for_plan(&self, dir: &str, names: &[String]) -> Result<RemoteListing> {
+        self.list_hinted(dir, names)
+    }
+
+    /// The guest's plan for `dir`, made in `spare` from `input` as it is,
+    /// unless this remote's guest session for `dir` makes it: then from the
+    /// entries `list_for_plan` kept there, in the instance its listing
+    /// already grew (a guest's memory never shrinks).
     fn plan(
         &self,
+        dir: &str,
         spare: &mut Instance,
         input: &PlanInput,
         filter: &Filter,
     ) -> Result<Result<Plan, GuestError>> {
+        let _ = dir;
         spare.plan_sync_filtered(input, filter)
     }
 

@@ -304,9 +304,15 @@ fn sync_path(
         } else {
             Vec::new()
         };
-        let stored = remote
-            .list_hinted(&path.cloud, &names)
-            .with_context(|| format!("listing {} on {}", path.cloud, remote.describe()));
+        // The plan is made where the listing is: with `--checksum` the
+        // host needs the remote's entries to hash them.
+        let stored = if opts.checksum {
+            remote.list_hinted(&path.cloud, &names)
+        } else {
+            remote.list_for_plan(&path.cloud, &names)
+        };
+        let stored =
+            stored.with_context(|| format!("listing {} on {}", path.cloud, remote.describe()));
         let local = walking.join().expect("the walk does not panic");
         (local, stored)
     });
@@ -362,7 +368,7 @@ fn sync_path(
         input
     };
     let plan = remote
-        .plan(guest, &input, filter)?
+        .plan(&path.cloud, guest, &input, filter)?
         .map_err(|e| anyhow::anyhow!(crate::crypt::describe(&e)))
         .with_context(|| format!("the plan for {} was refused", path.local.display()))?;
     // Both sides' listings are done with once planned: free them before the transfers.

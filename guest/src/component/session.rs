@@ -9,8 +9,10 @@ use std::cell::RefCell;
 
 use super::exports::poof::core::crypto;
 use super::exports::poof::core::session as wit;
+use super::exports::poof::core::sync;
 use super::poof::core::types::Error;
-use super::{Guest, entry_in, entry_out};
+use super::{Guest, entry_in, entry_out, filtering_in, plan_input_in, plan_out};
+use crate::plan;
 use crate::session::{self, Layout, Session, SessionError};
 
 /// The guest side of the `session` resource; WIT methods take `&self`.
@@ -96,14 +98,20 @@ impl wit::GuestSession for SessionResource {
         Ok(self.0.borrow_mut().ingest_read(&key, read)?)
     }
 
-    fn finish_listing(&self) -> Result<wit::Listing, Error> {
-        let l = self.0.borrow_mut().finish_listing()?;
+    fn finish_listing(&self, keep: bool) -> Result<wit::Listing, Error> {
+        let l = self.0.borrow_mut().finish_listing(keep)?;
         Ok(wit::Listing {
             exists: l.exists,
             entries: l.entries.into_iter().map(entry_out).collect(),
             problems: l.problems,
             skipped: l.skipped,
         })
+    }
+
+    fn plan(&self, input: sync::PlanInput, filter: sync::Filter) -> Result<sync::Plan, Error> {
+        let mut input = plan_input_in(input);
+        self.0.borrow_mut().plan_input(&mut input)?;
+        plan_out(plan::plan_filtered(input, &filtering_in(filter)))
     }
 
     fn object_key(&self, path: String) -> Result<String, Error> {

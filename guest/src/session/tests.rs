@@ -67,7 +67,7 @@ fn list_sealed(
         let h = headers.iter().find(|(k, _)| *k == key).unwrap().1.clone();
         s.ingest_read(&key, Read::Header(h)).unwrap();
     }
-    s.finish_listing().unwrap()
+    s.finish_listing(false).unwrap()
 }
 
 #[test]
@@ -92,7 +92,7 @@ fn plain_with_a_manifest_reads_only_what_it_does_not_vouch_for() {
         let rel = k.strip_prefix("Docs/").unwrap();
         s.ingest_read(k, Read::Entry(entry(rel, 3))).unwrap();
     }
-    assert_eq!(s.finish_listing().unwrap().entries.len(), 2);
+    assert_eq!(s.finish_listing(false).unwrap().entries.len(), 2);
     let manifest = s.manifest(&[]).unwrap().expect("a new manifest");
     assert_eq!(s.manifest(&[]).unwrap(), None, "written once");
 
@@ -103,7 +103,7 @@ fn plain_with_a_manifest_reads_only_what_it_does_not_vouch_for() {
         .unwrap();
     assert_eq!(asked, ["Docs/b"]);
     s.ingest_read("Docs/b", Read::Entry(entry("b", 3))).unwrap();
-    s.finish_listing().unwrap();
+    s.finish_listing(false).unwrap();
     assert!(
         s.manifest(&[]).unwrap().is_some(),
         "rewritten with b's new tag"
@@ -135,7 +135,7 @@ fn a_listing_given_in_parts_in_any_order_is_the_listing_given_whole() {
         let rel = k.strip_prefix("Docs/").unwrap().to_string();
         first.ingest_read(&k, Read::Entry(entry(&rel, 3))).unwrap();
     }
-    first.finish_listing().unwrap();
+    first.finish_listing(false).unwrap();
     let manifest = first.manifest(&[]).unwrap();
 
     let finish = |mut s: Session, mut asked: Vec<String>| {
@@ -144,7 +144,7 @@ fn a_listing_given_in_parts_in_any_order_is_the_listing_given_whole() {
             let rel = k.strip_prefix("Docs/").unwrap().to_string();
             s.ingest_read(k, Read::Entry(entry(&rel, 3))).unwrap();
         }
-        let listing = s.finish_listing().unwrap();
+        let listing = s.finish_listing(false).unwrap();
         (asked, listing.entries, listing.exists)
     };
     let mut whole = Session::new("Docs", layout.clone(), "s3://b/").unwrap();
@@ -192,7 +192,7 @@ fn plain_on_a_folder_keeps_no_manifest_and_the_folder_wins() {
         .ingest_listing(vec![with("a"), with("a/b")], None)
         .unwrap();
     assert!(asked.is_empty());
-    let l = s.finish_listing().unwrap();
+    let l = s.finish_listing(false).unwrap();
     assert_eq!(
         l.entries
             .iter()
@@ -306,7 +306,7 @@ fn sealed_names_headers_and_manifests_that_fail_are_accounted_for() {
         .unwrap();
     assert_eq!(asked, std::slice::from_ref(&a.key));
     s.ingest_read(&a.key, Read::Header(ha)).unwrap();
-    let l = s.finish_listing().unwrap();
+    let l = s.finish_listing(false).unwrap();
     assert!(
         l.skipped
             .iter()
@@ -347,7 +347,7 @@ fn sealed_names_headers_and_manifests_that_fail_are_accounted_for() {
         )
         .unwrap();
     s.ingest_read(&asked[0], Read::Header(hf)).unwrap();
-    s.finish_listing().unwrap();
+    s.finish_listing(false).unwrap();
     assert!(s.check_restore("a").is_err());
 }
 
@@ -380,7 +380,7 @@ fn calls_out_of_order_are_refused() {
     };
     s.ingest_listing(vec![listed], None).unwrap();
     assert!(
-        s.finish_listing().is_err(),
+        s.finish_listing(false).is_err(),
         "D/x was asked about but not read"
     );
     assert!(s.ingest_listing(vec![], None).is_err());
@@ -410,7 +410,7 @@ fn try_list(
         s.ingest_read(&key, Read::Header(h)).unwrap();
     }
     // Put back what the session handed over, for the assertions to read.
-    s.listing = s.finish_listing().unwrap();
+    s.listing = s.finish_listing(false).unwrap();
     Ok(s)
 }
 
@@ -483,7 +483,7 @@ fn freshness_a_deleted_unopenable_or_older_manifest_is_refused_unless_trusted() 
     // The manifest of another folder does not open for this one.
     let mut other = began(&k, "Else", "/m/");
     other.ingest_listing(vec![], None).unwrap();
-    other.finish_listing().unwrap();
+    other.finish_listing(false).unwrap();
     other.uploaded(entry("x", 1), Some("e".into()), Some(ida.clone()));
     let elsewhere = other.manifest(&[3; 32]).unwrap().unwrap();
     refused_for(
@@ -615,14 +615,96 @@ fn the_records_are_the_confirmed_ones_with_the_changes_over_them() {
     f.get_mut("a").unwrap().mode = Some(0o600);
     f.get_mut("b").unwrap().mode = Some(0o640);
     assert!(f.get_mut("e").is_none(), "removed");
-    let all: Vec<(&str, u64, Option<u32>)> =
-        f.iter().map(|(p, r)| (p, r.size, r.mode)).collect();
+    let all: Vec<(&str, u64, Option<u32>)> = f.iter().map(|(p, r)| (p, r.size, r.mode)).collect();
     assert_eq!(
         all,
-        [("a", 1, Some(0o600)), ("b", 2, Some(0o640)), ("c", 30, None)]
+        [
+            ("a", 1, Some(0o600)),
+            ("b", 2, Some(0o640)),
+            ("c", 30, None)
+        ]
     );
     assert!(f.contains("c") && !f.contains("e") && !f.contains("f"));
     f.insert("e", record(50));
     assert_eq!(f.get("e").map(|r| r.size), Some(50));
     assert_eq!(f.iter().count(), 4);
+}
+
+#[test]
+fn kept_entries_go_to_the_remote_side_of_one_plan() {
+    let listed = |s: &mut Session, keep: bool| {
+        let with = |rel: &str| Listed {
+            key: format!("D/{rel}"),
+            size: 1,
+            etag: String::new(),
+            entry: Some(Ok(entry(rel, 1))),
+        };
+        s.ingest_listing(vec![with("b"), with("a")], None).unwrap();
+        s.finish_listing(keep).unwrap()
+    };
+    let plain = || {
+        let layout = Layout::Plain {
+            lists_metadata: true,
+        };
+        Session::new("D", layout, "/mnt/").unwrap()
+    };
+    let input = |direction: crate::plan::Direction, local: Vec<Entry>| Input {
+        direction,
+        source_missing: false,
+        source: local.clone(),
+        source_complete: true,
+        never_delete: false,
+        restore_elsewhere: false,
+        target: local,
+        mtime_window_ns: 1,
+        max_delete: None,
+        max_overwrite: None,
+        confirmed: false,
+        checksum: false,
+        source_hashes: BTreeMap::new(),
+        target_hashes: BTreeMap::new(),
+    };
+    let paths = |es: &[Entry]| es.iter().map(|e| e.path.clone()).collect::<Vec<_>>();
+
+    // Going up, the remote is the target; going down, the source.
+    let mut s = plain();
+    let l = listed(&mut s, true);
+    assert!(l.exists && l.entries.is_empty(), "kept, not handed over");
+    let mut up = input(Direction::Up, vec![]);
+    up.source = vec![entry("c", 1)];
+    s.plan_input(&mut up).unwrap();
+    assert_eq!(
+        (paths(&up.source), paths(&up.target)),
+        (vec!["c".into()], vec!["a".into(), "b".into()])
+    );
+    // Once used, a second plan would see an empty remote: refused.
+    let mut again = input(Direction::Up, vec![]);
+    let e = s.plan_input(&mut again).unwrap_err();
+    assert!(
+        matches!(&e, SessionError::InvalidInput(m) if m.contains("list it again")),
+        "{e:?}"
+    );
+
+    let mut s = plain();
+    listed(&mut s, true);
+    let mut down = input(Direction::Down, vec![]);
+    down.target = vec![entry("c", 1)];
+    s.plan_input(&mut down).unwrap();
+    assert_eq!(paths(&down.source), ["a", "b"]);
+    assert_eq!(paths(&down.target), ["c"]);
+
+    // The remote's side given as well as kept: refused, not mixed.
+    let mut s = plain();
+    listed(&mut s, true);
+    let mut both = input(Direction::Up, vec![entry("x", 1)]);
+    let e = s.plan_input(&mut both).unwrap_err();
+    assert!(matches!(e, SessionError::InvalidInput(_)), "{e:?}");
+
+    // Handed over: the input is planned as given.
+    let mut s = plain();
+    let l = listed(&mut s, false);
+    assert_eq!(paths(&l.entries), ["a", "b"]);
+    let mut given = input(Direction::Up, vec![entry("x", 1)]);
+    s.plan_input(&mut given).unwrap();
+    assert_eq!(paths(&given.target), ["x"]);
 }

@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 
-use super::{Crypto, Handle, Instance, session};
+use super::{Crypto, Handle, Instance, session, sync};
 use crate::engine::sync::Entry;
 
 impl Instance {
@@ -104,12 +104,27 @@ impl Instance {
             .map_err(Self::trapped("session.ingest-read"))
     }
 
-    /// Ends the listing.
-    pub fn session_finish_listing(&mut self, h: &Handle) -> Crypto<session::Listing> {
+    /// Ends the listing; with `keep` its entries stay in the session for
+    /// `session_plan`.
+    pub fn session_finish_listing(&mut self, h: &Handle, keep: bool) -> Crypto<session::Listing> {
         let s = self.bindings.poof_core_session();
         s.session()
-            .call_finish_listing(&mut self.store, h.0)
+            .call_finish_listing(&mut self.store, h.0, keep)
             .map_err(Self::trapped("session.finish-listing"))
+    }
+
+    /// The plan for the session's folder; the remote's side of `input` is
+    /// the entries the session kept, if it kept them.
+    pub fn session_plan(
+        &mut self,
+        h: &Handle,
+        input: &sync::PlanInput,
+        filter: &sync::Filter,
+    ) -> Crypto<sync::Plan> {
+        let s = self.bindings.poof_core_session();
+        s.session()
+            .call_plan(&mut self.store, h.0, input, filter)
+            .map_err(Self::trapped("session.plan"))
     }
 
     /// The key of the object of `path`.

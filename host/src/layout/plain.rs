@@ -32,10 +32,9 @@ use std::sync::Arc;
 use anyhow::{Context, Result, anyhow, bail};
 
 use super::session::{Beside, Sessions};
-use crate::engine::sync::{Filter, Plan, PlanInput};
-use crate::engine::{GuestError, Instance};
 use crate::engine::session::{Listed, Read};
-use crate::engine::sync::Entry;
+use crate::engine::sync::{Entry, Filter, Plan, PlanInput};
+use crate::engine::{GuestError, Instance};
 use crate::fsx;
 use crate::remote::{Remote, RemoteListing};
 use crate::store::{Body, Meta, ObjectInfo, Store, UserMeta};
@@ -116,6 +115,28 @@ impl PlainRemote {
         })
     }
 
+    /// Lists `dir` through its session; with `keep` the entries stay in it
+    /// for the plan.
+    fn listing(&self, dir: &str, names: &[String], keep: bool) -> Result<RemoteListing> {
+        let to_listed = |o: ObjectInfo| Listed {
+            entry: o.user.is_some().then(|| self.entry_of(&o)),
+            key: o.key,
+            size: o.size,
+            etag: o.etag,
+        };
+        let read = |key: &str| match self.store.head(key) {
+            Ok(o) => match self.entry_of(&o) {
+                Ok(e) => Read::Entry(e),
+                Err(why) => Read::Failed(why),
+            },
+            Err(e) => Read::Failed(format!("{e:#}")),
+        };
+        // A plain key is the session's prefix followed by the file's path:
+        // the names under `dir` are the names under that prefix.
+        self.sessions()?
+            .list(&*self.store, dir, names, keep, to_listed, read)
+    }
+
     /// The key of `dir/path`.
     fn key(&self, dir: &str, path: &str) -> Result<String> {
         self.sessions()?.object_key(dir, path)
@@ -155,12 +176,13 @@ impl Remote for PlainRemote {
 
     fn plan(
         &self,
+        dir: &str,
         spare: &mut Instance,
         input: &PlanInput,
         filter: &Filter,
     ) -> Result<Result<Plan, GuestError>> {
         match &self.sessions {
-            Some(sessions) => sessions.with_instance(|inst| inst.plan_sync_filtered(input, filter)),
+            Some(sessions) => sessions.plan(dir, input, filter),
             None => spare.plan_sync_filtered(input, filter),
         }
     }
@@ -170,23 +192,11 @@ impl Remote for PlainRemote {
     }
 
     fn list_hinted(&self, dir: &str, names: &[String]) -> Result<RemoteListing> {
-        let to_listed = |o: ObjectInfo| Listed {
-            entry: o.user.is_some().then(|| self.entry_of(&o)),
-            key: o.key,
-            size: o.size,
-            etag: o.etag,
-        };
-        let read = |key: &str| match self.store.head(key) {
-            Ok(o) => match self.entry_of(&o) {
-                Ok(e) => Read::Entry(e),
-                Err(why) => Read::Failed(why),
-            },
-            Err(e) => Read::Failed(format!("{e:#}")),
-        };
-        // A plain key is the session's prefix followed by the file's path:
-        // the names under `dir` are the names under that prefix.
-        self.sessions()?
-            .list(&*self.store, dir, names, to_listed, read)
+        self.listing(dir, names, false)
+    }
+
+    fn list_for_plan(&self, dir: &str, names: &[String]) -> Result<RemoteListing> {
+        self.listing(dir, names, true)
     }
 
     fn upload(&self, dir: &str, entry: &Entry, src: &Path) -> Result<()> {

@@ -345,6 +345,28 @@ impl io::Read for Receiver {
     }
 }
 
+impl SealedRemote {
+    /// Lists `dir` through its session; with `keep` the entries stay in it
+    /// for the plan.
+    fn listing(&self, dir: &str, keep: bool) -> Result<RemoteListing> {
+        let hs = u64::from(self.crypt.format().header_size);
+        let to_listed = |o: ObjectInfo| Listed {
+            key: o.key,
+            size: o.size,
+            etag: o.etag,
+            entry: None,
+        };
+        let read = |key: &str| match self.store.get_range(key, 0, hs) {
+            Ok(h) => Read::Header(h),
+            Err(e) => Read::Failed(format!("cannot read its header: {e:#}")),
+        };
+        // Encrypted names: the local folders' names say nothing about
+        // where the keys are, so no hints.
+        self.sessions
+            .list(&*self.store, dir, &[], keep, to_listed, read)
+    }
+}
+
 fn io_err(e: anyhow::Error) -> io::Error {
     io::Error::other(format!("{e:#}"))
 }
@@ -361,29 +383,20 @@ impl Remote for SealedRemote {
 
     fn plan(
         &self,
+        dir: &str,
         _spare: &mut Instance,
         input: &PlanInput,
         filter: &Filter,
     ) -> Result<Result<Plan, GuestError>> {
-        self.sessions
-            .with_instance(|inst| inst.plan_sync_filtered(input, filter))
+        self.sessions.plan(dir, input, filter)
     }
 
     fn list(&self, dir: &str) -> Result<RemoteListing> {
-        let hs = u64::from(self.crypt.format().header_size);
-        let to_listed = |o: ObjectInfo| Listed {
-            key: o.key,
-            size: o.size,
-            etag: o.etag,
-            entry: None,
-        };
-        let read = |key: &str| match self.store.get_range(key, 0, hs) {
-            Ok(h) => Read::Header(h),
-            Err(e) => Read::Failed(format!("cannot read its header: {e:#}")),
-        };
-        // Encrypted names: the local folders' names say nothing about
-        // where the keys are, so no hints.
-        self.sessions.list(&*self.store, dir, &[], to_listed, read)
+        self.listing(dir, false)
+    }
+
+    fn list_for_plan(&self, dir: &str, _names: &[String]) -> Result<RemoteListing> {
+        self.listing(dir, true)
     }
 
     /// Seals the file in one read: the segments go to the store as they

@@ -15,8 +15,8 @@ use anyhow::{Result, anyhow};
 use super::freshness::Memory;
 use crate::crypt::describe;
 use crate::engine::session::{Listed, Read};
-use crate::engine::sync::Entry;
-use crate::engine::{GuestError, Handle, Instance};
+use crate::engine::sync::{Entry, Filter, Plan, PlanInput};
+use crate::engine::{Crypto, GuestError, Handle, Instance};
 use crate::exit::Refused;
 use crate::remote::RemoteListing;
 use crate::store::{ObjectInfo, Store};
@@ -130,16 +130,6 @@ impl Sessions {
         f(inst, &by_cloud[cloud])
     }
 
-    /// Runs `f` on the sessions' instance itself (a call that needs no
-    /// session, such as the plan of a path just listed).
-    pub fn with_instance<T>(&self, f: impl FnOnce(&mut Instance) -> T) -> T {
-        let mut inner = self
-            .inner
-            .lock()
-            .expect("no panics while a session is used");
-        f(&mut inner.inst)
-    }
-
     /// Starts a fresh session for `cloud`, ending the one before.
     fn fresh(&self, cloud: &str) -> Result<()> {
         let mut inner = self
@@ -159,12 +149,14 @@ impl Sessions {
     /// objects it asks about are read with `read` (several at once), and
     /// its conclusion comes back. `hints` go to the store's `list_each`
     /// (names under the session's prefix the keys are probably spread
-    /// over; empty when none are known).
+    /// over; empty when none are known). With `keep` the entries stay in
+    /// the session for `plan` and the listing returned has none.
     pub fn list(
         &self,
         store: &dyn Store,
         cloud: &str,
         hints: &[String],
+        keep: bool,
         to_listed: impl Fn(ObjectInfo) -> Listed,
         read: impl Fn(&str) -> Read + Sync,
     ) -> Result<RemoteListing> {
@@ -231,7 +223,7 @@ impl Sessions {
             for (key, r) in asked.iter().zip(&reads) {
                 inst.session_ingest_read(h, key, r)?.map_err(refusal)?;
             }
-            inst.session_finish_listing(h)?.map_err(refusal)
+            inst.session_finish_listing(h, keep)?.map_err(refusal)
         })?;
         self.remember(cloud)?;
         let mut problems = l.problems;
@@ -244,6 +236,12 @@ impl Sessions {
             problems,
             skipped,
         })
+    }
+
+    /// The plan for `cloud`, made by its session: from the entries its
+    /// listing kept, when it kept them.
+    pub fn plan(&self, cloud: &str, input: &PlanInput, filter: &Filter) -> Crypto<Plan> {
+        self.with(cloud, |inst, h| inst.session_plan(h, input, filter))
     }
 
     /// The key of the object of `cloud/path`.

@@ -294,3 +294,54 @@ fn a_tampered_sealed_manifest_stops_deletions() {
         "nothing is deleted on a manifest that does not open"
     );
 }
+
+#[test]
+fn the_remote_side_of_a_plan_stays_in_the_guest() {
+    for layout in LAYOUTS {
+        let local = tempfile::tempdir().unwrap();
+        for i in 0..3 {
+            write(local.path(), &format!("f{i}"), "x");
+        }
+        let store = Arc::new(MemoryStore::new());
+        let remote = remote(layout, &store);
+        assert_eq!(
+            run(local.path(), &*remote, Direction::Up).exit,
+            Exit::Success
+        );
+        let walked = walk::walk(local.path(), Links::Follow).unwrap();
+        let stored = remote.list_for_plan("Docs", &[]).unwrap();
+        assert!(stored.exists, "{layout}");
+        assert!(stored.entries.is_empty(), "{layout}: kept in the session");
+        let input = PlanInput {
+            direction: Direction::Up,
+            source_state: SourceState::Present,
+            source: walked.entries,
+            source_complete: true,
+            never_delete: false,
+            restore_elsewhere: false,
+            target: Vec::new(),
+            mtime_window_ns: remote.mtime_window_ns(),
+            max_delete: None,
+            max_overwrite: None,
+            confirmed: false,
+            checksum: false,
+            source_hashes: Vec::new(),
+            target_hashes: Vec::new(),
+        };
+        let mut spare = pool().lease().unwrap();
+        let none = crate::filters::none();
+        let plan = remote
+            .plan("Docs", &mut spare, &input, &none)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            plan.unchanged, 3,
+            "{layout}: planned against the kept listing"
+        );
+        assert!(plan.copy.is_empty() && plan.delete.is_empty(), "{layout}");
+        // The kept listing went to that plan: a second one is refused
+        // rather than planned against nothing.
+        let again = remote.plan("Docs", &mut spare, &input, &none).unwrap();
+        assert!(again.is_err(), "{layout}: {again:?}");
+    }
+}

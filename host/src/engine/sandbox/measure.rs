@@ -58,7 +58,7 @@ fn the_largest_calls() -> Result<()> {
         let key = ok(inst.keyring_generate(&[1; 32]))?;
         let s = ok(inst.session_sealed("Docs", &key, "mem:", None, false))?;
         ok(inst.session_ingest_listing(&s, &[], None))?;
-        ok(inst.session_finish_listing(&s))?;
+        ok(inst.session_finish_listing(&s, false))?;
         let t = cpu_time();
         let mut listed = Vec::with_capacity(n);
         for e in &input.source {
@@ -88,7 +88,7 @@ fn the_largest_calls() -> Result<()> {
         let s = ok(inst.session_sealed("Docs", &key, "mem:", None, false))?;
         let t = cpu_time();
         let asked = ok(inst.session_ingest_listing(&s, &listed, Some(&manifest)))?;
-        let listing = ok(inst.session_finish_listing(&s))?;
+        let listing = ok(inst.session_finish_listing(&s, false))?;
         println!(
             "sealed session, listing and manifest of {n} files ingested: {:.2} s \
              ({} entries, {} reads asked); peak memory {:.0} MiB",
