@@ -18,7 +18,7 @@ use poof_guest::crypto::keyring::{self, KdfParams, Keyring};
 use poof_guest::crypto::stream::{self, FileMeta};
 use poof_guest::legacy::names::{Mode, NameEncoding};
 use poof_guest::legacy::{self, CryptKey, Options, Section, content, obscure, s3names, version};
-use poof_guest::manifest::{self, Object, Stored};
+use poof_guest::manifest::{self, Object, Record, Tag};
 use poof_guest::paths;
 use poof_guest::plan::{self, Direction, Entry, GuardKind, Input, Limit};
 
@@ -269,8 +269,11 @@ pub fn plan(data: &[u8]) {
 /// vouched-for and unknown objects, and vouches only for matching ones.
 pub fn manifest(data: &[u8]) {
     let mut b = Bytes(data);
-    let owned: Vec<(String, u64, String)> = (0..b.u8() % 8)
-        .map(|_| (b.path(), u64::from(b.u8() % 3), format!("e{}", b.u8() % 3)))
+    let owned: Vec<(String, u64, Tag)> = (0..b.u8() % 8)
+        .map(|_| {
+            let etag = Tag::new(&format!("e{}", b.u8() % 3));
+            (b.path(), u64::from(b.u8() % 3), etag)
+        })
         .collect();
     let listing: Vec<Object> = owned
         .iter()
@@ -283,22 +286,22 @@ pub fn manifest(data: &[u8]) {
     let bytes = if b.u8() % 2 == 0 {
         b.0.to_vec()
     } else {
-        let stored: Vec<Stored> = listing
+        let records: Vec<(&str, Record)> = listing
             .iter()
-            .map(|o| Stored {
-                entry: Entry {
-                    path: o.path.to_string(),
+            .map(|o| {
+                let record = Record {
                     size: o.size,
                     mtime_ns: 1,
                     mode: Some(0o644),
-                },
-                etag: o.etag.to_string(),
-                object_id: None,
+                    etag: o.etag.clone(),
+                    object_id: None,
+                };
+                (o.path, record)
             })
             .collect();
         // Encrypted manifests carry a generation; plain ones do not.
         let generation = (b.u8() % 2 == 0).then(|| u64::from(b.u8()));
-        let mut bytes = manifest::encode(&stored, generation);
+        let mut bytes = manifest::encode(records.iter().map(|(p, r)| (*p, r)), generation);
         for (i, m) in b.0.iter().enumerate() {
             if !bytes.is_empty() {
                 let at = (i * 31 + usize::from(*m)) % bytes.len();
@@ -307,16 +310,28 @@ pub fn manifest(data: &[u8]) {
         }
         bytes
     };
-    let r = manifest::reconcile(&bytes, &listing);
-    assert_eq!(r.known.len() + r.unknown.len(), listing.len());
+    let r = manifest::reconcile(manifest::read(bytes), listing.iter().copied());
     // A generation is reported only for a manifest that was read.
     assert!(r.generation.is_none() || r.problem.is_none());
-    for k in &r.known {
+    // Each record vouches once, in path order.
+    assert!(r.known.windows(2).all(|w| w[0].0 < w[1].0), "{:?}", r.known);
+    for (path, k) in &r.known {
         assert!(
             listing
                 .iter()
-                .any(|o| o.path == k.entry.path && o.size == k.entry.size && o.etag == k.etag),
-            "the manifest vouched for {k:?}, which the listing does not match"
+                .any(|o| *o.path == **path && o.size == k.size && *o.etag == k.etag),
+            "the manifest vouched for {path:?}, which the listing does not match"
+        );
+    }
+    // Every listed object is vouched for or unknown.
+    for o in &listing {
+        let vouched = r
+            .known
+            .iter()
+            .any(|(p, k)| **p == *o.path && k.size == o.size && k.etag == *o.etag);
+        assert!(
+            vouched || r.unknown.iter().any(|u| u == o.path),
+            "{o:?} is neither vouched for nor unknown"
         );
     }
 }

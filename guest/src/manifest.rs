@@ -140,12 +140,22 @@ pub struct Reconciled {
     pub generation: Option<u64>,
 }
 
-/// Checks `listing` against the manifest bytes (empty when there is none).
-/// The bytes go once they are read, before the listing is gone through.
-pub fn reconcile<'a>(
-    manifest: Vec<u8>,
-    listing: impl IntoIterator<Item = Object<'a>>,
-) -> Reconciled {
+/// A manifest as read, before any listing is checked against it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Decoded {
+    /// There were bytes to read (a manifest exists).
+    had: bool,
+    /// Its records, sorted by path; none when it could not be read.
+    records: Vec<Row>,
+    /// Its generation, when it could be read.
+    generation: Option<u64>,
+    /// Why it could not be read, when it could not.
+    problem: Option<String>,
+}
+
+/// Reads the manifest bytes (empty when there is none); the bytes go once
+/// their records are read.
+pub fn read(manifest: Vec<u8>) -> Decoded {
     let had = !manifest.is_empty();
     let (records, generation, problem) = if !had {
         (Vec::new(), None, None)
@@ -155,7 +165,25 @@ pub fn reconcile<'a>(
             Err(why) => (Vec::new(), None, Some(why)),
         }
     };
-    drop(manifest);
+    Decoded {
+        had,
+        records,
+        generation,
+        problem,
+    }
+}
+
+/// Checks `listing` against a manifest read with `read`.
+pub fn reconcile<'a>(
+    manifest: Decoded,
+    listing: impl IntoIterator<Item = Object<'a>>,
+) -> Reconciled {
+    let Decoded {
+        had,
+        records,
+        generation,
+        problem,
+    } = manifest;
     let mut out = Reconciled {
         problem,
         generation,
@@ -327,7 +355,7 @@ mod tests {
     }
 
     fn reconcile(manifest: &[u8], listing: &[Object]) -> Reconciled {
-        super::reconcile(manifest.to_vec(), listing.iter().copied())
+        super::reconcile(read(manifest.to_vec()), listing.iter().copied())
     }
 
     fn encode(rows: &[Row], generation: Option<u64>) -> Vec<u8> {

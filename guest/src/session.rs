@@ -254,6 +254,17 @@ pub fn words(e: &CryptoError) -> String {
     }
 }
 
+/// The manifest as a session read it (`add_manifest`).
+#[derive(Debug)]
+struct Given {
+    /// Its records, or why they could not be read.
+    decoded: manifest::Decoded,
+    /// Sealed: the SHA-256 of its sealed bytes.
+    sha256: Option<String>,
+    /// Sealed: why it could not be opened.
+    unopened: Option<String>,
+}
+
 /// Whether `finish_listing` kept the listing's entries for a plan.
 #[derive(Debug)]
 enum Kept {
@@ -291,6 +302,8 @@ pub struct Session {
     /// Parts of the listing given before `ingest_listing`, kept as they
     /// came: joining them would hold the listing twice while it is copied.
     incoming: Vec<Vec<Obj>>,
+    /// The manifest, when it was given before the rest of the listing.
+    given: Option<Given>,
     /// The listing being built.
     listing: Listing,
     /// The manifest matched the listing exactly.
@@ -346,6 +359,7 @@ impl Session {
             bad_sizes: BTreeMap::new(),
             pending: BTreeMap::new(),
             incoming: Vec::new(),
+            given: None,
             listing: Listing::default(),
             exact: true,
             dirty: false,
@@ -431,26 +445,75 @@ impl Session {
         Ok(())
     }
 
+    /// Takes the manifest's bytes before `ingest_listing` (which is then
+    /// given none), and reads them at once: neither they nor the host's
+    /// copy are then held beside the rest of the listing.
+    pub fn add_manifest(&mut self, bytes: Vec<u8>) -> Result<()> {
+        self.not_listed_yet()?;
+        if self.manifest_key.is_none() || self.given.is_some() {
+            return Err(SessionError::InvalidInput(format!(
+                "{}: a manifest given twice, or to a session that keeps none",
+                self.cloud
+            )));
+        }
+        self.given = Some(self.read_manifest(bytes));
+        Ok(())
+    }
+
+    /// The manifest read from its bytes: a sealed one opened first, with
+    /// the SHA-256 of its sealed bytes, or why it could not be opened.
+    fn read_manifest(&self, bytes: Vec<u8>) -> Given {
+        let Some(k) = self.sealed() else {
+            return Given {
+                decoded: manifest::read(bytes),
+                sha256: None,
+                unopened: None,
+            };
+        };
+        let sha256 = Some(sha256_hex(&bytes));
+        match k.open_blob(&manifest_context(&self.cloud), bytes) {
+            Ok(plain) => Given {
+                decoded: manifest::read(plain),
+                sha256,
+                unopened: None,
+            },
+            Err(e) => Given {
+                decoded: manifest::Decoded::default(),
+                sha256,
+                unopened: Some(format!("cannot be opened: {}", words(&e))),
+            },
+        }
+    }
+
     /// Takes the rest of the store's listing under `prefix` (what
     /// `add_objects` did not give) and the manifest's bytes (`None` when
-    /// there is none), and returns the keys of the objects the host must
-    /// read: their header (sealed) or their metadata (plain).
+    /// there is none, or `add_manifest` took them), and returns the keys of
+    /// the objects the host must read: their header (sealed) or their
+    /// metadata (plain).
     pub fn ingest_listing(
         &mut self,
         objects: Vec<Listed>,
         manifest: Option<Vec<u8>>,
     ) -> Result<Vec<String>> {
         self.not_listed_yet()?;
+        let given = match (manifest, self.given.take()) {
+            (Some(_), Some(_)) => {
+                return Err(SessionError::InvalidInput(format!(
+                    "{}: the manifest was given twice",
+                    self.cloud
+                )));
+            }
+            (Some(bytes), None) => Some(self.read_manifest(bytes)),
+            (None, given) => given,
+        };
         self.listed = true;
         let mut parts = std::mem::take(&mut self.incoming);
         parts.push(compact(objects));
         let listed: usize = parts.iter().map(Vec::len).sum();
         self.listing.exists = listed > 0;
         match self.layout.clone() {
-            Layout::Plain { .. } => self.ingest_plain(parts, manifest),
-            Layout::Sealed(k) => {
-                self.ingest_sealed(&k, listed, parts.into_iter().flatten(), manifest)
-            }
+            Layout::Plain { .. } => self.ingest_plain(parts, given),
+            Layout::Sealed(k) => self.ingest_sealed(&k, listed, parts.into_iter().flatten(), given),
         }
     }
 

@@ -86,7 +86,12 @@ pub fn walk(root: &Path, links: Links) -> Result<Listing, WalkError> {
     };
     let mut chain = HashSet::from([(meta.dev(), meta.ino())]);
     walk_dir(root, "", links, &mut chain, &mut listing);
-    listing.entries.sort_by(|a, b| a.path.cmp(&b.path));
+    // Paths are unique, so an unstable sort gives the one order, in place
+    // (a stable sort would take a scratch buffer of half the list first);
+    // the list is then held until the plan is made, without the slack of
+    // its growth.
+    listing.entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    listing.entries.shrink_to_fit();
     Ok(listing)
 }
 

@@ -78,6 +78,10 @@ impl wit::GuestSession for SessionResource {
         Ok(self.0.borrow_mut().add_objects(listed_in(objects))?)
     }
 
+    fn add_manifest(&self, bytes: Vec<u8>) -> Result<(), Error> {
+        Ok(self.0.borrow_mut().add_manifest(bytes)?)
+    }
+
     fn ingest_listing(
         &self,
         objects: Vec<wit::Listed>,

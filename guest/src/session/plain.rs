@@ -6,7 +6,7 @@
 //! that name: the folder wins), or a key the host must read.
 use std::collections::BTreeSet;
 
-use super::{Files, Obj, Result, Session, SessionError};
+use super::{Files, Given, Obj, Result, Session, SessionError};
 use crate::manifest::{self, Object};
 use crate::paths;
 use crate::plan::Entry;
@@ -15,7 +15,7 @@ impl Session {
     pub(super) fn ingest_plain(
         &mut self,
         mut parts: Vec<Vec<Obj>>,
-        manifest: Option<Vec<u8>>,
+        manifest: Option<Given>,
     ) -> Result<Vec<String>> {
         if self.downgrade {
             return Err(SessionError::Refused(format!(
@@ -101,7 +101,8 @@ impl Session {
             size: o.size,
             etag: &o.etag,
         });
-        let r = manifest::reconcile(manifest.unwrap_or_default(), listed);
+        let read = manifest.map(|g| g.decoded).unwrap_or_default();
+        let r = manifest::reconcile(read, listed);
         if let Some(problem) = &r.problem {
             self.listing.skipped.push(format!(
                 "the manifest {} ({problem}); it is rebuilt from the listing",

@@ -7,7 +7,7 @@
 //! refused for a restore, never guessed.
 use std::collections::BTreeMap;
 
-use super::{Files, Obj, Result, Session, SessionError, manifest_context, words};
+use super::{Files, Given, Obj, Result, Session, SessionError, words};
 use crate::crypto::CryptoError;
 use crate::crypto::keyring::Keyring;
 use crate::crypto::stream;
@@ -19,7 +19,7 @@ impl Session {
         k: &Keyring,
         objects_listed: usize,
         objects: impl Iterator<Item = Obj>,
-        manifest: Option<Vec<u8>>,
+        manifest: Option<Given>,
     ) -> Result<Vec<String>> {
         let cloud = self.cloud.clone();
         let prefix = format!("{cloud}/");
@@ -71,15 +71,11 @@ impl Session {
                 etag: &o.etag,
             })
         };
-        let sha = manifest.as_deref().map(super::sha256_hex);
-        let (bytes, unreadable) = match manifest {
-            None => (Vec::new(), None),
-            Some(sealed) => match k.open_blob(&manifest_context(&cloud), sealed) {
-                Ok(b) => (b, None),
-                Err(e) => (Vec::new(), Some(format!("cannot be opened: {}", words(&e)))),
-            },
+        let (read, sha, unreadable) = match manifest {
+            None => (manifest::Decoded::default(), None, None),
+            Some(g) => (g.decoded, g.sha256, g.unopened),
         };
-        let mut r = manifest::reconcile(bytes, listed());
+        let mut r = manifest::reconcile(read, listed());
         let unreadable = unreadable.or(r.problem.take());
         let found = r.generation.unwrap_or_default();
         let stale = self.stale(unreadable, r.generation, objects_listed);
@@ -97,7 +93,7 @@ impl Session {
                 "{what} {why}; --trust-remote: the remote's word is trusted, the objects are \
                  read one by one and a new manifest is written"
             ));
-            r = manifest::reconcile(Vec::new(), listed());
+            r = manifest::reconcile(manifest::Decoded::default(), listed());
         } else {
             self.remember = Some(super::Freshness {
                 generation: found,

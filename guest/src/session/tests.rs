@@ -400,7 +400,11 @@ fn try_list(
         .unwrap()
         .remembering(memory, trust);
     let listed = objects.iter().map(|(o, _)| o.clone()).collect();
-    for key in s.ingest_listing(listed, manifest)? {
+    // As the host gives it: as soon as it is read, before the listing ends.
+    if let Some(m) = manifest {
+        s.add_manifest(m).unwrap();
+    }
+    for key in s.ingest_listing(listed, None)? {
         let h = objects
             .iter()
             .find(|(o, _)| o.key == key)
@@ -707,4 +711,51 @@ fn kept_entries_go_to_the_remote_side_of_one_plan() {
     let mut given = input(Direction::Up, vec![entry("x", 1)]);
     s.plan_input(&mut given).unwrap();
     assert_eq!(paths(&given.target), ["x"]);
+}
+
+#[test]
+fn a_manifest_given_early_is_the_manifest_given_with_the_listing() {
+    let layout = Layout::Plain {
+        lists_metadata: false,
+    };
+    let listed = |rel: &str, etag: &str| Listed {
+        key: format!("Docs/{rel}"),
+        size: 3,
+        etag: etag.into(),
+        entry: None,
+    };
+    let mut first = Session::new("Docs", layout.clone(), "s3://b/").unwrap();
+    for k in first.ingest_listing(vec![listed("a", "1")], None).unwrap() {
+        let rel = k.strip_prefix("Docs/").unwrap().to_string();
+        first.ingest_read(&k, Read::Entry(entry(&rel, 3))).unwrap();
+    }
+    first.finish_listing(false).unwrap();
+    let manifest = first.manifest(&[]).unwrap().unwrap();
+    let objects = || vec![listed("a", "1"), listed("b", "2")];
+
+    let mut late = Session::new("Docs", layout.clone(), "s3://b/").unwrap();
+    let asked_late = late
+        .ingest_listing(objects(), Some(manifest.clone()))
+        .unwrap();
+    let mut early = Session::new("Docs", layout.clone(), "s3://b/").unwrap();
+    early.add_objects(vec![listed("b", "2")]).unwrap();
+    early.add_manifest(manifest.clone()).unwrap();
+    early.add_objects(vec![listed("a", "1")]).unwrap();
+    let asked_early = early.ingest_listing(vec![], None).unwrap();
+    assert_eq!(asked_early, asked_late);
+    assert_eq!(asked_early, ["Docs/b"], "a was vouched for");
+
+    // Given twice, either way, or to a session that keeps none: refused.
+    let mut twice = Session::new("Docs", layout.clone(), "s3://b/").unwrap();
+    twice.add_manifest(manifest.clone()).unwrap();
+    assert!(twice.add_manifest(manifest.clone()).is_err());
+    let e = twice.ingest_listing(objects(), Some(manifest.clone()));
+    assert!(matches!(e, Err(SessionError::InvalidInput(_))), "{e:?}");
+    let folder = Layout::Plain {
+        lists_metadata: true,
+    };
+    let mut none = Session::new("Docs", folder, "/mnt/").unwrap();
+    assert!(none.add_manifest(manifest.clone()).is_err());
+    // After the listing: too late.
+    assert!(early.add_manifest(manifest).is_err());
 }

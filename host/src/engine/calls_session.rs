@@ -104,6 +104,14 @@ impl Instance {
             .map_err(Self::trapped("session.ingest-read"))
     }
 
+    /// Gives the manifest's bytes before the rest of the listing.
+    pub fn session_add_manifest(&mut self, h: &Handle, bytes: &[u8]) -> Crypto<()> {
+        let s = self.bindings.poof_core_session();
+        s.session()
+            .call_add_manifest(&mut self.store, h.0, bytes)
+            .map_err(Self::trapped("session.add-manifest"))
+    }
+
     /// Ends the listing; with `keep` its entries stay in the session for
     /// `session_plan`.
     pub fn session_finish_listing(&mut self, h: &Handle, keep: bool) -> Crypto<session::Listing> {

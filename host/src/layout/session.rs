@@ -164,15 +164,24 @@ impl Sessions {
         let (prefix, manifest_key) = self.with(cloud, |inst, h| {
             Ok((inst.session_prefix(h)?, inst.session_manifest_key(h)?))
         })?;
-        // The manifest is read while the objects are listed, and each part
-        // of the listing goes to the guest as it comes: the host never
-        // holds the whole listing.
+        // The manifest is read while the objects are listed and goes to the
+        // guest as soon as it is read; each part of the listing goes to the
+        // guest as it comes: the host never holds the whole listing, nor
+        // the manifest beside it.
         let mut listed = 0usize;
         let mut refused = None;
         let (l, manifest) = std::thread::scope(|s| {
-            let reading = manifest_key
-                .as_deref()
-                .map(|k| s.spawn(move || super::read_reserved(store, k)));
+            let reading = manifest_key.as_deref().map(|k| {
+                s.spawn(move || -> Result<bool> {
+                    let Some(bytes) = super::read_reserved(store, k)? else {
+                        return Ok(false);
+                    };
+                    self.with(cloud, |inst, h| {
+                        inst.session_add_manifest(h, &bytes)?.map_err(refusal)
+                    })?;
+                    Ok(true)
+                })
+            });
             let l = store.list_each(&prefix, hints, &mut |part| {
                 listed += part.len();
                 let objects: Vec<Listed> = part.into_iter().map(&to_listed).collect();
@@ -196,10 +205,10 @@ impl Sessions {
         }
         let manifest = match manifest {
             Some(m) => m.map_err(|e| e.context(format!("reading the manifest of {cloud}")))?,
-            None => None,
+            None => false,
         };
         let asked = self.with(cloud, |inst, h| {
-            inst.session_ingest_listing(h, &[], manifest.as_deref())?
+            inst.session_ingest_listing(h, &[], None)?
                 .map_err(|e| match e {
                     // A folder refused as a whole (a stale manifest) is a
                     // safety refusal: exit code 3.
@@ -211,13 +220,10 @@ impl Sessions {
             target: "poof::listing",
             "{cloud}: {} objects listed, manifest {}, {} to read for their metadata ({} at once)",
             listed,
-            if manifest.is_some() { "read" } else { "absent" },
+            if manifest { "read" } else { "absent" },
             asked.len(),
             crate::knobs::checkers()
         );
-        // The guest holds its own copy now; it goes before the guest's
-        // conclusion (every entry) comes back.
-        drop(manifest);
         let reads = crate::pool::map(&asked, crate::knobs::checkers(), |k| read(k));
         let listing = self.with(cloud, |inst, h| {
             for (key, r) in asked.iter().zip(&reads) {
