@@ -55,6 +55,9 @@ pub use bindings::poof::core::types::Error as GuestError;
 pub struct Guest {
     wasm: &'static [u8],
     precompiled: &'static [u8],
+    /// The component's SHA-256, computed once (`poof version` shows it and
+    /// loading checks the precompiled copy's tag against it).
+    digest: OnceLock<[u8; 32]>,
     runtime: OnceLock<Result<Runtime, String>>,
 }
 
@@ -84,6 +87,7 @@ impl Guest {
         Guest {
             wasm,
             precompiled,
+            digest: OnceLock::new(),
             runtime: OnceLock::new(),
         }
     }
@@ -95,13 +99,19 @@ impl Guest {
 
     /// SHA-256 of the embedded component, in lower-case hex.
     pub fn sha256(&self) -> String {
-        hex::encode(Sha256::digest(self.wasm))
+        hex::encode(self.digest())
+    }
+
+    /// SHA-256 of the embedded component, hashed on first use.
+    fn digest(&self) -> &[u8; 32] {
+        self.digest.get_or_init(|| Sha256::digest(self.wasm).into())
     }
 
     fn runtime(&self) -> Result<&Runtime> {
         self.runtime
             .get_or_init(|| {
-                Runtime::load(self.wasm, self.precompiled).map_err(|e| format!("{e:#}"))
+                Runtime::load(self.wasm, self.digest(), self.precompiled)
+                    .map_err(|e| format!("{e:#}"))
             })
             .as_ref()
             .map_err(|e| anyhow::anyhow!("the embedded guest could not be loaded: {e}"))
@@ -118,7 +128,7 @@ impl Guest {
     pub fn precompile(&self) -> Result<Vec<u8>> {
         let engine = Engine::new(&precompile_config()?)?;
         let code = engine.precompile_component(self.wasm)?;
-        let mut out = Sha256::digest(self.wasm).to_vec();
+        let mut out = self.digest().to_vec();
         out.extend_from_slice(&code);
         Ok(out)
     }
@@ -194,9 +204,9 @@ fn precompile_config() -> Result<Config> {
 }
 
 impl Runtime {
-    fn load(wasm: &[u8], precompiled: &[u8]) -> Result<Runtime> {
+    fn load(wasm: &[u8], digest: &[u8; 32], precompiled: &[u8]) -> Result<Runtime> {
         let engine = Engine::new(&config())?;
-        let (component, compiled) = match deserialize(&engine, wasm, precompiled) {
+        let (component, compiled) = match deserialize(&engine, digest, precompiled) {
             Ok(c) => (c, Compiled::Precompiled),
             Err(why) => {
                 log::debug!(target: "poof", "compiling the guest here: {why:#}");
@@ -220,13 +230,14 @@ impl Runtime {
     }
 }
 
-/// The embedded precompiled guest, when it is tagged with `wasm`'s hash and
-/// wasmtime accepts it for `engine` on this CPU; otherwise why not.
-fn deserialize(engine: &Engine, wasm: &[u8], precompiled: &[u8]) -> Result<Component> {
+/// The embedded precompiled guest, when it is tagged with `digest`, the
+/// embedded component's SHA-256, and wasmtime accepts it for `engine` on
+/// this CPU; otherwise why not.
+fn deserialize(engine: &Engine, digest: &[u8; 32], precompiled: &[u8]) -> Result<Component> {
     if precompiled.is_empty() {
         anyhow::bail!("this binary embeds no precompiled guest");
     }
-    if precompiled.len() <= TAG_LEN || precompiled[..TAG_LEN] != Sha256::digest(wasm)[..] {
+    if precompiled.len() <= TAG_LEN || precompiled[..TAG_LEN] != digest[..] {
         anyhow::bail!("the precompiled guest is not tagged with the embedded component's hash");
     }
     // SAFETY: `deserialize` trusts its input to be machine code that
@@ -419,7 +430,8 @@ mod tests {
     /// carrying it compiles at start-up and answers a call.
     fn falls_back(wasm: &'static [u8], precompiled: Vec<u8>, why: &str) -> Result<()> {
         let engine = Engine::new(&config())?;
-        let Err(refused) = deserialize(&engine, wasm, &precompiled) else {
+        let digest: [u8; 32] = Sha256::digest(wasm).into();
+        let Err(refused) = deserialize(&engine, &digest, &precompiled) else {
             anyhow::bail!("wasmtime accepted a precompiled guest that does not fit ({why})");
         };
         let refused = format!("{refused:#}");
