@@ -40,13 +40,13 @@ impl Limits {
     /// "Limits").
     ///
     /// Memory: the largest need measured is a sealed remote's session, whose
-    /// instance holds every file of the remote for the run: 177 MiB for
-    /// 100,000 files, 1.7 GiB for 1,000,000. 2 GiB is twelve times the
-    /// 100,000 files poof is tested with, and half of what wasm32 can
+    /// instance holds every file of the remote for the run: 86 MiB for
+    /// 100,000 files, 844 MiB for 1,000,000. 2 GiB is twenty-three times
+    /// the 100,000 files poof is tested with, and half of what wasm32 can
     /// address at all; a bigger backup stops with the limit's error.
     ///
     /// Deadline: the longest single call measured, a sealed session taking
-    /// in the listing and manifest of 1,000,000 files, takes 38 s of CPU on
+    /// in the listing and manifest of 1,000,000 files, takes 33 s of CPU on
     /// the 2-vCPU build machine (100,000 files: 3 s). Ten minutes leaves a
     /// slow or busy machine a wide margin and still ends a guest stuck in a
     /// loop in bounded time.
