@@ -462,6 +462,28 @@ fn check_tree(source: &Index, side: &str) -> Result<(), PlanError> {
     Ok(())
 }
 
+/// An input going up with the defaults of a plain sync (tests here and in
+/// the session's).
+#[cfg(test)]
+pub(crate) fn test_input(source: Vec<Entry>, target: Vec<Entry>) -> Input {
+    Input {
+        direction: Direction::Up,
+        source_missing: false,
+        source,
+        source_complete: true,
+        never_delete: false,
+        restore_elsewhere: false,
+        target,
+        mtime_window_ns: 1,
+        max_delete: None,
+        max_overwrite: None,
+        confirmed: false,
+        checksum: false,
+        source_hashes: BTreeMap::new(),
+        target_hashes: BTreeMap::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -475,24 +497,7 @@ mod tests {
         }
     }
 
-    fn input(source: Vec<Entry>, target: Vec<Entry>) -> Input {
-        Input {
-            direction: Direction::Up,
-            source_missing: false,
-            source,
-            source_complete: true,
-            never_delete: false,
-            restore_elsewhere: false,
-            target,
-            mtime_window_ns: 1,
-            max_delete: None,
-            max_overwrite: None,
-            confirmed: false,
-            checksum: false,
-            source_hashes: BTreeMap::new(),
-            target_hashes: BTreeMap::new(),
-        }
-    }
+    use super::test_input as input;
 
     #[test]
     fn copies_new_and_changed_deletes_extras_skips_equal() {

@@ -686,19 +686,17 @@ impl Session {
     /// must be empty; when nothing was kept, the input is left as given.
     /// The entries go to the plan: a second plan needs a new listing.
     pub fn plan_input(&mut self, input: &mut Input) -> Result<()> {
-        let kept = match std::mem::replace(&mut self.kept, Kept::Used) {
-            Kept::Held(entries) => entries,
-            Kept::No => {
-                self.kept = Kept::No;
-                return Ok(());
-            }
+        let kept = match &mut self.kept {
+            Kept::No => return Ok(()),
             Kept::Used => {
                 return Err(SessionError::InvalidInput(format!(
                     "the listing of {} went to a plan already; list it again",
                     self.cloud
                 )));
             }
+            Kept::Held(entries) => std::mem::take(entries),
         };
+        self.kept = Kept::Used;
         let remote_side = match input.direction {
             Direction::Up => &mut input.target,
             Direction::Down => &mut input.source,

@@ -57,6 +57,31 @@ pub fn conf(local: &Path) -> PoofConf {
     }
 }
 
+/// A plan's input going up, the source present and complete, with nothing
+/// asked for: the default guards, every mode off, times equal to the
+/// nanosecond.
+pub fn plan_input(
+    source: Vec<crate::engine::sync::Entry>,
+    target: Vec<crate::engine::sync::Entry>,
+) -> crate::engine::sync::PlanInput {
+    crate::engine::sync::PlanInput {
+        direction: crate::engine::sync::Direction::Up,
+        source_state: crate::engine::sync::SourceState::Present,
+        source,
+        source_complete: true,
+        never_delete: false,
+        restore_elsewhere: false,
+        target,
+        mtime_window_ns: 1,
+        max_delete: None,
+        max_overwrite: None,
+        confirmed: false,
+        checksum: false,
+        source_hashes: Vec::new(),
+        target_hashes: Vec::new(),
+    }
+}
+
 /// The options of a sync in `direction` with nothing asked for: the
 /// default guards, 4 transfers, every mode off.
 pub fn options(direction: crate::engine::sync::Direction) -> crate::sync::Options {

@@ -20,6 +20,16 @@ fn entry(path: &str, size: u64) -> Entry {
     }
 }
 
+/// A plain object of `Docs/rel` as S3 lists it: size 3, no metadata.
+fn listed(rel: &str, etag: &str) -> Listed {
+    Listed {
+        key: format!("Docs/{rel}"),
+        size: 3,
+        etag: etag.into(),
+        entry: None,
+    }
+}
+
 /// A sealed object of `cloud/rel` as a store would list it, with its header.
 fn sealed_object(
     k: &Keyring,
@@ -78,12 +88,6 @@ fn plain_with_a_manifest_reads_only_what_it_does_not_vouch_for() {
     let mut s = Session::new("Docs", layout.clone(), "s3://b/").unwrap();
     assert_eq!(s.prefix(), "Docs/");
     assert_eq!(s.manifest_key(), Some(".poof/manifests/Docs.json"));
-    let listed = |rel: &str, etag: &str| Listed {
-        key: format!("Docs/{rel}"),
-        size: 3,
-        etag: etag.into(),
-        entry: None,
-    };
     let asked = s
         .ingest_listing(vec![listed("a", "1"), listed("b", "2")], None)
         .unwrap();
@@ -114,12 +118,6 @@ fn plain_with_a_manifest_reads_only_what_it_does_not_vouch_for() {
 fn a_listing_given_in_parts_in_any_order_is_the_listing_given_whole() {
     let layout = Layout::Plain {
         lists_metadata: false,
-    };
-    let listed = |rel: &str, etag: &str| Listed {
-        key: format!("Docs/{rel}"),
-        size: 3,
-        etag: etag.into(),
-        entry: None,
     };
     let all = || {
         vec![
@@ -652,21 +650,9 @@ fn kept_entries_go_to_the_remote_side_of_one_plan() {
         };
         Session::new("D", layout, "/mnt/").unwrap()
     };
-    let input = |direction: crate::plan::Direction, local: Vec<Entry>| Input {
+    let input = |direction: Direction, local: Vec<Entry>| Input {
         direction,
-        source_missing: false,
-        source: local.clone(),
-        source_complete: true,
-        never_delete: false,
-        restore_elsewhere: false,
-        target: local,
-        mtime_window_ns: 1,
-        max_delete: None,
-        max_overwrite: None,
-        confirmed: false,
-        checksum: false,
-        source_hashes: BTreeMap::new(),
-        target_hashes: BTreeMap::new(),
+        ..crate::plan::test_input(local.clone(), local)
     };
     let paths = |es: &[Entry]| es.iter().map(|e| e.path.clone()).collect::<Vec<_>>();
 
@@ -717,12 +703,6 @@ fn kept_entries_go_to_the_remote_side_of_one_plan() {
 fn a_manifest_given_early_is_the_manifest_given_with_the_listing() {
     let layout = Layout::Plain {
         lists_metadata: false,
-    };
-    let listed = |rel: &str, etag: &str| Listed {
-        key: format!("Docs/{rel}"),
-        size: 3,
-        etag: etag.into(),
-        entry: None,
     };
     let mut first = Session::new("Docs", layout.clone(), "s3://b/").unwrap();
     for k in first.ingest_listing(vec![listed("a", "1")], None).unwrap() {

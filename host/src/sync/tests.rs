@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::*;
 use crate::store::Store;
 use crate::store::memory::{Fault, MemoryStore, Op};
-use crate::testkit::{LAYOUTS, QUIET, conf, plain, pool, remote, sealed, write};
+use crate::testkit::{LAYOUTS, QUIET, conf, plain, plan_input, pool, remote, sealed, write};
 
 fn opts(direction: Direction) -> Options {
     crate::testkit::options(direction)
@@ -313,20 +313,8 @@ fn the_remote_side_of_a_plan_stays_in_the_guest() {
         assert!(stored.exists, "{layout}");
         assert!(stored.entries.is_empty(), "{layout}: kept in the session");
         let input = PlanInput {
-            direction: Direction::Up,
-            source_state: SourceState::Present,
-            source: walked.entries,
-            source_complete: true,
-            never_delete: false,
-            restore_elsewhere: false,
-            target: Vec::new(),
             mtime_window_ns: remote.mtime_window_ns(),
-            max_delete: None,
-            max_overwrite: None,
-            confirmed: false,
-            checksum: false,
-            source_hashes: Vec::new(),
-            target_hashes: Vec::new(),
+            ..plan_input(walked.entries, Vec::new())
         };
         let mut spare = pool().lease().unwrap();
         let none = crate::filters::none();

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Result};
 
-use super::super::sync::{Direction, Entry, PlanInput, SourceState};
+use super::super::sync::{Entry, PlanInput};
 use super::super::{Instance, config, test_guest};
 use super::{Limits, Sandbox, link};
 
@@ -153,22 +153,10 @@ pub(super) fn plan_input(n: usize) -> PlanInput {
         mtime_ns: 1_600_000_000_000_000_000 + i64::from(changed) * 1_000_000_000_000,
         mode: Some(0o644),
     };
-    PlanInput {
-        direction: Direction::Up,
-        source_state: SourceState::Present,
-        source: (0..n).map(|i| entry(i, i % 100 == 0)).collect(),
-        source_complete: true,
-        never_delete: false,
-        restore_elsewhere: false,
-        target: (0..n).map(|i| entry(i, false)).collect(),
-        mtime_window_ns: 1,
-        max_delete: None,
-        max_overwrite: None,
-        confirmed: false,
-        checksum: false,
-        source_hashes: Vec::new(),
-        target_hashes: Vec::new(),
-    }
+    crate::testkit::plan_input(
+        (0..n).map(|i| entry(i, i % 100 == 0)).collect(),
+        (0..n).map(|i| entry(i, false)).collect(),
+    )
 }
 
 fn instance(limits: Limits) -> Instance {
