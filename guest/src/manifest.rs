@@ -231,27 +231,39 @@ pub fn encode<'a>(
         sorted.sort_by(|a, b| a.0.cmp(b.0));
     }
     let mut out = Vec::with_capacity(64 + sorted.len() * 96);
-    out.extend_from_slice(b"{\"files\":[");
+    out.extend_from_slice(HEAD);
     for (i, (path, r)) in sorted.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        let etag = r.etag.to_string();
-        let written = match &r.object_id {
-            None => serde_json::to_writer(&mut out, &(path, r.size, r.mtime_ns, r.mode, etag)),
-            Some(id) => {
-                serde_json::to_writer(&mut out, &(path, r.size, r.mtime_ns, r.mode, etag, id))
-            }
-        };
-        written.expect("strings and numbers always serialize into a Vec");
+        encode_row(&mut out, i == 0, path, r);
     }
+    encode_tail(&mut out, generation);
+    out
+}
+
+/// What a manifest starts with: its rows follow (`encode_row`), then its
+/// end (`encode_tail`). Written in parts so, the manifest equals `encode`'s.
+pub const HEAD: &[u8] = b"{\"files\":[";
+
+/// Appends one row of a manifest after `HEAD`, in path order.
+pub fn encode_row(out: &mut Vec<u8>, first: bool, path: &str, r: &Record) {
+    if !first {
+        out.push(b',');
+    }
+    let etag = r.etag.to_string();
+    let written = match &r.object_id {
+        None => serde_json::to_writer(&mut *out, &(path, r.size, r.mtime_ns, r.mode, etag)),
+        Some(id) => serde_json::to_writer(&mut *out, &(path, r.size, r.mtime_ns, r.mode, etag, id)),
+    };
+    written.expect("strings and numbers always serialize into a Vec");
+}
+
+/// Appends the end of a manifest, after its last row.
+pub fn encode_tail(out: &mut Vec<u8>, generation: Option<u64>) {
     out.extend_from_slice(b"],\"format\":");
-    serde_json::to_writer(&mut out, FORMAT).expect("a str serializes");
+    serde_json::to_writer(&mut *out, FORMAT).expect("a str serializes");
     if let Some(g) = generation {
         out.extend_from_slice(format!(",\"generation\":{g}").as_bytes());
     }
     out.extend_from_slice(format!(",\"version\":{VERSION}}}").as_bytes());
-    out
 }
 
 /// The records, sorted by path, and the generation (0 when absent) of a

@@ -155,10 +155,32 @@ impl Files {
         had
     }
 
+    /// At least as many as `iter` yields: room for them at once.
+    fn most(&self) -> usize {
+        self.confirmed.len() + self.changes.len()
+    }
+
     /// Every record, in path order.
     fn iter(&self) -> impl Iterator<Item = (&str, &Record)> {
-        let mut confirmed = self.confirmed.iter().peekable();
-        let mut changes = self.changes.iter().peekable();
+        self.iter_after(None)
+    }
+
+    /// The records after the path `after` (all of them without one), in
+    /// path order.
+    fn iter_after<'a>(
+        &'a self,
+        after: Option<&str>,
+    ) -> impl Iterator<Item = (&'a str, &'a Record)> + use<'a> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let (from, changes) = match after {
+            None => (0, self.changes.range::<str, _>((Unbounded, Unbounded))),
+            Some(p) => (
+                self.confirmed.partition_point(|(q, _)| &**q <= p),
+                self.changes.range::<str, _>((Excluded(p), Unbounded)),
+            ),
+        };
+        let mut confirmed = self.confirmed[from..].iter().peekable();
+        let mut changes = changes.peekable();
         std::iter::from_fn(move || {
             loop {
                 let next = match (confirmed.peek(), changes.peek()) {
@@ -276,6 +298,33 @@ enum Kept {
     Used,
 }
 
+/// The plan's local side, given in parts before the plan.
+#[derive(Debug, Default)]
+enum Local {
+    /// None given: the plan's input carries it.
+    #[default]
+    No,
+    /// The parts given so far, in order.
+    Parts(Vec<Entry>),
+    /// They went to a plan.
+    Used,
+}
+
+/// A manifest being handed over in parts.
+#[derive(Debug)]
+enum Writing {
+    /// Plain: encoded part by part; the rows after `after` are still to
+    /// come (all of them, after the head, without one).
+    Rows {
+        after: Option<Box<str>>,
+        started: bool,
+    },
+    /// Sealed: the sealed manifest, handed over from `at`.
+    Sealed { bytes: Vec<u8>, at: usize },
+    /// The last part was handed over.
+    Done,
+}
+
 /// One cloud folder's state for a run.
 pub struct Session {
     cloud: String,
@@ -316,6 +365,10 @@ pub struct Session {
     finished: bool,
     /// The listing's entries, when `finish_listing` kept them for a plan.
     kept: Kept,
+    /// The plan's local side, when the host gives it in parts (`add_local`).
+    local: Local,
+    /// The manifest being handed over in parts (`manifest`).
+    writing: Option<Writing>,
     /// What this machine remembered of the folder when the session began.
     memory: Option<Freshness>,
     /// The user accepts the remote's manifest as it is (`--trust-remote`).
@@ -366,6 +419,8 @@ impl Session {
             listed: false,
             finished: false,
             kept: Kept::No,
+            local: Local::No,
+            writing: None,
             memory: None,
             trust_remote: false,
             generation: 0,
@@ -642,6 +697,11 @@ impl Session {
         }
         // A session that keeps a manifest lists what it will record.
         if self.manifest_key.is_some() {
+            // Room for all at once: grown by doubling, the list took up to
+            // twice its length, and both copies while it moved.
+            self.listing
+                .entries
+                .reserve_exact(self.files.most() + self.bad.len());
             let recorded = self.files.iter().map(|(p, r)| r.entry(p));
             self.listing.entries.extend(recorded);
         }
@@ -681,33 +741,71 @@ impl Session {
         Ok(listing)
     }
 
+    /// Takes a part of the plan's local side, in order; `total` is how
+    /// many entries the parts hold together (room for them is made at the
+    /// first part, so the list is neither grown twice over nor moved).
+    pub fn add_local(&mut self, part: Vec<Entry>, total: u64) -> Result<()> {
+        match &mut self.local {
+            Local::Used => Err(SessionError::InvalidInput(format!(
+                "the plan for {} was made already; its local files come before it",
+                self.cloud
+            ))),
+            Local::Parts(entries) => {
+                entries.extend(part);
+                Ok(())
+            }
+            Local::No => {
+                // The host counts what it walked; a total beyond the
+                // guest's memory limit stops the guest, as any list that long would.
+                let room = usize::try_from(total).unwrap_or(usize::MAX);
+                let mut entries = Vec::with_capacity(room.max(part.len()));
+                entries.extend(part);
+                self.local = Local::Parts(entries);
+                Ok(())
+            }
+        }
+    }
+
     /// Puts the entries `finish_listing` kept on the remote's side of a
-    /// plan's input: its target going up, its source going down. That side
-    /// must be empty; when nothing was kept, the input is left as given.
-    /// The entries go to the plan: a second plan needs a new listing.
+    /// plan's input (its target going up, its source going down) and those
+    /// `add_local` took on the other. A side filled here must be empty in
+    /// `input`; what the session does not hold is left as given. The
+    /// entries go to the plan: a second plan needs a new listing.
     pub fn plan_input(&mut self, input: &mut Input) -> Result<()> {
-        let kept = match &mut self.kept {
-            Kept::No => return Ok(()),
+        let kept = match std::mem::replace(&mut self.kept, Kept::Used) {
+            Kept::No => {
+                self.kept = Kept::No;
+                None
+            }
             Kept::Used => {
                 return Err(SessionError::InvalidInput(format!(
                     "the listing of {} went to a plan already; list it again",
                     self.cloud
                 )));
             }
-            Kept::Held(entries) => std::mem::take(entries),
+            Kept::Held(entries) => Some(entries),
         };
-        self.kept = Kept::Used;
-        let remote_side = match input.direction {
-            Direction::Up => &mut input.target,
-            Direction::Down => &mut input.source,
+        let local = match std::mem::replace(&mut self.local, Local::Used) {
+            Local::No | Local::Used => None,
+            Local::Parts(entries) => Some(entries),
         };
-        if !remote_side.is_empty() {
-            return Err(SessionError::InvalidInput(format!(
-                "the plan for {} was given the remote's files, but the session holds them",
-                self.cloud
-            )));
+        let (remote_side, local_side) = match input.direction {
+            Direction::Up => (&mut input.target, &mut input.source),
+            Direction::Down => (&mut input.source, &mut input.target),
+        };
+        for (held, side, whose) in [
+            (kept, remote_side, "remote's"),
+            (local, local_side, "local"),
+        ] {
+            let Some(held) = held else { continue };
+            if !side.is_empty() {
+                return Err(SessionError::InvalidInput(format!(
+                    "the plan for {} was given the {whose} files, but the session holds them",
+                    self.cloud
+                )));
+            }
+            *side = held;
         }
-        *remote_side = kept;
         Ok(())
     }
 
@@ -811,27 +909,87 @@ impl Session {
     }
 
     /// The manifest to write to `manifest_key` when it changed in this run
-    /// (sealed with `entropy` on a sealed folder); marks it written.
-    pub fn manifest(&mut self, entropy: &[u8]) -> Result<Option<Vec<u8>>> {
-        if !self.dirty || self.manifest_key.is_none() {
-            return Ok(None);
-        }
-        let bytes = match &self.layout {
-            Layout::Plain { .. } => manifest::encode(self.files.iter(), None),
-            Layout::Sealed(k) => {
-                let generation = self.generation + 1;
-                let plain = manifest::encode(self.files.iter(), Some(generation));
-                let sealed = k.seal_blob(&manifest_context(&self.cloud), plain, entropy)?;
-                self.generation = generation;
-                self.remember = Some(Freshness {
-                    generation,
-                    manifest_sha256: sha256_hex(&sealed),
-                });
-                sealed
+    /// (sealed with `entropy` on a sealed folder), in parts of about
+    /// `part_size` bytes: called again until it returns `None`, and the
+    /// parts joined in order are the manifest. The first call marks it
+    /// written; a change recorded while it is handed over marks it changed
+    /// again. A plain manifest is encoded part by part, so that this
+    /// instance never holds it whole; a sealed one is sealed whole first.
+    pub fn manifest(&mut self, entropy: &[u8], part_size: usize) -> Result<Option<Vec<u8>>> {
+        let writing = match self.writing.take() {
+            Some(w) => w,
+            None if !self.dirty || self.manifest_key.is_none() => return Ok(None),
+            None => {
+                self.dirty = false;
+                match &self.layout {
+                    Layout::Plain { .. } => Writing::Rows {
+                        after: None,
+                        started: false,
+                    },
+                    Layout::Sealed(k) => {
+                        let generation = self.generation + 1;
+                        let plain = manifest::encode(self.files.iter(), Some(generation));
+                        let sealed = k.seal_blob(&manifest_context(&self.cloud), plain, entropy)?;
+                        self.generation = generation;
+                        self.remember = Some(Freshness {
+                            generation,
+                            manifest_sha256: sha256_hex(&sealed),
+                        });
+                        Writing::Sealed {
+                            bytes: sealed,
+                            at: 0,
+                        }
+                    }
+                }
             }
         };
-        self.dirty = false;
-        Ok(Some(bytes))
+        let part_size = part_size.max(1);
+        let (part, next) = match writing {
+            Writing::Done => return Ok(None),
+            Writing::Sealed { bytes, at } => {
+                let end = bytes.len().min(at + part_size);
+                let part = bytes[at..end].to_vec();
+                let next = if end == bytes.len() {
+                    Writing::Done
+                } else {
+                    Writing::Sealed { bytes, at: end }
+                };
+                (part, next)
+            }
+            Writing::Rows { after, started } => {
+                let mut out = Vec::with_capacity(part_size + 256);
+                if !started {
+                    out.extend_from_slice(manifest::HEAD);
+                }
+                // The first row has no comma before it.
+                let mut first = after.is_none();
+                let mut last = None;
+                let mut rows = self.files.iter_after(after.as_deref());
+                let more = loop {
+                    if out.len() >= part_size {
+                        break true;
+                    }
+                    let Some((path, record)) = rows.next() else {
+                        break false;
+                    };
+                    manifest::encode_row(&mut out, first, path, record);
+                    first = false;
+                    last = Some(path);
+                };
+                let next = if more {
+                    Writing::Rows {
+                        after: last.map(Box::from).or(after),
+                        started: true,
+                    }
+                } else {
+                    manifest::encode_tail(&mut out, None);
+                    Writing::Done
+                };
+                (out, next)
+            }
+        };
+        self.writing = Some(next);
+        Ok(Some(part))
     }
 }
 

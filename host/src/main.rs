@@ -15,16 +15,20 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// The guest component, built by `cargo xtask build` before this crate, and
 /// its precompiled form (see `poof::engine`).
-static GUEST: poof::engine::Guest = poof::engine::Guest::new(
-    include_bytes!(env!(
-        "POOF_GUEST_WASM",
-        "build poof with `cargo xtask build`: it builds the guest first"
-    )),
-    include_bytes!(env!(
-        "POOF_GUEST_PRECOMPILED",
-        "build poof with `cargo xtask build`: it precompiles the guest"
-    )),
-);
+// SAFETY: both are `include_bytes!` in this static: the binary's read-only data.
+#[allow(unsafe_code)]
+static GUEST: poof::engine::Guest = unsafe {
+    poof::engine::Guest::embedded(
+        include_bytes!(env!(
+            "POOF_GUEST_WASM",
+            "build poof with `cargo xtask build`: it builds the guest first"
+        )),
+        include_bytes!(env!(
+            "POOF_GUEST_PRECOMPILED",
+            "build poof with `cargo xtask build`: it precompiles the guest"
+        )),
+    )
+};
 
 fn main() -> ExitCode {
     // An allocator that refuses a setting keeps its default: more memory,

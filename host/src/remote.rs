@@ -90,17 +90,18 @@ pub trait Remote: Send + Sync {
 
     /// The guest's plan for `dir`, made in `spare` from `input` as it is,
     /// unless this remote's guest session for `dir` makes it: then from the
-    /// entries `list_for_plan` kept there, in the instance its listing
-    /// already grew (a guest's memory never shrinks).
+    /// entries `list_for_plan` kept there and the local side of `input`,
+    /// in the instance its listing already grew (a guest's memory never
+    /// shrinks).
     fn plan(
         &self,
         dir: &str,
         spare: &mut Instance,
-        input: &PlanInput,
+        input: PlanInput,
         filter: &Filter,
     ) -> Result<Result<Plan, GuestError>> {
         let _ = dir;
-        spare.plan_sync_filtered(input, filter)
+        spare.plan_sync_filtered(&input, filter)
     }
 
     /// Stores the local file `src` as `dir/entry.path`, with the entry's metadata.

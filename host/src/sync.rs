@@ -367,12 +367,15 @@ fn sync_path(
     } else {
         input
     };
+    // The listing's pages and the manifest's bytes are freed by now: back
+    // to the system before the plan, where the run's memory peaks.
+    crate::alloc::give_back_freed();
+    // Both sides' listings go to the plan, and are freed with it before
+    // the transfers.
     let plan = remote
-        .plan(&path.cloud, guest, &input, filter)?
+        .plan(&path.cloud, guest, input, filter)?
         .map_err(|e| anyhow::anyhow!(crate::crypt::describe(&e)))
         .with_context(|| format!("the plan for {} was refused", path.local.display()))?;
-    // Both sides' listings are done with once planned: free them before the transfers.
-    drop(input);
 
     out.emit(&Event::Plan {
         path: &path.local,

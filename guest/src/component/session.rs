@@ -112,6 +112,11 @@ impl wit::GuestSession for SessionResource {
         })
     }
 
+    fn add_local(&self, part: Vec<sync::Entry>, total: u64) -> Result<(), Error> {
+        let part = part.into_iter().map(entry_in).collect();
+        Ok(self.0.borrow_mut().add_local(part, total)?)
+    }
+
     fn plan(&self, input: sync::PlanInput, filter: sync::Filter) -> Result<sync::Plan, Error> {
         let mut input = plan_input_in(input);
         self.0.borrow_mut().plan_input(&mut input)?;
@@ -144,8 +149,9 @@ impl wit::GuestSession for SessionResource {
         Ok(self.0.borrow_mut().mode_set(&entry_in(file))?)
     }
 
-    fn manifest(&self, entropy: Vec<u8>) -> Result<Option<Vec<u8>>, Error> {
-        Ok(self.0.borrow_mut().manifest(&entropy)?)
+    fn manifest(&self, entropy: Vec<u8>, part_size: u32) -> Result<Option<Vec<u8>>, Error> {
+        let part_size = usize::try_from(part_size).unwrap_or(usize::MAX);
+        Ok(self.0.borrow_mut().manifest(&entropy, part_size)?)
     }
 
     fn remember(&self) -> Option<wit::Freshness> {

@@ -20,6 +20,19 @@ fn entry(path: &str, size: u64) -> Entry {
     }
 }
 
+/// The manifest as the host takes it: in parts, small ones so that every
+/// test here goes through several, joined.
+fn whole(s: &mut Session, entropy: &[u8]) -> Result<Option<Vec<u8>>> {
+    let Some(mut all) = s.manifest(entropy, 7)? else {
+        return Ok(None);
+    };
+    while let Some(part) = s.manifest(entropy, 7)? {
+        assert!(!part.is_empty(), "no empty part before the end");
+        all.extend(part);
+    }
+    Ok(Some(all))
+}
+
 /// A plain object of `Docs/rel` as S3 lists it: size 3, no metadata.
 fn listed(rel: &str, etag: &str) -> Listed {
     Listed {
@@ -97,8 +110,8 @@ fn plain_with_a_manifest_reads_only_what_it_does_not_vouch_for() {
         s.ingest_read(k, Read::Entry(entry(rel, 3))).unwrap();
     }
     assert_eq!(s.finish_listing(false).unwrap().entries.len(), 2);
-    let manifest = s.manifest(&[]).unwrap().expect("a new manifest");
-    assert_eq!(s.manifest(&[]).unwrap(), None, "written once");
+    let manifest = whole(&mut s, &[]).unwrap().expect("a new manifest");
+    assert_eq!(whole(&mut s, &[]).unwrap(), None, "written once");
 
     // Next run: `b` changed behind poof's back (another ETag).
     let mut s = Session::new("Docs", layout, "s3://b/").unwrap();
@@ -109,7 +122,7 @@ fn plain_with_a_manifest_reads_only_what_it_does_not_vouch_for() {
     s.ingest_read("Docs/b", Read::Entry(entry("b", 3))).unwrap();
     s.finish_listing(false).unwrap();
     assert!(
-        s.manifest(&[]).unwrap().is_some(),
+        whole(&mut s, &[]).unwrap().is_some(),
         "rewritten with b's new tag"
     );
 }
@@ -134,7 +147,7 @@ fn a_listing_given_in_parts_in_any_order_is_the_listing_given_whole() {
         first.ingest_read(&k, Read::Entry(entry(&rel, 3))).unwrap();
     }
     first.finish_listing(false).unwrap();
-    let manifest = first.manifest(&[]).unwrap();
+    let manifest = whole(&mut first, &[]).unwrap();
 
     let finish = |mut s: Session, mut asked: Vec<String>| {
         asked.sort();
@@ -204,7 +217,7 @@ fn plain_on_a_folder_keeps_no_manifest_and_the_folder_wins() {
         l.skipped
     );
     s.uploaded(entry("c", 1), Some("t".into()), None);
-    assert_eq!(s.manifest(&[]).unwrap(), None);
+    assert_eq!(whole(&mut s, &[]).unwrap(), None);
 }
 
 #[test]
@@ -228,7 +241,7 @@ fn sealed_round_trip_then_a_replay_is_refused() {
     assert!(l.problems.is_empty());
     let (a2, h2, id2) = sealed_object(&k, "Docs", "a", 10, 2);
     s.uploaded(entry("a", 10), Some(a2.etag.clone()), Some(id2.clone()));
-    let manifest = s.manifest(&[5; 32]).unwrap().expect("a sealed manifest");
+    let manifest = whole(&mut s, &[5; 32]).unwrap().expect("a sealed manifest");
 
     // The provider puts the older object back, with a new ETag.
     let replayed = Listed {
@@ -253,7 +266,7 @@ fn sealed_round_trip_then_a_replay_is_refused() {
     assert!(s.check_object_id("a", &id1).is_err());
     assert!(s.check_object_id("a", &id2).is_ok());
     assert_eq!(
-        s.manifest(&[5; 32]).unwrap(),
+        whole(&mut s, &[5; 32]).unwrap(),
         None,
         "a listing with a refused object never rewrites it"
     );
@@ -268,7 +281,7 @@ fn sealed_an_object_the_manifest_records_but_the_store_lacks_is_a_problem() {
     let mut s = began(&k, "Docs", "/m/");
     let headers = [(a.key.clone(), ha), (b.key.clone(), hb)];
     list_sealed(&mut s, vec![a.clone(), b], &headers, None);
-    let manifest = s.manifest(&[1; 32]).unwrap().unwrap();
+    let manifest = whole(&mut s, &[1; 32]).unwrap().unwrap();
     let mut s = Session::new("Docs", Layout::Sealed(k), "/m/").unwrap();
     let l = list_sealed(&mut s, vec![a], &headers, Some(manifest));
     assert_eq!(l.entries.len(), 1);
@@ -437,7 +450,7 @@ fn freshness_a_deleted_unopenable_or_older_manifest_is_refused_unless_trusted() 
     let mut s = try_list(&k, None, false, &[], None).unwrap();
     assert_eq!(s.remember(), Some(Freshness::default()));
     s.uploaded(entry("a", 3), Some(a.etag.clone()), Some(ida.clone()));
-    let gen1 = s.manifest(&[1; 32]).unwrap().unwrap();
+    let gen1 = whole(&mut s, &[1; 32]).unwrap().unwrap();
     let mem1 = s.remember().expect("the written manifest is remembered");
     assert_eq!(mem1.generation, 1);
     assert_eq!(mem1.manifest_sha256, sha256_hex(&gen1));
@@ -450,7 +463,7 @@ fn freshness_a_deleted_unopenable_or_older_manifest_is_refused_unless_trusted() 
     assert_eq!(s.remember(), None);
     s.deleted("a");
     s.uploaded(entry("a", 3), Some("etag-2".into()), Some(ida.clone()));
-    let gen2 = s.manifest(&[2; 32]).unwrap().unwrap();
+    let gen2 = whole(&mut s, &[2; 32]).unwrap().unwrap();
     let mem2 = s.remember().unwrap();
     assert_eq!(mem2.generation, 2);
 
@@ -487,7 +500,7 @@ fn freshness_a_deleted_unopenable_or_older_manifest_is_refused_unless_trusted() 
     other.ingest_listing(vec![], None).unwrap();
     other.finish_listing(false).unwrap();
     other.uploaded(entry("x", 1), Some("e".into()), Some(ida.clone()));
-    let elsewhere = other.manifest(&[3; 32]).unwrap().unwrap();
+    let elsewhere = whole(&mut other, &[3; 32]).unwrap().unwrap();
     refused_for(
         try_list(&k, Some(mem2.clone()), false, &objects, Some(elsewhere)),
         "cannot be opened",
@@ -507,7 +520,7 @@ fn freshness_a_deleted_unopenable_or_older_manifest_is_refused_unless_trusted() 
             .iter()
             .any(|m| m.contains("--trust-remote"))
     );
-    s.manifest(&[4; 32])
+    whole(&mut s, &[4; 32])
         .unwrap()
         .expect("a new manifest over the old one");
     assert_eq!(s.remember().unwrap().generation, 3);
@@ -700,6 +713,98 @@ fn kept_entries_go_to_the_remote_side_of_one_plan() {
 }
 
 #[test]
+fn the_local_side_given_in_parts_goes_to_one_plan_in_order() {
+    let session = || {
+        let layout = Layout::Plain {
+            lists_metadata: true,
+        };
+        let mut s = Session::new("D", layout, "/mnt/").unwrap();
+        let with = |rel: &str| Listed {
+            key: format!("D/{rel}"),
+            size: 1,
+            etag: String::new(),
+            entry: Some(Ok(entry(rel, 1))),
+        };
+        s.ingest_listing(vec![with("b")], None).unwrap();
+        s.finish_listing(true).unwrap();
+        s
+    };
+    let empty = |direction: Direction| Input {
+        direction,
+        ..crate::plan::test_input(vec![], vec![])
+    };
+    let paths = |es: &[Entry]| es.iter().map(|e| e.path.clone()).collect::<Vec<_>>();
+    let give = |s: &mut Session, total: u64| {
+        s.add_local(vec![entry("a", 1), entry("c", 2)], total)
+            .unwrap();
+        s.add_local(vec![], total).unwrap();
+        s.add_local(vec![entry("d", 3)], total).unwrap();
+    };
+
+    // Going up the local side is the source; going down, the target. A
+    // total that is wrong either way changes nothing but the room made.
+    for (direction, total) in [
+        (Direction::Up, 3),
+        (Direction::Down, 1),
+        (Direction::Up, 50),
+    ] {
+        let mut s = session();
+        give(&mut s, total);
+        let mut input = empty(direction);
+        s.plan_input(&mut input).unwrap();
+        let (local, remote) = match direction {
+            Direction::Up => (&input.source, &input.target),
+            Direction::Down => (&input.target, &input.source),
+        };
+        assert_eq!(
+            paths(local),
+            ["a", "c", "d"],
+            "{direction:?}, total {total}"
+        );
+        assert_eq!(paths(remote), ["b"]);
+        assert_eq!(local.iter().map(|e| e.size).collect::<Vec<_>>(), [1, 2, 3]);
+        // Once planned, no more parts.
+        let e = s.add_local(vec![entry("e", 1)], 1).unwrap_err();
+        assert!(
+            matches!(&e, SessionError::InvalidInput(m) if m.contains("made already")),
+            "{e:?}"
+        );
+    }
+
+    // The local side given in parts and in the input as well: refused, not mixed.
+    let mut s = session();
+    give(&mut s, 3);
+    let mut both = empty(Direction::Up);
+    both.source = vec![entry("x", 1)];
+    let e = s.plan_input(&mut both).unwrap_err();
+    assert!(
+        matches!(&e, SessionError::InvalidInput(m) if m.contains("local files")),
+        "{e:?}"
+    );
+
+    // Without parts the input's local side is planned as given, and a
+    // session that kept no listing leaves the remote's side too.
+    let mut s = Session::new(
+        "D",
+        Layout::Plain {
+            lists_metadata: true,
+        },
+        "/mnt/",
+    )
+    .unwrap();
+    s.ingest_listing(vec![], None).unwrap();
+    s.finish_listing(false).unwrap();
+    let mut given = empty(Direction::Up);
+    given.source = vec![entry("x", 1)];
+    given.target = vec![entry("y", 1)];
+    s.plan_input(&mut given).unwrap();
+    assert_eq!(
+        (paths(&given.source), paths(&given.target)),
+        (vec!["x".into()], vec!["y".into()])
+    );
+}
+
+#[test]
 fn a_manifest_given_early_is_the_manifest_given_with_the_listing() {
     let layout = Layout::Plain {
         lists_metadata: false,
@@ -710,7 +815,7 @@ fn a_manifest_given_early_is_the_manifest_given_with_the_listing() {
         first.ingest_read(&k, Read::Entry(entry(&rel, 3))).unwrap();
     }
     first.finish_listing(false).unwrap();
-    let manifest = first.manifest(&[]).unwrap().unwrap();
+    let manifest = whole(&mut first, &[]).unwrap().unwrap();
     let objects = || vec![listed("a", "1"), listed("b", "2")];
 
     let mut late = Session::new("Docs", layout.clone(), "s3://b/").unwrap();
@@ -738,4 +843,70 @@ fn a_manifest_given_early_is_the_manifest_given_with_the_listing() {
     assert!(none.add_manifest(manifest.clone()).is_err());
     // After the listing: too late.
     assert!(early.add_manifest(manifest).is_err());
+}
+
+#[test]
+fn a_manifest_in_parts_is_the_manifest_whole() {
+    let layout = Layout::Plain {
+        lists_metadata: false,
+    };
+    let mut s = Session::new("Docs", layout, "s3://b/").unwrap();
+    s.ingest_listing(vec![listed("a", "1"), listed("c", "2")], None)
+        .unwrap();
+    for k in ["Docs/a", "Docs/c"] {
+        let rel = k.strip_prefix("Docs/").unwrap().to_string();
+        s.ingest_read(k, Read::Entry(entry(&rel, 3))).unwrap();
+    }
+    s.finish_listing(false).unwrap();
+    // The run's changes over the confirmed records: one new, one gone.
+    s.uploaded(entry("b", 5), Some("3".into()), None);
+    s.deleted("c");
+    let expected = manifest::encode(s.files.iter(), None);
+    assert_eq!(
+        s.files.iter().map(|(p, _)| p).collect::<Vec<_>>(),
+        ["a", "b"]
+    );
+    let rows_after = |after| {
+        s.files
+            .iter_after(after)
+            .map(|(p, _)| p.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(rows_after(Some("a")), ["b"]);
+    assert_eq!(rows_after(Some("aa")), ["b"]);
+    assert!(rows_after(Some("b")).is_empty());
+
+    for size in [1, 2, 7, 40, 1 << 20] {
+        s.dirty = true;
+        let mut parts = Vec::new();
+        while let Some(part) = s.manifest(&[], size).unwrap() {
+            parts.push(part);
+        }
+        assert_eq!(parts.concat(), expected, "parts of {size}");
+        if size >= expected.len() {
+            assert_eq!(parts.len(), 1);
+        }
+        assert_eq!(s.manifest(&[], size).unwrap(), None, "handed over once");
+    }
+
+    // A change while the parts are handed over: written again after.
+    s.dirty = true;
+    let first = s.manifest(&[], 1).unwrap().unwrap();
+    s.uploaded(entry("d", 1), Some("4".into()), None);
+    let mut all = first;
+    while let Some(part) = s.manifest(&[], 1).unwrap() {
+        all.extend(part);
+    }
+    // What was handed over is a whole manifest of the records as they came.
+    let doc: serde_json::Value = serde_json::from_slice(&all).expect("a JSON document");
+    let paths: Vec<&str> = doc["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row[0].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["a", "b", "d"]);
+    let again = whole(&mut s, &[]).unwrap().expect("changed meanwhile");
+    assert_eq!(again, manifest::encode(s.files.iter(), None));
+    assert_eq!(whole(&mut s, &[]).unwrap(), None);
 }

@@ -121,6 +121,20 @@ impl Instance {
             .map_err(Self::trapped("session.finish-listing"))
     }
 
+    /// Gives a part of the plan's local side; `total`: the entries of all
+    /// the parts.
+    pub fn session_add_local(
+        &mut self,
+        h: &Handle,
+        part: &[sync::Entry],
+        total: u64,
+    ) -> Crypto<()> {
+        let s = self.bindings.poof_core_session();
+        s.session()
+            .call_add_local(&mut self.store, h.0, part, total)
+            .map_err(Self::trapped("session.add-local"))
+    }
+
     /// The plan for the session's folder; the remote's side of `input` is
     /// the entries the session kept, if it kept them.
     pub fn session_plan(
@@ -189,12 +203,26 @@ impl Instance {
             .map_err(Self::trapped("session.mode-set"))
     }
 
-    /// The manifest to write, when it changed.
+    /// The manifest to write, when it changed: taken in parts of
+    /// `MANIFEST_PART` bytes and joined here, so that the guest never holds
+    /// a plain manifest whole beside this copy.
     pub fn session_manifest(&mut self, h: &Handle, entropy: &[u8]) -> Crypto<Option<Vec<u8>>> {
-        let s = self.bindings.poof_core_session();
-        s.session()
-            .call_manifest(&mut self.store, h.0, entropy)
-            .map_err(Self::trapped("session.manifest"))
+        let mut all: Option<Vec<u8>> = None;
+        loop {
+            let s = self.bindings.poof_core_session();
+            let part = s
+                .session()
+                .call_manifest(&mut self.store, h.0, entropy, MANIFEST_PART)
+                .map_err(Self::trapped("session.manifest"))?;
+            match part {
+                Err(refused) => return Ok(Err(refused)),
+                Ok(None) => return Ok(Ok(all)),
+                Ok(Some(part)) => match &mut all {
+                    None => all = Some(part),
+                    Some(all) => all.extend_from_slice(&part),
+                },
+            }
+        }
     }
 
     /// What the host must now remember of a sealed folder, when it changed.
@@ -205,3 +233,6 @@ impl Instance {
             .map_err(Self::trapped("session.remember"))
     }
 }
+
+/// Bytes of the manifest per `session.manifest` call.
+const MANIFEST_PART: u32 = 1 << 20;

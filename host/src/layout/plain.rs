@@ -178,12 +178,12 @@ impl Remote for PlainRemote {
         &self,
         dir: &str,
         spare: &mut Instance,
-        input: &PlanInput,
+        input: PlanInput,
         filter: &Filter,
     ) -> Result<Result<Plan, GuestError>> {
         match &self.sessions {
             Some(sessions) => sessions.plan(dir, input, filter),
-            None => spare.plan_sync_filtered(input, filter),
+            None => spare.plan_sync_filtered(&input, filter),
         }
     }
 

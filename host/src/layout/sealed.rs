@@ -385,7 +385,7 @@ impl Remote for SealedRemote {
         &self,
         dir: &str,
         _spare: &mut Instance,
-        input: &PlanInput,
+        input: PlanInput,
         filter: &Filter,
     ) -> Result<Result<Plan, GuestError>> {
         self.sessions.plan(dir, input, filter)

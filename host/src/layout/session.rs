@@ -15,7 +15,7 @@ use anyhow::{Result, anyhow};
 use super::freshness::Memory;
 use crate::crypt::describe;
 use crate::engine::session::{Listed, Read};
-use crate::engine::sync::{Entry, Filter, Plan, PlanInput};
+use crate::engine::sync::{Direction, Entry, Filter, Plan, PlanInput};
 use crate::engine::{Crypto, GuestError, Handle, Instance};
 use crate::exit::Refused;
 use crate::remote::RemoteListing;
@@ -245,9 +245,25 @@ impl Sessions {
     }
 
     /// The plan for `cloud`, made by its session: from the entries its
-    /// listing kept, when it kept them.
-    pub fn plan(&self, cloud: &str, input: &PlanInput, filter: &Filter) -> Crypto<Plan> {
-        self.with(cloud, |inst, h| inst.session_plan(h, input, filter))
+    /// listing kept, when it kept them, and the local side of `input`
+    /// given in parts (`LOCAL_PART` entries each), each freed here once
+    /// given: the walk is not held on both sides at once.
+    pub fn plan(&self, cloud: &str, mut input: PlanInput, filter: &Filter) -> Crypto<Plan> {
+        let local = std::mem::take(match input.direction {
+            Direction::Up => &mut input.source,
+            Direction::Down => &mut input.target,
+        });
+        self.with(cloud, |inst, h| {
+            let total = local.len() as u64;
+            let given = in_parts(local, LOCAL_PART, |part| {
+                inst.session_add_local(h, &part, total)
+            })?;
+            if let Err(refused) = given {
+                return Ok(Err(refused));
+            }
+            crate::alloc::give_back_freed();
+            inst.session_plan(h, &input, filter)
+        })
     }
 
     /// The key of the object of `cloud/path`.
@@ -343,5 +359,72 @@ impl Sessions {
             Some(f) => memory.record(cloud, f),
             None => Ok(()),
         }
+    }
+}
+
+/// Entries of the plan's local side per `session.add-local` call: 8,192
+/// lowered take 256 KiB of the guest's memory.
+const LOCAL_PART: usize = 8192;
+
+/// Calls `give` with the entries of `all` in order, `per` at a time (none
+/// when `all` is empty), freeing each part once given; stops at the first
+/// error or refusal.
+fn in_parts<T>(
+    mut all: Vec<T>,
+    per: usize,
+    mut give: impl FnMut(Vec<T>) -> Crypto<()>,
+) -> Crypto<()> {
+    // Taken from the end, which frees the list as it goes without moving
+    // what is left: reversed first, each part reversed back.
+    all.reverse();
+    while !all.is_empty() {
+        let mut part = all.split_off(all.len().saturating_sub(per.max(1)));
+        part.reverse();
+        all.shrink_to_fit();
+        if let Err(refused) = give(part)? {
+            return Ok(Err(refused));
+        }
+    }
+    Ok(Ok(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_come_in_order_and_stop_at_a_refusal() {
+        let mut seen = Vec::new();
+        let all: Vec<u32> = (0..10).collect();
+        in_parts(all, 4, |part| {
+            seen.push(part);
+            Ok(Ok(()))
+        })
+        .unwrap()
+        .unwrap();
+        assert_eq!(seen, [vec![0, 1, 2, 3], vec![4, 5, 6, 7], vec![8, 9]]);
+
+        let mut calls = 0;
+        in_parts(Vec::<u32>::new(), 4, |_| {
+            calls += 1;
+            Ok(Ok(()))
+        })
+        .unwrap()
+        .unwrap();
+        assert_eq!(calls, 0, "nothing to give: no call");
+
+        let mut given = 0;
+        let refused = in_parts((0..10).collect::<Vec<u32>>(), 3, |part| {
+            given += part.len();
+            Ok(if given > 3 {
+                Err(GuestError::InvalidInput("no".into()))
+            } else {
+                Ok(())
+            })
+        })
+        .unwrap();
+        assert!(refused.is_err());
+        assert_eq!(given, 6, "stopped at the refused part");
+        assert!(in_parts(vec![1], 0, |_| Err(anyhow!("trapped"))).is_err());
     }
 }
