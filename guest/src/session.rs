@@ -351,6 +351,9 @@ pub struct Session {
     /// Parts of the listing given before `ingest_listing`, kept as they
     /// came: joining them would hold the listing twice while it is copied.
     incoming: Vec<Vec<Obj>>,
+    /// The manifest's bytes, given before the rest of the listing and not
+    /// read yet (`add_manifest`).
+    raw: Option<Vec<u8>>,
     /// The manifest, when it was given before the rest of the listing.
     given: Option<Given>,
     /// The listing being built.
@@ -412,6 +415,7 @@ impl Session {
             bad_sizes: BTreeMap::new(),
             pending: BTreeMap::new(),
             incoming: Vec::new(),
+            raw: None,
             given: None,
             listing: Listing::default(),
             exact: true,
@@ -494,6 +498,7 @@ impl Session {
     /// before `ingest_listing`.
     pub fn add_objects(&mut self, objects: Vec<Listed>) -> Result<()> {
         self.not_listed_yet()?;
+        self.read_given();
         if !objects.is_empty() {
             self.incoming.push(compact(objects));
         }
@@ -501,18 +506,28 @@ impl Session {
     }
 
     /// Takes the manifest's bytes before `ingest_listing` (which is then
-    /// given none), and reads them at once: neither they nor the host's
-    /// copy are then held beside the rest of the listing.
+    /// given none), read at the session's next call: neither they nor the
+    /// host's copy are then held beside the rest of the listing.
     pub fn add_manifest(&mut self, bytes: Vec<u8>) -> Result<()> {
         self.not_listed_yet()?;
-        if self.manifest_key.is_none() || self.given.is_some() {
+        if self.manifest_key.is_none() || self.given.is_some() || self.raw.is_some() {
             return Err(SessionError::InvalidInput(format!(
                 "{}: a manifest given twice, or to a session that keeps none",
                 self.cloud
             )));
         }
-        self.given = Some(self.read_manifest(bytes));
+        // Read at this session's next call: by then the host has freed its
+        // copy, which would otherwise live beside these bytes and the
+        // records read from them.
+        self.raw = Some(bytes);
         Ok(())
+    }
+
+    /// Reads the manifest `add_manifest` took, if it is not read yet.
+    fn read_given(&mut self) {
+        if let Some(bytes) = self.raw.take() {
+            self.given = Some(self.read_manifest(bytes));
+        }
     }
 
     /// The manifest read from its bytes: a sealed one opened first, with
@@ -551,6 +566,7 @@ impl Session {
         manifest: Option<Vec<u8>>,
     ) -> Result<Vec<String>> {
         self.not_listed_yet()?;
+        self.read_given();
         let given = match (manifest, self.given.take()) {
             (Some(_), Some(_)) => {
                 return Err(SessionError::InvalidInput(format!(

@@ -825,10 +825,20 @@ fn a_manifest_given_early_is_the_manifest_given_with_the_listing() {
     let mut early = Session::new("Docs", layout.clone(), "s3://b/").unwrap();
     early.add_objects(vec![listed("b", "2")]).unwrap();
     early.add_manifest(manifest.clone()).unwrap();
+    assert!(
+        early.raw.is_some() && early.given.is_none(),
+        "read at the next call, once the host freed its copy"
+    );
     early.add_objects(vec![listed("a", "1")]).unwrap();
+    assert!(early.raw.is_none() && early.given.is_some());
     let asked_early = early.ingest_listing(vec![], None).unwrap();
     assert_eq!(asked_early, asked_late);
     assert_eq!(asked_early, ["Docs/b"], "a was vouched for");
+    // Given after the last part of the listing: read with the rest.
+    let mut last = Session::new("Docs", layout.clone(), "s3://b/").unwrap();
+    last.add_objects(objects()).unwrap();
+    last.add_manifest(manifest.clone()).unwrap();
+    assert_eq!(last.ingest_listing(vec![], None).unwrap(), asked_late);
 
     // Given twice, either way, or to a session that keeps none: refused.
     let mut twice = Session::new("Docs", layout.clone(), "s3://b/").unwrap();
