@@ -276,6 +276,14 @@ pub fn words(e: &CryptoError) -> String {
     }
 }
 
+/// The manifest's bytes as they come, in parts (`add_manifest`).
+#[derive(Debug)]
+struct Raw {
+    bytes: Vec<u8>,
+    /// Its length, once every part is in.
+    total: usize,
+}
+
 /// The manifest as a session read it (`add_manifest`).
 #[derive(Debug)]
 struct Given {
@@ -353,7 +361,7 @@ pub struct Session {
     incoming: Vec<Vec<Obj>>,
     /// The manifest's bytes, given before the rest of the listing and not
     /// read yet (`add_manifest`).
-    raw: Option<Vec<u8>>,
+    raw: Option<Raw>,
     /// The manifest, when it was given before the rest of the listing.
     given: Option<Given>,
     /// The listing being built.
@@ -505,28 +513,43 @@ impl Session {
         Ok(())
     }
 
-    /// Takes the manifest's bytes before `ingest_listing` (which is then
-    /// given none), read at the session's next call: neither they nor the
-    /// host's copy are then held beside the rest of the listing.
-    pub fn add_manifest(&mut self, bytes: Vec<u8>) -> Result<()> {
+    /// Takes a part of the manifest's bytes before `ingest_listing` (which
+    /// is then given none): the parts in order, `total` bytes in all (room
+    /// for them is made at the first), so that the host frees its copy as
+    /// this one grows. Read at the session's next call once all are in:
+    /// neither copy is then held beside the records read from them, nor
+    /// beside the rest of the listing.
+    pub fn add_manifest(&mut self, part: Vec<u8>, total: u64) -> Result<()> {
         self.not_listed_yet()?;
-        if self.manifest_key.is_none() || self.given.is_some() || self.raw.is_some() {
-            return Err(SessionError::InvalidInput(format!(
-                "{}: a manifest given twice, or to a session that keeps none",
-                self.cloud
-            )));
+        let refuse = |why: &str| Err(SessionError::InvalidInput(format!("{}: {why}", self.cloud)));
+        let total = match usize::try_from(total) {
+            Ok(t) => t,
+            Err(_) => return refuse("a manifest longer than this guest can hold"),
+        };
+        let complete = self.raw.as_ref().is_some_and(|r| r.bytes.len() == r.total);
+        if self.manifest_key.is_none() || self.given.is_some() || complete {
+            return refuse("a manifest given twice, or to a session that keeps none");
         }
-        // Read at this session's next call: by then the host has freed its
-        // copy, which would otherwise live beside these bytes and the
-        // records read from them.
-        self.raw = Some(bytes);
+        let raw = self.raw.get_or_insert_with(|| Raw {
+            bytes: Vec::with_capacity(total),
+            total,
+        });
+        if raw.total != total {
+            return refuse("the parts of the manifest disagree on its length");
+        }
+        if part.len() > raw.total - raw.bytes.len() {
+            return refuse("the manifest's parts hold more bytes than its length");
+        }
+        raw.bytes.extend_from_slice(&part);
         Ok(())
     }
 
-    /// Reads the manifest `add_manifest` took, if it is not read yet.
+    /// Reads the manifest `add_manifest` took, once all its parts are in.
     fn read_given(&mut self) {
-        if let Some(bytes) = self.raw.take() {
-            self.given = Some(self.read_manifest(bytes));
+        if self.raw.as_ref().is_some_and(|r| r.bytes.len() == r.total)
+            && let Some(raw) = self.raw.take()
+        {
+            self.given = Some(self.read_manifest(raw.bytes));
         }
     }
 
@@ -567,6 +590,14 @@ impl Session {
     ) -> Result<Vec<String>> {
         self.not_listed_yet()?;
         self.read_given();
+        if let Some(raw) = &self.raw {
+            return Err(SessionError::InvalidInput(format!(
+                "{}: the manifest came short: {} of its {} bytes",
+                self.cloud,
+                raw.bytes.len(),
+                raw.total
+            )));
+        }
         let given = match (manifest, self.given.take()) {
             (Some(_), Some(_)) => {
                 return Err(SessionError::InvalidInput(format!(

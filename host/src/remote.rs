@@ -15,7 +15,7 @@ use anyhow::Result;
 use crate::cloudconf::{self, Env, Lookup, Resolved};
 use crate::config::{Locations, PoofConf, RemoteSpec};
 use crate::engine::pool::Pool;
-use crate::engine::sync::{Entry, Filter, Plan, PlanInput};
+use crate::engine::sync::{Direction, Entry, Filter, Plan, PlanInput};
 use crate::engine::{GuestError, Instance};
 use crate::exit::ConfigError;
 use crate::layout::freshness::Memory;
@@ -26,6 +26,7 @@ use crate::layout::session::Beside;
 use crate::store::Store;
 use crate::store::folder::FolderStore;
 use crate::store::s3::S3Store;
+use crate::walk::Local;
 
 /// What a remote holds under one cloud folder.
 #[derive(Debug, Default)]
@@ -88,20 +89,22 @@ pub trait Remote: Send + Sync {
         self.list_hinted(dir, names)
     }
 
-    /// The guest's plan for `dir`, made in `spare` from `input` as it is,
-    /// unless this remote's guest session for `dir` makes it: then from the
-    /// entries `list_for_plan` kept there and the local side of `input`,
-    /// in the instance its listing already grew (a guest's memory never
-    /// shrinks).
+    /// The guest's plan for `dir`, made in `spare` from `input` with the
+    /// walk's entries `local` on its local side (its source going up, its
+    /// target going down), unless this remote's guest session for `dir`
+    /// makes it: then from the entries `list_for_plan` kept there and
+    /// `local` given in parts, in the instance its listing already grew (a
+    /// guest's memory never shrinks).
     fn plan(
         &self,
         dir: &str,
         spare: &mut Instance,
         input: PlanInput,
+        local: Local,
         filter: &Filter,
     ) -> Result<Result<Plan, GuestError>> {
         let _ = dir;
-        spare.plan_sync_filtered(&input, filter)
+        spare.plan_sync_filtered(&with_local(input, local), filter)
     }
 
     /// Stores the local file `src` as `dir/entry.path`, with the entry's metadata.
@@ -332,4 +335,17 @@ fn say_once(out: &crate::output::Output, note: &str) {
     if said.insert(note.to_string()) {
         out.warn(note);
     }
+}
+
+/// `input` with the walk's entries `local` added to its local side (its
+/// source going up, its target going down).
+pub fn with_local(mut input: PlanInput, local: Local) -> PlanInput {
+    if !local.is_empty() {
+        let side = match input.direction {
+            Direction::Up => &mut input.source,
+            Direction::Down => &mut input.target,
+        };
+        side.extend(local.into_vec());
+    }
+    input
 }

@@ -296,7 +296,8 @@ fn sync_path(
     let local_links = if up { Links::Follow } else { Links::AsEntries };
     // The local walk and the remote listing are independent: side by side.
     let (local, stored) = std::thread::scope(|s| {
-        let walking = s.spawn(|| walk::walk(&path.local, local_links));
+        // Held compactly while the listing runs.
+        let walking = s.spawn(|| walk::walk_compact(&path.local, local_links));
         // Backing up, the stored keys are probably under the source's own
         // names: where the listing may be cut.
         let names = if up {
@@ -316,7 +317,8 @@ fn sync_path(
         let local = walking.join().expect("the walk does not panic");
         (local, stored)
     });
-    let mut local = local?;
+    // The walk's entries stay compact until the plan takes them in parts.
+    let (mut local, local_entries) = local?.split();
     let stored = stored?;
     set_aside_excluded(&mut local, filter, guest)?;
     for p in &local.leftovers {
@@ -362,10 +364,13 @@ fn sync_path(
         source_hashes: Vec::new(),
         target_hashes: Vec::new(),
     };
-    let input = if opts.checksum {
-        with_hashes(input, path, filter, remote, guest, opts, out)?
+    // `--checksum` hashes the local files: it takes them as one list.
+    let (input, local_entries) = if opts.checksum {
+        let input = crate::remote::with_local(input, local_entries);
+        let input = with_hashes(input, path, filter, remote, guest, opts, out)?;
+        (input, walk::Local::default())
     } else {
-        input
+        (input, local_entries)
     };
     // The listing's pages and the manifest's bytes are freed by now: back
     // to the system before the plan, where the run's memory peaks.
@@ -373,7 +378,7 @@ fn sync_path(
     // Both sides' listings go to the plan, and are freed with it before
     // the transfers.
     let plan = remote
-        .plan(&path.cloud, guest, input, filter)?
+        .plan(&path.cloud, guest, input, local_entries, filter)?
         .map_err(|e| anyhow::anyhow!(crate::crypt::describe(&e)))
         .with_context(|| format!("the plan for {} was refused", path.local.display()))?;
 

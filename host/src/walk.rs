@@ -47,6 +47,123 @@ pub struct Listing {
     /// Temporary files of an interrupted poof run (`.poof-tmp-*`), never
     /// listed as entries except with `Links::AsEntries`.
     pub leftovers: Vec<PathBuf>,
+    /// The entries while the walk runs, compactly (`Files`).
+    files: Files,
+}
+
+/// What a walk found, with its entries still held compactly: a sync holds
+/// it while the remote's listing runs beside it, and gives the entries to
+/// the plan in parts, never as one list.
+#[derive(Debug)]
+pub struct Walked(Listing);
+
+impl Walked {
+    /// The listing, its entries made from the compact ones.
+    pub fn into_listing(self) -> Listing {
+        let (mut listing, local) = self.split();
+        listing.entries = local.into_vec();
+        listing
+    }
+
+    /// The listing without its entries, and the entries, still compact.
+    pub fn split(self) -> (Listing, Local) {
+        let mut listing = self.0;
+        let files = std::mem::take(&mut listing.files);
+        (listing, Local(files))
+    }
+}
+
+/// A walk's entries, sorted by path, held compactly.
+#[derive(Debug, Default)]
+pub struct Local(Files);
+
+impl Local {
+    /// How many entries.
+    pub fn len(&self) -> usize {
+        self.0.files.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.files.is_empty()
+    }
+
+    /// The entries as one list.
+    pub fn into_vec(self) -> Vec<Entry> {
+        self.0.into_entries()
+    }
+
+    /// The entries in order, `per` at a time (at least one).
+    pub fn parts(&self, per: usize) -> impl Iterator<Item = Vec<Entry>> + '_ {
+        self.0
+            .files
+            .chunks(per.max(1))
+            .map(|part| part.iter().map(|f| self.0.entry(f)).collect())
+    }
+}
+
+/// Entries held compactly: the paths in one text, and per entry 32 bytes
+/// beside it, instead of an entry of 48 bytes and a path of its own (32
+/// bytes of heap for a path of up to 24 characters). At 200,000 files the
+/// walk holds 9.6 MB instead of 16 MB while the listing runs.
+#[derive(Debug, Default)]
+struct Files {
+    text: String,
+    files: Vec<File>,
+}
+
+/// One entry of `Files`: its path is `text[start..start + len]`.
+#[derive(Debug, Clone, Copy)]
+struct File {
+    start: usize,
+    len: u32,
+    mode: u32,
+    size: u64,
+    mtime_ns: i64,
+}
+
+impl Files {
+    fn push(&mut self, path: &str, meta: &Metadata) {
+        let start = self.text.len();
+        self.text.push_str(path);
+        self.files.push(File {
+            start,
+            len: u32::try_from(path.len()).expect("a path is shorter than 4 GiB"),
+            mode: meta.mode() & 0o777,
+            size: meta.len(),
+            mtime_ns: mtime_ns(meta),
+        });
+    }
+
+    fn path(&self, f: &File) -> &str {
+        &self.text[f.start..f.start + f.len as usize]
+    }
+
+    /// Sorts by path: paths are unique, so an unstable sort gives the one
+    /// order, in place (a stable sort would take a scratch buffer of half
+    /// the list first). Drops the slack of their growth.
+    fn sort(&mut self) {
+        let mut files = std::mem::take(&mut self.files);
+        files.sort_unstable_by(|a, b| self.path(a).cmp(self.path(b)));
+        files.shrink_to_fit();
+        self.text.shrink_to_fit();
+        self.files = files;
+    }
+
+    fn entry(&self, f: &File) -> Entry {
+        Entry {
+            path: self.path(f).to_string(),
+            size: f.size,
+            mtime_ns: f.mtime_ns,
+            mode: Some(f.mode),
+        }
+    }
+
+    fn into_entries(self) -> Vec<Entry> {
+        let mut entries = Vec::with_capacity(self.files.len());
+        entries.extend(self.files.iter().map(|f| self.entry(f)));
+        entries
+    }
 }
 
 /// Why a walk could not start.
@@ -67,9 +184,15 @@ pub enum WalkError {
 
 /// Lists everything under `root`.
 pub fn walk(root: &Path, links: Links) -> Result<Listing, WalkError> {
+    Ok(walk_compact(root, links)?.into_listing())
+}
+
+/// Lists everything under `root`, holding the entries compactly until
+/// `Walked::into_listing`.
+pub fn walk_compact(root: &Path, links: Links) -> Result<Walked, WalkError> {
     let meta = match fs::metadata(root) {
         Ok(m) => m,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Listing::default()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Walked(Listing::default())),
         Err(source) => {
             return Err(WalkError::Root {
                 path: root.to_owned(),
@@ -86,13 +209,8 @@ pub fn walk(root: &Path, links: Links) -> Result<Listing, WalkError> {
     };
     let mut chain = HashSet::from([(meta.dev(), meta.ino())]);
     walk_dir(root, "", links, &mut chain, &mut listing);
-    // Paths are unique, so an unstable sort gives the one order, in place
-    // (a stable sort would take a scratch buffer of half the list first);
-    // the list is then held until the plan is made, without the slack of
-    // its growth.
-    listing.entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
-    listing.entries.shrink_to_fit();
-    Ok(listing)
+    listing.files.sort();
+    Ok(Walked(listing))
 }
 
 fn walk_dir(
@@ -158,7 +276,7 @@ fn walk_dir(
         let meta = if lmeta.file_type().is_symlink() {
             match links {
                 Links::AsEntries => {
-                    out.entries.push(entry(rel, &lmeta));
+                    out.files.push(&rel, &lmeta);
                     continue;
                 }
                 Links::Skip => {
@@ -195,7 +313,7 @@ fn walk_dir(
             walk_dir(&path, &rel, links, chain, out);
             chain.remove(&id);
         } else if ft.is_file() || links == Links::AsEntries {
-            out.entries.push(entry(rel, &meta));
+            out.files.push(&rel, &meta);
         } else {
             let kind = if ft.is_socket() {
                 "a socket"
@@ -230,15 +348,6 @@ fn folder(prefix: &str) -> String {
         String::new()
     } else {
         format!("{prefix}/")
-    }
-}
-
-fn entry(path: String, meta: &Metadata) -> Entry {
-    Entry {
-        path,
-        size: meta.len(),
-        mtime_ns: mtime_ns(meta),
-        mode: Some(meta.mode() & 0o777),
     }
 }
 

@@ -78,8 +78,8 @@ impl wit::GuestSession for SessionResource {
         Ok(self.0.borrow_mut().add_objects(listed_in(objects))?)
     }
 
-    fn add_manifest(&self, bytes: Vec<u8>) -> Result<(), Error> {
-        Ok(self.0.borrow_mut().add_manifest(bytes)?)
+    fn add_manifest(&self, part: Vec<u8>, total: u64) -> Result<(), Error> {
+        Ok(self.0.borrow_mut().add_manifest(part, total)?)
     }
 
     fn ingest_listing(

@@ -411,9 +411,14 @@ fn try_list(
         .unwrap()
         .remembering(memory, trust);
     let listed = objects.iter().map(|(o, _)| o.clone()).collect();
-    // As the host gives it: as soon as it is read, before the listing ends.
+    // As the host gives it: as soon as it is read, before the listing
+    // ends, in parts (three here).
     if let Some(m) = manifest {
-        s.add_manifest(m).unwrap();
+        let total = m.len() as u64;
+        let third = m.len().div_ceil(3).max(1);
+        for part in m.chunks(third) {
+            s.add_manifest(part.to_vec(), total).unwrap();
+        }
     }
     for key in s.ingest_listing(listed, None)? {
         let h = objects
@@ -824,7 +829,13 @@ fn a_manifest_given_early_is_the_manifest_given_with_the_listing() {
         .unwrap();
     let mut early = Session::new("Docs", layout.clone(), "s3://b/").unwrap();
     early.add_objects(vec![listed("b", "2")]).unwrap();
-    early.add_manifest(manifest.clone()).unwrap();
+    let total = manifest.len() as u64;
+    let (head, tail) = manifest.split_at(manifest.len() / 2);
+    early.add_manifest(head.to_vec(), total).unwrap();
+    assert!(early.raw.is_some() && early.given.is_none());
+    early.add_objects(vec![]).unwrap();
+    assert!(early.given.is_none(), "not read before its last part");
+    early.add_manifest(tail.to_vec(), total).unwrap();
     assert!(
         early.raw.is_some() && early.given.is_none(),
         "read at the next call, once the host freed its copy"
@@ -837,22 +848,45 @@ fn a_manifest_given_early_is_the_manifest_given_with_the_listing() {
     // Given after the last part of the listing: read with the rest.
     let mut last = Session::new("Docs", layout.clone(), "s3://b/").unwrap();
     last.add_objects(objects()).unwrap();
-    last.add_manifest(manifest.clone()).unwrap();
+    last.add_manifest(manifest.clone(), total).unwrap();
     assert_eq!(last.ingest_listing(vec![], None).unwrap(), asked_late);
 
     // Given twice, either way, or to a session that keeps none: refused.
     let mut twice = Session::new("Docs", layout.clone(), "s3://b/").unwrap();
-    twice.add_manifest(manifest.clone()).unwrap();
-    assert!(twice.add_manifest(manifest.clone()).is_err());
+    twice.add_manifest(manifest.clone(), total).unwrap();
+    assert!(twice.add_manifest(manifest.clone(), total).is_err());
+    assert!(
+        twice.add_manifest(vec![], total).is_err(),
+        "complete: a part more is one too many"
+    );
     let e = twice.ingest_listing(objects(), Some(manifest.clone()));
     assert!(matches!(e, Err(SessionError::InvalidInput(_))), "{e:?}");
     let folder = Layout::Plain {
         lists_metadata: true,
     };
     let mut none = Session::new("Docs", folder, "/mnt/").unwrap();
-    assert!(none.add_manifest(manifest.clone()).is_err());
+    assert!(none.add_manifest(manifest.clone(), total).is_err());
     // After the listing: too late.
-    assert!(early.add_manifest(manifest).is_err());
+    assert!(early.add_manifest(manifest.clone(), total).is_err());
+    // More bytes than told, parts that disagree on the length, or short of
+    // it when the listing is in: refused.
+    let fresh = || Session::new("Docs", layout.clone(), "s3://b/").unwrap();
+    let mut over = fresh();
+    assert!(over.add_manifest(manifest.clone(), total - 1).is_err());
+    let mut disagree = fresh();
+    disagree.add_manifest(head.to_vec(), total).unwrap();
+    assert!(disagree.add_manifest(tail.to_vec(), total + 1).is_err());
+    let mut short = fresh();
+    short.add_manifest(head.to_vec(), total).unwrap();
+    let e = short.ingest_listing(objects(), None).unwrap_err();
+    assert!(
+        matches!(&e, SessionError::InvalidInput(m) if m.contains("came short")),
+        "{e:?}"
+    );
+    // An empty manifest is one empty part.
+    let mut empty = fresh();
+    empty.add_manifest(vec![], 0).unwrap();
+    assert!(empty.ingest_listing(objects(), None).is_ok());
 }
 
 #[test]

@@ -105,10 +105,10 @@ impl Instance {
     }
 
     /// Gives the manifest's bytes before the rest of the listing.
-    pub fn session_add_manifest(&mut self, h: &Handle, bytes: &[u8]) -> Crypto<()> {
+    pub fn session_add_manifest(&mut self, h: &Handle, part: &[u8], total: u64) -> Crypto<()> {
         let s = self.bindings.poof_core_session();
         s.session()
-            .call_add_manifest(&mut self.store, h.0, bytes)
+            .call_add_manifest(&mut self.store, h.0, part, total)
             .map_err(Self::trapped("session.add-manifest"))
     }
 

@@ -179,11 +179,12 @@ impl Remote for PlainRemote {
         dir: &str,
         spare: &mut Instance,
         input: PlanInput,
+        local: crate::walk::Local,
         filter: &Filter,
     ) -> Result<Result<Plan, GuestError>> {
         match &self.sessions {
-            Some(sessions) => sessions.plan(dir, input, filter),
-            None => spare.plan_sync_filtered(&input, filter),
+            Some(sessions) => sessions.plan(dir, input, local, filter),
+            None => spare.plan_sync_filtered(&crate::remote::with_local(input, local), filter),
         }
     }
 

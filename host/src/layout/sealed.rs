@@ -386,9 +386,10 @@ impl Remote for SealedRemote {
         dir: &str,
         _spare: &mut Instance,
         input: PlanInput,
+        local: crate::walk::Local,
         filter: &Filter,
     ) -> Result<Result<Plan, GuestError>> {
-        self.sessions.plan(dir, input, filter)
+        self.sessions.plan(dir, input, local, filter)
     }
 
     fn list(&self, dir: &str) -> Result<RemoteListing> {

@@ -20,6 +20,7 @@ use crate::engine::{Crypto, GuestError, Handle, Instance};
 use crate::exit::Refused;
 use crate::remote::RemoteListing;
 use crate::store::{ObjectInfo, Store};
+use crate::walk::Local;
 
 /// Which kind of session a remote opens.
 enum Kind {
@@ -173,13 +174,23 @@ impl Sessions {
         let (l, manifest) = std::thread::scope(|s| {
             let reading = manifest_key.as_deref().map(|k| {
                 s.spawn(move || -> Result<bool> {
-                    let Some(bytes) = super::read_reserved(store, k)? else {
+                    let Some(mut bytes) = super::read_reserved(store, k)? else {
                         return Ok(false);
                     };
-                    self.with(cloud, |inst, h| {
-                        inst.session_add_manifest(h, &bytes)?.map_err(refusal)
-                    })?;
-                    Ok(true)
+                    // In parts from the front, this copy shrinking as the
+                    // guest's grows: never both whole at once.
+                    let total = bytes.len() as u64;
+                    loop {
+                        let n = bytes.len().min(MANIFEST_PART);
+                        let part: Vec<u8> = bytes.drain(..n).collect();
+                        bytes.shrink_to_fit();
+                        self.with(cloud, |inst, h| {
+                            inst.session_add_manifest(h, &part, total)?.map_err(refusal)
+                        })?;
+                        if bytes.is_empty() {
+                            return Ok(true);
+                        }
+                    }
                 })
             });
             let l = store.list_each(&prefix, hints, &mut |part| {
@@ -245,22 +256,33 @@ impl Sessions {
     }
 
     /// The plan for `cloud`, made by its session: from the entries its
-    /// listing kept, when it kept them, and the local side of `input`
-    /// given in parts (`LOCAL_PART` entries each), each freed here once
-    /// given: the walk is not held on both sides at once.
-    pub fn plan(&self, cloud: &str, mut input: PlanInput, filter: &Filter) -> Crypto<Plan> {
-        let local = std::mem::take(match input.direction {
+    /// listing kept, when it kept them, and the local side given in parts
+    /// (`LOCAL_PART` entries each): the walk's entries `local` made into
+    /// entries a part at a time, after those `input` carries on that side
+    /// (freed here once given). The walk is never one list of entries.
+    pub fn plan(
+        &self,
+        cloud: &str,
+        mut input: PlanInput,
+        local: Local,
+        filter: &Filter,
+    ) -> Crypto<Plan> {
+        let given = std::mem::take(match input.direction {
             Direction::Up => &mut input.source,
             Direction::Down => &mut input.target,
         });
         self.with(cloud, |inst, h| {
-            let total = local.len() as u64;
-            let given = in_parts(local, LOCAL_PART, |part| {
-                inst.session_add_local(h, &part, total)
-            })?;
-            if let Err(refused) = given {
+            let total = (given.len() + local.len()) as u64;
+            let mut add = |part: Vec<Entry>| inst.session_add_local(h, &part, total);
+            if let Err(refused) = in_parts(given, LOCAL_PART, &mut add)? {
                 return Ok(Err(refused));
             }
+            for part in local.parts(LOCAL_PART) {
+                if let Err(refused) = add(part)? {
+                    return Ok(Err(refused));
+                }
+            }
+            drop(local);
             crate::alloc::give_back_freed();
             inst.session_plan(h, &input, filter)
         })
@@ -361,6 +383,9 @@ impl Sessions {
         }
     }
 }
+
+/// Bytes of a manifest read per `session.add-manifest` call.
+const MANIFEST_PART: usize = 1 << 20;
 
 /// Entries of the plan's local side per `session.add-local` call: 8,192
 /// lowered take 256 KiB of the guest's memory.

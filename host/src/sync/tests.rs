@@ -319,7 +319,13 @@ fn the_remote_side_of_a_plan_stays_in_the_guest() {
         let mut spare = pool().lease().unwrap();
         let none = crate::filters::none();
         let plan = remote
-            .plan("Docs", &mut spare, input.clone(), &none)
+            .plan(
+                "Docs",
+                &mut spare,
+                input.clone(),
+                walk::Local::default(),
+                &none,
+            )
             .unwrap()
             .unwrap();
         assert_eq!(
@@ -329,7 +335,9 @@ fn the_remote_side_of_a_plan_stays_in_the_guest() {
         assert!(plan.copy.is_empty() && plan.delete.is_empty(), "{layout}");
         // The kept listing went to that plan: a second one is refused
         // rather than planned against nothing.
-        let again = remote.plan("Docs", &mut spare, input, &none).unwrap();
+        let again = remote
+            .plan("Docs", &mut spare, input, walk::Local::default(), &none)
+            .unwrap();
         assert!(again.is_err(), "{layout}: {again:?}");
     }
 }
