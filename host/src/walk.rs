@@ -380,6 +380,47 @@ mod tests {
     }
 
     #[test]
+    fn compact_entries_come_in_parts_in_order_as_the_whole_list() {
+        let d = tempfile::tempdir().unwrap();
+        // Names whose order as paths differs from their order in folders
+        // ("a.b" sorts before "a/x"), and a long one.
+        fs::create_dir_all(d.path().join("a")).unwrap();
+        let long = "n".repeat(200);
+        for (name, body) in [
+            ("a/x", "1"),
+            ("a.b", "22"),
+            ("c", "333"),
+            (long.as_str(), ""),
+        ] {
+            fs::write(d.path().join(name), body).unwrap();
+        }
+        let facts = |es: &[Entry]| -> Vec<(String, u64, i64, Option<u32>)> {
+            es.iter()
+                .map(|e| (e.path.clone(), e.size, e.mtime_ns, e.mode))
+                .collect()
+        };
+        let whole = walk(d.path(), Links::Follow).unwrap().entries;
+        let (listing, local) = walk_compact(d.path(), Links::Follow).unwrap().split();
+        assert!(
+            listing.exists && listing.entries.is_empty(),
+            "entries held apart"
+        );
+        assert_eq!(local.len(), 4);
+        let paths: Vec<&str> = whole.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["a.b", "a/x", "c", long.as_str()]);
+        for per in [0, 1, 3, 4, 100] {
+            let parts: Vec<Vec<Entry>> = local.parts(per).collect();
+            assert!(parts.iter().all(|p| !p.is_empty() && p.len() <= per.max(1)));
+            assert_eq!(facts(&parts.concat()), facts(&whole), "parts of {per}");
+        }
+        assert_eq!(facts(&local.into_vec()), facts(&whole));
+        let (_, none) = walk_compact(&d.path().join("nope"), Links::Follow)
+            .unwrap()
+            .split();
+        assert!(none.is_empty() && none.parts(8).next().is_none());
+    }
+
+    #[test]
     fn missing_root_is_not_an_error() {
         let d = tempfile::tempdir().unwrap();
         let l = walk(&d.path().join("nope"), Links::Follow).unwrap();
