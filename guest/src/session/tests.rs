@@ -33,6 +33,15 @@ fn whole(s: &mut Session, entropy: &[u8]) -> Result<Option<Vec<u8>>> {
     Ok(Some(all))
 }
 
+/// A plain session of the cloud folder `D` on a folder store (`/mnt/`),
+/// which lists each file's metadata and keeps no manifest.
+fn on_a_folder() -> Session {
+    let layout = Layout::Plain {
+        lists_metadata: true,
+    };
+    Session::new("D", layout, "/mnt/").unwrap()
+}
+
 /// A plain object of `Docs/rel` as S3 lists it: size 3, no metadata.
 fn listed(rel: &str, etag: &str) -> Listed {
     Listed {
@@ -184,14 +193,7 @@ fn a_listing_given_in_parts_in_any_order_is_the_listing_given_whole() {
 
 #[test]
 fn plain_on_a_folder_keeps_no_manifest_and_the_folder_wins() {
-    let mut s = Session::new(
-        "D",
-        Layout::Plain {
-            lists_metadata: true,
-        },
-        "/mnt/",
-    )
-    .unwrap();
+    let mut s = on_a_folder();
     assert_eq!(s.manifest_key(), None);
     let with = |rel: &str| Listed {
         key: format!("D/{rel}"),
@@ -662,12 +664,7 @@ fn kept_entries_go_to_the_remote_side_of_one_plan() {
         s.ingest_listing(vec![with("b"), with("a")], None).unwrap();
         s.finish_listing(keep).unwrap()
     };
-    let plain = || {
-        let layout = Layout::Plain {
-            lists_metadata: true,
-        };
-        Session::new("D", layout, "/mnt/").unwrap()
-    };
+    let plain = on_a_folder;
     let input = |direction: Direction, local: Vec<Entry>| Input {
         direction,
         ..crate::plan::test_input(local.clone(), local)
@@ -720,10 +717,7 @@ fn kept_entries_go_to_the_remote_side_of_one_plan() {
 #[test]
 fn the_local_side_given_in_parts_goes_to_one_plan_in_order() {
     let session = || {
-        let layout = Layout::Plain {
-            lists_metadata: true,
-        };
-        let mut s = Session::new("D", layout, "/mnt/").unwrap();
+        let mut s = on_a_folder();
         let with = |rel: &str| Listed {
             key: format!("D/{rel}"),
             size: 1,
@@ -789,14 +783,7 @@ fn the_local_side_given_in_parts_goes_to_one_plan_in_order() {
 
     // Without parts the input's local side is planned as given, and a
     // session that kept no listing leaves the remote's side too.
-    let mut s = Session::new(
-        "D",
-        Layout::Plain {
-            lists_metadata: true,
-        },
-        "/mnt/",
-    )
-    .unwrap();
+    let mut s = on_a_folder();
     s.ingest_listing(vec![], None).unwrap();
     s.finish_listing(false).unwrap();
     let mut given = empty(Direction::Up);
