@@ -994,7 +994,7 @@ impl Session {
         let (part, next) = match writing {
             Writing::Done => return Ok(None),
             Writing::Sealed { bytes, at } => {
-                let end = bytes.len().min(at + part_size);
+                let end = bytes.len().min(at.saturating_add(part_size));
                 let part = bytes[at..end].to_vec();
                 let next = if end == bytes.len() {
                     Writing::Done
@@ -1004,7 +1004,9 @@ impl Session {
                 (part, next)
             }
             Writing::Rows { after, started } => {
-                let mut out = Vec::with_capacity(part_size + 256);
+                // Room for a part and its last row; a part size beyond any
+                // manifest's takes room as the rows come, not all at once.
+                let mut out = Vec::with_capacity(part_size.min(4 << 20) + 256);
                 if !started {
                     out.extend_from_slice(manifest::HEAD);
                 }

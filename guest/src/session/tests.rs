@@ -244,6 +244,23 @@ fn sealed_round_trip_then_a_replay_is_refused() {
     let (a2, h2, id2) = sealed_object(&k, "Docs", "a", 10, 2);
     s.uploaded(entry("a", 10), Some(a2.etag.clone()), Some(id2.clone()));
     let manifest = whole(&mut s, &[5; 32]).unwrap().expect("a sealed manifest");
+    // Sealed whole, handed out in parts of any size all the same.
+    for size in [1, usize::MAX] {
+        s.dirty = true;
+        let mut parts = Vec::new();
+        while let Some(part) = s.manifest(&[5; 32], size).unwrap() {
+            parts.push(part);
+        }
+        assert!(
+            size == 1 || parts.len() == 1,
+            "{size}: {} parts",
+            parts.len()
+        );
+        let plain = k
+            .open_blob(&manifest_context("Docs"), parts.concat())
+            .expect("the parts joined are the sealed manifest");
+        assert!(String::from_utf8(plain).unwrap().contains(&id2));
+    }
 
     // The provider puts the older object back, with a new ETag.
     let replayed = Listed {
@@ -907,7 +924,7 @@ fn a_manifest_in_parts_is_the_manifest_whole() {
     assert_eq!(rows_after(Some("aa")), ["b"]);
     assert!(rows_after(Some("b")).is_empty());
 
-    for size in [1, 2, 7, 40, 1 << 20] {
+    for size in [1, 2, 7, 40, 1 << 20, usize::MAX] {
         s.dirty = true;
         let mut parts = Vec::new();
         while let Some(part) = s.manifest(&[], size).unwrap() {
