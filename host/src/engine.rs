@@ -97,24 +97,22 @@ impl Guest {
     /// dropping would lose.
     #[allow(unsafe_code)]
     pub const unsafe fn embedded(wasm: &'static [u8], precompiled: &'static [u8]) -> Self {
-        Guest {
-            wasm,
-            precompiled,
-            digest: OnceLock::new(),
-            runtime: OnceLock::new(),
-            in_binary: true,
-        }
+        Self::wrap(wasm, precompiled, true)
     }
 
     /// Wraps a component and its precompiled form held in memory (tests,
     /// measurements): as `embedded`, but nothing is dropped from memory.
     pub const fn in_memory(wasm: &'static [u8], precompiled: &'static [u8]) -> Self {
+        Self::wrap(wasm, precompiled, false)
+    }
+
+    const fn wrap(wasm: &'static [u8], precompiled: &'static [u8], in_binary: bool) -> Self {
         Guest {
             wasm,
             precompiled,
             digest: OnceLock::new(),
             runtime: OnceLock::new(),
-            in_binary: false,
+            in_binary,
         }
     }
 
