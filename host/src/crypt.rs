@@ -132,7 +132,7 @@ impl Crypt {
         })?;
         drop(passphrase);
         let (transfer, handoff) = inst.keyring_handoff(&key, &entropy()?)?.map_err(fail)?;
-        // Argon2id grew this instance's memory by the key's `m` (256 MiB for
+        // Argon2id grew this instance's memory by the key's `m` (64 MiB for
         // a new key), which wasm memory never gives back: drop it, and let
         // the pool's instances adopt the key instead.
         inst.drop_handle(key)?;

@@ -546,6 +546,17 @@ mod bench {
         let (store, c) = (&mut inst.store, inst.bindings.poof_core_crypto());
         let fail = |e: GuestError| anyhow::anyhow!("{e:?}");
 
+        for round in ["memory grown", "again"] {
+            let t = Instant::now();
+            c.keyring().call_kdf_probe(&mut *store)?.map_err(fail)?;
+            println!(
+                "kdf probe (64 MiB, one pass), {round}: {:.0} ms",
+                t.elapsed().as_secs_f64() * 1e3
+            );
+        }
+        let t = Instant::now();
+        c.keyring().call_kdf_probe(&mut *store)?.map_err(fail)?;
+        let probe = t.elapsed();
         let t = Instant::now();
         let key = c
             .keyring()
@@ -553,7 +564,13 @@ mod bench {
             .map_err(fail)?;
         let wrapped = c
             .keyring()
-            .call_wrap(&mut *store, key, b"passphrase", &[2; 32])?
+            .call_wrap(
+                &mut *store,
+                key,
+                b"passphrase",
+                &[2; 32],
+                probe.as_nanos() as u64,
+            )?
             .map_err(fail)?;
         println!(
             "generate and wrap: {:.0} ms",

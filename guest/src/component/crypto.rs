@@ -120,9 +120,18 @@ impl crypto::GuestKeyring for Keyring {
         ))))
     }
 
-    fn wrap(&self, passphrase: Vec<u8>, entropy: Vec<u8>) -> Result<Vec<u8>, Error> {
+    fn kdf_probe() -> Result<(), Error> {
+        Ok(core::Keyring::probe_kdf()?)
+    }
+
+    fn wrap(
+        &self,
+        passphrase: Vec<u8>,
+        entropy: Vec<u8>,
+        probe_nanos: u64,
+    ) -> Result<Vec<u8>, Error> {
         let passphrase = Zeroizing::new(passphrase);
-        Ok(self.0.wrap(&passphrase, &entropy)?)
+        Ok(self.0.wrap(&passphrase, &entropy, probe_nanos)?)
     }
 
     fn key_id(&self) -> String {

@@ -58,23 +58,61 @@ pub struct KdfParams {
 }
 
 impl KdfParams {
-    /// The parameters new wrapped keys get: 256 MiB, 3 passes, 1 lane.
-    ///
-    /// 256 MiB is the memory age asks of scrypt for a passphrase (log2 N =
-    /// 18, r = 8); the 3 passes bring one unlock to about 1 s of CPU inside
-    /// the wasm guest on the 2-core build machine (docs/FORMAT.md,
-    /// "Measurements"). A run pays it once: the host unlocks in one instance,
-    /// hands the key to the others through [`Keyring::handoff`], and drops
-    /// that instance, so the 256 MiB (which wasm memory never gives back)
-    /// do not stay for the run.
-    pub const DEFAULT: KdfParams = KdfParams {
+    /// The memory new wrapped keys get: 64 MiB, RFC 9106's "uniformly safe
+    /// option" when much less memory is available than its first choice
+    /// (2 GiB), and what lets a run that unlocks a key stay within poof's
+    /// memory budget of 96 MiB (docs/FORMAT.md, "Wrapped key").
+    pub const NEW_MEMORY_KIB: u32 = 64 * 1024;
+
+    /// The time one unlock of a new key should take on the machine that
+    /// wraps it: about a second.
+    pub const NEW_TARGET_NANOS: u64 = 1_000_000_000;
+
+    /// The fewest passes a new key gets however slow the machine: RFC 9106's
+    /// 3 for 64 MiB.
+    pub const NEW_MIN_ITERATIONS: u32 = 3;
+
+    /// What `kdf-probe` runs for the host to time: one pass over the memory
+    /// new keys get.
+    pub const PROBE: KdfParams = KdfParams {
+        memory_kib: Self::NEW_MEMORY_KIB,
+        iterations: 1,
+        parallelism: 1,
+    };
+
+    /// The parameters a new wrapped key gets, given the time one pass of
+    /// [`KdfParams::PROBE`] took on this machine (`probe_nanos`, measured by
+    /// the host): 64 MiB, 1 lane, and as many passes as take about
+    /// [`KdfParams::NEW_TARGET_NANOS`], at least [`KdfParams::NEW_MIN_ITERATIONS`]
+    /// and at most [`MAX_ITERATIONS`]. A host that reports a wrong time can
+    /// only move the passes within those bounds. A run pays the unlock once:
+    /// the host unlocks in one instance, hands the key to the others through
+    /// [`Keyring::handoff`], and drops that instance, so its 64 MiB (which
+    /// wasm memory never gives back) do not stay for the run.
+    pub fn for_new_key(probe_nanos: u64) -> KdfParams {
+        let passes = Self::NEW_TARGET_NANOS.div_ceil(probe_nanos.max(1)).clamp(
+            u64::from(Self::NEW_MIN_ITERATIONS),
+            u64::from(MAX_ITERATIONS),
+        );
+        KdfParams {
+            memory_kib: Self::NEW_MEMORY_KIB,
+            // Within 3..=64 by the clamp above.
+            iterations: u32::try_from(passes).unwrap_or(MAX_ITERATIONS),
+            parallelism: 1,
+        }
+    }
+
+    /// The parameters new keys got from issue 13 until poof's memory budget
+    /// (96 MiB) lowered them: 256 MiB, 3 passes, 1 lane (age's memory for a
+    /// passphrase, about 1 s inside the guest). Keys wrapped with them open
+    /// as before; `poof econfig --change-passphrase` rewraps them.
+    pub const SECOND: KdfParams = KdfParams {
         memory_kib: 256 * 1024,
         iterations: 3,
         parallelism: 1,
     };
 
-    /// The parameters new keys got before [`KdfParams::DEFAULT`] was raised:
-    /// 32 MiB, 3 passes, 1 lane. Keys wrapped with them open as before (the
+    /// The parameters new keys got first: 32 MiB, 3 passes, 1 lane. Keys wrapped with them open as before (the
     /// parameters are read from each wrapped key), and the test vectors of
     /// docs/FORMAT.md use them.
     pub const FIRST: KdfParams = KdfParams {
@@ -221,12 +259,26 @@ impl Keyring {
         Ok(keyring)
     }
 
+    /// Runs Argon2id with [`KdfParams::PROBE`] on a fixed input, for the
+    /// host to time: the time it took is what [`Keyring::wrap`] sets a new
+    /// key's passes from.
+    pub fn probe_kdf() -> Result<()> {
+        argon2id(
+            b"poof v1 kdf probe",
+            &[0; ARGON2_SALT_LEN],
+            KdfParams::PROBE,
+        )
+        .map(drop)
+    }
+
     /// Wraps the master key with `passphrase`, a fresh salt from `entropy`
-    /// and the default Argon2id parameters. Changing the passphrase is
-    /// unlocking with the old one and wrapping with the new one: the master
-    /// key, and so everything sealed with it, stays the same.
-    pub fn wrap(&self, passphrase: &[u8], entropy: &[u8]) -> Result<Vec<u8>> {
-        self.wrap_with(passphrase, entropy, KdfParams::DEFAULT)
+    /// and the parameters of a new key for a machine where one pass of
+    /// [`Keyring::probe_kdf`] took `probe_nanos` ([`KdfParams::for_new_key`]).
+    /// Changing the passphrase is unlocking with the old one and wrapping
+    /// with the new one: the master key, and so everything sealed with it,
+    /// stays the same.
+    pub fn wrap(&self, passphrase: &[u8], entropy: &[u8], probe_nanos: u64) -> Result<Vec<u8>> {
+        self.wrap_with(passphrase, entropy, KdfParams::for_new_key(probe_nanos))
     }
 
     /// Wraps the master key with explicit Argon2id parameters.
@@ -527,14 +579,60 @@ mod tests {
     }
 
     #[test]
-    fn default_parameters_unlock() {
-        // At least age's cost for a passphrase: 256 MiB.
-        const { assert!(KdfParams::DEFAULT.memory_kib >= 256 * 1024) };
-        assert!(KdfParams::DEFAULT.to_argon2().is_ok());
+    fn a_new_key_gets_64_mib_and_the_passes_of_about_a_second() {
+        let new = KdfParams::for_new_key;
+        let passes = |nanos| new(nanos).iterations;
+        // One pass in 40 ms: 25 passes make a second.
+        assert_eq!(
+            new(40_000_000),
+            KdfParams {
+                memory_kib: 64 * 1024,
+                iterations: 25,
+                parallelism: 1
+            }
+        );
+        // The passes that take at least a second: 8 of 125 ms, 9 of a bit less.
+        assert_eq!(passes(125_000_000), 8);
+        assert_eq!(passes(125_000_001), 8);
+        assert_eq!(passes(124_999_999), 9);
+        // However fast or slow the machine, or wrong the time the host
+        // reports: at least RFC 9106's 3 passes, at most what unlocking accepts.
+        assert_eq!(passes(0), MAX_ITERATIONS);
+        assert_eq!(passes(1), MAX_ITERATIONS);
+        assert_eq!(passes(500_000_000), 3);
+        assert_eq!(passes(u64::MAX), 3);
+        for nanos in [0, 1, 15_625_000, 40_000_000, 333_333_334, u64::MAX] {
+            assert!(new(nanos).to_argon2().is_ok(), "{nanos}");
+            assert_eq!(new(nanos).memory_kib, KdfParams::PROBE.memory_kib);
+        }
+    }
+
+    #[test]
+    fn a_new_key_unlocks_with_its_own_parameters() {
+        // The probe runs (64 MiB, one pass) and the real parameters open:
+        // the slowest end (3 passes) keeps the test short.
+        Keyring::probe_kdf().unwrap();
         let k = Keyring::generate(&[9; 32]).unwrap();
-        let w = k.wrap(b"pass", &[8; 32]).unwrap();
-        assert_eq!(inspect(&w).unwrap().kdf, KdfParams::DEFAULT);
+        let w = k.wrap(b"pass", &[8; 32], u64::MAX).unwrap();
+        assert_eq!(inspect(&w).unwrap().kdf, KdfParams::for_new_key(u64::MAX));
         assert_eq!(Keyring::unlock(&w, b"pass").unwrap().key_id(), k.key_id());
+    }
+
+    #[test]
+    fn a_key_wrapped_with_the_second_parameters_still_opens() {
+        // Written by a poof whose new keys got 256 MiB, 3 passes, 1 lane
+        // (`KdfParams::SECOND`); fixed bytes, as for the first parameters.
+        let wrapped = hex::decode(concat!(
+            "706f6f666b657901000004000300000001000000e10517f8ab77a5566fe65c53",
+            "512349dbecab8b38a0757c31c9494a27084cfae1cfc393b601747e7ceb62f468",
+            "7482b824443dd1a34740a4d07ac2855553feadf1c2dc5de3b49f1689eb70afef",
+            "6ca9d399",
+        ))
+        .unwrap();
+        assert_eq!(inspect(&wrapped).unwrap().kdf, KdfParams::SECOND);
+        let k = Keyring::unlock(&wrapped, b"correct horse battery staple").unwrap();
+        assert_eq!(k.key_id_hex(), "ecab8b38a0757c31c9494a27084cfae1");
+        assert_eq!(k.key_id(), Keyring::generate(&[0x11; 32]).unwrap().key_id());
     }
 
     #[test]
@@ -593,7 +691,7 @@ mod tests {
             Err(CryptoError::InvalidInput(_))
         ));
         assert!(matches!(
-            k.wrap(b"p", &[0; 8]),
+            k.wrap(b"p", &[0; 8], 0),
             Err(CryptoError::InvalidInput(_))
         ));
         // Any flipped bit of the plain fields or of the sealed key is caught.

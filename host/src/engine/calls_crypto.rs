@@ -81,7 +81,11 @@ impl Instance {
             .map(Handle))
     }
 
-    /// Wraps the keyring's master key with `passphrase`.
+    /// Wraps the keyring's master key with `passphrase`. The guest sets the
+    /// new key's Argon2id passes from the time its `kdf-probe` takes here,
+    /// which this measures (wall time, as a user waits for an unlock) and
+    /// passes on. The probe runs twice and the second is timed: the first
+    /// grows the instance's memory, which an unlock pays once, not per pass.
     pub fn keyring_wrap(
         &mut self,
         k: &Handle,
@@ -89,8 +93,20 @@ impl Instance {
         entropy: &[u8],
     ) -> Crypto<Vec<u8>> {
         let c = self.bindings.poof_core_crypto();
+        let mut probe_nanos = 0;
+        for _ in 0..2 {
+            let started = std::time::Instant::now();
+            if let Err(e) = c
+                .keyring()
+                .call_kdf_probe(&mut self.store)
+                .map_err(Self::trapped("keyring.kdf-probe"))?
+            {
+                return Ok(Err(e));
+            }
+            probe_nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        }
         c.keyring()
-            .call_wrap(&mut self.store, k.0, passphrase, entropy)
+            .call_wrap(&mut self.store, k.0, passphrase, entropy, probe_nanos)
             .map_err(Self::trapped("keyring.wrap"))
     }
 
