@@ -112,9 +112,9 @@ impl KdfParams {
         parallelism: 1,
     };
 
-    /// The parameters new keys got first: 32 MiB, 3 passes, 1 lane. Keys wrapped with them open as before (the
-    /// parameters are read from each wrapped key), and the test vectors of
-    /// docs/FORMAT.md use them.
+    /// The parameters new keys got first: 32 MiB, 3 passes, 1 lane. Keys
+    /// wrapped with them open as before (the parameters are read from each
+    /// wrapped key), and the test vectors of docs/FORMAT.md use them.
     pub const FIRST: KdfParams = KdfParams {
         memory_kib: 32 * 1024,
         iterations: 3,

@@ -81,19 +81,13 @@ impl Instance {
             .map(Handle))
     }
 
-    /// Wraps the keyring's master key with `passphrase`. The guest sets the
-    /// new key's Argon2id passes from the time its `kdf-probe` takes here,
-    /// which this measures (wall time, as a user waits for an unlock) and
-    /// passes on. The probe runs twice and the second is timed: the first
-    /// grows the instance's memory, which an unlock pays once, not per pass.
-    pub fn keyring_wrap(
-        &mut self,
-        k: &Handle,
-        passphrase: &[u8],
-        entropy: &[u8],
-    ) -> Crypto<Vec<u8>> {
+    /// The time, in nanoseconds, the guest's `kdf-probe` takes here (wall
+    /// time, as a user waits for an unlock). The probe runs twice and the
+    /// second is timed: the first grows the instance's memory, which an
+    /// unlock pays once, not per pass.
+    pub fn kdf_probe_nanos(&mut self) -> Crypto<u64> {
         let c = self.bindings.poof_core_crypto();
-        let mut probe_nanos = 0;
+        let mut nanos = 0;
         for _ in 0..2 {
             let started = std::time::Instant::now();
             if let Err(e) = c
@@ -103,8 +97,25 @@ impl Instance {
             {
                 return Ok(Err(e));
             }
-            probe_nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         }
+        Ok(Ok(nanos))
+    }
+
+    /// Wraps the keyring's master key with `passphrase`. The guest sets the
+    /// new key's Argon2id passes from the time of its `kdf-probe` here
+    /// (`kdf_probe_nanos`).
+    pub fn keyring_wrap(
+        &mut self,
+        k: &Handle,
+        passphrase: &[u8],
+        entropy: &[u8],
+    ) -> Crypto<Vec<u8>> {
+        let probe_nanos = match self.kdf_probe_nanos()? {
+            Ok(n) => n,
+            Err(e) => return Ok(Err(e)),
+        };
+        let c = self.bindings.poof_core_crypto();
         c.keyring()
             .call_wrap(&mut self.store, k.0, passphrase, entropy, probe_nanos)
             .map_err(Self::trapped("keyring.wrap"))
