@@ -100,9 +100,7 @@ fn collect_mimalloc() {
 pub unsafe fn drop_resident(bytes: &'static [u8]) {
     #[cfg(target_os = "linux")]
     {
-        // SAFETY: `sysconf` reads a constant of the system.
-        #[allow(unsafe_code)]
-        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(0);
+        let page = page_size();
         if page == 0 {
             return;
         }
@@ -122,6 +120,15 @@ pub unsafe fn drop_resident(bytes: &'static [u8]) {
     }
     #[cfg(not(target_os = "linux"))]
     let _ = bytes;
+}
+
+/// The system's page size, or 0 when it cannot be read.
+#[cfg(unix)]
+pub fn page_size() -> usize {
+    // SAFETY: `sysconf` reads a constant of the system.
+    #[allow(unsafe_code)]
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(page).unwrap_or(0)
 }
 
 /// mimalloc returns freed memory after `PURGE_AFTER_MS`.

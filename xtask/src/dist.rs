@@ -141,7 +141,7 @@ fn build_one(triple: &'static str) -> Result<Built> {
         bail!("{} is not a {cpu} binary: {kind}", bin.display());
     }
     let version = capture(target.command(&bin).arg("version").env_clear())?;
-    if !version.contains("(precompiled)") {
+    if !version.contains("(precompiled") {
         bail!(
             "{} does not use its precompiled guest:\n{version}",
             bin.display()

@@ -25,6 +25,7 @@ pub fn run(ctx: &mut Context) -> Result<Exit> {
     crate::outln!("poof {}", env!("CARGO_PKG_VERSION"));
     crate::outln!("target:   {}", build_target());
     let how = match ctx.guest.compiled()? {
+        Compiled::InPlace => "precompiled, run in place",
         Compiled::Precompiled => "precompiled",
         Compiled::AtStartup => "compiled at start-up",
     };
