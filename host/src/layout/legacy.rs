@@ -430,9 +430,9 @@ impl Remote for LegacyRemote {
     }
 
     fn download(&self, dir: &str, entry: &Entry, local_root: &Path) -> Result<()> {
-        fsx::write_atomically(local_root, entry, |out| {
+        fsx::write_atomically(local_root, entry, |file| {
             let n = self
-                .decrypt_into(dir, &entry.path, out)
+                .decrypt_into(dir, &entry.path, &mut fsx::Writeback::new(file))
                 .map_err(|e| io::Error::other(format!("{e:#}")))?;
             if n != entry.size {
                 return Err(io::Error::other(format!(

@@ -436,7 +436,8 @@ impl Remote for SealedRemote {
             .check_restore(dir, &entry.path)
             .map_err(|e| anyhow!("{e:#}; {} was not written (left as it was)", dest.display()))?;
         let small = c.sealed_size(entry.size)? < SMALL_OBJECT;
-        fsx::write_atomically(local_root, entry, |out| {
+        fsx::write_atomically(local_root, entry, |file| {
+            let out = fsx::Writeback::new(file);
             let id = if small {
                 // Fetched first, so that the transfer holds no unlocked instance.
                 let mut body = Vec::new();

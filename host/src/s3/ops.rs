@@ -25,6 +25,7 @@ use super::budget::{Budget, Lease};
 use super::request::{Body, Request, encode_key};
 use super::retry::{Verdict, classify_io};
 use super::{Client, Error, Metadata, Result, xml};
+use crate::fsx::Writeback;
 
 /// One object in a listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -259,7 +260,7 @@ impl Client {
             let resp = self.send(&req)?;
             let got = match resp.content_length() {
                 Some(len) if self.ranged(len) => self.get_ranged(key, resp, len, file, dest),
-                _ => copy_body(resp, file, dest, &self.config),
+                _ => copy_body(resp, &mut Writeback::new(file), dest, &self.config),
             };
             match got {
                 Ok(n) => return Ok(n),

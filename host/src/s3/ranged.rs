@@ -139,13 +139,15 @@ impl Client {
                     }
                 }
                 while first_error.is_none() && hashed < ranges && arrived[hashed as usize] {
-                    if let Some(h) = hashing.as_mut() {
-                        let (start, n) = span(hashed);
-                        if let Err(e) = hash_back(file, start, n, h, &mut buf) {
-                            failed.store(true, Ordering::Relaxed);
-                            first_error.get_or_insert(io(e));
-                        }
+                    let (start, n) = span(hashed);
+                    if let Some(h) = hashing.as_mut()
+                        && let Err(e) = hash_back(file, start, n, h, &mut buf)
+                    {
+                        failed.store(true, Ordering::Relaxed);
+                        first_error.get_or_insert(io(e));
                     }
+                    // In order, as the disk likes it.
+                    crate::fsx::start_writeback(file, start, n);
                     hashed += 1;
                 }
             }
