@@ -445,8 +445,11 @@ fn run_set(
                 // page cache, so that kept trees do not crowd the next steps'
                 // memory (with 1 GiB trees kept in it, every tool's restore of
                 // A took 2 to 5 times the CPU, reclaiming pages).
+                let flushing = std::time::Instant::now();
                 let synced = Command::new("sync").status().context("running sync")?;
                 ensure!(synced.success(), "sync failed: {synced}");
+                let mut s = s;
+                s.flush = flushing.elapsed().as_secs_f64();
                 drop_from_page_cache(&dest)?;
                 restored.push(dest);
                 (s, c, n)
@@ -472,7 +475,7 @@ fn run_set(
                 );
             }
             eprintln!(
-                "bench: {} {} {} run {}: {} {:.2} s wall, {:.2} s CPU, {:.0} MiB; Garage {:.2} s CPU",
+                "bench: {} {} {} run {}: {} {:.2} s wall, {:.2} s CPU, {:.0} MiB; Garage {:.2} s CPU{}",
                 set.name,
                 mode.name(),
                 step.name(),
@@ -481,7 +484,12 @@ fn run_set(
                 sample.wall,
                 sample.cpu,
                 sample.rss_kib as f64 / 1024.0,
-                sample.server_cpu
+                sample.server_cpu,
+                if step == Step::Restore {
+                    format!("; then sync {:.2} s", sample.flush)
+                } else {
+                    String::new()
+                }
             );
             record(rows, set.name, mode, step, tool, sample);
         }

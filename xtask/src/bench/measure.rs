@@ -27,6 +27,9 @@ pub struct Sample {
     pub rss_kib: u64,
     /// CPU time the S3 server spent meanwhile, seconds.
     pub server_cpu: f64,
+    /// After a restore: how long the `sync` run after it, untimed, took to
+    /// write what the tool left in the page cache, seconds; 0 otherwise.
+    pub flush: f64,
 }
 
 /// The median of each field over several samples (each field on its own).
@@ -39,6 +42,7 @@ pub fn median(samples: &[Sample]) -> Sample {
         wall: med(|s| s.wall),
         cpu: med(|s| s.cpu),
         server_cpu: med(|s| s.server_cpu),
+        flush: med(|s| s.flush),
         // The worst case is what a memory target is about.
         rss_kib: samples.iter().map(|s| s.rss_kib).max().unwrap_or(0),
     }
@@ -135,6 +139,7 @@ pub fn timed(cmd: &Command, log: &Path) -> Result<(Sample, String)> {
             cpu: num(1)? + num(2)?,
             rss_kib: num(3)? as u64,
             server_cpu: 0.0,
+            flush: 0.0,
         },
         stdout,
     ))

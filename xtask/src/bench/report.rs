@@ -163,6 +163,7 @@ pub fn render(r: &Results) -> String {
     if let Some(note) = &r.s5cmd_note {
         let _ = writeln!(s, "\n{note}.");
     }
+    on_disk(&mut s, r);
     scale(&mut s, r);
 
     let c = &r.ceiling;
@@ -314,6 +315,64 @@ fn results_table(s: &mut String, rows: &[&Row]) {
                 .map(|x| cell(&|x| format!("{:.0} MiB", x.rss_kib as f64 / 1024.0), x)),
         );
         let _ = writeln!(s, "| {} |", cells.join(" | "));
+    }
+}
+
+/// The restores again, each until its files are on disk: the tool's wall
+/// time plus the `sync` after it (medians of the sums).
+fn on_disk(s: &mut String, r: &Results) {
+    let rows: Vec<&Row> = r.rows.iter().filter(|x| x.step == Step::Restore).collect();
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "\n### Restores until the files are on disk\n\n\
+         poof writes each restored file to disk (`fsync`) before renaming it into place, \
+         within its step; rclone and s5cmd leave their files to the kernel's writeback. \
+         The `sync` run after each restore (untimed above) writes what a tool left; here it \
+         is added to that tool's wall time (medians of the sums; \"sync\" is the median of \
+         the `sync`s alone).\n"
+    );
+    let _ = writeln!(
+        s,
+        "| data set | poof | rclone | s5cmd | speed-up vs rclone | speed-up vs s5cmd |\n|---|--:|--:|--:|--:|--:|"
+    );
+    let total = |v: &[Sample]| {
+        let mut sums: Vec<f64> = v.iter().map(|x| x.wall + x.flush).collect();
+        median_of(&mut sums)
+    };
+    let flush = |v: &[Sample]| {
+        let mut f: Vec<f64> = v.iter().map(|x| x.flush).collect();
+        median_of(&mut f)
+    };
+    for row in rows {
+        let p = total(&row.poof);
+        let cell = |v: &[Sample]| {
+            if v.is_empty() {
+                "—".to_string()
+            } else {
+                format!("{} (sync {})", secs(total(v)), secs(flush(v)))
+            }
+        };
+        let speed = |v: &[Sample]| {
+            if v.is_empty() {
+                "—".to_string()
+            } else {
+                format!("{:.1}×", total(v) / p)
+            }
+        };
+        let _ = writeln!(
+            s,
+            "| {}, {} | {} | {} | {} | {} | {} |",
+            row.set,
+            row.mode.name(),
+            cell(&row.poof),
+            cell(&row.rclone),
+            cell(&row.s5cmd),
+            speed(&row.rclone),
+            speed(&row.s5cmd)
+        );
     }
 }
 
@@ -512,6 +571,7 @@ mod tests {
             cpu: wall / 2.0,
             rss_kib: 20 * 1024,
             server_cpu: 0.1,
+            flush: 0.0,
         }
     }
 
@@ -557,6 +617,65 @@ mod tests {
                 .unwrap()
                 .contains("| 2.00 s | — | 4.0× | — |")
         );
+    }
+
+    #[test]
+    fn restores_until_on_disk_add_each_runs_sync_to_its_wall_time() {
+        let with_sync = |wall: f64, flush: f64| Sample {
+            flush,
+            ..sample(wall)
+        };
+        let restore = Row {
+            set: "A",
+            mode: Mode::Plain,
+            step: Step::Restore,
+            // poof syncs within its step: its own sync finds nothing left.
+            poof: vec![
+                with_sync(2.6, 0.0),
+                with_sync(2.8, 0.1),
+                with_sync(2.4, 0.0),
+            ],
+            // Sums 3.1, 3.3, 2.8: median 3.1, not the median of each part.
+            rclone: vec![
+                with_sync(2.5, 0.6),
+                with_sync(2.7, 0.6),
+                with_sync(2.2, 0.6),
+            ],
+            s5cmd: Vec::new(),
+        };
+        let r = Results {
+            opts: Options::parse(&[]).unwrap(),
+            sets: Vec::new(),
+            rows: vec![restore],
+            scale: Vec::new(),
+            ceiling: Ceiling::default(),
+            version_ms: Vec::new(),
+            encrypted_note: None,
+            facts: measure::Facts::default(),
+            rclone_flags: String::new(),
+            s5cmd_flags: String::new(),
+            s5cmd_note: None,
+        };
+        let mut s = String::new();
+        on_disk(&mut s, &r);
+        assert!(
+            s.contains("### Restores until the files are on disk"),
+            "{s}"
+        );
+        assert!(
+            s.contains("| A, plain | 2.60 s (sync 0 ms) | 3.10 s (sync 600 ms) | — | 1.2× | — |"),
+            "{s}"
+        );
+        // No restore, no table.
+        let mut none = String::new();
+        on_disk(
+            &mut none,
+            &Results {
+                rows: Vec::new(),
+                ..r
+            },
+        );
+        assert!(none.is_empty());
     }
 
     #[test]
