@@ -432,6 +432,13 @@ fn run_set(
                 bucket: &bucket,
                 cloud: set.name,
             };
+            if step == Step::Restore {
+                // What earlier steps left unwritten (Garage's new objects) is
+                // written first, so that the `sync` after the restore times
+                // only what the restore left.
+                let synced = Command::new("sync").status().context("running sync")?;
+                ensure!(synced.success(), "sync failed: {synced}");
+            }
             let server_before = garage.cpu_seconds();
             let (mut sample, copied, expect) = if step == Step::Restore {
                 let dest = tools.work.join(format!("restore-{}", label(tool)));

@@ -330,8 +330,9 @@ fn on_disk(s: &mut String, r: &Results) {
         "\n### Restores until the files are on disk\n\n\
          poof writes each restored file to disk (`fsync`) before renaming it into place, \
          within its step; rclone and s5cmd leave their files to the kernel's writeback. \
-         The `sync` run after each restore (untimed above) writes what a tool left; here it \
-         is added to that tool's wall time (medians of the sums; \"sync\" is the median of \
+         The `sync` run after each restore (untimed above) writes what a tool left (another, \
+         before the restore, wrote what earlier steps had left); here it is added to that \
+         tool's wall time (medians of the sums; \"sync\" is the median of \
          the `sync`s alone).\n"
     );
     let _ = writeln!(
