@@ -363,6 +363,15 @@ fn measure_all(
     Ok(())
 }
 
+/// Runs `sync`: everything the machine holds unwritten goes to disk.
+/// Returns how long that took, in seconds.
+fn write_back_all() -> Result<f64> {
+    let started = std::time::Instant::now();
+    let synced = Command::new("sync").status().context("running sync")?;
+    ensure!(synced.success(), "sync failed: {synced}");
+    Ok(started.elapsed().as_secs_f64())
+}
+
 /// Drops a written tree's files from the page cache (`posix_fadvise`
 /// `DONTNEED`, through Python's `os`, which the benchmark already needs for
 /// its tools' virtual environments; xtask has no unsafe code).
@@ -436,13 +445,12 @@ fn run_set(
                 // What earlier steps left unwritten (Garage's new objects) is
                 // written first, so that the `sync` after the restore times
                 // only what the restore left.
-                let synced = Command::new("sync").status().context("running sync")?;
-                ensure!(synced.success(), "sync failed: {synced}");
+                write_back_all()?;
             }
             let server_before = garage.cpu_seconds();
             let (mut sample, copied, expect) = if step == Step::Restore {
                 let dest = tools.work.join(format!("restore-{}", label(tool)));
-                let (s, c) = tools.sync(&job, true, &dest, &log)?;
+                let (mut s, c) = tools.sync(&job, true, &dest, &log)?;
                 // s5cmd gives restored files the objects' upload times.
                 set.check_copy(&dest, &changed, tool != Tool::S5cmd)
                     .with_context(|| format!("{} restored {} wrongly", tool.name(), set.name))?;
@@ -452,11 +460,7 @@ fn run_set(
                 // page cache, so that kept trees do not crowd the next steps'
                 // memory (with 1 GiB trees kept in it, every tool's restore of
                 // A took 2 to 5 times the CPU, reclaiming pages).
-                let flushing = std::time::Instant::now();
-                let synced = Command::new("sync").status().context("running sync")?;
-                ensure!(synced.success(), "sync failed: {synced}");
-                let mut s = s;
-                s.flush = flushing.elapsed().as_secs_f64();
+                s.flush = write_back_all()?;
                 drop_from_page_cache(&dest)?;
                 restored.push(dest);
                 (s, c, n)
