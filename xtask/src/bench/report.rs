@@ -339,40 +339,34 @@ fn on_disk(s: &mut String, r: &Results) {
         s,
         "| data set | poof | rclone | s5cmd | speed-up vs rclone | speed-up vs s5cmd |\n|---|--:|--:|--:|--:|--:|"
     );
-    let total = |v: &[Sample]| {
+    // A tool's medians of wall + sync and of the sync alone; None where it
+    // did not run.
+    let medians = |v: &[Sample]| {
         let mut sums: Vec<f64> = v.iter().map(|x| x.wall + x.flush).collect();
-        median_of(&mut sums)
+        let mut syncs: Vec<f64> = v.iter().map(|x| x.flush).collect();
+        (!v.is_empty()).then(|| (median_of(&mut sums), median_of(&mut syncs)))
     };
-    let flush = |v: &[Sample]| {
-        let mut f: Vec<f64> = v.iter().map(|x| x.flush).collect();
-        median_of(&mut f)
-    };
+    let dash = || "—".to_string();
     for row in rows {
-        let p = total(&row.poof);
-        let cell = |v: &[Sample]| {
-            if v.is_empty() {
-                "—".to_string()
-            } else {
-                format!("{} (sync {})", secs(total(v)), secs(flush(v)))
-            }
+        let [poof, rclone, s5cmd] = [&row.poof, &row.rclone, &row.s5cmd].map(|v| medians(v));
+        let p = poof.map_or(0.0, |(total, _)| total);
+        let cell = |t: Option<(f64, f64)>| {
+            t.map_or_else(dash, |(total, sync)| {
+                format!("{} (sync {})", secs(total), secs(sync))
+            })
         };
-        let speed = |v: &[Sample]| {
-            if v.is_empty() {
-                "—".to_string()
-            } else {
-                format!("{:.1}×", total(v) / p)
-            }
-        };
+        let speed =
+            |t: Option<(f64, f64)>| t.map_or_else(dash, |(total, _)| format!("{:.1}×", total / p));
         let _ = writeln!(
             s,
             "| {}, {} | {} | {} | {} | {} | {} |",
             row.set,
             row.mode.name(),
-            cell(&row.poof),
-            cell(&row.rclone),
-            cell(&row.s5cmd),
-            speed(&row.rclone),
-            speed(&row.s5cmd)
+            cell(poof),
+            cell(rclone),
+            cell(s5cmd),
+            speed(rclone),
+            speed(s5cmd)
         );
     }
 }
